@@ -1,0 +1,29 @@
+"""Exception types of the core.
+
+Every error the core raises on bad input derives from :class:`DepthCloudError`, so the Blender
+glue and the CLI can catch exactly these (and report them) while real bugs still surface.
+"""
+
+
+class DepthCloudError(Exception):
+    """Base class of every error raised by ``depth_cloud_addon.core`` on bad input."""
+
+
+class ExrReadError(DepthCloudError):
+    """An EXR file is missing, unreadable or corrupt."""
+
+
+class MissingChannelError(ExrReadError):
+    """An EXR file has no channel the reader can use; the message lists the channels present."""
+
+
+class CameraError(DepthCloudError):
+    """A camera description is incomplete, inconsistent or of an unsupported kind."""
+
+
+class ResolutionMismatchError(DepthCloudError):
+    """A depth map's size differs from the camera's render resolution (after resolution %)."""
+
+
+class NoValidDepthError(DepthCloudError):
+    """A depth map holds no valid pixel (all background, non-finite or outside the clip range)."""

@@ -1,0 +1,229 @@
+"""Pixels <-> rays <-> 3D points for a :class:`~depth_cloud_addon.core.camera.CameraModel`.
+
+Conventions (see ``docs/conventions.md``):
+
+* Pixel coordinates ``(x, y)`` are continuous: x right, y down, origin at the image's top-left
+  corner; pixel ``(col, row)`` is centred at ``(col + 0.5, row + 0.5)``. Depth maps are indexed
+  ``depth[row, col]`` with row 0 at the top (as EXRs store them).
+* Points are in metres, in the ``"world"`` frame or in the Blender ``"camera"`` frame
+  (x right, y up, looking down -Z).
+* Depth kinds: ``"planar"`` is the distance along the camera's view axis (``-Z`` in the camera
+  frame; Cycles' Depth pass for perspective and orthographic cameras); ``"distance"`` is the
+  length of the ray from the camera centre to the point (Cycles' Depth pass for panoramic
+  cameras; older tools' "depth"). For an orthographic camera both are the distance from the image
+  plane along the parallel rays. ``"auto"`` picks the kind Cycles writes for the camera.
+* Invalid depth: non-finite, <= 0, Blender's background value 1e10 (or more), or outside
+  ``clip_start..clip_end`` (measured in the kind Cycles clips by: planar for perspective and
+  orthographic, distance for panoramic). Invalid pixels give NaN; they are never dropped here.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .camera import CameraModel
+from .errors import NoValidDepthError, ResolutionMismatchError
+
+DEPTH_KINDS = ("planar", "distance")
+SPACES = ("world", "camera")
+#: What Cycles writes where a ray hits nothing.
+BACKGROUND_DEPTH = 1e10
+
+
+# -- argument checks --------------------------------------------------------------------------
+
+
+def resolve_depth_kind(depth_kind: str, camera: CameraModel) -> str:
+    """Map "auto" to the camera's natural kind and reject unknown names."""
+    if depth_kind == "auto":
+        return camera.natural_depth_kind()
+    if depth_kind not in DEPTH_KINDS:
+        raise ValueError(f"depth_kind must be 'auto', 'planar' or 'distance', got {depth_kind!r}")
+    return depth_kind
+
+
+def _check_space(space: str) -> None:
+    if space not in SPACES:
+        raise ValueError(f"space must be 'world' or 'camera', got {space!r}")
+
+
+def check_depth_shape(depth: np.ndarray, camera: CameraModel) -> np.ndarray:
+    """Return ``depth`` as an array after checking it is 2-D and matches the camera's image size."""
+    depth = np.asarray(depth)
+    if depth.ndim != 2:
+        raise ValueError(f"depth must be a 2-D (H, W) array, got shape {depth.shape}")
+    if depth.shape != camera.shape:
+        raise ResolutionMismatchError(
+            f"depth map is {depth.shape[1]}x{depth.shape[0]} px but the camera renders "
+            f"{camera.width_px}x{camera.height_px} px (render resolution x resolution percentage)"
+        )
+    return depth
+
+
+# -- rays ------------------------------------------------------------------------------------
+
+
+def pixel_centers(camera: CameraModel) -> np.ndarray:
+    """(H, W, 2) float64 array of pixel-centre coordinates ``(col + 0.5, row + 0.5)``."""
+    ys, xs = np.mgrid[0:camera.height_px, 0:camera.width_px].astype(np.float64) + 0.5
+    return np.stack([xs, ys], axis=-1)
+
+
+def camera_rays(pixels, camera: CameraModel) -> tuple[np.ndarray, np.ndarray]:
+    """Rays through continuous pixel coordinates, in the Blender camera frame.
+
+    ``pixels``: array (..., 2) of ``(x, y)``. Returns ``(origins, directions)``, both (..., 3) float64.
+    Perspective: origin 0, direction ``(X, Y, -1)`` (unit *planar* length). Orthographic: origin on
+    the image plane ``(X, Y, 0)``, direction ``(0, 0, -1)``. Panoramic: origin 0, unit direction;
+    NaN where the pixel lies outside the model's image (e.g. outside a fisheye circle).
+    """
+    pixels = np.asarray(pixels, dtype=np.float64)
+    if pixels.shape[-1:] != (2,):
+        raise ValueError(f"pixels must have shape (..., 2), got {pixels.shape}")
+    x, y = pixels[..., 0], pixels[..., 1]
+    if camera.projection == "PANO":
+        from .panorama import pixel_to_direction
+
+        directions = pixel_to_direction(x, y, camera)
+        return np.zeros_like(directions), directions
+    fx, fy, cx, cy = camera.intrinsics_px()
+    a = (x - cx) / fx
+    b = (cy - y) / fy
+    if camera.projection == "PERSP":
+        directions = np.stack([a, b, np.full_like(a, -1.0)], axis=-1)
+        return np.zeros_like(directions), directions
+    origins = np.stack([a, b, np.zeros_like(a)], axis=-1)
+    directions = np.broadcast_to(np.array([0.0, 0.0, -1.0]), origins.shape).copy()
+    return origins, directions
+
+
+def _planar_per_distance(directions: np.ndarray) -> np.ndarray:
+    """Planar depth of the point at ray length 1 along each direction (NaN where it does not face forward)."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ratio = -directions[..., 2] / np.linalg.norm(directions, axis=-1)
+    return np.where(ratio > 0, ratio, np.nan)
+
+
+# -- depth validity and conversion ----------------------------------------------------------
+
+
+def valid_depth_mask(depth, camera: CameraModel, *, depth_kind: str = "auto") -> np.ndarray:
+    """(H, W) bool: pixels whose depth gives a point (see the module docstring for the rules)."""
+    depth = check_depth_shape(depth, camera)
+    kind = resolve_depth_kind(depth_kind, camera)
+    with np.errstate(invalid="ignore"):
+        valid = np.isfinite(depth) & (depth > 0) & (depth < BACKGROUND_DEPTH)
+    clip_kind = camera.natural_depth_kind()
+    clip_depth = depth if kind == clip_kind else convert_depth(depth, camera, from_kind=kind, to_kind=clip_kind)
+    with np.errstate(invalid="ignore"):
+        valid &= (clip_depth >= camera.clip_start) & (clip_depth <= camera.clip_end)
+    if camera.projection == "PANO":
+        _, directions = camera_rays(pixel_centers(camera), camera)
+        valid &= np.isfinite(directions[..., 0])
+    return valid
+
+
+def convert_depth(depth, camera: CameraModel, *, from_kind: str, to_kind: str) -> np.ndarray:
+    """Convert a depth map between ``"planar"`` and ``"distance"`` at pixel centres.
+
+    ``distance = planar * |d| / -d_z`` with ``d`` the pixel-centre ray (so fx != fy, shift and pixel
+    aspect are handled); an orthographic camera's two kinds are equal. Invalid input pixels
+    (non-finite, <= 0, >= 1e10) and pixels whose ray does not face forward give NaN; the clip range is
+    not applied. Returns the input's float dtype (float32 stays float32), computed in float64.
+    """
+    depth = check_depth_shape(depth, camera)
+    for kind in (from_kind, to_kind):
+        if kind not in DEPTH_KINDS:
+            raise ValueError(f"depth kinds are 'planar' or 'distance', got {kind!r}")
+    out_dtype = depth.dtype if np.issubdtype(depth.dtype, np.floating) else np.float64
+    d = depth.astype(np.float64)
+    with np.errstate(invalid="ignore"):
+        d[~(np.isfinite(d) & (d > 0) & (d < BACKGROUND_DEPTH))] = np.nan
+    if from_kind != to_kind and camera.projection != "ORTHO":
+        _, directions = camera_rays(pixel_centers(camera), camera)
+        factor = _planar_per_distance(directions)
+        d = d * factor if to_kind == "planar" else d / factor
+    return d.astype(out_dtype, copy=False)
+
+
+# -- back-projection and projection ---------------------------------------------------------
+
+
+def _to_world(points_cam: np.ndarray, camera: CameraModel) -> np.ndarray:
+    rotation, translation = camera.cam2world[:3, :3], camera.cam2world[:3, 3]
+    return points_cam @ rotation.T + translation
+
+
+def backproject(depth, camera: CameraModel, *, depth_kind: str = "auto", space: str = "world",
+                dtype=np.float64, allow_empty: bool = False) -> np.ndarray:
+    """Back-project a depth map through the pixel centres into 3D points.
+
+    ``depth``: (H, W) array matching ``camera.shape``, rows top-down, of kind ``depth_kind``
+    ("planar", "distance" or "auto"; see the module docstring). Returns (H, W, 3) points of ``dtype``
+    in ``space`` ("world", or "camera" = Blender camera frame looking down -Z), computed in float64,
+    NaN at invalid pixels. Raises :class:`NoValidDepthError` when no pixel is valid, unless
+    ``allow_empty``.
+
+    Example: a 1x1 perspective camera at the origin looking down -Z with planar depth 10 gives the
+    point ``(0, 0, -10)``::
+
+        backproject(np.array([[10.0]]), CameraModel(width_px=1, height_px=1))
+    """
+    _check_space(space)
+    depth = check_depth_shape(depth, camera)
+    kind = resolve_depth_kind(depth_kind, camera)
+    valid = valid_depth_mask(depth, camera, depth_kind=kind)
+    if not allow_empty and not valid.any():
+        raise NoValidDepthError(
+            f"no valid depth in the {camera.width_px}x{camera.height_px} map: every pixel is background "
+            f"(>= 1e10), non-finite, <= 0 or outside the clip range {camera.clip_start:g}..{camera.clip_end:g} m"
+        )
+    origins, directions = camera_rays(pixel_centers(camera), camera)
+    d = np.where(valid, depth, np.nan).astype(np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        if kind == "planar":  # -d_z is 1 for perspective/orthographic rays, cos(angle to the axis) for panoramas
+            forward = -directions[..., 2]
+            t = d / np.where(forward > 0, forward, np.nan)
+        else:
+            t = d / np.linalg.norm(directions, axis=-1)
+    points = origins + t[..., None] * directions
+    if space == "world":
+        points = _to_world(points, camera)
+    return points.astype(dtype, copy=False)
+
+
+def project(points, camera: CameraModel, *, space: str = "world") -> np.ndarray:
+    """Project 3D points to continuous pixel coordinates ``(x, y)`` (x right, y down, centres at +0.5).
+
+    ``points``: (..., 3) in ``space`` ("world" or Blender "camera" frame). Returns (..., 2) float64.
+    Points behind a perspective camera, at its centre, or NaN points give NaN. Coordinates outside
+    ``[0, W] x [0, H]`` are returned as they are (the caller decides what "in the image" means).
+    Inverse of :func:`backproject`: ``project(backproject(depth, cam), cam)`` is the pixel-centre grid.
+    """
+    _check_space(space)
+    points = np.asarray(points, dtype=np.float64)
+    if points.shape[-1:] != (3,):
+        raise ValueError(f"points must have shape (..., 3), got {points.shape}")
+    if space == "world":
+        w2c = camera.world2cam
+        points = points @ w2c[:3, :3].T + w2c[:3, 3]
+    if camera.projection == "PANO":
+        from .panorama import direction_to_pixel
+
+        return direction_to_pixel(points, camera)
+    fx, fy, cx, cy = camera.intrinsics_px()
+    X, Y, Z = points[..., 0], points[..., 1], points[..., 2]
+    if camera.projection == "PERSP":
+        with np.errstate(invalid="ignore", divide="ignore"):
+            forward = np.where(-Z > 0, -Z, np.nan)
+            X, Y = X / forward, Y / forward
+    pixels = np.stack([cx + fx * X, cy - fy * Y], axis=-1)
+    pixels[~np.isfinite(points).all(axis=-1)] = np.nan
+    return pixels
+
+
+__all__ = [
+    "BACKGROUND_DEPTH", "DEPTH_KINDS", "SPACES", "backproject", "camera_rays",
+    "check_depth_shape", "convert_depth", "pixel_centers", "project", "resolve_depth_kind",
+    "valid_depth_mask",
+]
