@@ -29,6 +29,7 @@ from .geometry import (
     camera_rays,
     convert_depth,
     pixel_centers,
+    pixel_footprint,
     project,
     valid_depth_mask,
 )
@@ -37,5 +38,5 @@ __all__ = [
     "BACKGROUND_DEPTH", "BLENDER_TO_OPENCV_AXES", "DEPTH_KINDS", "CameraError", "CameraModel",
     "DepthCloudError", "ExrImage", "ExrReadError", "MissingChannelError", "NoValidDepthError",
     "ResolutionMismatchError", "backproject", "camera_rays", "convert_depth", "pixel_centers",
-    "project", "read_exr", "render_size_px", "valid_depth_mask", "write_exr",
+    "pixel_footprint", "project", "read_exr", "render_size_px", "valid_depth_mask", "write_exr",
 ]

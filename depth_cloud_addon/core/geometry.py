@@ -146,6 +146,34 @@ def convert_depth(depth, camera: CameraModel, *, from_kind: str, to_kind: str) -
     return d.astype(out_dtype, copy=False)
 
 
+def pixel_footprint(depth, camera: CameraModel, *, depth_kind: str = "auto") -> np.ndarray:
+    """(H, W) side length in metres of a square as large as the pixel, seen at the pixel's own depth.
+
+    For a surface facing the camera this is the pixel's footprint: perspective ``planar / sqrt(fx fy)``,
+    orthographic ``1 / sqrt(fx fy)`` (independent of depth), panoramic ``distance * sqrt(solid angle)``
+    (central differences of the ray at the pixel's edges). Invalid depth gives NaN. Used to size points
+    so that neighbouring points just touch.
+    """
+    depth = check_depth_shape(depth, camera)
+    kind = resolve_depth_kind(depth_kind, camera)
+    valid = valid_depth_mask(depth, camera, depth_kind=kind)
+    if camera.projection == "ORTHO":
+        fx, fy, _, _ = camera.intrinsics_px()
+        return np.where(valid, 1.0 / np.sqrt(fx * fy), np.nan)
+    natural = camera.natural_depth_kind()
+    d = np.where(valid, depth, np.nan).astype(np.float64)
+    if kind != natural:
+        d = convert_depth(d, camera, from_kind=kind, to_kind=natural)
+    if camera.projection == "PERSP":
+        fx, fy, _, _ = camera.intrinsics_px()
+        return d / np.sqrt(fx * fy)
+    centres = pixel_centers(camera)
+    half = np.array([0.5, 0.0])
+    rays = [camera_rays(centres + offset, camera)[1] for offset in (half, -half, half[::-1], -half[::-1])]
+    solid_angle = np.linalg.norm(np.cross(rays[0] - rays[1], rays[2] - rays[3]), axis=-1)
+    return d * np.sqrt(solid_angle)
+
+
 # -- back-projection and projection ---------------------------------------------------------
 
 
@@ -224,6 +252,6 @@ def project(points, camera: CameraModel, *, space: str = "world") -> np.ndarray:
 
 __all__ = [
     "BACKGROUND_DEPTH", "DEPTH_KINDS", "SPACES", "backproject", "camera_rays",
-    "check_depth_shape", "convert_depth", "pixel_centers", "project", "resolve_depth_kind",
+    "check_depth_shape", "convert_depth", "pixel_centers", "pixel_footprint", "project", "resolve_depth_kind",
     "valid_depth_mask",
 ]

@@ -113,6 +113,7 @@ def add_camera(name="Camera", location=(0, 0, 0), rotation=(0, 0, 0), **data_pro
     cam.location, cam.rotation_euler = location, rotation
     bpy.context.scene.collection.objects.link(cam)
     bpy.context.scene.camera = cam
+    bpy.context.view_layer.update()  # so matrix_world is current for placing objects in front of it
     return cam
 
 

@@ -26,6 +26,7 @@ from depth_cloud_addon.core import (
     camera_rays,
     convert_depth,
     pixel_centers,
+    pixel_footprint,
     project,
     valid_depth_mask,
 )
@@ -656,3 +657,24 @@ def test_project_keeps_leading_shape_and_off_image_coordinates():
     fx, _, cx, _ = cam.intrinsics_px()
     x = project([100.0, 0.0, -1.0], cam, space="camera")[0]
     assert x == pytest.approx(cx + 100.0 * fx)
+
+
+def test_pixel_footprint_pinned():
+    # 64 px across a 36 mm sensor at 50 mm: one pixel spans 36/50/64 = 0.01125 m per metre of depth.
+    cam = CameraModel(width_px=64, height_px=48, lens_mm=50.0)
+    footprint = pixel_footprint(np.full((48, 64), 10.0), cam)
+    np.testing.assert_allclose(footprint, 0.1125, rtol=1e-12)
+    # Ray distance is converted to planar first: same footprint for the same points.
+    distance = convert_depth(np.full((48, 64), 10.0), cam, from_kind="planar", to_kind="distance")
+    np.testing.assert_allclose(pixel_footprint(distance, cam, depth_kind="distance"), 0.1125, rtol=1e-12)
+    # Non-square pixels: the square of equal area, sqrt(w * h).
+    wide = cam.replace(pixel_aspect_x=2.0)
+    fx, fy, _, _ = wide.intrinsics_px()
+    np.testing.assert_allclose(pixel_footprint(np.full((48, 64), 4.0), wide), 4.0 / np.sqrt(fx * fy), rtol=1e-12)
+    # Orthographic: independent of depth; equirectangular at the equator: 2 pi / W radians per pixel.
+    ortho = CameraModel(width_px=64, height_px=48, projection="ORTHO", ortho_scale=6.4)
+    np.testing.assert_allclose(pixel_footprint(np.full((48, 64), 3.0), ortho), 0.1, rtol=1e-12)
+    pano = CameraModel(width_px=64, height_px=32, projection="PANO")
+    assert pixel_footprint(np.full((32, 64), 10.0), pano)[16, 0] == pytest.approx(10 * 2 * np.pi / 64, rel=2e-3)
+    invalid = np.full((48, 64), 1e10)
+    assert np.isnan(pixel_footprint(invalid, cam)).all()

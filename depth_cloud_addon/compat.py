@@ -1,0 +1,106 @@
+"""Differences between Blender 4.2 LTS, 4.5 LTS and 5.0, in one place, detected by feature.
+
+* Compositor tree: 4.x ``scene.use_nodes`` + ``scene.node_tree``; 5.0 ``scene.compositing_node_group``
+  (a ``CompositorNodeTree`` node group, None at first, shareable between scenes) whose result goes
+  to a Group Output node instead of a Composite node.
+* File Output node: 4.x ``base_path`` + ``file_slots``; 5.0 ``directory`` + ``file_name`` +
+  ``file_output_items``. 4.x always fills a ``#`` run with the frame number; 5.0 does too when
+  the item name holds it.
+* EXR formats: 5.0 has ``media_type`` that must be chosen before ``file_format``; the BW color mode
+  for a single-channel EXR exists in 4.5/5.0 File Output nodes, not in 4.2 (whose float sockets are
+  written as one ``V`` channel anyway).
+"""
+
+from __future__ import annotations
+
+import bpy
+
+
+def compositor_tree(scene, *, create: bool):
+    """The scene's compositor node tree, or None. With ``create``, make one that passes the render through.
+
+    Returns ``(tree, created)``: ``created`` is True when this call made the tree (5.0: a new node
+    group with Render Layers -> Group Output; 4.x: Blender's default Render Layers -> Composite).
+    """
+    if hasattr(scene, "compositing_node_group"):  # 5.0
+        tree = scene.compositing_node_group
+        if tree is not None or not create:
+            return tree, False
+        tree = bpy.data.node_groups.new(f"{scene.name} Compositing", "CompositorNodeTree")
+        tree.interface.new_socket("Image", in_out="OUTPUT", socket_type="NodeSocketColor")
+        layers = tree.nodes.new("CompositorNodeRLayers")
+        output = tree.nodes.new("NodeGroupOutput")
+        output.location = (300, 0)
+        tree.links.new(layers.outputs["Image"], output.inputs[0])
+        scene.compositing_node_group = tree
+        return tree, True
+    if scene.node_tree is None and create:
+        scene.use_nodes = True  # creates the default tree; never touches an existing one
+        return scene.node_tree, True
+    if create and not scene.use_nodes:
+        scene.use_nodes = True
+    return scene.node_tree, False
+
+
+def remove_compositor_tree(scene, tree) -> None:
+    """Undo :func:`compositor_tree`'s creation of ``tree`` (called only for a tree we created)."""
+    if hasattr(scene, "compositing_node_group"):
+        if scene.compositing_node_group == tree:
+            scene.compositing_node_group = None
+        if tree.users == 0:
+            bpy.data.node_groups.remove(tree)
+    else:
+        scene.use_nodes = False
+
+
+def set_exr_format(image_format, *, single_channel: bool) -> None:
+    """Single-layer, float32 OpenEXR; one channel (``V``) for a scalar, RGBA otherwise."""
+    if hasattr(image_format, "media_type"):  # 5.0: the media type gates the list of formats
+        image_format.media_type = "IMAGE"
+    image_format.file_format = "OPEN_EXR"
+    image_format.color_depth = "32"
+    image_format.exr_codec = "ZIP"
+    if not single_channel:
+        image_format.color_mode = "RGBA"
+        return
+    try:
+        image_format.color_mode = "BW"  # 4.5/5.0 File Output: one V channel instead of R=G=B
+    except TypeError:
+        pass  # 4.2 offers only RGB/RGBA here, and writes a float socket as one V channel anyway
+
+
+def new_file_output(tree, directory: str, file_stem: str, socket_type: str):
+    """A File Output node writing one single-layer EXR per frame: ``<directory>/<file_stem><frame>.exr``.
+
+    ``file_stem`` ends in a ``#`` run (e.g. ``depth_####``). ``socket_type``: "FLOAT" or "RGBA".
+    Returns ``(node, input_socket)``.
+    """
+    node = tree.nodes.new("CompositorNodeOutputFile")
+    set_exr_format(node.format, single_channel=socket_type == "FLOAT")
+    set_file_output_directory(node, directory)
+    if hasattr(node, "file_output_items"):  # 5.0
+        node.file_name = ""
+        node.file_output_items.new(socket_type, file_stem)
+    else:
+        node.file_slots.clear()
+        node.file_slots.new(file_stem)
+    return node, node.inputs[0]
+
+
+def set_file_output_directory(node, directory: str) -> None:
+    if hasattr(node, "directory"):  # 5.0
+        node.directory = directory
+    else:
+        node.base_path = directory
+
+
+def file_output_directory(node) -> str:
+    return node.directory if hasattr(node, "directory") else node.base_path
+
+
+def set_multilayer_render_output(image_settings) -> None:
+    """Render output as a float32 multilayer EXR (all passes in one file)."""
+    if hasattr(image_settings, "media_type"):  # 5.0
+        image_settings.media_type = "MULTI_LAYER_IMAGE"
+    image_settings.file_format = "OPEN_EXR_MULTILAYER"
+    image_settings.color_depth = "32"

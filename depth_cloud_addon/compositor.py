@@ -1,0 +1,117 @@
+"""Compositor set-up: File Output nodes that write, per rendered frame, a depth EXR and a color EXR.
+
+Non-destructive and idempotent. Every node we add carries the custom property ``depth_cloud`` with
+its role and sits in one labelled Frame node; nothing else in the tree is touched (no user node is
+moved, relinked or deleted). Running the set-up again only refreshes our nodes' settings and links;
+removing it deletes exactly our nodes (and the tree itself only if we created it and nothing but our
+nodes is left).
+
+Per frame N the folder receives ``depth_NNNN.exr`` (one float32 channel, planar Z as Cycles writes
+it, not normalised), ``color_NNNN.exr`` (float32 linear premultiplied RGBA) and, written by a render
+handler (see ``handlers``), ``camera_NNNN.json`` (the ``CameraModel`` of that frame).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from . import compat
+
+TAG = "depth_cloud"
+DEPTH_STEM = "depth_####"
+COLOR_STEM = "color_####"
+CAMERA_PREFIX = "camera_"
+FRAME_LABEL = "Depth Cloud outputs"
+#: Nodes that make a tree we created pass the render through; removed only with the tree.
+PASSTHROUGH = "passthrough"
+
+
+@dataclass(frozen=True)
+class SetupResult:
+    added: int
+    directory: str
+    created_tree: bool
+
+
+def our_nodes(tree) -> dict:
+    """role -> node for the nodes this add-on added to ``tree``."""
+    if tree is None:
+        return {}
+    return {node[TAG]: node for node in tree.nodes if TAG in node and node[TAG] != PASSTHROUGH}
+
+
+def outputs_node(scene):
+    """Our depth File Output node in the scene's compositor, or None (outputs not set up)."""
+    tree, _ = compat.compositor_tree(scene, create=False)
+    return our_nodes(tree).get("depth")
+
+
+def output_directory(scene) -> str | None:
+    """The folder our File Output nodes write into (Blender path, may start with //), or None."""
+    node = outputs_node(scene)
+    return compat.file_output_directory(node) if node is not None else None
+
+
+def _free_location(tree) -> tuple[float, float]:
+    """A spot to the right of every node that is not ours, so nothing overlaps the user's layout."""
+    others = [n for n in tree.nodes if TAG not in n and n.bl_idname != "NodeFrame"]
+    if not others:
+        return (400.0, 0.0)
+    return (max(n.location.x for n in others) + 400.0, max(n.location.y for n in others))
+
+
+def setup_outputs(scene, view_layer, directory: str) -> SetupResult:
+    """Enable the Depth pass of ``view_layer`` and add (or refresh) our File Output nodes."""
+    if not directory.endswith(("/", "\\")):
+        directory += "/"
+    view_layer.use_pass_z = True
+    scene.render.use_compositing = True
+    tree, created = compat.compositor_tree(scene, create=True)
+    if created:
+        tree[TAG + "_created"] = True
+        for node in tree.nodes:
+            node[TAG] = PASSTHROUGH
+    ours = our_nodes(tree)
+    added = 0
+    x, y = _free_location(tree) if not ours else (0.0, 0.0)
+
+    frame = ours.get("frame")
+    if frame is None:
+        frame = tree.nodes.new("NodeFrame")
+        frame[TAG], frame.label, frame.name = "frame", FRAME_LABEL, FRAME_LABEL
+        added += 1
+    layers = ours.get("render_layers")
+    if layers is None:
+        layers = tree.nodes.new("CompositorNodeRLayers")
+        layers[TAG], layers.label, layers.parent = "render_layers", "Depth Cloud render layers", frame
+        layers.location = (x, y)
+        added += 1
+    layers.scene, layers.layer = scene, view_layer.name
+    for role, stem, socket_type, output, offset in (("depth", DEPTH_STEM, "FLOAT", "Depth", 0.0),
+                                                    ("color", COLOR_STEM, "RGBA", "Image", -180.0)):
+        node = ours.get(role)
+        if node is None:
+            node, _ = compat.new_file_output(tree, directory, stem, socket_type)
+            node[TAG], node.label, node.parent = role, f"Depth Cloud {role}", frame
+            node.location = (x + 300.0, y + offset)
+            added += 1
+        compat.set_file_output_directory(node, directory)
+        if not node.inputs[0].is_linked:
+            tree.links.new(layers.outputs[output], node.inputs[0])
+    return SetupResult(added=added, directory=directory, created_tree=created)
+
+
+def remove_outputs(scene) -> int:
+    """Remove our nodes, and undo the tree's creation if we made it and the user added nothing to it.
+
+    Returns how many of our nodes were removed.
+    """
+    tree, _ = compat.compositor_tree(scene, create=False)
+    if tree is None:
+        return 0
+    ours = [node for node in tree.nodes if TAG in node and node[TAG] != PASSTHROUGH]
+    for node in ours:
+        tree.nodes.remove(node)
+    if tree.get(TAG + "_created") and all(TAG in node for node in tree.nodes):
+        compat.remove_compositor_tree(scene, tree)
+    return len(ours)

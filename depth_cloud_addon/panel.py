@@ -1,0 +1,40 @@
+"""The 3D View sidebar panel "Depth → Point Cloud"."""
+
+import bpy
+
+from . import compositor
+
+TITLE = "Depth → Point Cloud"
+
+
+class VIEW3D_PT_depth_cloud(bpy.types.Panel):
+    bl_label = TITLE
+    bl_category = TITLE
+    bl_space_type = "VIEW_3D"
+    bl_region_type = "UI"
+
+    def draw(self, context):
+        layout = self.layout
+        settings = context.scene.depth_cloud
+        directory = compositor.output_directory(context.scene)
+
+        box = layout.box()
+        box.label(text="1. Outputs", icon="NODE_COMPOSITING")
+        box.prop(settings, "directory", text="")
+        row = box.row(align=True)
+        row.operator("depth_cloud.setup_outputs", icon="ADD").directory = settings.directory
+        row.operator("depth_cloud.remove_outputs", text="", icon="X")
+        box.label(text=f"Writing to {directory}" if directory else "Not set up", icon="INFO")
+
+        box = layout.box()
+        box.label(text="2. Render (F12 or Render Animation)", icon="RENDER_STILL")
+
+        box = layout.box()
+        box.label(text="3. Cloud", icon="OUTLINER_OB_POINTCLOUD")
+        box.operator("depth_cloud.build", icon="PLAY")
+        if settings.last_message:
+            box.label(text=settings.last_message.removeprefix("Depth Cloud: "))
+
+
+classes = (VIEW3D_PT_depth_cloud,)
+register, unregister = bpy.utils.register_classes_factory(classes)
