@@ -151,6 +151,9 @@ def build_cloud_object(context, positions, colors, radii, *, cam2world=None, poi
     if cam2world is None:
         obj.parent = None
         obj.matrix_world = _matrix(np.eye(4))
+        empty = _tagged(scene.objects, "camera_empty")
+        if empty is not None and not empty.children:  # left over from a build in camera space
+            bpy.data.objects.remove(empty)
     else:
         empty = _camera_empty(scene, collection, cam2world)
         obj.parent = empty

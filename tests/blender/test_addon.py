@@ -177,6 +177,9 @@ def test_build_options_stride_range_and_camera_space(scene_with_camera, tmp_path
     bpy.context.view_layer.update()
     assert np.abs(vertex_positions_world(obj) - backproject(image.depth, camera).reshape(-1, 3)).max() < 1e-5
     assert len([o for o in scene.objects if o.get(builder.ROLE) == "cloud"]) == 1
+    bpy.ops.depth_cloud.build(space="WORLD")  # back to world space: our empty goes, nothing else
+    assert bpy.context.active_object.parent is None
+    assert not [o for o in scene.objects if o.get(builder.ROLE) == "camera_empty"]
 
 
 def test_sidecar_keeps_the_rendered_camera_after_the_animation_changes(scene_with_camera, tmp_path):
@@ -311,3 +314,20 @@ def test_panel_draws_its_workflow(scene_with_camera, tmp_path):
     calls.clear()
     panel.VIEW3D_PT_depth_cloud.draw(drawer, bpy.context)
     assert ("label", f"Writing to {tmp_path}/") in calls
+
+
+def test_cloud_renders_as_colored_points_in_cycles(scene_with_camera, tmp_path):
+    """Rendered alone through the same camera, each pixel-centre ray hits its own point's sphere, so the
+    1-sample Combined pass reproduces the captured colors."""
+    scene, cam = scene_with_camera
+    bpy.ops.depth_cloud.setup_outputs(directory=str(tmp_path / "frames"))
+    render(scene, 1)
+    bpy.ops.depth_cloud.build()
+    cloud = bpy.context.active_object
+    captured = read_exr(tmp_path / "frames" / "color_0001.exr", require_depth=False).color
+    bpy.ops.depth_cloud.remove_outputs()
+    for obj in scene.objects:
+        obj.hide_render = obj.type == "MESH" and obj != cloud
+    image = read_exr(scenes.render_multilayer(scene, str(tmp_path / "cloud.exr")))
+    close = np.all(np.abs(image.color - captured) < 1e-4, axis=-1)
+    assert close.mean() > 0.95, close.mean()
