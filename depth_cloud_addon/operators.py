@@ -134,22 +134,12 @@ camera that rendered the frame"""
         scene = context.scene
         start = time.perf_counter()
         try:
-            frame_sources = self._sources(scene)
-            image = read_exr(frame_sources.depth_path)
-            color = image.color
-            if frame_sources.color_path is not None:
-                color = read_exr(frame_sources.color_path, require_depth=False).color
-            camera, camera_note = self._camera(scene, frame_sources)
-            cloud = cloud_arrays(
-                image, color, camera, stride=self.stride, depth_kind=self.depth_kind,
-                depth_range=(self.depth_near, self.depth_far) if self.use_depth_range else None,
-                space="camera" if self.space == "CAMERA" else "world",
-            )
+            frame_sources, cloud, camera_note = self._load(scene)
         except DepthCloudError as exc:
             return _finish(self, context, "ERROR", f"Depth Cloud: {exc}")
         builder.build_cloud_object(
             context, cloud.positions, cloud.colors, cloud.radii,
-            cam2world=camera.cam2world if self.space == "CAMERA" else None,
+            cam2world=cloud.camera.cam2world if self.space == "CAMERA" else None,
             point_size=self.point_size, source=frame_sources.depth_path, frame=scene.frame_current,
         )
         seconds = time.perf_counter() - start
@@ -157,6 +147,21 @@ camera that rendered the frame"""
         return _finish(self, context, level,
                        f"Depth Cloud: {len(cloud.positions):,} points from frame {scene.frame_current} "
                        f"({os.path.basename(frame_sources.depth_path)}, {camera_note}) in {seconds:.2f} s")
+
+    def _load(self, scene):
+        """Read the frame and back-project it; the EXR arrays are freed on return (before the mesh exists)."""
+        frame_sources = self._sources(scene)
+        image = read_exr(frame_sources.depth_path)
+        color = image.color
+        if frame_sources.color_path is not None:
+            color = read_exr(frame_sources.color_path, require_depth=False).color
+        camera, camera_note = self._camera(scene, frame_sources)
+        cloud = cloud_arrays(
+            image.depth, color, camera, stride=self.stride, depth_kind=self.depth_kind,
+            depth_range=(self.depth_near, self.depth_far) if self.use_depth_range else None,
+            space="camera" if self.space == "CAMERA" else "world",
+        )
+        return frame_sources, cloud, camera_note
 
     def _sources(self, scene) -> sources.FrameSources:
         if self.filepath:

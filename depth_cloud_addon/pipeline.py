@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .core import CameraModel, ExrImage, NoValidDepthError, backproject, pixel_footprint, valid_depth_mask
+from .core import CameraModel, NoValidDepthError, backproject_valid
 from .core.errors import ResolutionMismatchError
 
 
@@ -21,40 +21,41 @@ class CloudArrays:
     positions: np.ndarray  # (N, 3) float32, metres
     colors: np.ndarray     # (N, 4) float32, linear premultiplied RGBA (white if the frame has no color)
     radii: np.ndarray      # (N,) float32, metres: half the (strided) pixel footprint at the point's depth
-    pixels: np.ndarray     # (N, 2) int: (col, row) of each point
+    rows: np.ndarray       # (N,) int32: the pixel each point comes from
+    cols: np.ndarray       # (N,) int32
     camera: CameraModel
     space: str
 
 
-def cloud_arrays(depth_image: ExrImage, color: np.ndarray | None, camera: CameraModel, *, stride: int = 1,
+def cloud_arrays(depth: np.ndarray, color: np.ndarray | None, camera: CameraModel, *, stride: int = 1,
                  depth_range: tuple[float, float] | None = None, depth_kind: str = "auto",
                  space: str = "world") -> CloudArrays:
-    """Back-project every ``stride``-th pixel (rows and columns) of a frame.
+    """Back-project every ``stride``-th pixel (rows and columns) of a frame's (H, W) ``depth``.
 
     ``depth_range``: keep pixels whose depth value (of ``depth_kind``) lies in ``[near, far]``.
     ``color``: (H, W, 4) or None. Raises :class:`NoValidDepthError` when nothing is left.
     """
     if stride < 1:
         raise ValueError(f"stride must be >= 1, got {stride}")
-    depth = depth_image.depth
     if color is not None and color.shape[:2] != depth.shape:
         raise ResolutionMismatchError(
             f"color is {color.shape[1]}x{color.shape[0]} px but depth is {depth.shape[1]}x{depth.shape[0]} px"
         )
-    keep = valid_depth_mask(depth, camera, depth_kind=depth_kind)
+    mask = None
     if depth_range is not None:
         near, far = depth_range
         with np.errstate(invalid="ignore"):
-            keep &= (depth >= near) & (depth <= far)
+            mask = (depth >= near) & (depth <= far)
     if stride > 1:
-        strided = np.zeros_like(keep)
+        strided = np.zeros(depth.shape, bool)
         strided[::stride, ::stride] = True
-        keep &= strided
-    rows, cols = np.nonzero(keep)
-    if rows.size == 0:
-        raise NoValidDepthError(f"no pixel of {depth_image.path} is left to build (depth range, stride, clip range)")
-    points = backproject(depth, camera, depth_kind=depth_kind, space=space, dtype=np.float32, allow_empty=True)
-    radii = 0.5 * stride * pixel_footprint(depth, camera, depth_kind=depth_kind)[rows, cols]
-    colors = color[rows, cols] if color is not None else np.ones((rows.size, 4), np.float32)
-    return CloudArrays(points[rows, cols], colors.astype(np.float32, copy=False), radii.astype(np.float32),
-                       np.stack([cols, rows], axis=-1), camera, space)
+        mask = strided if mask is None else mask & strided
+    valid = backproject_valid(depth, camera, depth_kind=depth_kind, space=space, mask=mask)
+    if valid.rows.size == 0:
+        raise NoValidDepthError("no pixel is left to build: every pixel is background, outside the clip range"
+                                + (" or outside the depth range" if depth_range else "")
+                                + (f" or skipped by stride {stride}" if stride > 1 else ""))
+    colors = color[valid.rows, valid.cols] if color is not None else np.ones((valid.rows.size, 4), np.float32)
+    radii = valid.footprint * np.float32(0.5 * stride)
+    return CloudArrays(valid.points, colors.astype(np.float32, copy=False), radii, valid.rows, valid.cols,
+                       camera, space)

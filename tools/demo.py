@@ -1,9 +1,16 @@
-"""`make demo`: render a generated sample scene with Cycles, back-project it, write a PLY.
+"""`make demo`: the whole workflow on a generated sample scene, as an artist would run it.
 
-Runs Blender as a Python module (the venv's bpy). Writes into --out (git-ignored):
-``render.exr`` (multilayer: Combined + Depth), ``camera.json`` (the CameraModel sidecar) and
-``cloud.ply`` (world-space points, sRGB colors), then prints a one-line summary that includes the
-median distance between our points and Blender's own ``scene.ray_cast`` through the pixel centres.
+Runs Blender as a Python module (the venv's bpy) with the add-on enabled from this checkout:
+Set Up EXR Outputs -> Cycles render through the compositor outputs -> Build Point Cloud. Writes into
+--out (git-ignored):
+
+* ``frames/depth_0001.exr``, ``frames/color_0001.exr``, ``frames/camera_0001.json``: what the set-up writes;
+* ``demo.blend``: the scene with the cloud (opens in Blender 4.2+; the cloud renders without the add-on);
+* ``cloud.ply``: the cloud's world-space points with sRGB colors;
+* ``preview.png``: the render (left) next to the cloud rendered with Cycles from another viewpoint (right).
+
+It ends with a one-line summary, including the median distance between the cloud's points and
+Blender's own ``scene.ray_cast`` through the pixel centres.
 """
 
 from __future__ import annotations
@@ -21,9 +28,34 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 import bpy  # noqa: E402
 import numpy as np  # noqa: E402
 
-from depth_cloud_addon.core import CameraModel, backproject, read_exr  # noqa: E402
+import depth_cloud_addon  # noqa: E402
+from depth_cloud_addon import builder  # noqa: E402
 from depth_cloud_addon.core.ply import write_ply  # noqa: E402
 from tests.blender import scenes  # noqa: E402  (the sample scenes the tests render)
+
+
+def render_png(scene, camera, path: pathlib.Path) -> np.ndarray:
+    """Render ``camera``'s view to a PNG; return its pixels (H, W, 4) top row first."""
+    scene.camera = camera
+    settings = scene.render.image_settings
+    if hasattr(settings, "media_type"):
+        settings.media_type = "IMAGE"
+    settings.file_format, settings.color_mode, settings.color_depth = "PNG", "RGBA", "8"
+    scene.render.filepath = str(path)
+    bpy.ops.render.render(write_still=True)
+    image = bpy.data.images.load(str(path))
+    pixels = np.array(image.pixels[:], dtype=np.float32).reshape(image.size[1], image.size[0], 4)[::-1]
+    bpy.data.images.remove(image)
+    return pixels
+
+
+def save_side_by_side(left: np.ndarray, right: np.ndarray, path: pathlib.Path) -> None:
+    both = np.concatenate([left, right], axis=1)
+    image = bpy.data.images.new("depth-cloud-preview", both.shape[1], both.shape[0], alpha=True)
+    image.pixels.foreach_set(both[::-1].ravel())
+    image.filepath_raw, image.file_format = str(path), "PNG"
+    image.save()
+    bpy.data.images.remove(image)
 
 
 def main(argv=None) -> int:
@@ -37,27 +69,47 @@ def main(argv=None) -> int:
 
     scene = scenes.empty_scene(args.width, args.height)
     scene.cycles.samples = 16
+    scene.render.film_transparent = False
     cam = scenes.add_camera(location=(0.3, -7.0, 1.5), rotation=(1.45, 0.02, 0.05), lens=30.0, shift_x=0.05)
     scenes.standard_objects(cam)
-    start = time.perf_counter()
-    exr_path = scenes.render_multilayer(scene, str(out / "render.exr"))
-    render_s = time.perf_counter() - start
+    depth_cloud_addon.register()
+    try:
+        bpy.ops.depth_cloud.setup_outputs(directory=str(out / "frames"))
+        scene.frame_set(1)
+        start = time.perf_counter()
+        original = render_png(scene, cam, out / "render.png")
+        render_s = time.perf_counter() - start
 
-    start = time.perf_counter()
-    image = read_exr(exr_path)
-    camera = CameraModel.from_blender(cam, scene)
-    points = backproject(image.depth, camera)
-    n_points = write_ply(out / "cloud.ply", points.reshape(-1, 3), image.color.reshape(-1, 4))
-    build_s = time.perf_counter() - start
-    (out / "camera.json").write_text(camera.to_json())
+        start = time.perf_counter()
+        bpy.ops.depth_cloud.build()
+        build_s = time.perf_counter() - start
+        cloud = builder.find_cloud(scene)
+        n = len(cloud.data.vertices)
+        positions, colors = np.empty(n * 3, np.float32), np.empty(n * 4, np.float32)
+        cloud.data.attributes["position"].data.foreach_get("vector", positions)
+        cloud.data.color_attributes[builder.COLOR_ATTRIBUTE].data.foreach_get("color", colors)
+        write_ply(out / "cloud.ply", positions.reshape(-1, 3), colors.reshape(-1, 4))
 
-    origins, directions = scenes.pixel_rays_from_view_frame(scene, cam)
-    truth, _ = scenes.ray_cast_grid(scene, origins, directions)
-    error = np.linalg.norm(points - truth, axis=-1)
-    median_error = float(np.nanmedian(error))
-    print(f"depth-cloud demo: Blender {bpy.app.version_string}, {camera.width_px}x{camera.height_px} px rendered "
-          f"in {render_s:.1f} s -> {n_points} points in {build_s * 1000:.0f} ms, median distance to Blender's "
-          f"ray_cast {median_error:.1e} m -> {out / 'cloud.ply'} (+ render.exr, camera.json)")
+        origins, directions = scenes.pixel_rays_from_view_frame(scene, cam)
+        truth, _ = scenes.ray_cast_grid(scene, origins, directions)
+        hit = np.isfinite(truth[..., 0])
+        median_error = float(np.median(np.linalg.norm(positions.reshape(-1, 3) - truth[hit], axis=-1)))
+
+        # The cloud alone, from a viewpoint 40 degrees to the side of the render camera.
+        for obj in scene.objects:
+            obj.hide_render = obj.type == "MESH" and obj != cloud
+        side = scenes.add_camera("Side View", location=(6.5, -4.5, 3.0), rotation=(1.33, 0.0, 0.85), lens=24.0)
+        preview = render_png(scene, side, out / "side.png")
+        save_side_by_side(original, preview, out / "preview.png")
+        for obj in scene.objects:
+            obj.hide_render = False
+        scene.camera = cam
+        bpy.ops.wm.save_as_mainfile(filepath=str(out / "demo.blend"), check_existing=False)
+    finally:
+        depth_cloud_addon.unregister()
+    print(f"depth-cloud demo: Blender {bpy.app.version_string}, {args.width}x{args.height} px rendered in "
+          f"{render_s:.1f} s, cloud of {n} points built in {build_s * 1000:.0f} ms, median distance to Blender's "
+          f"ray_cast {median_error:.1e} m -> {out}/ (demo.blend, cloud.ply, preview.png, frames/)")
     return 0
 
 

@@ -25,7 +25,9 @@ from .exr import ExrImage, read_exr, write_exr
 from .geometry import (
     BACKGROUND_DEPTH,
     DEPTH_KINDS,
+    ValidPoints,
     backproject,
+    backproject_valid,
     camera_rays,
     convert_depth,
     pixel_centers,
@@ -37,6 +39,6 @@ from .geometry import (
 __all__ = [
     "BACKGROUND_DEPTH", "BLENDER_TO_OPENCV_AXES", "DEPTH_KINDS", "CameraError", "CameraModel",
     "DepthCloudError", "ExrImage", "ExrReadError", "MissingChannelError", "NoValidDepthError",
-    "ResolutionMismatchError", "backproject", "camera_rays", "convert_depth", "pixel_centers",
+    "ResolutionMismatchError", "ValidPoints", "backproject", "backproject_valid", "camera_rays", "convert_depth", "pixel_centers",
     "pixel_footprint", "project", "read_exr", "render_size_px", "valid_depth_mask", "write_exr",
 ]

@@ -19,6 +19,8 @@ Conventions (see ``docs/conventions.md``):
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from .camera import CameraModel
@@ -146,40 +148,76 @@ def convert_depth(depth, camera: CameraModel, *, from_kind: str, to_kind: str) -
     return d.astype(out_dtype, copy=False)
 
 
-def pixel_footprint(depth, camera: CameraModel, *, depth_kind: str = "auto") -> np.ndarray:
-    """(H, W) side length in metres of a square as large as the pixel, seen at the pixel's own depth.
-
-    For a surface facing the camera this is the pixel's footprint: perspective ``planar / sqrt(fx fy)``,
-    orthographic ``1 / sqrt(fx fy)`` (independent of depth), panoramic ``distance * sqrt(solid angle)``
-    (central differences of the ray at the pixel's edges). Invalid depth gives NaN. Used to size points
-    so that neighbouring points just touch.
-    """
-    depth = check_depth_shape(depth, camera)
-    kind = resolve_depth_kind(depth_kind, camera)
-    valid = valid_depth_mask(depth, camera, depth_kind=kind)
-    if camera.projection == "ORTHO":
-        fx, fy, _, _ = camera.intrinsics_px()
-        return np.where(valid, 1.0 / np.sqrt(fx * fy), np.nan)
-    natural = camera.natural_depth_kind()
-    d = np.where(valid, depth, np.nan).astype(np.float64)
-    if kind != natural:
-        d = convert_depth(d, camera, from_kind=kind, to_kind=natural)
-    if camera.projection == "PERSP":
-        fx, fy, _, _ = camera.intrinsics_px()
-        return d / np.sqrt(fx * fy)
-    centres = pixel_centers(camera)
-    half = np.array([0.5, 0.0])
-    rays = [camera_rays(centres + offset, camera)[1] for offset in (half, -half, half[::-1], -half[::-1])]
-    solid_angle = np.linalg.norm(np.cross(rays[0] - rays[1], rays[2] - rays[3]), axis=-1)
-    return d * np.sqrt(solid_angle)
-
-
 # -- back-projection and projection ---------------------------------------------------------
 
 
-def _to_world(points_cam: np.ndarray, camera: CameraModel) -> np.ndarray:
+@dataclass(frozen=True)
+class ValidPoints:
+    """The valid pixels of a depth map and their 3D points (see :func:`backproject_valid`)."""
+
+    points: np.ndarray     # (N, 3) in the requested space and dtype
+    rows: np.ndarray       # (N,) int32
+    cols: np.ndarray       # (N,) int32
+    footprint: np.ndarray  # (N,) float32, metres: side of a square as large as the pixel at its depth
+
+
+def _no_valid_depth(camera: CameraModel) -> NoValidDepthError:
+    return NoValidDepthError(
+        f"no valid depth in the {camera.width_px}x{camera.height_px} map: every pixel is background "
+        f"(>= 1e10), non-finite, <= 0 or outside the clip range {camera.clip_start:g}..{camera.clip_end:g} m"
+    )
+
+
+def backproject_valid(depth, camera: CameraModel, *, depth_kind: str = "auto", space: str = "world",
+                      mask=None, dtype=np.float32, chunk_px: int = 1 << 18) -> ValidPoints:
+    """Back-project only the valid pixels (optionally also within ``mask``), in row-major order.
+
+    Same conventions and numbers as :func:`backproject`, computed in float64 in chunks of
+    ``chunk_px`` pixels, so the memory beyond the result stays small (a 1080p frame needs no
+    full-frame float64 temporaries). The footprint is what :func:`pixel_footprint` returns.
+    Returns an empty result (N = 0) when nothing is valid.
+    """
+    _check_space(space)
+    depth = check_depth_shape(depth, camera)
+    kind = resolve_depth_kind(depth_kind, camera)
+    valid = valid_depth_mask(depth, camera, depth_kind=kind)
+    if mask is not None:
+        valid &= np.asarray(mask, dtype=bool)
+    rows, cols = (index.astype(np.int32) for index in np.nonzero(valid))
+    del valid
+    n = rows.size
+    points = np.empty((n, 3), dtype=dtype)
+    footprint = np.empty(n, dtype=np.float32)
     rotation, translation = camera.cam2world[:3, :3], camera.cam2world[:3, 3]
-    return points_cam @ rotation.T + translation
+    if camera.projection != "PANO":
+        fx, fy, cx, cy = camera.intrinsics_px()
+        col_x = (np.arange(camera.width_px) + 0.5 - cx) / fx   # camera-frame X per unit planar depth
+        row_y = (cy - (np.arange(camera.height_px) + 0.5)) / fy
+        pixel_size = 1.0 / np.sqrt(fx * fy)
+    for start in range(0, n, chunk_px):
+        r, c = rows[start:start + chunk_px], cols[start:start + chunk_px]
+        d = depth[r, c].astype(np.float64)
+        if camera.projection == "PANO":
+            from .panorama import pixel_to_direction
+
+            x, y = c + 0.5, r + 0.5
+            direction = pixel_to_direction(x, y, camera)
+            distance = d / -direction[:, 2] if kind == "planar" else d
+            cam = direction * distance[:, None]
+            side_x = pixel_to_direction(x + 0.5, y, camera) - pixel_to_direction(x - 0.5, y, camera)
+            side_y = pixel_to_direction(x, y + 0.5, camera) - pixel_to_direction(x, y - 0.5, camera)
+            footprint[start:start + r.size] = distance * np.sqrt(np.linalg.norm(np.cross(side_x, side_y), axis=-1))
+        else:
+            a, b = col_x[c], row_y[r]
+            if camera.projection == "PERSP":
+                planar = d / np.sqrt(a * a + b * b + 1.0) if kind == "distance" else d
+                cam = np.stack([a * planar, b * planar, -planar], axis=-1)
+                footprint[start:start + r.size] = planar * pixel_size
+            else:
+                cam = np.stack([a, b, -d], axis=-1)
+                footprint[start:start + r.size] = pixel_size
+        points[start:start + r.size] = cam @ rotation.T + translation if space == "world" else cam
+    return ValidPoints(points, rows, cols, footprint)
 
 
 def backproject(depth, camera: CameraModel, *, depth_kind: str = "auto", space: str = "world",
@@ -190,34 +228,35 @@ def backproject(depth, camera: CameraModel, *, depth_kind: str = "auto", space: 
     ("planar", "distance" or "auto"; see the module docstring). Returns (H, W, 3) points of ``dtype``
     in ``space`` ("world", or "camera" = Blender camera frame looking down -Z), computed in float64,
     NaN at invalid pixels. Raises :class:`NoValidDepthError` when no pixel is valid, unless
-    ``allow_empty``.
+    ``allow_empty``. For the valid pixels alone, without the NaN grid, use :func:`backproject_valid`.
 
-    Example: a 1x1 perspective camera at the origin looking down -Z with planar depth 10 gives the
-    point ``(0, 0, -10)``::
+    Perspective: ``X = (x - cx) / fx * Z``, ``Y = (cy - y) / fy * Z`` at planar depth ``Z`` (ray distance
+    ``r`` is first divided by ``|((x - cx) / fx, (cy - y) / fy, 1)|``); the camera-frame point is
+    ``(X, Y, -Z)``. Example: a 1x1 perspective camera at the origin looking down -Z with planar
+    depth 10 gives the point ``(0, 0, -10)``::
 
         backproject(np.array([[10.0]]), CameraModel(width_px=1, height_px=1))
     """
-    _check_space(space)
-    depth = check_depth_shape(depth, camera)
-    kind = resolve_depth_kind(depth_kind, camera)
-    valid = valid_depth_mask(depth, camera, depth_kind=kind)
-    if not allow_empty and not valid.any():
-        raise NoValidDepthError(
-            f"no valid depth in the {camera.width_px}x{camera.height_px} map: every pixel is background "
-            f"(>= 1e10), non-finite, <= 0 or outside the clip range {camera.clip_start:g}..{camera.clip_end:g} m"
-        )
-    origins, directions = camera_rays(pixel_centers(camera), camera)
-    d = np.where(valid, depth, np.nan).astype(np.float64)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        if kind == "planar":  # -d_z is 1 for perspective/orthographic rays, cos(angle to the axis) for panoramas
-            forward = -directions[..., 2]
-            t = d / np.where(forward > 0, forward, np.nan)
-        else:
-            t = d / np.linalg.norm(directions, axis=-1)
-    points = origins + t[..., None] * directions
-    if space == "world":
-        points = _to_world(points, camera)
-    return points.astype(dtype, copy=False)
+    valid = backproject_valid(depth, camera, depth_kind=depth_kind, space=space, dtype=dtype)
+    if not allow_empty and valid.rows.size == 0:
+        raise _no_valid_depth(camera)
+    points = np.full((*camera.shape, 3), np.nan, dtype=dtype)
+    points[valid.rows, valid.cols] = valid.points
+    return points
+
+
+def pixel_footprint(depth, camera: CameraModel, *, depth_kind: str = "auto") -> np.ndarray:
+    """(H, W) side length in metres of a square as large as the pixel, seen at the pixel's own depth.
+
+    For a surface facing the camera this is the pixel's footprint: perspective ``planar / sqrt(fx fy)``,
+    orthographic ``1 / sqrt(fx fy)`` (independent of depth), panoramic ``distance * sqrt(solid angle)``
+    (from the rays through the pixel's edge midpoints). Invalid depth gives NaN. Used to size points
+    so that neighbouring points just touch.
+    """
+    valid = backproject_valid(depth, camera, depth_kind=depth_kind, space="camera")
+    footprint = np.full(camera.shape, np.nan)
+    footprint[valid.rows, valid.cols] = valid.footprint
+    return footprint
 
 
 def project(points, camera: CameraModel, *, space: str = "world") -> np.ndarray:
@@ -251,7 +290,7 @@ def project(points, camera: CameraModel, *, space: str = "world") -> np.ndarray:
 
 
 __all__ = [
-    "BACKGROUND_DEPTH", "DEPTH_KINDS", "SPACES", "backproject", "camera_rays",
+    "BACKGROUND_DEPTH", "DEPTH_KINDS", "SPACES", "ValidPoints", "backproject", "backproject_valid", "camera_rays",
     "check_depth_shape", "convert_depth", "pixel_centers", "pixel_footprint", "project", "resolve_depth_kind",
     "valid_depth_mask",
 ]

@@ -331,3 +331,21 @@ def test_cloud_renders_as_colored_points_in_cycles(scene_with_camera, tmp_path):
     image = read_exr(scenes.render_multilayer(scene, str(tmp_path / "cloud.exr")))
     close = np.all(np.abs(image.color - captured) < 1e-4, axis=-1)
     assert close.mean() > 0.95, close.mean()
+
+
+def test_cloud_renders_as_colored_points_in_eevee(tmp_path):
+    """EEVEE runs in a subprocess: without a usable OpenGL it aborts the process instead of raising."""
+    import json
+    import subprocess
+    import sys
+
+    script = os.path.join(os.path.dirname(__file__), "scripts", "eevee_cloud.py")
+    run = subprocess.run([sys.executable, script, str(tmp_path / "eevee.exr")], capture_output=True, text=True,
+                         timeout=300)
+    lines = [line for line in run.stdout.splitlines() if line.startswith("RESULT ")]
+    assert run.returncode == 0 and lines, run.stdout[-2000:] + run.stderr[-2000:]
+    result = json.loads(lines[-1][len("RESULT "):])
+    assert result["engine"].startswith("BLENDER_EEVEE")
+    red, green = np.array(result["left"]), np.array(result["right"])
+    assert red[0] > 0.8 and red[1] == red[2] == 0.0, red   # premultiplied: alpha ~0.9 at the disc edges
+    assert green[1] > 0.8 and green[0] == green[2] == 0.0, green

@@ -23,6 +23,7 @@ from depth_cloud_addon.core import (
     NoValidDepthError,
     ResolutionMismatchError,
     backproject,
+    backproject_valid,
     camera_rays,
     convert_depth,
     pixel_centers,
@@ -663,18 +664,36 @@ def test_pixel_footprint_pinned():
     # 64 px across a 36 mm sensor at 50 mm: one pixel spans 36/50/64 = 0.01125 m per metre of depth.
     cam = CameraModel(width_px=64, height_px=48, lens_mm=50.0)
     footprint = pixel_footprint(np.full((48, 64), 10.0), cam)
-    np.testing.assert_allclose(footprint, 0.1125, rtol=1e-12)
+    np.testing.assert_allclose(footprint, 0.1125, rtol=1e-6)
     # Ray distance is converted to planar first: same footprint for the same points.
     distance = convert_depth(np.full((48, 64), 10.0), cam, from_kind="planar", to_kind="distance")
-    np.testing.assert_allclose(pixel_footprint(distance, cam, depth_kind="distance"), 0.1125, rtol=1e-12)
+    np.testing.assert_allclose(pixel_footprint(distance, cam, depth_kind="distance"), 0.1125, rtol=1e-6)
     # Non-square pixels: the square of equal area, sqrt(w * h).
     wide = cam.replace(pixel_aspect_x=2.0)
     fx, fy, _, _ = wide.intrinsics_px()
-    np.testing.assert_allclose(pixel_footprint(np.full((48, 64), 4.0), wide), 4.0 / np.sqrt(fx * fy), rtol=1e-12)
+    np.testing.assert_allclose(pixel_footprint(np.full((48, 64), 4.0), wide), 4.0 / np.sqrt(fx * fy), rtol=1e-6)
     # Orthographic: independent of depth; equirectangular at the equator: 2 pi / W radians per pixel.
     ortho = CameraModel(width_px=64, height_px=48, projection="ORTHO", ortho_scale=6.4)
-    np.testing.assert_allclose(pixel_footprint(np.full((48, 64), 3.0), ortho), 0.1, rtol=1e-12)
+    np.testing.assert_allclose(pixel_footprint(np.full((48, 64), 3.0), ortho), 0.1, rtol=1e-6)
     pano = CameraModel(width_px=64, height_px=32, projection="PANO")
     assert pixel_footprint(np.full((32, 64), 10.0), pano)[16, 0] == pytest.approx(10 * 2 * np.pi / 64, rel=2e-3)
     invalid = np.full((48, 64), 1e10)
     assert np.isnan(pixel_footprint(invalid, cam)).all()
+
+
+@pytest.mark.parametrize("name", sorted(CAMERAS))
+def test_backproject_valid_equals_the_dense_grid_in_any_chunking(name):
+    cam = CAMERAS[name]
+    rng = np.random.default_rng(3)
+    depth = rng.uniform(2.0, 9.0, cam.shape)
+    depth[0, 0], depth[-1, -1] = np.nan, 1e10
+    mask = rng.random(cam.shape) < 0.7
+    dense = backproject(depth, cam, dtype=np.float64)
+    for chunk_px in (1, 7, 1 << 18):
+        sparse = backproject_valid(depth, cam, mask=mask, dtype=np.float64, chunk_px=chunk_px)
+        keep = np.isfinite(dense[..., 0]) & mask
+        assert sparse.rows.dtype == np.int32 and (sparse.rows.size, sparse.cols.size) == (keep.sum(), keep.sum())
+        np.testing.assert_array_equal(keep[sparse.rows, sparse.cols], True)
+        np.testing.assert_allclose(sparse.points, dense[sparse.rows, sparse.cols], rtol=0, atol=1e-12)
+        np.testing.assert_allclose(sparse.footprint, pixel_footprint(depth, cam)[sparse.rows, sparse.cols],
+                                   rtol=1e-6)
