@@ -24,7 +24,11 @@ POS_AOV = "Pos"
 def empty_scene(width: int = W, height: int = H) -> bpy.types.Scene:
     """Reset to an empty factory file and set up a 1-sample Cycles CPU render without denoising."""
     bpy.ops.wm.read_factory_settings(use_empty=True)
-    scene = bpy.context.scene
+    return configure_scene(bpy.context.scene, width, height)
+
+
+def configure_scene(scene, width: int = W, height: int = H) -> bpy.types.Scene:
+    """The render settings of :func:`empty_scene`, applied to ``scene`` without resetting the file."""
     scene.render.engine = "CYCLES"
     scene.cycles.device = "CPU"
     scene.cycles.samples = 1

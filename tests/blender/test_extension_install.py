@@ -16,7 +16,10 @@ import zipfile
 
 import addon_utils
 import bpy
+import numpy as np
 import pytest
+
+from tests.blender import scenes
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 REPO = "user_default"
@@ -163,6 +166,24 @@ def test_install_registers_the_operator_with_a_description(installed, operator):
     assert operator in _registered_operators(), f"bpy.ops.depth_cloud.{operator} is not registered"
     description = getattr(bpy.ops.depth_cloud, operator).get_rna_type().description
     assert description.strip(), f"bpy.ops.depth_cloud.{operator} has no description (docstring)"
+
+
+def test_installed_extension_builds_the_ray_cast_cloud(installed, tmp_path):
+    """Set up -> Cycles render -> Build, through the installed extension (its handler writes the sidecar)."""
+    scene = scenes.configure_scene(bpy.context.scene)
+    cam = scenes.add_camera(location=(0.3, -7.0, 1.5), rotation=(1.45, 0.02, 0.05), lens=35.0, shift_y=0.08)
+    scenes.standard_objects(cam)
+    assert bpy.ops.depth_cloud.setup_outputs(directory=str(tmp_path)) == {"FINISHED"}
+    scene.frame_set(4)
+    bpy.ops.render.render(write_still=False)
+    assert (tmp_path / "camera_0004.json").is_file()
+    assert bpy.ops.depth_cloud.build() == {"FINISHED"}
+    obj = bpy.context.active_object
+    positions = np.empty(len(obj.data.vertices) * 3, np.float32)
+    obj.data.attributes["position"].data.foreach_get("vector", positions)
+    truth, _ = scenes.ray_cast_grid(scene, *scenes.pixel_rays_from_view_frame(scene, cam))
+    hit = np.isfinite(truth[..., 0])
+    assert np.abs(positions.reshape(-1, 3) - truth[hit]).max() < 2e-5
 
 
 def test_uninstall_leaves_no_trace(installed):
