@@ -41,9 +41,10 @@ demo: setup
 extension: setup
 	$(VENV_50)/bin/python tools/build_extension.py
 
-# Renders one 1920x1080 frame, prints a table, writes out/bench/results.json (about 1-2 minutes).
+# 1920x1080: Build vs the forum recipe, then sequence playback; tables + out/bench/*.json (about 1 minute).
 bench: setup
 	$(VENV_50)/bin/python tools/bench.py
+	$(VENV_50)/bin/python tools/bench_sequence.py
 
 clean:
 	rm -rf $(VENV_50) $(VENV_45) $(VENV_42) out build dist wheels

@@ -24,15 +24,17 @@ MATERIAL_NAME = "Depth Cloud Color"
 COLOR_ATTRIBUTE = "Color"  # an attribute named exactly "color" renders black through Cycles' Attribute node
 RADIUS_ATTRIBUTE = "radius"
 POINT_SIZE_INPUT = "Point Size"
+#: positions, colors, radii of a cloud without points
+EMPTY_CLOUD = (np.zeros((0, 3), np.float32), np.zeros((0, 4), np.float32), np.zeros(0, np.float32))
 
 
 def _tagged(collection, role: str):
     return next((item for item in collection if item.get(ROLE) == role), None)
 
 
-def find_cloud(scene):
-    """The add-on's cloud object in ``scene``, or None."""
-    return _tagged(scene.objects, "cloud")
+def find_cloud(scene, role: str = "cloud"):
+    """The add-on's cloud object in ``scene`` ("cloud": Build's; "fused": Bake's fused cloud), or None."""
+    return _tagged(scene.objects, role)
 
 
 def points_material():
@@ -87,7 +89,7 @@ def points_node_group():
     return group
 
 
-def _points_modifier(obj, point_size: float):
+def add_points_modifier(obj, point_size: float = 1.0):
     group = points_node_group()
     modifier = next((m for m in obj.modifiers if m.type == "NODES" and m.node_group == group), None)
     if modifier is None:
@@ -111,6 +113,12 @@ def write_mesh(mesh, positions: np.ndarray, colors: np.ndarray, radii: np.ndarra
     mesh.update()
 
 
+def clear_mesh(mesh) -> None:
+    """Empty ``mesh`` (a sequence frame that cannot be shown)."""
+    mesh.clear_geometry()
+    mesh.update()
+
+
 def _camera_empty(scene, collection, cam2world):
     empty = _tagged(scene.objects, "camera_empty")
     if empty is None:
@@ -129,8 +137,8 @@ def _matrix(array):
 
 
 def build_cloud_object(context, positions, colors, radii, *, cam2world=None, point_size: float = 1.0,
-                       source: str = "", frame: int | None = None):
-    """Create or update the add-on's cloud object in ``context.scene``; return it, active and selected.
+                       source: str = "", frame: int | None = None, role: str = "cloud", name: str = CLOUD_NAME):
+    """Create or update the add-on's cloud object of ``role`` in ``context.scene``; return it, active and selected.
 
     ``positions`` (N, 3): world space when ``cam2world`` is None, else the Blender camera frame, the
     object then being parented to a camera-aligned empty placed at ``cam2world`` (4x4). ``colors``
@@ -138,16 +146,16 @@ def build_cloud_object(context, positions, colors, radii, *, cam2world=None, poi
     """
     scene = context.scene
     collection = context.collection or scene.collection
-    obj = find_cloud(scene)
+    obj = find_cloud(scene, role)
     if obj is None:
-        mesh = bpy.data.meshes.new(CLOUD_NAME)
-        obj = bpy.data.objects.new(CLOUD_NAME, mesh)
-        obj[ROLE] = "cloud"
+        mesh = bpy.data.meshes.new(name)
+        obj = bpy.data.objects.new(name, mesh)
+        obj[ROLE] = role
         collection.objects.link(obj)
     write_mesh(obj.data, positions, colors, radii)
     obj.data.materials.clear()
     obj.data.materials.append(points_material())
-    _points_modifier(obj, point_size)
+    add_points_modifier(obj, point_size)
     if cam2world is None:
         obj.parent = None
         obj.matrix_world = _matrix(np.eye(4))

@@ -1,8 +1,12 @@
-"""Render handler: record the camera of every rendered frame next to its EXRs (``camera_NNNN.json``).
+"""Render handlers: record the camera of every rendered frame next to its EXRs (``camera_NNNN.json``).
 
 The sidecar is what makes a cloud match the camera that rendered it even if the animation is edited
-later. Only scenes whose compositor has our outputs are recorded. The handler reads data and writes
-one small file; it never changes Blender data and never raises into Blender (a failure is printed).
+later. During a render the *original* camera object is not re-evaluated per frame (its
+``matrix_world`` stays where the timeline was), so the camera is read from the render's own
+depsgraph, which Blender passes to ``frame_change_post`` right before it renders each frame; the
+sidecar is written in ``render_post``, once the frame is rendered. Only scenes whose compositor has
+our outputs are recorded. The handlers read data and write one small file; they never change
+Blender data and never raise into Blender (a failure is printed).
 """
 
 import os
@@ -13,16 +17,17 @@ import bpy
 from . import compositor, sources
 from .core import CameraModel
 
+_render_cameras: dict[str, tuple[int, CameraModel]] = {}  # scene name -> (frame, camera being rendered)
 
-def write_camera_sidecar(scene) -> str | None:
-    """Write ``camera_NNNN.json`` for the scene's current frame into our output folder; return its path."""
+
+def write_camera_sidecar(scene, camera: CameraModel) -> str | None:
+    """Write ``camera`` as ``camera_NNNN.json`` for the scene's current frame into our output folder."""
     directory = compositor.output_directory(scene)
-    if directory is None or scene.camera is None:
+    if directory is None:
         return None
     folder = bpy.path.abspath(directory)
     os.makedirs(folder, exist_ok=True)
     path = sources.camera_sidecar_path(folder, scene.frame_current)
-    camera = CameraModel.from_blender(scene.camera, scene)
     tmp = f"{path}.tmp-{os.getpid()}"
     with open(tmp, "w", encoding="utf-8") as f:
         f.write(camera.to_json())
@@ -31,19 +36,44 @@ def write_camera_sidecar(scene) -> str | None:
 
 
 @bpy.app.handlers.persistent
+def capture_render_camera(scene, depsgraph=None):
+    """Before each rendered frame: the camera as the render evaluates it (animation, constraints, markers)."""
+    try:
+        if depsgraph is None or depsgraph.mode != "RENDER" or compositor.outputs_node(scene) is None:
+            return
+        camera_object = depsgraph.scene_eval.camera
+        if camera_object is not None:
+            _render_cameras[scene.name] = (scene.frame_current, CameraModel.from_blender(camera_object, scene))
+    except Exception:  # never raise into Blender's render loop
+        print("Depth Cloud: could not read the render camera:")
+        traceback.print_exc()
+
+
+@bpy.app.handlers.persistent
 def record_camera_after_render(scene, *_args):
     try:
-        write_camera_sidecar(scene)
+        frame, camera = _render_cameras.pop(scene.name, (None, None))
+        if frame != scene.frame_current:  # no render-time capture: the scene camera as it stands
+            camera = CameraModel.from_blender(scene.camera, scene) if scene.camera is not None else None
+        if camera is not None:
+            write_camera_sidecar(scene, camera)
     except Exception:  # never raise into Blender's render loop
         print("Depth Cloud: could not write the camera sidecar:")
         traceback.print_exc()
 
 
+HANDLERS = ((bpy.app.handlers.frame_change_post, capture_render_camera),
+            (bpy.app.handlers.render_post, record_camera_after_render))
+
+
 def register():
-    if record_camera_after_render not in bpy.app.handlers.render_post:
-        bpy.app.handlers.render_post.append(record_camera_after_render)
+    for handlers, function in HANDLERS:
+        if function not in handlers:
+            handlers.append(function)
 
 
 def unregister():
-    while record_camera_after_render in bpy.app.handlers.render_post:
-        bpy.app.handlers.render_post.remove(record_camera_after_render)
+    for handlers, function in HANDLERS:
+        while function in handlers:
+            handlers.remove(function)
+    _render_cameras.clear()

@@ -1,7 +1,7 @@
 """Operators: set up / remove the compositor outputs, build the point cloud of the current frame.
 
-Thin glue: file lookup is in ``sources``, the numbers in ``core``/``pipeline``, the Blender objects
-in ``builder``. Expected problems (bad files, missing camera, ...) are reported with
+Thin glue: a frame's files and camera are found by ``frames``, the numbers come from
+``core``/``pipeline``, the Blender objects from ``builder``, sequences from ``sequence``/``bake``. Expected problems (bad files, missing camera, ...) are reported with
 ``self.report({'ERROR'}, ...)`` and return ``{'CANCELLED'}``; nothing of the user's is changed then.
 """
 
@@ -12,9 +12,8 @@ import time
 
 import bpy
 
-from . import builder, compositor, sources
-from .core import CameraModel, DepthCloudError, read_exr
-from .pipeline import cloud_arrays
+from . import bake, builder, compositor, frames, sequence
+from .core import DepthCloudError
 
 
 def _finish(self, context, level: str, message: str) -> set:
@@ -86,13 +85,8 @@ SPACE_ITEMS = (
 )
 
 
-class DEPTH_CLOUD_OT_build(bpy.types.Operator):
-    """Build a colored point cloud from the current frame's rendered depth and color EXRs, placed with the \
-camera that rendered the frame"""
-
-    bl_idname = "depth_cloud.build"
-    bl_label = "Build Point Cloud"
-    bl_options = {"REGISTER", "UNDO"}
+class BuildOptionsMixin:
+    """The options every cloud-making operator shares (Build, Bake)."""
 
     filepath: bpy.props.StringProperty(
         name="Depth File",
@@ -116,12 +110,41 @@ camera that rendered the frame"""
     depth_kind: bpy.props.EnumProperty(
         name="Depth Kind", description="What the depth values measure", items=DEPTH_KIND_ITEMS, default="auto",
     )
+
+    def build_options(self, space: str = "world") -> frames.BuildOptions:
+        return frames.BuildOptions(stride=self.stride, depth_kind=self.depth_kind, space=space,
+                                   depth_range=(self.depth_near, self.depth_far) if self.use_depth_range else None)
+
+    def frame_source(self, scene) -> tuple[str, bool]:
+        """``(absolute folder or pattern, from_setup)`` of the frames to use."""
+        if self.filepath:
+            return bpy.path.abspath(self.filepath), False
+        directory = compositor.output_directory(scene)
+        if directory is None:
+            raise DepthCloudError("no depth file given and no outputs set up: press Set Up EXR Outputs "
+                                  "and render, or choose a depth EXR")
+        return bpy.path.abspath(directory), True
+
+
+class DEPTH_CLOUD_OT_build(BuildOptionsMixin, bpy.types.Operator):
+    """Build a colored point cloud from the current frame's rendered depth and color EXRs, placed with the \
+camera that rendered the frame; with Sequence, the cloud follows the timeline frame by frame"""
+
+    bl_idname = "depth_cloud.build"
+    bl_label = "Build Point Cloud"
+    bl_options = {"REGISTER", "UNDO"}
+
     point_size: bpy.props.FloatProperty(
         name="Point Size", description="Point radius as a multiple of half the pixel's footprint at its depth",
         default=1.0, min=0.0, soft_max=10.0,
     )
     space: bpy.props.EnumProperty(name="Space", description="Where the cloud's vertices live",
                                   items=SPACE_ITEMS, default="WORLD")
+    sequence: bpy.props.BoolProperty(
+        name="Sequence", description="Bind the cloud to the sequence: on every frame change it shows that "
+                                     "frame's cloud, placed with the camera that rendered it (world space)",
+        default=False,
+    )
 
     @classmethod
     def poll(cls, context):
@@ -133,55 +156,183 @@ camera that rendered the frame"""
     def execute(self, context):
         scene = context.scene
         start = time.perf_counter()
+        space = "world" if self.sequence or self.space == "WORLD" else "camera"
         try:
-            frame_sources, cloud, camera_note = self._load(scene)
+            source, from_setup = self.frame_source(scene)
+            inputs = frames.frame_inputs(scene, source, from_setup, scene.frame_current)
+            cloud = frames.load_cloud(inputs, self.build_options(space))
         except DepthCloudError as exc:
-            return _finish(self, context, "ERROR", f"Depth Cloud: {exc}")
-        builder.build_cloud_object(
-            context, cloud.positions, cloud.colors, cloud.radii,
-            cam2world=cloud.camera.cam2world if self.space == "CAMERA" else None,
-            point_size=self.point_size, source=frame_sources.depth_path, frame=scene.frame_current,
+            if not self.sequence or "no depth file given" in str(exc):
+                return _finish(self, context, "ERROR", f"Depth Cloud: {exc}")
+            inputs = cloud = None  # a sequence may start on a frame that is not rendered yet
+            missing = str(exc)
+        obj = builder.build_cloud_object(
+            context, *((cloud.positions, cloud.colors, cloud.radii) if cloud else builder.EMPTY_CLOUD),
+            cam2world=inputs.camera.cam2world if space == "camera" else None,
+            point_size=self.point_size, source=inputs.files.depth_path if inputs else source,
+            frame=scene.frame_current,
         )
+        obj.depth_cloud_sequence.enabled = False
+        if self.sequence:
+            return self._bind_sequence(context, obj, source, from_setup, cloud, None if cloud else missing)
         seconds = time.perf_counter() - start
-        level = "WARNING" if camera_note.startswith("no camera sidecar") else "INFO"
+        level = "WARNING" if inputs.uses_scene_camera else "INFO"
         return _finish(self, context, level,
                        f"Depth Cloud: {len(cloud.positions):,} points from frame {scene.frame_current} "
-                       f"({os.path.basename(frame_sources.depth_path)}, {camera_note}) in {seconds:.2f} s")
+                       f"({os.path.basename(inputs.files.depth_path)}, {inputs.camera_note}) in {seconds:.2f} s")
 
-    def _load(self, scene):
-        """Read the frame and back-project it; the EXR arrays are freed on return (before the mesh exists)."""
-        frame_sources = self._sources(scene)
-        image = read_exr(frame_sources.depth_path)
-        color = image.color
-        if frame_sources.color_path is not None:
-            color = read_exr(frame_sources.color_path, require_depth=False).color
-        camera, camera_note = self._camera(scene, frame_sources)
-        cloud = cloud_arrays(
-            image.depth, color, camera, stride=self.stride, depth_kind=self.depth_kind,
-            depth_range=(self.depth_near, self.depth_far) if self.use_depth_range else None,
-            space="camera" if self.space == "CAMERA" else "world",
-        )
-        return frame_sources, cloud, camera_note
-
-    def _sources(self, scene) -> sources.FrameSources:
-        if self.filepath:
-            return sources.resolve(bpy.path.abspath(self.filepath), scene.frame_current, from_setup=False)
-        directory = compositor.output_directory(scene)
-        if directory is None:
-            raise DepthCloudError("no depth file given and no outputs set up: press Set Up EXR Outputs "
-                                  "and render, or choose a depth EXR")
-        return sources.resolve(bpy.path.abspath(directory), scene.frame_current, from_setup=True)
-
-    @staticmethod
-    def _camera(scene, frame_sources) -> tuple[CameraModel, str]:
-        if frame_sources.camera_path is not None:
-            with open(frame_sources.camera_path, encoding="utf-8") as f:
-                return CameraModel.from_json(f.read()), f"camera from {os.path.basename(frame_sources.camera_path)}"
-        if scene.camera is None:
-            raise DepthCloudError("no camera sidecar next to the depth file and the scene has no camera")
-        return (CameraModel.from_blender(scene.camera, scene),
-                f"no camera sidecar: used the scene camera '{scene.camera.name}' at frame {scene.frame_current}")
+    def _bind_sequence(self, context, obj, source, from_setup, cloud, missing):
+        scene = context.scene
+        sequence.bind(obj, source=source, from_setup=from_setup, options=self.build_options())
+        lock = "" if scene.render.use_lock_interface else "; turned on Render > Lock Interface so renders show it"
+        scene.render.use_lock_interface = True
+        shown = sequence.show_frame(obj, scene, scene.frame_current)
+        status = obj.depth_cloud_sequence.message
+        return _finish(self, context, "INFO" if shown else "WARNING",
+                       f"Depth Cloud: '{obj.name}' now follows the timeline ({status}){lock}")
 
 
-classes = (DEPTH_CLOUD_OT_setup_outputs, DEPTH_CLOUD_OT_remove_outputs, DEPTH_CLOUD_OT_build)
+class FrameRangeMixin:
+    frame_start: bpy.props.IntProperty(name="Start", description="First frame (default: the scene's)", default=-1)
+    frame_end: bpy.props.IntProperty(name="End", description="Last frame (default: the scene's)", default=-1)
+
+    def frame_numbers(self, scene) -> range:
+        start = scene.frame_start if self.frame_start < 0 else self.frame_start
+        end = scene.frame_end if self.frame_end < 0 else self.frame_end
+        return range(start, end + 1)
+
+
+def _sequence_binding(context):
+    obj = context.active_object
+    if obj is not None and obj.type == "MESH" and obj.depth_cloud_sequence.enabled:
+        return obj
+    return None
+
+
+class DEPTH_CLOUD_OT_preload_sequence(FrameRangeMixin, bpy.types.Operator):
+    """Decode every frame of the active sequence cloud into the frame cache, so playback re-reads nothing \
+(stops when the cache limit in the add-on preferences is reached)"""
+
+    bl_idname = "depth_cloud.preload_sequence"
+    bl_label = "Preload Sequence"
+
+    @classmethod
+    def poll(cls, context):
+        if _sequence_binding(context) is None:
+            cls.poll_message_set("Select a cloud built with Sequence on")
+            return False
+        return True
+
+    def execute(self, context):
+        scene, obj = context.scene, _sequence_binding(context)
+        numbers = self.frame_numbers(scene)
+        original = scene.frame_current
+        window_manager = context.window_manager
+        window_manager.progress_begin(0, len(numbers))
+        loaded, failed, full = 0, [], False
+        try:
+            for i, frame in enumerate(numbers):
+                window_manager.progress_update(i)
+                before = len(sequence.CACHE)
+                scene.frame_set(frame)  # the handler loads the frame into the cache
+                if not obj.data.vertices and "points" not in obj.depth_cloud_sequence.message:
+                    failed.append(frame)
+                elif len(sequence.CACHE) <= before and i > 0:
+                    full = True
+                    break
+                else:
+                    loaded += 1
+        finally:
+            window_manager.progress_end()
+            scene.frame_set(original)
+        message = f"Depth Cloud: preloaded {loaded} of {len(numbers)} frames ({sequence.CACHE.nbytes / 2**20:.0f} MB)"
+        if failed:
+            message += f"; frame(s) {', '.join(map(str, failed))} could not be loaded"
+        if full:
+            message += "; the frame cache is full: raise its limit in the add-on preferences"
+        return _finish(self, context, "WARNING" if failed or full else "INFO", message)
+
+
+class DEPTH_CLOUD_OT_bake_sequence(BuildOptionsMixin, FrameRangeMixin, bpy.types.Operator):
+    """Bake a frame range of the sequence into objects that need no handler: one object per frame with \
+keyed visibility, or one fused world-space cloud (optionally one point per voxel). ESC stops and keeps \
+what was baked"""
+
+    bl_idname = "depth_cloud.bake_sequence"
+    bl_label = "Bake Sequence"
+    bl_options = {"REGISTER", "UNDO"}
+
+    mode: bpy.props.EnumProperty(name="Bake", items=(
+        ("PER_FRAME", "Object per Frame", "One object per frame, visible only on its frame"),
+        ("FUSED", "Fused Cloud", "All frames in one world-space cloud"),
+    ), default="PER_FRAME")
+    voxel_size: bpy.props.FloatProperty(
+        name="Voxel Size", description="Fused cloud: keep one point per voxel of this size, averaging positions "
+                                       "and colors (0: keep every point)",
+        default=0.0, min=0.0, subtype="DISTANCE", unit="LENGTH",
+    )
+
+    @classmethod
+    def poll(cls, context):
+        if context.mode != "OBJECT":
+            cls.poll_message_set("Switch to Object Mode to bake")
+            return False
+        return True
+
+    def _job(self, context) -> bake.BakeJob:
+        obj = _sequence_binding(context)
+        if obj is not None and not self.filepath:
+            settings = obj.depth_cloud_sequence
+            source, from_setup, options = settings.source_path(), settings.from_setup, settings.options()
+        else:
+            (source, from_setup), options = self.frame_source(context.scene), self.build_options()
+        return bake.BakeJob(context, source=source, from_setup=from_setup, options=options,
+                            frame_numbers=self.frame_numbers(context.scene), mode=self.mode,
+                            voxel_size=self.voxel_size if self.mode == "FUSED" else 0.0)
+
+    def execute(self, context):
+        try:
+            job = self._job(context)
+        except DepthCloudError as exc:
+            return _finish(self, context, "ERROR", f"Depth Cloud: {exc}")
+        while job.step():
+            pass
+        return self._done(context, job)
+
+    def invoke(self, context, event):
+        try:
+            self._running = self._job(context)
+        except DepthCloudError as exc:
+            return _finish(self, context, "ERROR", f"Depth Cloud: {exc}")
+        window_manager = context.window_manager
+        window_manager.progress_begin(0, self._running.total)
+        self._timer = window_manager.event_timer_add(0.001, window=context.window)
+        window_manager.modal_handler_add(self)
+        return {"RUNNING_MODAL"}
+
+    def modal(self, context, event):
+        job = self._running
+        if event.type == "ESC":
+            return self._done(context, job)
+        if event.type == "TIMER":
+            more = job.step()
+            context.window_manager.progress_update(job.next_index)
+            context.workspace.status_text_set(f"Depth Cloud: baking frame {job.next_index} of {job.total} (ESC stops)")
+            if not more:
+                return self._done(context, job)
+        return {"RUNNING_MODAL"}
+
+    def _done(self, context, job):
+        if getattr(self, "_timer", None) is not None:
+            context.window_manager.event_timer_remove(self._timer)
+            context.window_manager.progress_end()
+            context.workspace.status_text_set(None)
+        summary = job.finish()
+        level = "ERROR" if not job.done else ("WARNING" if job.skipped or job.next_index < job.total else "INFO")
+        return _finish(self, context, level, f"Depth Cloud: {summary}") if level != "ERROR" else \
+            _finish(self, context, "ERROR", f"Depth Cloud: nothing baked; {summary}")
+
+
+classes = (DEPTH_CLOUD_OT_setup_outputs, DEPTH_CLOUD_OT_remove_outputs, DEPTH_CLOUD_OT_build,
+           DEPTH_CLOUD_OT_preload_sequence, DEPTH_CLOUD_OT_bake_sequence)
 register, unregister = bpy.utils.register_classes_factory(classes)

@@ -31,9 +31,20 @@ class VIEW3D_PT_depth_cloud(bpy.types.Panel):
 
         box = layout.box()
         box.label(text="3. Cloud", icon="OUTLINER_OB_POINTCLOUD")
-        box.operator("depth_cloud.build", icon="PLAY")
+        row = box.row(align=True)
+        row.operator("depth_cloud.build", icon="PLAY")
+        row.operator("depth_cloud.build", text="Sequence", icon="SEQUENCE").sequence = True
         if settings.last_message:
             box.label(text=settings.last_message.removeprefix("Depth Cloud: "))
+
+        obj = context.active_object
+        if obj is not None and obj.type == "MESH" and obj.depth_cloud_sequence.enabled:
+            box = layout.box()
+            box.label(text=f"Sequence: {obj.name}", icon="SEQUENCE")
+            box.label(text=obj.depth_cloud_sequence.message or "waiting for a frame change")
+            row = box.row(align=True)
+            row.operator("depth_cloud.preload_sequence", icon="IMPORT")
+            row.operator("depth_cloud.bake_sequence", icon="RENDER_ANIMATION")
 
 
 classes = (VIEW3D_PT_depth_cloud,)

@@ -10,6 +10,7 @@ Public API::
     project(points, camera, *, space="world")                         -> (..., 2) pixel coords
     convert_depth(depth, camera, *, from_kind, to_kind)               # "planar" <-> "distance"
     read_exr(path)                                                    -> ExrImage(.depth, .color, .channels)
+    voxel_downsample(points, colors, radii, voxel_size=...)           # one point per voxel; VoxelAccumulator
 """
 
 from .camera import BLENDER_TO_OPENCV_AXES, CameraModel, render_size_px
@@ -22,6 +23,7 @@ from .errors import (
     ResolutionMismatchError,
 )
 from .exr import ExrImage, read_exr, write_exr
+from .voxel import VoxelAccumulator, VoxelExtentError, voxel_downsample, voxel_keys
 from .geometry import (
     BACKGROUND_DEPTH,
     DEPTH_KINDS,
@@ -37,8 +39,10 @@ from .geometry import (
 )
 
 __all__ = [
-    "BACKGROUND_DEPTH", "BLENDER_TO_OPENCV_AXES", "DEPTH_KINDS", "CameraError", "CameraModel",
-    "DepthCloudError", "ExrImage", "ExrReadError", "MissingChannelError", "NoValidDepthError",
-    "ResolutionMismatchError", "ValidPoints", "backproject", "backproject_valid", "camera_rays", "convert_depth", "pixel_centers",
-    "pixel_footprint", "project", "read_exr", "render_size_px", "valid_depth_mask", "write_exr",
+    "BACKGROUND_DEPTH", "BLENDER_TO_OPENCV_AXES", "DEPTH_KINDS", "backproject", "backproject_valid",
+    "camera_rays", "CameraError", "CameraModel", "convert_depth", "DepthCloudError", "ExrImage",
+    "ExrReadError", "MissingChannelError", "NoValidDepthError", "pixel_centers", "pixel_footprint",
+    "project", "read_exr", "render_size_px", "ResolutionMismatchError", "valid_depth_mask",
+    "ValidPoints", "voxel_downsample", "voxel_keys", "VoxelAccumulator", "VoxelExtentError",
+    "write_exr",
 ]

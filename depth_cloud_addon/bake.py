@@ -1,0 +1,148 @@
+"""Bake a sequence: one object per frame with keyed visibility, or one fused world-space cloud.
+
+A :class:`BakeJob` does one frame per :meth:`BakeJob.step`, so the modal operator can show progress
+and stop on ESC (:meth:`finish` keeps what was done), and scripts can run it to the end at once.
+Baked objects need no handler: they play in any Blender, on a render farm and in exported files.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+import bpy
+
+from . import builder, frames
+from .core import DepthCloudError
+from .core.voxel import VoxelAccumulator
+
+COLLECTION_NAME = "DepthCloud Bake"
+FUSED_NAME = "DepthCloud Fused"
+
+
+def _tagged_collection(scene):
+    collection = next((c for c in bpy.data.collections if c.get(builder.ROLE) == "bake"), None)
+    if collection is None:
+        collection = bpy.data.collections.new(COLLECTION_NAME)
+        collection[builder.ROLE] = "bake"
+    if collection.name not in scene.collection.children:
+        scene.collection.children.link(collection)
+    return collection
+
+
+def _remove_objects(objects) -> None:
+    for obj in list(objects):
+        mesh = obj.data
+        bpy.data.objects.remove(obj)
+        if mesh is not None and mesh.users == 0:
+            bpy.data.meshes.remove(mesh)
+
+
+def _key_visible_only_at(obj, frame: int) -> None:
+    """Keyframe hide_viewport/hide_render so ``obj`` shows on ``frame`` alone (constant interpolation)."""
+    for hidden, at in ((True, frame - 1), (False, frame), (True, frame + 1)):
+        obj.hide_viewport = obj.hide_render = hidden
+        obj.keyframe_insert("hide_viewport", frame=at)
+        obj.keyframe_insert("hide_render", frame=at)
+    obj.hide_viewport = obj.hide_render = False
+
+
+class BakeJob:
+    """Bake ``frame_numbers`` of a sequence (``source`` folder or ``#`` pattern) in ``mode``.
+
+    ``mode``: "PER_FRAME" or "FUSED"; ``voxel_size`` > 0 fuses with one point per voxel (mean
+    position and color). Positions are in world space. Frames that cannot be loaded are skipped and
+    listed in the summary; resolution or camera-type changes between frames are noted.
+    """
+
+    def __init__(self, context, *, source: str, from_setup: bool, options: frames.BuildOptions, frame_numbers,
+                 mode: str, voxel_size: float = 0.0):
+        if mode not in ("PER_FRAME", "FUSED"):
+            raise ValueError(f"mode must be PER_FRAME or FUSED, got {mode!r}")
+        self.context, self.scene = context, context.scene
+        self.source, self.from_setup, self.options = source, from_setup, options
+        self.frames = list(frame_numbers)
+        self.mode, self.voxel_size = mode, voxel_size
+        self.next_index = 0
+        self.done: list[int] = []
+        self.skipped: dict[int, str] = {}
+        self.notes: list[str] = []
+        self.points = 0
+        self._previous_camera = None
+        self._original_frame = self.scene.frame_current
+        self._parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        self._accumulator = VoxelAccumulator(voxel_size) if mode == "FUSED" and voxel_size > 0 else None
+        if mode == "PER_FRAME":
+            self.collection = _tagged_collection(self.scene)
+            _remove_objects(self.collection.objects)
+
+    @property
+    def total(self) -> int:
+        return len(self.frames)
+
+    def step(self) -> bool:
+        """Bake the next frame; return True while frames remain."""
+        if self.next_index >= self.total:
+            return False
+        frame = self.frames[self.next_index]
+        self.next_index += 1
+        self.scene.frame_set(frame)  # the scene camera is evaluated here for frames without a sidecar
+        try:
+            inputs = frames.frame_inputs(self.scene, self.source, self.from_setup, frame)
+            cloud = frames.load_cloud(inputs, self.options)
+        except DepthCloudError as exc:
+            self.skipped[frame] = str(exc)
+            return self.next_index < self.total
+        self._note_changes(frame, inputs.camera)
+        self.done.append(frame)
+        self.points += len(cloud.positions)
+        if self.mode == "PER_FRAME":
+            self._frame_object(frame, cloud)
+        elif self._accumulator is not None:
+            self._accumulator.add(cloud.positions, cloud.colors, cloud.radii)
+        else:
+            self._parts.append((cloud.positions, cloud.colors, cloud.radii))
+        return self.next_index < self.total
+
+    def _note_changes(self, frame: int, camera) -> None:
+        previous, self._previous_camera = self._previous_camera, camera
+        if previous is None:
+            return
+        if previous.shape != camera.shape:
+            self.notes.append(f"resolution changes at frame {frame} ({previous.width_px}x{previous.height_px} -> "
+                              f"{camera.width_px}x{camera.height_px})")
+        if previous.projection != camera.projection:
+            self.notes.append(f"camera type changes at frame {frame} ({previous.projection} -> {camera.projection})")
+
+    def _frame_object(self, frame: int, cloud) -> None:
+        mesh = bpy.data.meshes.new(f"{builder.CLOUD_NAME} {frame:04d}")
+        builder.write_mesh(mesh, cloud.positions, cloud.colors, cloud.radii)
+        mesh.materials.append(builder.points_material())
+        obj = bpy.data.objects.new(mesh.name, mesh)
+        obj[builder.ROLE], obj["depth_cloud_frame"] = "baked_frame", frame
+        self.collection.objects.link(obj)
+        builder.add_points_modifier(obj)
+        _key_visible_only_at(obj, frame)
+
+    def finish(self) -> str:
+        """Create the fused object (FUSED), restore the frame, and return the summary for the user."""
+        self.scene.frame_set(self._original_frame)
+        if self.mode == "FUSED" and self.done:
+            if self._accumulator is not None:
+                positions, colors, radii, _counts = self._accumulator.result()
+            else:
+                positions, colors, radii = (np.concatenate(arrays) for arrays in zip(*self._parts))
+            self._parts.clear()
+            self.fused = builder.build_cloud_object(self.context, positions, colors, radii, role="fused",
+                                                    name=FUSED_NAME)
+            fused_count = len(positions)
+        parts = [f"baked {len(self.done)} of {self.total} frames ({self.points:,} points"]
+        if self.mode == "FUSED" and self.done:
+            parts[0] += f", fused into {fused_count:,}" + (f" voxels of {self.voxel_size:g} m" if self._accumulator else "")
+        parts[0] += ")"
+        if self.next_index < self.total:
+            parts.append(f"cancelled before frame {self.frames[self.next_index]}")
+        if self.skipped:
+            parts.append("skipped frame(s) " + ", ".join(str(f) for f in self.skipped)
+                         + f": {next(iter(self.skipped.values()))}")
+        parts.extend(self.notes)
+        return "; ".join(parts)

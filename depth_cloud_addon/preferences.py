@@ -1,0 +1,29 @@
+"""Add-on preferences: the memory limit of the sequence frame cache."""
+
+import bpy
+
+from .sequence import default_cache_mb
+
+
+class DepthCloudPreferences(bpy.types.AddonPreferences):
+    bl_idname = __package__  # "bl_ext.<repo>.depth_cloud" when installed as an extension
+
+    cache_mb: bpy.props.IntProperty(
+        name="Frame Cache (MB)",
+        description="Memory for decoded sequence frames, so scrubbing the timeline re-reads nothing "
+                    "(a 1920x1080 frame takes about 66 MB). Default: a quarter of this machine's RAM",
+        default=default_cache_mb(), min=0,
+    )
+
+    def draw(self, context):
+        self.layout.prop(self, "cache_mb")
+
+
+def addon_preferences():
+    """Our preferences, or None when the add-on was registered without being enabled (a script or test)."""
+    addon = bpy.context.preferences.addons.get(__package__)
+    return addon.preferences if addon is not None else None
+
+
+classes = (DepthCloudPreferences,)
+register, unregister = bpy.utils.register_classes_factory(classes)

@@ -1,0 +1,212 @@
+"""Image sequences: a cloud object bound to a folder/pattern of frames, swapped in on every frame change.
+
+The binding (source, options, last message) is stored on the object (``Object.depth_cloud_sequence``),
+so it survives saving and re-opening the .blend; the handlers are persistent. Decoded frames are kept
+in a memory-bounded LRU cache (limit in the add-on preferences), so scrubbing back and forth re-reads
+nothing. The frame-change handler never raises into Blender: a missing or broken frame empties the
+cloud for that frame and sets one message on the object (shown in the panel), printed once.
+
+While a render runs, frame-change handlers run on the render thread; changing mesh data the viewport
+draws is then only safe with Render > Lock Interface on, which Build turns on for sequences. Without
+it, the handler leaves the data alone during renders (and says so).
+"""
+
+from __future__ import annotations
+
+import os
+from collections import OrderedDict
+
+import bpy
+
+from . import builder, frames
+from .core import DepthCloudError
+from .pipeline import CloudArrays
+
+DEFAULT_CACHE_SHARE = 0.25  # of the machine's RAM
+
+
+def physical_memory_bytes() -> int | None:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):  # Windows has no sysconf
+        return None
+
+
+def default_cache_mb() -> int:
+    total = physical_memory_bytes()
+    return int(total * DEFAULT_CACHE_SHARE / 2**20) if total else 4096
+
+
+class FrameCache:
+    """LRU of :class:`CloudArrays` by key, bounded by the bytes of the arrays it holds."""
+
+    def __init__(self):
+        self._items: OrderedDict = OrderedDict()
+        self.nbytes = 0
+
+    @staticmethod
+    def size_of(cloud: CloudArrays) -> int:
+        return sum(a.nbytes for a in (cloud.positions, cloud.colors, cloud.radii, cloud.rows, cloud.cols))
+
+    def get(self, key):
+        cloud = self._items.get(key)
+        if cloud is not None:
+            self._items.move_to_end(key)
+        return cloud
+
+    def put(self, key, cloud: CloudArrays, limit_bytes: int) -> bool:
+        """Keep ``cloud`` unless it alone exceeds the limit; evict least recently used frames to fit."""
+        size = self.size_of(cloud)
+        if size > limit_bytes:
+            return False
+        if key in self._items:
+            self.nbytes -= self.size_of(self._items.pop(key))
+        while self._items and self.nbytes + size > limit_bytes:
+            _, old = self._items.popitem(last=False)
+            self.nbytes -= self.size_of(old)
+        self._items[key] = cloud
+        self.nbytes += size
+        return True
+
+    def clear(self) -> None:
+        self._items.clear()
+        self.nbytes = 0
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+CACHE = FrameCache()
+_shown: dict[int, object] = {}  # object session_uid -> key of the frame its mesh holds now
+
+
+def cache_limit_bytes() -> int:
+    from .preferences import addon_preferences
+
+    prefs = addon_preferences()
+    return int((prefs.cache_mb if prefs is not None else default_cache_mb()) * 2**20)
+
+
+class DepthCloudSequenceSettings(bpy.types.PropertyGroup):
+    enabled: bpy.props.BoolProperty(name="Sequence", description="This cloud follows the timeline", default=False)
+    source: bpy.props.StringProperty(
+        name="Source", description="Output folder of the set-up, or a depth EXR pattern with # for the frame",
+        subtype="FILE_PATH")
+    from_setup: bpy.props.BoolProperty(name="From Set-Up", description="Source is the set-up's output folder")
+    stride: bpy.props.IntProperty(name="Stride", default=1, min=1)
+    use_depth_range: bpy.props.BoolProperty(name="Limit Depth", default=False)
+    depth_near: bpy.props.FloatProperty(name="Near", default=0.0, subtype="DISTANCE", unit="LENGTH")
+    depth_far: bpy.props.FloatProperty(name="Far", default=100.0, subtype="DISTANCE", unit="LENGTH")
+    depth_kind: bpy.props.StringProperty(name="Depth Kind", default="auto")
+    message: bpy.props.StringProperty(name="Status", description="What the cloud shows, or why it is empty")
+
+    def options(self) -> frames.BuildOptions:
+        return frames.BuildOptions(stride=self.stride, depth_kind=self.depth_kind,
+                                   depth_range=(self.depth_near, self.depth_far) if self.use_depth_range else None)
+
+    def source_path(self) -> str:
+        return bpy.path.abspath(self.source)
+
+
+def sequence_objects(scene):
+    return [obj for obj in scene.objects if obj.type == "MESH" and obj.depth_cloud_sequence.enabled]
+
+
+def frame_cloud(scene, settings, frame: int, *, use_cache: bool = True):
+    """``(inputs, cloud)`` of ``frame`` for a sequence binding, through the cache."""
+    inputs = frames.frame_inputs(scene, settings.source_path(), settings.from_setup, frame)
+    options = settings.options()
+    key = (inputs.signature, options)
+    cloud = CACHE.get(key) if use_cache else None
+    if cloud is None:
+        cloud = frames.load_cloud(inputs, options)
+        if use_cache:
+            CACHE.put(key, cloud, cache_limit_bytes())
+    return inputs, cloud, key
+
+
+def _set_message(obj, text: str, *, problem: bool = False) -> None:
+    """Show ``text`` in the panel; a problem is also printed, once until the message changes."""
+    settings = obj.depth_cloud_sequence
+    if settings.message != text:
+        settings.message = text
+        if problem:
+            print(f"Depth Cloud: {obj.name}: {text}")
+
+
+def show_frame(obj, scene, frame: int) -> bool:
+    """Put ``frame``'s cloud into ``obj``'s mesh (empty it if the frame cannot be loaded); True if shown."""
+    settings = obj.depth_cloud_sequence
+    try:
+        inputs, cloud, key = frame_cloud(scene, settings, frame)
+    except DepthCloudError as exc:
+        if _shown.get(obj.session_uid) is not None:
+            builder.clear_mesh(obj.data)
+            _shown[obj.session_uid] = None
+        _set_message(obj, f"frame {frame}: {exc}", problem=True)
+        return False
+    if _shown.get(obj.session_uid) != key:
+        builder.write_mesh(obj.data, cloud.positions, cloud.colors, cloud.radii)
+        _shown[obj.session_uid] = key
+    note = " (no sidecar: scene camera)" if inputs.uses_scene_camera else ""
+    _set_message(obj, f"frame {frame}: {len(cloud.positions):,} points{note}")
+    return True
+
+
+def _rendering_unlocked(scene) -> bool:
+    return bpy.app.is_job_running("RENDER") and not scene.render.use_lock_interface
+
+
+@bpy.app.handlers.persistent
+def on_frame_change(scene, *_args):
+    """Swap in the current frame's cloud for every sequence object of ``scene``. Never raises."""
+    try:
+        objects = sequence_objects(scene)
+        if objects and _rendering_unlocked(scene):
+            for obj in objects:
+                _set_message(obj, "not updated during this render: turn on Render > Lock Interface", problem=True)
+            return
+        for obj in objects:
+            show_frame(obj, scene, scene.frame_current)
+    except Exception as exc:  # a handler must never raise into Blender's frame change
+        print(f"Depth Cloud: frame change failed: {type(exc).__name__}: {exc}")
+
+
+@bpy.app.handlers.persistent
+def on_load(*_args):
+    """A file was opened: forget what the cache and the meshes held, then show the current frame."""
+    CACHE.clear()
+    _shown.clear()
+    on_frame_change(bpy.context.scene)
+
+
+HANDLERS = ((bpy.app.handlers.frame_change_post, on_frame_change), (bpy.app.handlers.load_post, on_load))
+
+
+def bind(obj, *, source: str, from_setup: bool, options: frames.BuildOptions) -> None:
+    """Make ``obj`` follow the timeline: store the binding on it."""
+    settings = obj.depth_cloud_sequence
+    settings.enabled, settings.source, settings.from_setup = True, source, from_setup
+    settings.stride, settings.depth_kind = options.stride, options.depth_kind
+    settings.use_depth_range = options.depth_range is not None
+    if options.depth_range is not None:
+        settings.depth_near, settings.depth_far = options.depth_range
+    _shown.pop(obj.session_uid, None)
+
+
+def register():
+    bpy.utils.register_class(DepthCloudSequenceSettings)
+    bpy.types.Object.depth_cloud_sequence = bpy.props.PointerProperty(type=DepthCloudSequenceSettings)
+    for handlers, function in HANDLERS:
+        if function not in handlers:
+            handlers.append(function)
+
+
+def unregister():
+    for handlers, function in HANDLERS:
+        while function in handlers:
+            handlers.remove(function)
+    CACHE.clear()
+    _shown.clear()
+    del bpy.types.Object.depth_cloud_sequence
+    bpy.utils.unregister_class(DepthCloudSequenceSettings)

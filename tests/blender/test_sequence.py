@@ -1,0 +1,240 @@
+"""Image sequences with a moving camera: live per-frame cloud, sidecars, save/reload, bake and fusion.
+
+Every test renders a short sequence (4 frames, 64x48, Cycles) through the set-up outputs: the camera
+moves and turns, a cube moves. Ground truth per frame: ``scene.ray_cast`` through the pixel centres
+of that frame's camera (``view_frame``), with the scene evaluated at that frame.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+
+import bpy
+import numpy as np
+import pytest
+
+import depth_cloud_addon
+from depth_cloud_addon import bake, builder, frames, sequence
+from depth_cloud_addon.core import CameraModel, backproject, read_exr
+from tests.blender import scenes
+
+FRAMES = range(1, 5)
+
+
+@pytest.fixture
+def rendered(tmp_path):
+    """An animated scene rendered to ``tmp_path`` (depth/color/camera per frame), add-on registered."""
+    scene = scenes.empty_scene()
+    depth_cloud_addon.register()
+    cam = scenes.add_camera(location=(0.3, -7.0, 1.5), rotation=(1.45, 0.02, 0.05), lens=35.0, shift_x=0.05)
+    scenes.standard_objects(cam)
+    scenes.add_plane("Floor", 60.0, (0.4, 0.4, 0.4), (0.0, 0.0, -1.0))
+    for frame, x, turn in ((1, 0.3, 0.05), (4, 1.8, 0.3)):
+        cam.location.x, cam.rotation_euler.z = x, turn
+        cam.keyframe_insert("location", frame=frame)
+        cam.keyframe_insert("rotation_euler", frame=frame)
+    cube = bpy.data.objects["Cube"]
+    for frame, z in ((1, 0.0), (4, 1.2)):
+        cube.location.z = z
+        cube.keyframe_insert("location", frame=frame)
+    scene.frame_start, scene.frame_end = FRAMES.start, FRAMES.stop - 1
+    bpy.ops.depth_cloud.setup_outputs(directory=str(tmp_path))
+    scene.render.filepath = str(tmp_path / "render_")
+    bpy.ops.render.render(animation=True)
+    scene.frame_set(1)
+    yield scene, cam, tmp_path
+    depth_cloud_addon.unregister()
+
+
+def world_positions(obj) -> np.ndarray:
+    positions = np.empty(len(obj.data.vertices) * 3, np.float32)
+    obj.data.attributes["position"].data.foreach_get("vector", positions)
+    matrix = np.array(obj.matrix_world, dtype=np.float64)
+    return positions.reshape(-1, 3) @ matrix[:3, :3].T + matrix[:3, 3]
+
+
+def ray_cast_truth(scene, cam) -> np.ndarray:
+    hits, _ = scenes.ray_cast_grid(scene, *scenes.pixel_rays_from_view_frame(scene, cam))
+    return hits[np.isfinite(hits[..., 0])]
+
+
+def assert_cloud_is_frame(obj, scene, cam):
+    truth = ray_cast_truth(scene, cam)
+    positions = world_positions(obj)
+    assert positions.shape == truth.shape
+    assert np.abs(positions - truth).max() < 2e-5
+
+
+def test_cloud_follows_the_timeline(rendered):
+    scene, cam, folder = rendered
+    assert {f"depth_{f:04d}.exr" for f in FRAMES} <= set(os.listdir(folder))
+    assert bpy.ops.depth_cloud.build(sequence=True) == {"FINISHED"}
+    obj = bpy.context.active_object
+    assert obj.depth_cloud_sequence.enabled and scene.render.use_lock_interface
+    for frame in (1, 3, 2, 4, 1):  # scrubbing back and forth
+        scene.frame_set(frame)
+        assert_cloud_is_frame(obj, scene, cam)
+        assert obj.depth_cloud_sequence.message == f"frame {frame}: {len(obj.data.vertices):,} points"
+    assert len(sequence.CACHE) == len(FRAMES)  # each frame decoded once
+
+
+def test_sidecars_keep_the_rendered_cameras_when_the_animation_changes(rendered):
+    scene, cam, folder = rendered
+    rendered_cameras = {}
+    for frame in FRAMES:
+        scene.frame_set(frame)
+        rendered_cameras[frame] = CameraModel.from_blender(cam, scene)
+    scene.frame_set(4)
+    cam.location.x += 3.0  # the user edits the animation after rendering
+    cam.keyframe_insert("location", frame=4)
+    bpy.ops.depth_cloud.build(sequence=True)
+    obj = bpy.context.active_object
+    for frame in FRAMES:
+        scene.frame_set(frame)
+        depth = read_exr(folder / f"depth_{frame:04d}.exr").depth
+        expected = backproject(depth, rendered_cameras[frame]).reshape(-1, 3)
+        np.testing.assert_allclose(world_positions(obj), expected, atol=1e-5)
+
+
+def test_scene_camera_fallback_is_said_once(rendered):
+    scene, cam, folder = rendered
+    for frame in FRAMES:
+        os.remove(folder / f"camera_{frame:04d}.json")
+    bpy.ops.depth_cloud.build(sequence=True)
+    obj = bpy.context.active_object
+    for frame in FRAMES:
+        scene.frame_set(frame)
+        assert_cloud_is_frame(obj, scene, cam)  # the animation is unchanged, so the scene camera is right
+        assert obj.depth_cloud_sequence.message.endswith("(no sidecar: scene camera)")
+
+
+def test_missing_frame_empties_the_cloud_with_one_message_and_never_raises(rendered, capsys):
+    scene, cam, folder = rendered
+    bpy.ops.depth_cloud.build(sequence=True)
+    obj = bpy.context.active_object
+    os.remove(folder / "depth_0003.exr")
+    (folder / "depth_0002.exr").write_bytes(b"\x76\x2f\x31\x01 truncated")
+    capsys.readouterr()
+    for frame in (3, 3, 2, 4):
+        scene.frame_set(frame)  # a raise here would propagate: handlers' exceptions are not swallowed by bpy
+        if frame == 3:
+            assert len(obj.data.vertices) == 0
+            assert obj.depth_cloud_sequence.message.startswith("frame 3: no depth file for frame 3")
+        if frame == 2:
+            assert len(obj.data.vertices) == 0 and "depth_0002.exr" in obj.depth_cloud_sequence.message
+    assert_cloud_is_frame(obj, scene, cam)
+    printed = capsys.readouterr().out
+    assert printed.count("frame 3: no depth file") == 1 and "Traceback" not in printed
+
+
+def test_survives_save_and_reopen(rendered, tmp_path):
+    scene, _, _ = rendered
+    bpy.ops.depth_cloud.build(sequence=True)
+    path = str(tmp_path / "sequence.blend")
+    bpy.ops.wm.save_as_mainfile(filepath=path)
+    bpy.ops.wm.open_mainfile(filepath=path)
+    scene = bpy.context.scene
+    obj = builder.find_cloud(scene)
+    assert obj.depth_cloud_sequence.enabled
+    assert sequence.on_frame_change in bpy.app.handlers.frame_change_post
+    scene.frame_set(3)
+    assert_cloud_is_frame(obj, scene, scene.camera)
+
+
+def test_unregister_removes_the_handlers(rendered):
+    depth_cloud_addon.unregister()
+    try:
+        assert sequence.on_frame_change not in bpy.app.handlers.frame_change_post
+        assert sequence.on_load not in bpy.app.handlers.load_post
+    finally:
+        depth_cloud_addon.register()  # the fixture unregisters
+
+
+def test_preload_fills_the_cache(rendered):
+    scene, _, _ = rendered
+    bpy.ops.depth_cloud.build(sequence=True)
+    sequence.CACHE.clear()
+    assert bpy.ops.depth_cloud.preload_sequence() == {"FINISHED"}
+    assert len(sequence.CACHE) == len(FRAMES) and scene.frame_current == 1
+    assert "preloaded 4 of 4 frames" in scene.depth_cloud.last_message
+
+
+def test_frame_cache_is_lru_and_bounded():
+    cache = sequence.FrameCache()
+    n = 100
+    cloud = frames.CloudArrays(np.zeros((n, 3), np.float32), np.zeros((n, 4), np.float32), np.zeros(n, np.float32),
+                               np.zeros(n, np.int32), np.zeros(n, np.int32), None, "world")
+    size = sequence.FrameCache.size_of(cloud)
+    assert size == n * (12 + 16 + 4 + 8)
+    for key in "abc":
+        assert cache.put(key, cloud, limit_bytes=2 * size)
+    assert len(cache) == 2 and cache.get("a") is None  # "a" was the least recently used
+    cache.get("b")
+    cache.put("d", cloud, limit_bytes=2 * size)
+    assert cache.get("b") is cloud and cache.get("c") is None and cache.nbytes == 2 * size
+    assert not cache.put("e", cloud, limit_bytes=size - 1)  # one frame larger than the limit is not kept
+
+
+def test_bake_one_object_per_frame_with_keyed_visibility(rendered):
+    scene, cam, _ = rendered
+    assert bpy.ops.depth_cloud.bake_sequence(mode="PER_FRAME") == {"FINISHED"}
+    baked = sorted((o for o in scene.objects if o.get(builder.ROLE) == "baked_frame"),
+                   key=lambda o: o["depth_cloud_frame"])
+    assert [o["depth_cloud_frame"] for o in baked] == list(FRAMES)
+    assert all(o.users_collection[0].name == bake.COLLECTION_NAME for o in baked)
+    for frame in FRAMES:
+        scene.frame_set(frame)
+        visible = [o for o in baked if not o.hide_viewport and not o.hide_render]
+        assert visible == [baked[frame - 1]]
+        assert_cloud_is_frame(visible[0], scene, cam)
+    bpy.ops.depth_cloud.bake_sequence(mode="PER_FRAME")  # baking again replaces our objects only
+    assert len([o for o in scene.objects if o.get(builder.ROLE) == "baked_frame"]) == len(FRAMES)
+
+
+def test_bake_fused_with_and_without_voxels(rendered):
+    scene, cam, folder = rendered
+    per_frame = []
+    for frame in FRAMES:
+        camera = CameraModel.from_json((folder / f"camera_{frame:04d}.json").read_text())
+        points = backproject(read_exr(folder / f"depth_{frame:04d}.exr").depth, camera).reshape(-1, 3)
+        per_frame.append(points[np.isfinite(points[:, 0])])
+    everything = np.concatenate(per_frame)
+    bpy.ops.depth_cloud.bake_sequence(mode="FUSED")
+    fused = builder.find_cloud(scene, "fused")
+    assert len(fused.data.vertices) == len(everything)
+    np.testing.assert_allclose(world_positions(fused), everything, atol=1e-5)
+    voxel = 0.25
+    bpy.ops.depth_cloud.bake_sequence(mode="FUSED", voxel_size=voxel)
+    # The cloud holds float32 positions; voxel indices are floor(p / size) computed in float64.
+    occupied = {tuple(v) for v in np.floor(everything.astype(np.float32).astype(np.float64) / voxel).astype(np.int64)}
+    assert len(builder.find_cloud(scene, "fused").data.vertices) == len(occupied)
+    assert len([o for o in scene.objects if o.get(builder.ROLE) == "fused"]) == 1
+
+
+def test_bake_reports_gaps_resolution_and_camera_type_changes_and_can_stop(rendered):
+    scene, cam, folder = rendered
+    os.remove(folder / "depth_0002.exr")
+    sidecar = json.loads((folder / "camera_0004.json").read_text())
+    sidecar.update(projection="ORTHO", ortho_scale=8.0, width_px=32, height_px=24)
+    (folder / "camera_0004.json").write_text(json.dumps(sidecar))
+    scene.render.resolution_percentage = 50
+    scene.frame_set(4)
+    bpy.ops.render.render(write_still=False)  # frame 4 again, at half size
+    (folder / "camera_0004.json").write_text(json.dumps(sidecar))  # the render handler rewrote it
+    scene.render.resolution_percentage = 100
+    bpy.ops.depth_cloud.bake_sequence(mode="PER_FRAME")
+    message = scene.depth_cloud.last_message
+    assert "baked 3 of 4 frames" in message and "skipped frame(s) 2: no depth file for frame 2" in message
+    assert "resolution changes at frame 4 (64x48 -> 32x24)" in message
+    assert "camera type changes at frame 4 (PERSP -> ORTHO)" in message
+    # ESC in the modal operator ends the job early; what was baked stays.
+    scene.frame_set(3)
+    job = bake.BakeJob(bpy.context, source=str(folder), from_setup=True, options=frames.BuildOptions(),
+                       frame_numbers=FRAMES, mode="PER_FRAME")
+    job.step()
+    summary = job.finish()
+    assert summary.startswith("baked 1 of 4 frames") and "cancelled before frame 2" in summary
+    assert len([o for o in scene.objects if o.get(builder.ROLE) == "baked_frame"]) == 1
+    assert scene.frame_current == 3  # the timeline is back where it was
