@@ -21,9 +21,13 @@ _render_cameras: dict[str, tuple[int, CameraModel]] = {}  # scene name -> (frame
 
 
 def write_camera_sidecar(scene, camera: CameraModel) -> str | None:
-    """Write ``camera`` as ``camera_NNNN.json`` for the scene's current frame into our output folder."""
+    """Write ``camera`` as ``camera_NNNN.json`` for the scene's current frame into our output folder.
+
+    Nothing is written when the compositor does not run (no outputs, or Post Processing > Compositing
+    off): then no EXR was written either, and a sidecar would describe a render that is not there.
+    """
     directory = compositor.output_directory(scene)
-    if directory is None:
+    if directory is None or not scene.render.use_compositing:
         return None
     folder = bpy.path.abspath(directory)
     os.makedirs(folder, exist_ok=True)

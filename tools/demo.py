@@ -1,11 +1,13 @@
 """`make demo`: the whole workflow on a generated sample scene, as an artist would run it.
 
 Runs Blender as a Python module (the venv's bpy) with the add-on enabled from this checkout:
-Set Up EXR Outputs -> Cycles render through the compositor outputs -> Build Point Cloud. Writes into
---out (git-ignored):
+Set Up EXR Outputs -> Cycles render of a short moving-camera sequence through the compositor outputs
+-> Build Point Cloud (frame 1) -> Build with Sequence -> Bake Sequence. Writes into --out (git-ignored):
 
-* ``frames/depth_0001.exr``, ``frames/color_0001.exr``, ``frames/camera_0001.json``: what the set-up writes;
-* ``demo.blend``: the scene with the cloud (opens in Blender 4.2+; the cloud renders without the add-on);
+* ``frames/depth_NNNN.exr``, ``frames/color_NNNN.exr``, ``frames/camera_NNNN.json``: what the set-up writes;
+* ``demo.blend``: the scene with the cloud bound to the timeline (with the add-on installed, scrubbing
+  shows each frame's cloud where that frame's camera saw it) and, in the excluded collection
+  "DepthCloud Bake", the same sequence baked to one object per frame (plays without the add-on);
 * ``cloud.ply``: the cloud's world-space points with sRGB colors;
 * ``preview.png``: the render (left) next to the cloud rendered with Cycles from another viewpoint (right).
 
@@ -63,6 +65,7 @@ def main(argv=None) -> int:
     parser.add_argument("--out", default="out/demo", help="output folder (default: out/demo)")
     parser.add_argument("--width", type=int, default=320)
     parser.add_argument("--height", type=int, default=240)
+    parser.add_argument("--frames", type=int, default=8, help="length of the moving-camera sequence")
     args = parser.parse_args(argv)
     out = pathlib.Path(args.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
@@ -72,13 +75,24 @@ def main(argv=None) -> int:
     scene.render.film_transparent = False
     cam = scenes.add_camera(location=(0.3, -7.0, 1.5), rotation=(1.45, 0.02, 0.05), lens=30.0, shift_x=0.05)
     scenes.standard_objects(cam)
+    for frame, x, turn in ((1, 0.3, 0.05), (args.frames, 2.3, 0.35)):  # the camera dollies and pans
+        cam.location.x, cam.rotation_euler.z = x, turn
+        cam.keyframe_insert("location", frame=frame)
+        cam.keyframe_insert("rotation_euler", frame=frame)
+    cube = scene.objects["Cube"]
+    for frame, z in ((1, -0.4), (args.frames, 0.8)):  # and the cube rises
+        cube.location.z = z
+        cube.keyframe_insert("location", frame=frame)
+    scene.frame_start, scene.frame_end = 1, args.frames
     depth_cloud_addon.register()
     try:
         bpy.ops.depth_cloud.setup_outputs(directory=str(out / "frames"))
-        scene.frame_set(1)
+        scene.render.filepath = str(out / "frames" / "render_")
         start = time.perf_counter()
-        original = render_png(scene, cam, out / "render.png")
+        bpy.ops.render.render(animation=True)
         render_s = time.perf_counter() - start
+        scene.frame_set(1)
+        original = render_png(scene, cam, out / "render.png")
 
         start = time.perf_counter()
         bpy.ops.depth_cloud.build()
@@ -99,17 +113,26 @@ def main(argv=None) -> int:
         for obj in scene.objects:
             obj.hide_render = obj.type == "MESH" and obj != cloud
         side = scenes.add_camera("Side View", location=(6.5, -4.5, 3.0), rotation=(1.33, 0.0, 0.85), lens=24.0)
+        scene.render.use_compositing = False  # a preview, not a frame of the sequence: keep frames/ as rendered
         preview = render_png(scene, side, out / "side.png")
+        scene.render.use_compositing = True
         save_side_by_side(original, preview, out / "preview.png")
         for obj in scene.objects:
             obj.hide_render = False
         scene.camera = cam
+
+        bpy.ops.depth_cloud.build(sequence=True)  # the cloud now follows the timeline
+        bpy.ops.depth_cloud.bake_sequence(mode="PER_FRAME")
+        baked = scene.depth_cloud.last_message
+        bpy.context.view_layer.layer_collection.children["DepthCloud Bake"].exclude = True
+        scene.frame_set(1)
         bpy.ops.wm.save_as_mainfile(filepath=str(out / "demo.blend"), check_existing=False)
     finally:
         depth_cloud_addon.unregister()
-    print(f"depth-cloud demo: Blender {bpy.app.version_string}, {args.width}x{args.height} px rendered in "
-          f"{render_s:.1f} s, cloud of {n} points built in {build_s * 1000:.0f} ms, median distance to Blender's "
-          f"ray_cast {median_error:.1e} m -> {out}/ (demo.blend, cloud.ply, preview.png, frames/)")
+    print(f"depth-cloud demo: Blender {bpy.app.version_string}, {args.frames} frames of {args.width}x{args.height} px "
+          f"rendered in {render_s:.1f} s; frame 1: {n} points built in {build_s * 1000:.0f} ms, median distance to "
+          f"Blender's ray_cast {median_error:.1e} m; sequence {baked.removeprefix('Depth Cloud: ')} -> {out}/ "
+          f"(demo.blend, cloud.ply, preview.png, frames/)")
     return 0
 
 

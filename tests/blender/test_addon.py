@@ -349,3 +349,14 @@ def test_cloud_renders_as_colored_points_in_eevee(tmp_path):
     red, green = np.array(result["left"]), np.array(result["right"])
     assert red[0] > 0.8 and red[1] == red[2] == 0.0, red   # premultiplied: alpha ~0.9 at the disc edges
     assert green[1] > 0.8 and green[0] == green[2] == 0.0, green
+
+
+def test_no_sidecar_when_the_compositor_does_not_run(scene_with_camera, tmp_path):
+    scene, _ = scene_with_camera
+    bpy.ops.depth_cloud.setup_outputs(directory=str(tmp_path))
+    scene.render.use_compositing = False  # e.g. a preview render: no EXRs, so no camera either
+    render(scene, 1)
+    assert not any(tmp_path.iterdir())
+    scene.render.use_compositing = True
+    render(scene, 1)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["camera_0001.json", "color_0001.exr", "depth_0001.exr"]
