@@ -7,9 +7,9 @@ glue lives beside it and is imported only by :func:`register`, so importing the 
 
 
 def _modules():
-    from . import handlers, operators, panel, preferences, properties, sequence
+    from . import handlers, operators, operators_cv, panel, preferences, properties, sequence
 
-    return (properties, sequence, preferences, operators, panel, handlers)
+    return (properties, sequence, preferences, operators, operators_cv, panel, handlers)
 
 
 def register():

@@ -1,4 +1,5 @@
-"""Render handlers: record the camera of every rendered frame next to its EXRs (``camera_NNNN.json``).
+"""Render handlers: record the camera of every rendered frame next to its EXRs (``camera_NNNN.json``),
+and write the depth kinds asked for in Set Up EXR Outputs (``planar_``/``distance_NNNN.exr``).
 
 The sidecar is what makes a cloud match the camera that rendered it even if the animation is edited
 later. During a render the *original* camera object is not re-evaluated per frame (its
@@ -15,7 +16,7 @@ import traceback
 import bpy
 
 from . import compositor, sources
-from .core import CameraModel
+from .core import CameraModel, convert_depth, read_exr, write_exr
 
 _render_cameras: dict[str, tuple[int, CameraModel]] = {}  # scene name -> (frame, camera being rendered)
 
@@ -39,6 +40,30 @@ def write_camera_sidecar(scene, camera: CameraModel) -> str | None:
     return path
 
 
+def converted_kinds(setting: str, camera: CameraModel) -> list[str]:
+    """Depth kinds to write beside ``depth_NNNN.exr`` for the scene's Depth Files setting."""
+    wanted = {"PLANAR": ["planar"], "DISTANCE": ["distance"], "BOTH": ["planar", "distance"]}[setting]
+    if setting == "BOTH":
+        return wanted
+    return [kind for kind in wanted if kind != camera.natural_depth_kind()]
+
+
+def write_converted_depth(scene, camera: CameraModel) -> list[str]:
+    """Write ``planar_NNNN.exr`` / ``distance_NNNN.exr`` converted from the frame's Depth pass, as set up."""
+    kinds = converted_kinds(scene.depth_cloud.depth_files, camera)
+    if not kinds:
+        return []
+    folder = bpy.path.abspath(compositor.output_directory(scene))
+    depth = read_exr(os.path.join(folder, f"depth_{scene.frame_current:04d}.exr")).depth
+    written = []
+    for kind in kinds:
+        path = os.path.join(folder, f"{kind}_{scene.frame_current:04d}.exr")
+        converted = convert_depth(depth, camera, from_kind=camera.natural_depth_kind(), to_kind=kind)
+        write_exr(path, {"V": converted})
+        written.append(path)
+    return written
+
+
 @bpy.app.handlers.persistent
 def capture_render_camera(scene, depsgraph=None):
     """Before each rendered frame: the camera as the render evaluates it (animation, constraints, markers)."""
@@ -59,8 +84,8 @@ def record_camera_after_render(scene, *_args):
         frame, camera = _render_cameras.pop(scene.name, (None, None))
         if frame != scene.frame_current:  # no render-time capture: the scene camera as it stands
             camera = CameraModel.from_blender(scene.camera, scene) if scene.camera is not None else None
-        if camera is not None:
-            write_camera_sidecar(scene, camera)
+        if camera is not None and write_camera_sidecar(scene, camera) is not None:
+            write_converted_depth(scene, camera)
     except Exception:  # never raise into Blender's render loop
         print("Depth Cloud: could not write the camera sidecar:")
         traceback.print_exc()

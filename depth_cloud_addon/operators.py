@@ -14,6 +14,7 @@ import bpy
 
 from . import bake, builder, compositor, frames, sequence
 from .core import DepthCloudError
+from .properties import DEPTH_FILE_ITEMS
 
 
 def _finish(self, context, level: str, message: str) -> set:
@@ -37,8 +38,14 @@ float32 depth EXR, a linear color EXR and the camera (JSON) into a folder"""
         subtype="DIR_PATH",
     )
 
+    depth_files: bpy.props.EnumProperty(
+        name="Depth Files", description="Which depth maps to write per rendered frame",
+        items=DEPTH_FILE_ITEMS, default="PLANAR",
+    )
+
     def invoke(self, context, event):
         self.directory = context.scene.depth_cloud.directory
+        self.depth_files = context.scene.depth_cloud.depth_files
         return self.execute(context)
 
     def execute(self, context):
@@ -47,6 +54,7 @@ float32 depth EXR, a linear color EXR and the camera (JSON) into a folder"""
             return _finish(self, context, "ERROR", "Depth Cloud: the output folder is empty")
         result = compositor.setup_outputs(scene, context.view_layer, self.directory)
         scene.depth_cloud.directory = result.directory
+        scene.depth_cloud.depth_files = self.depth_files
         if result.added == 0:
             return _finish(self, context, "INFO",
                            f"Depth Cloud: outputs already set up, now writing to {result.directory}")
@@ -85,8 +93,8 @@ SPACE_ITEMS = (
 )
 
 
-class BuildOptionsMixin:
-    """The options every cloud-making operator shares (Build, Bake)."""
+class SourceMixin:
+    """Where a frame's depth comes from, and what kind of depth it is."""
 
     filepath: bpy.props.StringProperty(
         name="Depth File",
@@ -95,6 +103,24 @@ class BuildOptionsMixin:
         default="",
         subtype="FILE_PATH",
     )
+    depth_kind: bpy.props.EnumProperty(
+        name="Depth Kind", description="What the depth values measure", items=DEPTH_KIND_ITEMS, default="auto",
+    )
+
+    def frame_source(self, scene) -> tuple[str, bool]:
+        """``(absolute folder or pattern, from_setup)`` of the frames to use."""
+        if self.filepath:
+            return bpy.path.abspath(self.filepath), False
+        directory = compositor.output_directory(scene)
+        if directory is None:
+            raise DepthCloudError("no depth file given and no outputs set up: press Set Up EXR Outputs "
+                                  "and render, or choose a depth EXR")
+        return bpy.path.abspath(directory), True
+
+
+class BuildOptionsMixin(SourceMixin):
+    """The options every cloud-making operator shares (Build, Bake)."""
+
     stride: bpy.props.IntProperty(
         name="Stride", description="Use every k-th pixel in each direction", default=1, min=1, max=64,
     )
@@ -107,23 +133,10 @@ class BuildOptionsMixin:
     depth_far: bpy.props.FloatProperty(
         name="Far", description="Largest depth kept", default=100.0, min=0.0, subtype="DISTANCE", unit="LENGTH",
     )
-    depth_kind: bpy.props.EnumProperty(
-        name="Depth Kind", description="What the depth values measure", items=DEPTH_KIND_ITEMS, default="auto",
-    )
 
     def build_options(self, space: str = "world") -> frames.BuildOptions:
         return frames.BuildOptions(stride=self.stride, depth_kind=self.depth_kind, space=space,
                                    depth_range=(self.depth_near, self.depth_far) if self.use_depth_range else None)
-
-    def frame_source(self, scene) -> tuple[str, bool]:
-        """``(absolute folder or pattern, from_setup)`` of the frames to use."""
-        if self.filepath:
-            return bpy.path.abspath(self.filepath), False
-        directory = compositor.output_directory(scene)
-        if directory is None:
-            raise DepthCloudError("no depth file given and no outputs set up: press Set Up EXR Outputs "
-                                  "and render, or choose a depth EXR")
-        return bpy.path.abspath(directory), True
 
 
 class DEPTH_CLOUD_OT_build(BuildOptionsMixin, bpy.types.Operator):
@@ -283,7 +296,8 @@ what was baked"""
         obj = _sequence_binding(context)
         if obj is not None and not self.filepath:
             settings = obj.depth_cloud_sequence
-            source, from_setup, options = settings.source_path(), settings.from_setup, settings.options()
+            source, from_setup = sequence.source_path(settings), settings.from_setup
+            options = sequence.build_options(settings)
         else:
             (source, from_setup), options = self.frame_source(context.scene), self.build_options()
         return bake.BakeJob(context, source=source, from_setup=from_setup, options=options,

@@ -21,6 +21,7 @@ class VIEW3D_PT_depth_cloud(bpy.types.Panel):
         box = layout.box()
         box.label(text="1. Outputs", icon="NODE_COMPOSITING")
         box.prop(settings, "directory", text="")
+        box.prop(settings, "depth_files")
         row = box.row(align=True)
         row.operator("depth_cloud.setup_outputs", icon="ADD").directory = settings.directory
         row.operator("depth_cloud.remove_outputs", text="", icon="X")
@@ -36,6 +37,18 @@ class VIEW3D_PT_depth_cloud(bpy.types.Panel):
         row.operator("depth_cloud.build", text="Sequence", icon="SEQUENCE").sequence = True
         if settings.last_message:
             box.label(text=settings.last_message.removeprefix("Depth Cloud: "))
+
+        box = layout.box()
+        box.label(text="Ground Truth", icon="TRACKER")
+        row = box.row(align=True)
+        row.prop(settings, "probe_pixel", text="Pixel x, y")
+        row.operator("depth_cloud.probe_pixel", text="", icon="FORWARD")
+        if settings.probe_result:
+            box.label(text=f"→ {settings.probe_result}")
+        box.operator("depth_cloud.pick_points", icon="EMPTY_AXIS")
+        row = box.row(align=True)
+        row.operator("depth_cloud.convert_depth", icon="MOD_DATA_TRANSFER")
+        row.operator("depth_cloud.export_cameras", icon="CAMERA_DATA").directory = settings.directory
 
         obj = context.active_object
         if obj is not None and obj.type == "MESH" and obj.depth_cloud_sequence.enabled:

@@ -1,6 +1,14 @@
-"""Settings stored in the .blend: the scene's output folder and the last build's summary."""
+"""Settings stored in the .blend: the scene's output folder, which depth files to write, the probe."""
 
 import bpy
+
+DEPTH_FILE_ITEMS = (
+    ("PLANAR", "Planar Z", "depth_NNNN.exr only: Blender's Depth pass, planar Z for perspective and "
+                           "orthographic cameras (panoramic cameras also get planar_NNNN.exr)"),
+    ("DISTANCE", "Ray Distance", "Also distance_NNNN.exr: the distance from the camera centre along each "
+                                 "pixel-centre ray, converted exactly from the Depth pass"),
+    ("BOTH", "Both", "Also planar_NNNN.exr and distance_NNNN.exr, whatever the camera type"),
+)
 
 
 class DepthCloudSceneSettings(bpy.types.PropertyGroup):
@@ -11,6 +19,19 @@ class DepthCloudSceneSettings(bpy.types.PropertyGroup):
         default="//depth_cloud/",
         subtype="DIR_PATH",
     )
+    depth_files: bpy.props.EnumProperty(
+        name="Depth Files",
+        description="Which depth maps to write per rendered frame (float32, one channel, NaN where nothing "
+                    "was hit in the converted files)",
+        items=DEPTH_FILE_ITEMS, default="PLANAR",
+    )
+    probe_pixel: bpy.props.FloatVectorProperty(
+        name="Pixel", description="Continuous pixel coordinates (x right, y down, pixel centres at +0.5) "
+                                  "of the current frame; press the arrow to see their 3D point",
+        # No update callback: with one, bpy 4.2 crashes when Python exits after the add-on was registered.
+        size=2, default=(0.5, 0.5), precision=2,
+    )
+    probe_result: bpy.props.StringProperty(name="3D Point", default="")
     last_message: bpy.props.StringProperty(
         name="Last Result",
         description="What the last Depth Cloud operation did",

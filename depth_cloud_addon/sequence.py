@@ -100,12 +100,16 @@ class DepthCloudSequenceSettings(bpy.types.PropertyGroup):
     depth_kind: bpy.props.StringProperty(name="Depth Kind", default="auto")
     message: bpy.props.StringProperty(name="Status", description="What the cloud shows, or why it is empty")
 
-    def options(self) -> frames.BuildOptions:
-        return frames.BuildOptions(stride=self.stride, depth_kind=self.depth_kind,
-                                   depth_range=(self.depth_near, self.depth_far) if self.use_depth_range else None)
 
-    def source_path(self) -> str:
-        return bpy.path.abspath(self.source)
+# Module functions, not methods: a PropertyGroup with methods makes bpy 4.2 crash when Python exits.
+def build_options(settings) -> frames.BuildOptions:
+    return frames.BuildOptions(stride=settings.stride, depth_kind=settings.depth_kind,
+                               depth_range=(settings.depth_near, settings.depth_far) if settings.use_depth_range
+                               else None)
+
+
+def source_path(settings) -> str:
+    return bpy.path.abspath(settings.source)
 
 
 def sequence_objects(scene):
@@ -114,8 +118,8 @@ def sequence_objects(scene):
 
 def frame_cloud(scene, settings, frame: int, *, use_cache: bool = True):
     """``(inputs, cloud)`` of ``frame`` for a sequence binding, through the cache."""
-    inputs = frames.frame_inputs(scene, settings.source_path(), settings.from_setup, frame)
-    options = settings.options()
+    inputs = frames.frame_inputs(scene, source_path(settings), settings.from_setup, frame)
+    options = build_options(settings)
     key = (inputs.signature, options)
     cloud = CACHE.get(key) if use_cache else None
     if cloud is None:

@@ -8,9 +8,12 @@ Public API::
     CameraModel                         # one frame's camera (from_blender, to_dict/from_dict)
     backproject(depth, camera, *, depth_kind="auto", space="world")   -> (H, W, 3), NaN if invalid
     project(points, camera, *, space="world")                         -> (..., 2) pixel coords
+    unproject_pixels(pixels, depth, camera, *, space="world")         -> (..., 3) annotated pixels -> 3D
     convert_depth(depth, camera, *, from_kind, to_kind)               # "planar" <-> "distance"
     read_exr(path)                                                    -> ExrImage(.depth, .color, .channels)
     voxel_downsample(points, colors, radii, voxel_size=...)           # one point per voxel; VoxelAccumulator
+    read_annotations(path) -> Annotations(.pixels, .labels)           # annotated pixels from CSV/JSON
+    opencv_intrinsics(camera), extrinsics(camera), export_cameras(...), nerfstudio_transforms(...)
 """
 
 from .camera import BLENDER_TO_OPENCV_AXES, CameraModel, render_size_px
@@ -22,6 +25,8 @@ from .errors import (
     NoValidDepthError,
     ResolutionMismatchError,
 )
+from .annotations import AnnotationError, Annotations, parse_annotations, read_annotations
+from .camera_export import export_cameras, extrinsics, nerfstudio_transforms, opencv_intrinsics
 from .exr import ExrImage, read_exr, write_exr
 from .voxel import VoxelAccumulator, VoxelExtentError, voxel_downsample, voxel_keys
 from .geometry import (
@@ -35,14 +40,17 @@ from .geometry import (
     pixel_centers,
     pixel_footprint,
     project,
+    unproject_pixels,
     valid_depth_mask,
 )
 
 __all__ = [
-    "BACKGROUND_DEPTH", "BLENDER_TO_OPENCV_AXES", "DEPTH_KINDS", "backproject", "backproject_valid",
-    "camera_rays", "CameraError", "CameraModel", "convert_depth", "DepthCloudError", "ExrImage",
-    "ExrReadError", "MissingChannelError", "NoValidDepthError", "pixel_centers", "pixel_footprint",
-    "project", "read_exr", "render_size_px", "ResolutionMismatchError", "valid_depth_mask",
+    "AnnotationError", "Annotations", "BACKGROUND_DEPTH", "backproject", "backproject_valid",
+    "BLENDER_TO_OPENCV_AXES", "camera_rays", "CameraError", "CameraModel", "convert_depth",
+    "DEPTH_KINDS", "DepthCloudError", "export_cameras", "ExrImage", "ExrReadError", "extrinsics",
+    "MissingChannelError", "nerfstudio_transforms", "NoValidDepthError", "opencv_intrinsics",
+    "parse_annotations", "pixel_centers", "pixel_footprint", "project", "read_annotations",
+    "read_exr", "render_size_px", "ResolutionMismatchError", "unproject_pixels", "valid_depth_mask",
     "ValidPoints", "voxel_downsample", "voxel_keys", "VoxelAccumulator", "VoxelExtentError",
     "write_exr",
 ]

@@ -259,6 +259,43 @@ def pixel_footprint(depth, camera: CameraModel, *, depth_kind: str = "auto") -> 
     return footprint
 
 
+def unproject_pixels(pixels, depth, camera: CameraModel, *, depth_kind: str = "auto",
+                     space: str = "world") -> np.ndarray:
+    """3D points of continuous pixel coordinates (sub-pixel allowed), e.g. annotated image points.
+
+    ``pixels``: (..., 2) ``(x, y)`` in the convention of :func:`project` (x right, y down, origin at
+    the top-left corner, pixel centres at +0.5). The depth is the value of the pixel that contains
+    the coordinate (``depth[floor(y), floor(x)]``, never interpolated across a depth edge); the ray
+    goes through the exact sub-pixel position, so ``project(unproject_pixels(p)) == p``. Returns
+    (..., 3) float64 in ``space``; NaN for coordinates outside the image, pixels without valid depth
+    (background, clip range) and, for panoramas, positions without a ray.
+    """
+    _check_space(space)
+    depth = check_depth_shape(depth, camera)
+    kind = resolve_depth_kind(depth_kind, camera)
+    pixels = np.asarray(pixels, dtype=np.float64)
+    if pixels.shape[-1:] != (2,):
+        raise ValueError(f"pixels must have shape (..., 2), got {pixels.shape}")
+    with np.errstate(invalid="ignore"):
+        inside = ((pixels[..., 0] >= 0) & (pixels[..., 0] < camera.width_px)
+                  & (pixels[..., 1] >= 0) & (pixels[..., 1] < camera.height_px))
+    cols = np.where(inside, np.floor(np.nan_to_num(pixels[..., 0])), 0).astype(np.intp)
+    rows = np.where(inside, np.floor(np.nan_to_num(pixels[..., 1])), 0).astype(np.intp)
+    valid = inside & valid_depth_mask(depth, camera, depth_kind=kind)[rows, cols]
+    d = np.where(valid, depth[rows, cols], np.nan).astype(np.float64)
+    origins, directions = camera_rays(pixels, camera)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        if kind == "planar":
+            forward = -directions[..., 2]
+            t = d / np.where(forward > 0, forward, np.nan)
+        else:
+            t = d / np.linalg.norm(directions, axis=-1)
+    points = origins + t[..., None] * directions
+    if space == "world":
+        points = points @ camera.cam2world[:3, :3].T + camera.cam2world[:3, 3]
+    return points
+
+
 def project(points, camera: CameraModel, *, space: str = "world") -> np.ndarray:
     """Project 3D points to continuous pixel coordinates ``(x, y)`` (x right, y down, centres at +0.5).
 
@@ -292,5 +329,6 @@ def project(points, camera: CameraModel, *, space: str = "world") -> np.ndarray:
 __all__ = [
     "BACKGROUND_DEPTH", "DEPTH_KINDS", "SPACES", "ValidPoints", "backproject", "backproject_valid", "camera_rays",
     "check_depth_shape", "convert_depth", "pixel_centers", "pixel_footprint", "project", "resolve_depth_kind",
+    "unproject_pixels",
     "valid_depth_mask",
 ]

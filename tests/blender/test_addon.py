@@ -360,3 +360,17 @@ def test_no_sidecar_when_the_compositor_does_not_run(scene_with_camera, tmp_path
     scene.render.use_compositing = True
     render(scene, 1)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["camera_0001.json", "color_0001.exr", "depth_0001.exr"]
+
+
+def test_python_exits_cleanly_after_register_and_unregister(tmp_path):
+    """bpy 4.2 segfaults at exit after unregistering a PropertyGroup that has methods (or a property
+    with an update callback); the add-on avoids both. Checked in a fresh process."""
+    import subprocess
+    import sys
+
+    code = ("import os, sys, tempfile; os.environ['BLENDER_USER_RESOURCES'] = tempfile.mkdtemp(); "
+            f"sys.path.insert(0, {os.path.dirname(os.path.dirname(os.path.dirname(__file__)))!r}); "
+            "import bpy, depth_cloud_addon; depth_cloud_addon.register(); depth_cloud_addon.unregister(); "
+            "print('done')")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0 and "done" in run.stdout, (run.returncode, run.stderr[-1500:])

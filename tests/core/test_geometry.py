@@ -29,6 +29,7 @@ from depth_cloud_addon.core import (
     pixel_centers,
     pixel_footprint,
     project,
+    unproject_pixels,
     valid_depth_mask,
 )
 
@@ -697,3 +698,28 @@ def test_backproject_valid_equals_the_dense_grid_in_any_chunking(name):
         np.testing.assert_allclose(sparse.points, dense[sparse.rows, sparse.cols], rtol=0, atol=1e-12)
         np.testing.assert_allclose(sparse.footprint, pixel_footprint(depth, cam)[sparse.rows, sparse.cols],
                                    rtol=1e-6)
+
+
+@pytest.mark.parametrize("name", sorted(CAMERAS))
+def test_unproject_pixels_round_trips_sub_pixel_coordinates(name):
+    cam = CAMERAS[name]
+    rng = np.random.default_rng(11)
+    depth = rng.uniform(2.0, 9.0, cam.shape)
+    pixels = np.stack([rng.uniform(0, cam.width_px, 200), rng.uniform(0, cam.height_px, 200)], axis=-1)
+    points = unproject_pixels(pixels, depth, cam)
+    ok = np.isfinite(points).all(axis=-1)
+    assert ok.mean() > 0.3  # fisheyes: only inside the image circle
+    np.testing.assert_allclose(project(points[ok], cam), pixels[ok], atol=1e-6)
+    # At a pixel centre it is exactly backproject's point; the depth comes from the containing pixel.
+    centres = pixel_centers(cam)[[0, -1], [0, -1]]
+    np.testing.assert_allclose(unproject_pixels(centres, depth, cam), backproject(depth, cam)[[0, -1], [0, -1]],
+                               atol=1e-9, equal_nan=True)
+
+
+def test_unproject_pixels_takes_the_containing_pixels_depth_and_nan_outside():
+    cam = CameraModel(width_px=4, height_px=2, lens_mm=50.0)
+    depth = np.array([[5.0, 6.0, 7.0, 1e10], [5.0, 6.0, 7.0, 8.0]])
+    pixels = np.array([[1.99, 0.2], [2.0, 0.2], [3.5, 0.5], [-0.01, 1.0], [4.0, 1.0], [np.nan, 1.0]])
+    points = unproject_pixels(pixels, depth, cam, space="camera")
+    assert points[0, 2] == -6.0 and points[1, 2] == -7.0  # x = 1.99 is in pixel 1, x = 2.0 in pixel 2
+    assert np.isnan(points[2:]).all()  # background, left of the image, right edge (exclusive), NaN input
