@@ -55,13 +55,16 @@ class BakeJob:
     """
 
     def __init__(self, context, *, source: str, from_setup: bool, options: frames.BuildOptions, frame_numbers,
-                 mode: str, voxel_size: float = 0.0):
+                 mode: str, voxel_size: float = 0.0, geometry: str = "POINTS", shading: str = "EMISSION",
+                 point_size: float = 1.0, surface_step: float = 0.05):
         if mode not in ("PER_FRAME", "FUSED"):
             raise ValueError(f"mode must be PER_FRAME or FUSED, got {mode!r}")
         self.context, self.scene = context, context.scene
         self.source, self.from_setup, self.options = source, from_setup, options
         self.frames = list(frame_numbers)
         self.mode, self.voxel_size = mode, voxel_size
+        self.look = dict(geometry=geometry, shading=shading, point_size=point_size)
+        self.surface_step = surface_step
         self.next_index = 0
         self.done: list[int] = []
         self.skipped: dict[int, str] = {}
@@ -115,12 +118,11 @@ class BakeJob:
 
     def _frame_object(self, frame: int, cloud) -> None:
         mesh = bpy.data.meshes.new(f"{builder.CLOUD_NAME} {frame:04d}")
-        builder.write_mesh(mesh, cloud.positions, cloud.colors, cloud.radii)
-        mesh.materials.append(builder.points_material())
+        builder.write_cloud_mesh(mesh, cloud, self.look["geometry"], self.surface_step)
         obj = bpy.data.objects.new(mesh.name, mesh)
         obj[builder.ROLE], obj["depth_cloud_frame"] = "baked_frame", frame
         self.collection.objects.link(obj)
-        builder.add_points_modifier(obj)
+        builder.style_object(obj, **self.look)
         _key_visible_only_at(obj, frame)
 
     def finish(self) -> str:
@@ -133,7 +135,8 @@ class BakeJob:
                 positions, colors, radii = (np.concatenate(arrays) for arrays in zip(*self._parts))
             self._parts.clear()
             self.fused = builder.build_cloud_object(self.context, positions, colors, radii, role="fused",
-                                                    name=FUSED_NAME)
+                                                    name=FUSED_NAME, point_size=self.look["point_size"],
+                                                    shading=self.look["shading"])
             fused_count = len(positions)
         parts = [f"baked {len(self.done)} of {self.total} frames ({self.points:,} points"]
         if self.mode == "FUSED" and self.done:

@@ -16,11 +16,17 @@ from __future__ import annotations
 import bpy
 import numpy as np
 
+from .core.surfaces import grid_faces, grid_uvs, pixel_quads
+
 ROLE = "depth_cloud_role"
 CLOUD_NAME = "DepthCloud"
 EMPTY_NAME = "DepthCloud Camera"
 NODE_GROUP_NAME = "Depth Cloud Points"
 MATERIAL_NAME = "Depth Cloud Color"
+SHADED_MATERIAL_NAME = "Depth Cloud Shaded"
+GEOMETRY_MODES = ("POINTS", "FACES", "SURFACE")
+UV_MAP = "UVMap"
+TOPOLOGY = "depth_cloud_topology"  # on a mesh: what its faces are, so a rebuild of the same size keeps them
 COLOR_ATTRIBUTE = "Color"  # an attribute named exactly "color" renders black through Cycles' Attribute node
 RADIUS_ATTRIBUTE = "radius"
 POINT_SIZE_INPUT = "Point Size"
@@ -37,24 +43,36 @@ def find_cloud(scene, role: str = "cloud"):
     return _tagged(scene.objects, role)
 
 
-def points_material():
-    mat = _tagged(bpy.data.materials, "points")
+def cloud_material(shading: str = "EMISSION"):
+    """The material that shows the ``Color`` attribute: "EMISSION" (shadeless: a render shows the
+    captured colors unchanged) or "SHADED" (a Principled BSDF lit by the scene)."""
+    role = {"EMISSION": "points", "SHADED": "shaded"}[shading]
+    mat = _tagged(bpy.data.materials, role)
     if mat is not None:
         return mat
-    mat = bpy.data.materials.new(MATERIAL_NAME)
-    mat[ROLE] = "points"
+    mat = bpy.data.materials.new(MATERIAL_NAME if shading == "EMISSION" else SHADED_MATERIAL_NAME)
+    mat[ROLE] = role
     if mat.node_tree is None:  # 4.x; 5.0 materials always have nodes
         mat.use_nodes = True
     nodes, links = mat.node_tree.nodes, mat.node_tree.links
     nodes.clear()
     attribute = nodes.new("ShaderNodeAttribute")
     attribute.attribute_type, attribute.attribute_name = "GEOMETRY", COLOR_ATTRIBUTE
-    emission = nodes.new("ShaderNodeEmission")
     output = nodes.new("ShaderNodeOutputMaterial")
-    emission.location, output.location = (250, 0), (450, 0)
-    links.new(attribute.outputs["Color"], emission.inputs["Color"])
-    links.new(emission.outputs["Emission"], output.inputs["Surface"])
+    if shading == "EMISSION":
+        shader = nodes.new("ShaderNodeEmission")
+        links.new(attribute.outputs["Color"], shader.inputs["Color"])
+        links.new(shader.outputs["Emission"], output.inputs["Surface"])
+    else:
+        shader = nodes.new("ShaderNodeBsdfPrincipled")
+        links.new(attribute.outputs["Color"], shader.inputs["Base Color"])
+        links.new(shader.outputs["BSDF"], output.inputs["Surface"])
+    shader.location, output.location = (250, 0), (550, 0)
     return mat
+
+
+def points_material():
+    return cloud_material("EMISSION")
 
 
 def points_node_group():
@@ -102,6 +120,7 @@ def add_points_modifier(obj, point_size: float = 1.0):
 def write_mesh(mesh, positions: np.ndarray, colors: np.ndarray, radii: np.ndarray) -> None:
     """Replace ``mesh``'s geometry by loose vertices with ``Color`` and ``radius`` point attributes."""
     mesh.clear_geometry()
+    mesh.pop(TOPOLOGY, None)
     n = len(positions)
     mesh.vertices.add(n)
     mesh.attributes["position"].data.foreach_set("vector", np.ascontiguousarray(positions, np.float32).ravel())
@@ -113,9 +132,99 @@ def write_mesh(mesh, positions: np.ndarray, colors: np.ndarray, radii: np.ndarra
     mesh.update()
 
 
+def _set_int_attribute(mesh, name: str, values: np.ndarray) -> None:
+    mesh.attributes[name].data.foreach_set("value", np.ascontiguousarray(values, np.int32).ravel())
+
+
+def _new_quads(mesh, corner_vertices: np.ndarray) -> None:
+    """Add quads whose corners are ``corner_vertices`` (F, 4); fast bulk topology through the mesh's
+    internal attributes (``.corner_vert``; ``loops.foreach_set`` is 40x slower at this size)."""
+    n_faces = len(corner_vertices)
+    mesh.loops.add(4 * n_faces)
+    mesh.polygons.add(n_faces)
+    mesh.polygons.foreach_set("loop_start", np.arange(0, 4 * n_faces, 4, dtype=np.int32))
+    _set_int_attribute(mesh, ".corner_vert", corner_vertices)
+
+
+def write_faces_mesh(mesh, corners: np.ndarray, colors: np.ndarray) -> None:
+    """One quad per pixel: ``corners`` (N, 4, 3) counter-clockwise seen from the camera, ``Color`` per face.
+
+    Quads share no vertices (each lies at its own pixel's depth), so the edges are known: corner
+    ``i`` of the mesh runs from vertex ``i`` to the next corner of its quad; they are written directly
+    instead of letting Blender search for them.
+    """
+    n = len(corners)
+    positions = np.ascontiguousarray(corners, np.float32).ravel()
+    if mesh.get(TOPOLOGY) == f"faces:{n}" and len(mesh.polygons) == n:  # same quads: move them, recolor them
+        mesh.attributes["position"].data.foreach_set("vector", positions)
+        mesh.attributes[COLOR_ATTRIBUTE].data.foreach_set("color", np.ascontiguousarray(colors, np.float32).ravel())
+        mesh.update()
+        return
+    mesh.clear_geometry()
+    mesh.vertices.add(4 * n)
+    mesh.attributes["position"].data.foreach_set("vector", positions)
+    corner = np.arange(4 * n, dtype=np.int32)
+    mesh.edges.add(4 * n)
+    _set_int_attribute(mesh, ".edge_verts", np.stack([corner, corner.reshape(-1, 4)[:, [1, 2, 3, 0]].ravel()], -1))
+    _new_quads(mesh, corner.reshape(-1, 4))
+    _set_int_attribute(mesh, ".corner_edge", corner)
+    # A face-domain attribute (not a "color attribute", which Blender keeps to points and corners);
+    # the material's Attribute node reads it all the same.
+    color = mesh.attributes.new(COLOR_ATTRIBUTE, "FLOAT_COLOR", "FACE")
+    color.data.foreach_set("color", np.ascontiguousarray(colors, np.float32).ravel())
+    mesh[TOPOLOGY] = f"faces:{n}"
+    mesh.update()
+
+
+def write_surface_mesh(mesh, positions: np.ndarray, faces: np.ndarray, colors: np.ndarray, uvs: np.ndarray) -> None:
+    """A grid surface: a vertex per pixel, ``faces`` (F, 4) vertex indices, ``Color`` per vertex, UVs per corner."""
+    mesh.clear_geometry()
+    mesh.pop(TOPOLOGY, None)
+    mesh.vertices.add(len(positions))
+    mesh.attributes["position"].data.foreach_set("vector", np.ascontiguousarray(positions, np.float32).ravel())
+    _new_quads(mesh, faces)
+    color = mesh.color_attributes.new(COLOR_ATTRIBUTE, "FLOAT_COLOR", "POINT")
+    color.data.foreach_set("color", np.ascontiguousarray(colors, np.float32).ravel())
+    mesh.color_attributes.active_color = color
+    uv = mesh.uv_layers.new(name=UV_MAP)
+    uv.data.foreach_set("uv", np.ascontiguousarray(uvs[faces.ravel()], np.float32).ravel())
+    mesh.update(calc_edges=True)
+
+
+def write_cloud_mesh(mesh, cloud, geometry: str = "POINTS", surface_step: float = 0.05) -> None:
+    """Fill ``mesh`` from a :class:`pipeline.CloudArrays` as points, per-pixel quads or a torn grid surface."""
+    if geometry == "POINTS":
+        write_mesh(mesh, cloud.positions, cloud.colors, cloud.radii)
+    elif geometry == "FACES":
+        corners = pixel_quads(cloud.depths, cloud.rows, cloud.cols, cloud.camera, depth_kind=cloud.depth_kind,
+                              space=cloud.space, size=cloud.stride)
+        write_faces_mesh(mesh, corners, cloud.colors)
+    elif geometry == "SURFACE":
+        shape = (-(-cloud.camera.height_px // cloud.stride), -(-cloud.camera.width_px // cloud.stride))
+        rows, cols = cloud.rows // cloud.stride, cloud.cols // cloud.stride
+        faces = grid_faces(rows, cols, cloud.depths, shape, max_relative_step=surface_step)
+        write_surface_mesh(mesh, cloud.positions, faces, cloud.colors, grid_uvs(cloud.rows, cloud.cols,
+                                                                                cloud.camera.shape))
+    else:
+        raise ValueError(f"geometry must be one of {GEOMETRY_MODES}, got {geometry!r}")
+
+
+def style_object(obj, geometry: str = "POINTS", shading: str = "EMISSION", point_size: float = 1.0) -> None:
+    """Material, and the Geometry Nodes points modifier for POINTS only (faces and surfaces render as they are)."""
+    obj.data.materials.clear()
+    obj.data.materials.append(cloud_material(shading))
+    group = _tagged(bpy.data.node_groups, "points")
+    if geometry == "POINTS":
+        add_points_modifier(obj, point_size)
+    else:
+        for modifier in [m for m in obj.modifiers if m.type == "NODES" and group is not None and m.node_group == group]:
+            obj.modifiers.remove(modifier)
+
+
 def clear_mesh(mesh) -> None:
     """Empty ``mesh`` (a sequence frame that cannot be shown)."""
     mesh.clear_geometry()
+    mesh.pop(TOPOLOGY, None)
     mesh.update()
 
 
@@ -137,12 +246,34 @@ def _matrix(array):
 
 
 def build_cloud_object(context, positions, colors, radii, *, cam2world=None, point_size: float = 1.0,
-                       source: str = "", frame: int | None = None, role: str = "cloud", name: str = CLOUD_NAME):
-    """Create or update the add-on's cloud object of ``role`` in ``context.scene``; return it, active and selected.
+                       source: str = "", frame: int | None = None, role: str = "cloud", name: str = CLOUD_NAME,
+                       shading: str = "EMISSION"):
+    """Create or update the add-on's point cloud object of ``role`` in ``context.scene``; see :func:`place_cloud`.
 
-    ``positions`` (N, 3): world space when ``cam2world`` is None, else the Blender camera frame, the
-    object then being parented to a camera-aligned empty placed at ``cam2world`` (4x4). ``colors``
-    (N, 4) linear RGBA; ``radii`` (N,) metres.
+    ``positions`` (N, 3): world space when ``cam2world`` is None, else the Blender camera frame.
+    ``colors`` (N, 4) linear RGBA; ``radii`` (N,) metres.
+    """
+    return place_cloud(context, lambda mesh: write_mesh(mesh, positions, colors, radii), cam2world=cam2world,
+                       geometry="POINTS", shading=shading, point_size=point_size, source=source, frame=frame,
+                       role=role, name=name)
+
+
+def build_cloud(context, cloud, *, geometry: str = "POINTS", shading: str = "EMISSION", point_size: float = 1.0,
+                surface_step: float = 0.05, source: str = "", frame: int | None = None, role: str = "cloud",
+                name: str = CLOUD_NAME):
+    """Create or update the cloud object from a :class:`pipeline.CloudArrays` in any geometry mode."""
+    cam2world = cloud.camera.cam2world if cloud.space == "camera" else None
+    return place_cloud(context, lambda mesh: write_cloud_mesh(mesh, cloud, geometry, surface_step),
+                       cam2world=cam2world, geometry=geometry, shading=shading, point_size=point_size,
+                       source=source, frame=frame, role=role, name=name)
+
+
+def place_cloud(context, write, *, cam2world=None, geometry="POINTS", shading="EMISSION", point_size=1.0,
+                source="", frame=None, role="cloud", name=CLOUD_NAME):
+    """The add-on's object of ``role`` in ``context.scene`` (created if needed), filled by ``write(mesh)``.
+
+    With ``cam2world`` the mesh is in the camera frame and the object is parented to a camera-aligned
+    empty placed at ``cam2world`` (4x4); else it is in world space. Returns the object, active and selected.
     """
     scene = context.scene
     collection = context.collection or scene.collection
@@ -152,10 +283,8 @@ def build_cloud_object(context, positions, colors, radii, *, cam2world=None, poi
         obj = bpy.data.objects.new(name, mesh)
         obj[ROLE] = role
         collection.objects.link(obj)
-    write_mesh(obj.data, positions, colors, radii)
-    obj.data.materials.clear()
-    obj.data.materials.append(points_material())
-    add_points_modifier(obj, point_size)
+    write(obj.data)
+    style_object(obj, geometry, shading, point_size)
     if cam2world is None:
         obj.parent = None
         obj.matrix_world = _matrix(np.eye(4))

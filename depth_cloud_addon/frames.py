@@ -20,6 +20,7 @@ class BuildOptions:
     depth_range: tuple[float, float] | None = None
     depth_kind: str = "auto"
     space: str = "world"
+    with_points: bool = True  # False for pixel faces, which need no points
 
 
 @dataclass(frozen=True)
@@ -73,4 +74,4 @@ def load_cloud(inputs: FrameInputs, options: BuildOptions) -> CloudArrays:
     if inputs.files.color_path is not None:
         color = read_exr(inputs.files.color_path, require_depth=False).color
     return cloud_arrays(image.depth, color, inputs.camera, stride=options.stride, depth_range=options.depth_range,
-                        depth_kind=options.depth_kind, space=options.space)
+                        depth_kind=options.depth_kind, space=options.space, with_points=options.with_points)

@@ -136,21 +136,50 @@ class BuildOptionsMixin(SourceMixin):
 
     def build_options(self, space: str = "world") -> frames.BuildOptions:
         return frames.BuildOptions(stride=self.stride, depth_kind=self.depth_kind, space=space,
-                                   depth_range=(self.depth_near, self.depth_far) if self.use_depth_range else None)
+                                   depth_range=(self.depth_near, self.depth_far) if self.use_depth_range else None,
+                                   with_points=getattr(self, "geometry", "POINTS") != "FACES")
 
 
-class DEPTH_CLOUD_OT_build(BuildOptionsMixin, bpy.types.Operator):
-    """Build a colored point cloud from the current frame's rendered depth and color EXRs, placed with the \
-camera that rendered the frame; with Sequence, the cloud follows the timeline frame by frame"""
+GEOMETRY_ITEMS = (
+    ("POINTS", "Points", "One point per pixel, its radius the pixel's footprint at its depth"),
+    ("FACES", "Pixel Faces", "One camera-facing quad per pixel at the pixel's depth: seen from the render camera "
+                             "the quads tile the image exactly"),
+    ("SURFACE", "Surface", "One grid mesh through the pixel centres, torn at depth discontinuities, with UVs "
+                           "that map to the source image"),
+)
+SHADING_ITEMS = (
+    ("EMISSION", "Emission", "Shadeless: a render shows the captured colors unchanged"),
+    ("SHADED", "Shaded", "The captured colors as base color, lit by the scene"),
+)
+
+
+class LookMixin:
+    """How the cloud is drawn and rendered."""
+
+    geometry: bpy.props.EnumProperty(name="Geometry", items=GEOMETRY_ITEMS, default="POINTS")
+    shading: bpy.props.EnumProperty(name="Shading", items=SHADING_ITEMS, default="EMISSION")
+    point_size: bpy.props.FloatProperty(
+        name="Point Size", description="Point radius as a multiple of half the pixel's footprint at its depth",
+        default=1.0, min=0.0, soft_max=10.0,
+    )
+    surface_step: bpy.props.FloatProperty(
+        name="Tear Above", description="Surface: no face between neighbouring pixels whose depths differ by more "
+                                       "than this fraction", default=0.05, min=0.0, soft_max=1.0, subtype="FACTOR",
+    )
+
+    def look(self) -> dict:
+        return dict(geometry=self.geometry, shading=self.shading, point_size=self.point_size,
+                    surface_step=self.surface_step)
+
+
+class DEPTH_CLOUD_OT_build(LookMixin, BuildOptionsMixin, bpy.types.Operator):
+    """Build a colored point cloud (or pixel faces, or a surface) from the current frame's rendered depth and \
+color EXRs, placed with the camera that rendered the frame; with Sequence, it follows the timeline"""
 
     bl_idname = "depth_cloud.build"
     bl_label = "Build Point Cloud"
     bl_options = {"REGISTER", "UNDO"}
 
-    point_size: bpy.props.FloatProperty(
-        name="Point Size", description="Point radius as a multiple of half the pixel's footprint at its depth",
-        default=1.0, min=0.0, soft_max=10.0,
-    )
     space: bpy.props.EnumProperty(name="Space", description="Where the cloud's vertices live",
                                   items=SPACE_ITEMS, default="WORLD")
     sequence: bpy.props.BoolProperty(
@@ -179,24 +208,26 @@ camera that rendered the frame; with Sequence, the cloud follows the timeline fr
                 return _finish(self, context, "ERROR", f"Depth Cloud: {exc}")
             inputs = cloud = None  # a sequence may start on a frame that is not rendered yet
             missing = str(exc)
-        obj = builder.build_cloud_object(
-            context, *((cloud.positions, cloud.colors, cloud.radii) if cloud else builder.EMPTY_CLOUD),
-            cam2world=inputs.camera.cam2world if space == "camera" else None,
-            point_size=self.point_size, source=inputs.files.depth_path if inputs else source,
-            frame=scene.frame_current,
-        )
+        if cloud is not None:
+            obj = builder.build_cloud(context, cloud, source=inputs.files.depth_path, frame=scene.frame_current,
+                                      **self.look())
+        else:
+            obj = builder.place_cloud(context, builder.clear_mesh, source=source, frame=scene.frame_current,
+                                      geometry=self.geometry, shading=self.shading, point_size=self.point_size)
         obj.depth_cloud_sequence.enabled = False
         if self.sequence:
             return self._bind_sequence(context, obj, source, from_setup, cloud, None if cloud else missing)
         seconds = time.perf_counter() - start
         level = "WARNING" if inputs.uses_scene_camera else "INFO"
+        what = {"POINTS": "points", "FACES": "pixel faces", "SURFACE": "surface vertices"}[self.geometry]
         return _finish(self, context, level,
-                       f"Depth Cloud: {len(cloud.positions):,} points from frame {scene.frame_current} "
+                       f"Depth Cloud: {len(cloud.positions):,} {what} from frame {scene.frame_current} "
                        f"({os.path.basename(inputs.files.depth_path)}, {inputs.camera_note}) in {seconds:.2f} s")
 
     def _bind_sequence(self, context, obj, source, from_setup, cloud, missing):
         scene = context.scene
-        sequence.bind(obj, source=source, from_setup=from_setup, options=self.build_options())
+        sequence.bind(obj, source=source, from_setup=from_setup, options=self.build_options(),
+                      geometry=self.geometry, surface_step=self.surface_step)
         lock = "" if scene.render.use_lock_interface else "; turned on Render > Lock Interface so renders show it"
         scene.render.use_lock_interface = True
         shown = sequence.show_frame(obj, scene, scene.frame_current)
@@ -266,7 +297,7 @@ class DEPTH_CLOUD_OT_preload_sequence(FrameRangeMixin, bpy.types.Operator):
         return _finish(self, context, "WARNING" if failed or full else "INFO", message)
 
 
-class DEPTH_CLOUD_OT_bake_sequence(BuildOptionsMixin, FrameRangeMixin, bpy.types.Operator):
+class DEPTH_CLOUD_OT_bake_sequence(LookMixin, BuildOptionsMixin, FrameRangeMixin, bpy.types.Operator):
     """Bake a frame range of the sequence into objects that need no handler: one object per frame with \
 keyed visibility, or one fused world-space cloud (optionally one point per voxel). ESC stops and keeps \
 what was baked"""
@@ -300,9 +331,12 @@ what was baked"""
             options = sequence.build_options(settings)
         else:
             (source, from_setup), options = self.frame_source(context.scene), self.build_options()
+        if self.mode == "FUSED" and self.geometry != "POINTS":
+            raise DepthCloudError("a fused cloud is made of points: choose Geometry = Points, or bake one "
+                                  "object per frame")
         return bake.BakeJob(context, source=source, from_setup=from_setup, options=options,
                             frame_numbers=self.frame_numbers(context.scene), mode=self.mode,
-                            voxel_size=self.voxel_size if self.mode == "FUSED" else 0.0)
+                            voxel_size=self.voxel_size if self.mode == "FUSED" else 0.0, **self.look())
 
     def execute(self, context):
         try:

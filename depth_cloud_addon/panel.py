@@ -35,6 +35,9 @@ class VIEW3D_PT_depth_cloud(bpy.types.Panel):
         row = box.row(align=True)
         row.operator("depth_cloud.build", icon="PLAY")
         row.operator("depth_cloud.build", text="Sequence", icon="SEQUENCE").sequence = True
+        row = box.row(align=True)
+        row.operator("depth_cloud.build", text="Pixel Faces", icon="MESH_PLANE").geometry = "FACES"
+        row.operator("depth_cloud.build", text="Surface", icon="MESH_GRID").geometry = "SURFACE"
         if settings.last_message:
             box.label(text=settings.last_message.removeprefix("Depth Cloud: "))
 

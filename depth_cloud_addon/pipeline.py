@@ -10,7 +10,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .core import CameraModel, NoValidDepthError, backproject_valid
+from .core import CameraModel, NoValidDepthError, ValidPoints, backproject_valid, valid_depth_mask
+from .core.geometry import resolve_depth_kind
 from .core.errors import ResolutionMismatchError
 
 
@@ -23,17 +24,22 @@ class CloudArrays:
     radii: np.ndarray      # (N,) float32, metres: half the (strided) pixel footprint at the point's depth
     rows: np.ndarray       # (N,) int32: the pixel each point comes from
     cols: np.ndarray       # (N,) int32
+    depths: np.ndarray     # (N,) float32: the pixel's depth value (of ``depth_kind``)
+    depth_kind: str        # "planar" or "distance" (resolved)
+    stride: int            # every stride-th pixel was kept
     camera: CameraModel
     space: str
 
 
 def cloud_arrays(depth: np.ndarray, color: np.ndarray | None, camera: CameraModel, *, stride: int = 1,
                  depth_range: tuple[float, float] | None = None, depth_kind: str = "auto",
-                 space: str = "world") -> CloudArrays:
+                 space: str = "world", with_points: bool = True) -> CloudArrays:
     """Back-project every ``stride``-th pixel (rows and columns) of a frame's (H, W) ``depth``.
 
     ``depth_range``: keep pixels whose depth value (of ``depth_kind``) lies in ``[near, far]``.
-    ``color``: (H, W, 4) or None. Raises :class:`NoValidDepthError` when nothing is left.
+    ``color``: (H, W, 4) or None. ``with_points=False`` skips the points and radii (empty arrays):
+    pixel faces need only the valid pixels and their depths. Raises :class:`NoValidDepthError` when
+    nothing is left.
     """
     if stride < 1:
         raise ValueError(f"stride must be >= 1, got {stride}")
@@ -50,12 +56,20 @@ def cloud_arrays(depth: np.ndarray, color: np.ndarray | None, camera: CameraMode
         strided = np.zeros(depth.shape, bool)
         strided[::stride, ::stride] = True
         mask = strided if mask is None else mask & strided
-    valid = backproject_valid(depth, camera, depth_kind=depth_kind, space=space, mask=mask)
+    if with_points:
+        valid = backproject_valid(depth, camera, depth_kind=depth_kind, space=space, mask=mask)
+    else:
+        keep = valid_depth_mask(depth, camera, depth_kind=depth_kind)
+        if mask is not None:
+            keep &= mask
+        rows, cols = (index.astype(np.int32) for index in np.nonzero(keep))
+        valid = ValidPoints(np.zeros((0, 3), np.float32), rows, cols, np.zeros(0, np.float32))
     if valid.rows.size == 0:
         raise NoValidDepthError("no pixel is left to build: every pixel is background, outside the clip range"
                                 + (" or outside the depth range" if depth_range else "")
                                 + (f" or skipped by stride {stride}" if stride > 1 else ""))
     colors = color[valid.rows, valid.cols] if color is not None else np.ones((valid.rows.size, 4), np.float32)
     radii = valid.footprint * np.float32(0.5 * stride)
+    depths = depth[valid.rows, valid.cols].astype(np.float32, copy=False)
     return CloudArrays(valid.points, colors.astype(np.float32, copy=False), radii, valid.rows, valid.cols,
-                       camera, space)
+                       depths, resolve_depth_kind(depth_kind, camera), stride, camera, space)

@@ -46,7 +46,8 @@ class FrameCache:
 
     @staticmethod
     def size_of(cloud: CloudArrays) -> int:
-        return sum(a.nbytes for a in (cloud.positions, cloud.colors, cloud.radii, cloud.rows, cloud.cols))
+        return sum(a.nbytes for a in (cloud.positions, cloud.colors, cloud.radii, cloud.rows, cloud.cols,
+                                      cloud.depths))
 
     def get(self, key):
         cloud = self._items.get(key)
@@ -98,6 +99,8 @@ class DepthCloudSequenceSettings(bpy.types.PropertyGroup):
     depth_near: bpy.props.FloatProperty(name="Near", default=0.0, subtype="DISTANCE", unit="LENGTH")
     depth_far: bpy.props.FloatProperty(name="Far", default=100.0, subtype="DISTANCE", unit="LENGTH")
     depth_kind: bpy.props.StringProperty(name="Depth Kind", default="auto")
+    geometry: bpy.props.StringProperty(name="Geometry", default="POINTS")
+    surface_step: bpy.props.FloatProperty(name="Tear Above", default=0.05)
     message: bpy.props.StringProperty(name="Status", description="What the cloud shows, or why it is empty")
 
 
@@ -105,7 +108,7 @@ class DepthCloudSequenceSettings(bpy.types.PropertyGroup):
 def build_options(settings) -> frames.BuildOptions:
     return frames.BuildOptions(stride=settings.stride, depth_kind=settings.depth_kind,
                                depth_range=(settings.depth_near, settings.depth_far) if settings.use_depth_range
-                               else None)
+                               else None, with_points=settings.geometry != "FACES")
 
 
 def source_path(settings) -> str:
@@ -150,7 +153,7 @@ def show_frame(obj, scene, frame: int) -> bool:
         _set_message(obj, f"frame {frame}: {exc}", problem=True)
         return False
     if _shown.get(obj.session_uid) != key:
-        builder.write_mesh(obj.data, cloud.positions, cloud.colors, cloud.radii)
+        builder.write_cloud_mesh(obj.data, cloud, settings.geometry, settings.surface_step)
         _shown[obj.session_uid] = key
     note = " (no sidecar: scene camera)" if inputs.uses_scene_camera else ""
     _set_message(obj, f"frame {frame}: {len(cloud.positions):,} points{note}")
@@ -187,9 +190,11 @@ def on_load(*_args):
 HANDLERS = ((bpy.app.handlers.frame_change_post, on_frame_change), (bpy.app.handlers.load_post, on_load))
 
 
-def bind(obj, *, source: str, from_setup: bool, options: frames.BuildOptions) -> None:
+def bind(obj, *, source: str, from_setup: bool, options: frames.BuildOptions, geometry: str = "POINTS",
+         surface_step: float = 0.05) -> None:
     """Make ``obj`` follow the timeline: store the binding on it."""
     settings = obj.depth_cloud_sequence
+    settings.geometry, settings.surface_step = geometry, surface_step
     settings.enabled, settings.source, settings.from_setup = True, source, from_setup
     settings.stride, settings.depth_kind = options.stride, options.depth_kind
     settings.use_depth_range = options.depth_range is not None

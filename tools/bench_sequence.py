@@ -1,4 +1,4 @@
-"""`make bench` (second part): playback of a 1920x1080 sequence cloud bound to the timeline.
+"""`make bench` (second part): a 1920x1080 sequence bound to the timeline, and Build per geometry mode.
 
 Renders a short moving-camera sequence through the set-up outputs (Cycles, 1 sample), builds a
 sequence cloud, then measures, in the same run:
@@ -75,6 +75,19 @@ def main(argv=None) -> int:
             start = time.perf_counter()
             bpy.ops.depth_cloud.build(filepath=str(folder / "depth_0001.exr"))
             build_runs.append(time.perf_counter() - start)
+        modes = {}
+        for geometry in ("POINTS", "FACES", "SURFACE"):
+            runs = []
+            for _ in range(4):  # each a new mesh topology: a small strided build of another mode comes first
+                bpy.ops.depth_cloud.build(filepath=str(folder / "depth_0001.exr"), geometry="POINTS", stride=16)
+                start = time.perf_counter()
+                bpy.ops.depth_cloud.build(filepath=str(folder / "depth_0001.exr"), geometry=geometry)
+                runs.append(time.perf_counter() - start)
+            start = time.perf_counter()
+            bpy.ops.depth_cloud.build(filepath=str(folder / "depth_0001.exr"), geometry=geometry)
+            again = time.perf_counter() - start
+            mesh = bpy.context.active_object.data
+            modes[geometry] = (runs[0], min(runs), again, len(mesh.vertices), len(mesh.polygons))
         bpy.ops.depth_cloud.build(sequence=True)
         obj = bpy.context.active_object
         points = len(obj.data.vertices)
@@ -122,12 +135,19 @@ def main(argv=None) -> int:
         f"  playback, scene.frame_set cached (median)       {statistics.median(playback) * 1000:7.1f} ms"
         f"  = {fps:.1f} frames/s (target >= {TARGET_FPS:.0f}: {'met' if fps >= TARGET_FPS else 'MISSED'})",
     ]
+    lines.append("  Build by geometry, operator, ms: first in this process (cold memory) / best of 4 new meshes / "
+                 "again on the same mesh (target FACES <= 1 s):")
+    for geometry, (cold, best, again, vertices, faces) in modes.items():
+        lines.append(f"    {geometry:8} {cold * 1000:6.0f} / {best * 1000:5.0f} / {again * 1000:5.0f}   "
+                     f"{vertices:>10,} vertices {faces:>10,} faces")
     print("\n".join(lines))
     (out / "sequence.json").write_text(json.dumps({
         "blender": bpy.app.version_string, "width": args.width, "height": args.height, "frames": len(frames),
         "points_per_frame": points, "build_seconds": build_runs, "handler_uncached_seconds": uncached,
         "handler_cached_seconds": cached, "frame_set_cached_seconds": playback, "fps": fps,
         "handler_cached_ms_median": handler_ms, "uncached_over_build": uncached_ratio,
+        "build_by_geometry": {g: {"cold_seconds": t0, "best_seconds": t1, "again_seconds": t2, "vertices": v,
+                                  "faces": f} for g, (t0, t1, t2, v, f) in modes.items()},
     }, indent=1))
     return 0
 

@@ -9,7 +9,9 @@ Set Up EXR Outputs -> Cycles render of a short moving-camera sequence through th
   shows each frame's cloud where that frame's camera saw it) and, in the excluded collection
   "DepthCloud Bake", the same sequence baked to one object per frame (plays without the add-on);
 * ``cloud.ply``: the cloud's world-space points with sRGB colors;
-* ``preview.png``: the render (left) next to the cloud rendered with Cycles from another viewpoint (right).
+* ``preview.png``: the render (left) next to the cloud rendered with Cycles from another viewpoint (right);
+* ``faces_preview.png``: the render, the pixel-faces cloud of that frame rendered through the same
+  camera (the same image again), and the faces from the side viewpoint.
 
 It ends with a one-line summary, including the median distance between the cloud's points and
 Blender's own ``scene.ray_cast`` through the pixel centres.
@@ -113,10 +115,18 @@ def main(argv=None) -> int:
         for obj in scene.objects:
             obj.hide_render = obj.type == "MESH" and obj != cloud
         side = scenes.add_camera("Side View", location=(6.5, -4.5, 3.0), rotation=(1.33, 0.0, 0.85), lens=24.0)
-        scene.render.use_compositing = False  # a preview, not a frame of the sequence: keep frames/ as rendered
+        scene.render.use_compositing = False  # previews, not frames of the sequence: keep frames/ as rendered
         preview = render_png(scene, side, out / "side.png")
-        scene.render.use_compositing = True
         save_side_by_side(original, preview, out / "preview.png")
+
+        # Pixel faces of frame 1: through the render camera they give the frame back; from the side, 3D.
+        bpy.ops.depth_cloud.build(geometry="FACES")
+        for obj in scene.objects:
+            obj.hide_render = obj.type == "MESH" and obj != cloud
+        faces_camera = render_png(scene, cam, out / "faces_camera.png")
+        faces_side = render_png(scene, side, out / "faces_side.png")
+        scene.render.use_compositing = True
+        save_side_by_side(np.concatenate([original, faces_camera], axis=1), faces_side, out / "faces_preview.png")
         for obj in scene.objects:
             obj.hide_render = False
         scene.camera = cam

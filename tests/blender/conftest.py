@@ -29,6 +29,13 @@ def _no_python_handlers_at_exit():
 
 
 def pytest_terminal_summary(terminalreporter):
+    from tests.blender.test_faces import PSNR_RESULTS
+
+    if PSNR_RESULTS:
+        terminalreporter.section(f"FACES rendered through the frame's camera vs its color pass, Blender "
+                                 f"{bpy.app.version_string}")
+        for name, value, pixels in PSNR_RESULTS:
+            terminalreporter.write_line(f"{name:40} PSNR {value:7.1f} dB over {pixels} valid pixels (none excluded)")
     if ACCURACY_ROWS:
         terminalreporter.section(f"back-projection error vs Blender ray_cast, Blender {bpy.app.version_string}")
         terminalreporter.write_line(f"{'configuration':34} {'pixels':>6} {'median m':>10} {'p95 m':>10} {'median rel':>10}")

@@ -165,9 +165,10 @@ def test_frame_cache_is_lru_and_bounded():
     cache = sequence.FrameCache()
     n = 100
     cloud = frames.CloudArrays(np.zeros((n, 3), np.float32), np.zeros((n, 4), np.float32), np.zeros(n, np.float32),
-                               np.zeros(n, np.int32), np.zeros(n, np.int32), None, "world")
+                               np.zeros(n, np.int32), np.zeros(n, np.int32), np.zeros(n, np.float32), "planar",
+                               1, None, "world")
     size = sequence.FrameCache.size_of(cloud)
-    assert size == n * (12 + 16 + 4 + 8)
+    assert size == n * (12 + 16 + 4 + 8 + 4)
     for key in "abc":
         assert cache.put(key, cloud, limit_bytes=2 * size)
     assert len(cache) == 2 and cache.get("a") is None  # "a" was the least recently used
