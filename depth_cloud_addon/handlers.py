@@ -95,14 +95,24 @@ HANDLERS = ((bpy.app.handlers.frame_change_post, capture_render_camera),
             (bpy.app.handlers.render_post, record_camera_after_render))
 
 
-def register():
-    for handlers, function in HANDLERS:
+def add_handlers(pairs) -> None:
+    """Append each ``(bpy.app.handlers list, function)`` unless it is there already."""
+    for handlers, function in pairs:
         if function not in handlers:
             handlers.append(function)
 
 
-def unregister():
-    for handlers, function in HANDLERS:
+def remove_handlers(pairs) -> None:
+    """Remove every registration of each ``(list, function)``: none may outlive the add-on."""
+    for handlers, function in pairs:
         while function in handlers:
             handlers.remove(function)
+
+
+def register():
+    add_handlers(HANDLERS)
+
+
+def unregister():
+    remove_handlers(HANDLERS)
     _render_cameras.clear()

@@ -12,6 +12,7 @@ import bpy
 import numpy as np
 
 from . import frames
+from .sources import frame_path
 from .core import CameraModel, DepthCloudError, convert_depth, read_exr, unproject_pixels, write_exr
 from .core.annotations import parse_annotations, read_annotations, write_points_csv, write_points_json
 from .core.camera_export import export_cameras, nerfstudio_transforms, write_json
@@ -25,6 +26,14 @@ CONVENTION_ITEMS = (
     ("opencv", "OpenCV", "Pixel centres at integer coordinates (OpenCV, COLMAP)"),
     ("index", "Pixel Indices", "Integer column/row indices of pixels"),
 )
+
+
+def _finish_range(self, context, summary: str | None, failed: list[str], verb: str) -> set:
+    """Report a frame-range operation: what was done (None: nothing) and the frames that failed."""
+    if summary is None:
+        return _finish(self, context, "ERROR", f"Depth Cloud: nothing {verb}; {failed[0] if failed else ''}")
+    message = f"Depth Cloud: {summary}" + (f"; {len(failed)} failed: {failed[0]}" if failed else "")
+    return _finish(self, context, "WARNING" if failed else "INFO", message)
 
 
 def _picks_collection(scene):
@@ -153,17 +162,11 @@ single-channel EXRs (NaN where nothing was hit)"""
                 failed.append(f"frame {frame}: {exc}")
         if scene.frame_current != original:
             scene.frame_set(original)
-        if not written:
-            return _finish(self, context, "ERROR", f"Depth Cloud: nothing converted; {failed[0] if failed else ''}")
-        message = f"Depth Cloud: wrote {len(written)} {self.to_kind} map(s), e.g. {written[0]}"
-        if failed:
-            message += f"; {len(failed)} failed: {failed[0]}"
-        return _finish(self, context, "WARNING" if failed else "INFO", message)
+        summary = f"wrote {len(written)} {self.to_kind} map(s), e.g. {written[0]}" if written else None
+        return _finish_range(self, context, summary, failed, "converted")
 
     def _output_path(self, depth_path: str, frame: int) -> str:
         if self.output:
-            from .sources import frame_path
-
             return frame_path(bpy.path.abspath(self.output), frame)
         folder, name = os.path.split(depth_path)
         return os.path.join(folder, f"{self.to_kind}_{name.removeprefix('depth_')}")
@@ -223,6 +226,67 @@ axes) as cameras.json, plus a nerfstudio transforms.json"""
                        f"Depth Cloud: exported {len(cameras)} cameras to {folder}cameras.json{note}")
 
 
+class DEPTH_CLOUD_OT_export_ply(SourceMixin, FrameRangeMixin, bpy.types.Operator):
+    """Export point clouds of the current frame or a frame range as binary PLY (or .npz) files, computed from \
+the rendered EXRs and each frame's camera, like the depth-cloud command line"""
+
+    bl_idname = "depth_cloud.export_ply"
+    bl_label = "Export PLY"
+
+    output: bpy.props.StringProperty(
+        name="Output", description="PLY/NPZ file, or a pattern with # for the frame number (with a frame range)",
+        subtype="FILE_PATH", default="//depth_cloud/cloud_####.ply")
+    all_frames: bpy.props.BoolProperty(name="Frame Range", description="Export every frame of the range, "
+                                       "not just the current one", default=False)
+    stride: bpy.props.IntProperty(name="Stride", default=1, min=1, max=64)
+    space: bpy.props.EnumProperty(name="Space", items=(("world", "World", ""), ("camera", "Camera", "")),
+                                  default="world")
+    colors: bpy.props.EnumProperty(name="Colors", items=(
+        ("srgb", "sRGB 8-bit", "uchar red green blue, sRGB-encoded from the linear EXR"),
+        ("linear", "Linear Float", "float red green blue, linear as in the EXR"),
+        ("none", "None", "No colors")), default="srgb")
+    normals: bpy.props.BoolProperty(name="Normals", description="nx ny nz: the direction towards the camera",
+                                    default=False)
+    radius: bpy.props.BoolProperty(name="Radius", description="Half the pixel's footprint at its depth",
+                                   default=False)
+
+    def execute(self, context):
+        from .cli import ConvertJob, run_convert_job
+
+        scene = context.scene
+        pattern = bpy.path.abspath(self.output)
+        numbers = list(self.frame_numbers(scene)) if self.all_frames else [scene.frame_current]
+        if len(numbers) > 1 and "#" not in pattern:
+            return _finish(self, context, "ERROR", "Depth Cloud: a frame range needs # in the output name")
+        original, written, failed = scene.frame_current, 0, []
+        fmt = "npz" if pattern.lower().endswith(".npz") else "ply"
+        try:
+            source, from_setup = self.frame_source(scene)
+            for frame in numbers:
+                try:
+                    if frame != scene.frame_current:
+                        scene.frame_set(frame)  # the scene camera, for frames without a sidecar
+                    inputs = frames.frame_inputs(scene, source, from_setup, frame)
+                except DepthCloudError as exc:
+                    failed.append(f"frame {frame}: {exc}")
+                    continue
+                job = ConvertJob(frame, inputs.files.depth_path, inputs.files.color_path, inputs.camera.to_json(),
+                                 None, frame_path(pattern, frame), self.depth_kind, self.stride, self.space,
+                                 self.colors, self.normals, self.radius, fmt)
+                _, n, error = run_convert_job(job)
+                if error:
+                    failed.append(f"frame {frame}: {error}")
+                else:
+                    written += 1
+        except DepthCloudError as exc:
+            return _finish(self, context, "ERROR", f"Depth Cloud: {exc}")
+        finally:
+            if scene.frame_current != original:
+                scene.frame_set(original)
+        summary = f"exported {written} {fmt.upper()} file(s) to {frame_path(pattern, numbers[0])}" if written else None
+        return _finish_range(self, context, summary, failed, "exported")
+
+
 classes = (DEPTH_CLOUD_OT_pick_points, DEPTH_CLOUD_OT_probe_pixel, DEPTH_CLOUD_OT_convert_depth,
-           DEPTH_CLOUD_OT_export_cameras)
+           DEPTH_CLOUD_OT_export_cameras, DEPTH_CLOUD_OT_export_ply)
 register, unregister = bpy.utils.register_classes_factory(classes)

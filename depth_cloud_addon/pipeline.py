@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .core import CameraModel, NoValidDepthError, ValidPoints, backproject_valid, valid_depth_mask
-from .core.geometry import resolve_depth_kind
+from .core.geometry import resolve_depth_kind, valid_pixels
 from .core.errors import ResolutionMismatchError
 
 
@@ -62,14 +62,20 @@ def cloud_arrays(depth: np.ndarray, color: np.ndarray | None, camera: CameraMode
         keep = valid_depth_mask(depth, camera, depth_kind=depth_kind)
         if mask is not None:
             keep &= mask
-        rows, cols = (index.astype(np.int32) for index in np.nonzero(keep))
+        rows, cols = valid_pixels(keep)
         valid = ValidPoints(np.zeros((0, 3), np.float32), rows, cols, np.zeros(0, np.float32))
     if valid.rows.size == 0:
         raise NoValidDepthError("no pixel is left to build: every pixel is background, outside the clip range"
                                 + (" or outside the depth range" if depth_range else "")
                                 + (f" or skipped by stride {stride}" if stride > 1 else ""))
-    colors = color[valid.rows, valid.cols] if color is not None else np.ones((valid.rows.size, 4), np.float32)
+    if valid.rows.size == depth.size:  # every pixel is valid: row-major views, no gathers
+        colors = color.reshape(-1, 4) if color is not None else None
+        depths = depth.reshape(-1).astype(np.float32, copy=False)
+    else:
+        colors = color[valid.rows, valid.cols] if color is not None else None
+        depths = depth[valid.rows, valid.cols].astype(np.float32, copy=False)
+    if colors is None:
+        colors = np.ones((valid.rows.size, 4), np.float32)
     radii = valid.footprint * np.float32(0.5 * stride)
-    depths = depth[valid.rows, valid.cols].astype(np.float32, copy=False)
     return CloudArrays(valid.points, colors.astype(np.float32, copy=False), radii, valid.rows, valid.cols,
                        depths, resolve_depth_kind(depth_kind, camera), stride, camera, space)

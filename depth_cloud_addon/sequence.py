@@ -19,6 +19,7 @@ from collections import OrderedDict
 import bpy
 
 from . import builder, frames
+from .handlers import add_handlers, remove_handlers
 from .core import DepthCloudError
 from .pipeline import CloudArrays
 
@@ -206,15 +207,11 @@ def bind(obj, *, source: str, from_setup: bool, options: frames.BuildOptions, ge
 def register():
     bpy.utils.register_class(DepthCloudSequenceSettings)
     bpy.types.Object.depth_cloud_sequence = bpy.props.PointerProperty(type=DepthCloudSequenceSettings)
-    for handlers, function in HANDLERS:
-        if function not in handlers:
-            handlers.append(function)
+    add_handlers(HANDLERS)
 
 
 def unregister():
-    for handlers, function in HANDLERS:
-        while function in handlers:
-            handlers.remove(function)
+    remove_handlers(HANDLERS)
     CACHE.clear()
     _shown.clear()
     del bpy.types.Object.depth_cloud_sequence

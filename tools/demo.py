@@ -11,7 +11,8 @@ Set Up EXR Outputs -> Cycles render of a short moving-camera sequence through th
 * ``cloud.ply``: the cloud's world-space points with sRGB colors;
 * ``preview.png``: the render (left) next to the cloud rendered with Cycles from another viewpoint (right);
 * ``faces_preview.png``: the render, the pixel-faces cloud of that frame rendered through the same
-  camera (the same image again), and the faces from the side viewpoint.
+  camera (the same image again), and the faces from the side viewpoint;
+* ``ply/cloud_NNNN.ply``: every frame's cloud, written by the ``depth-cloud convert`` command line.
 
 It ends with a one-line summary, including the median distance between the cloud's points and
 Blender's own ``scene.ray_cast`` through the pixel centres.
@@ -33,7 +34,7 @@ import bpy  # noqa: E402
 import numpy as np  # noqa: E402
 
 import depth_cloud_addon  # noqa: E402
-from depth_cloud_addon import builder  # noqa: E402
+from depth_cloud_addon import builder, cli  # noqa: E402
 from depth_cloud_addon.core.ply import write_ply  # noqa: E402
 from tests.blender import scenes  # noqa: E402  (the sample scenes the tests render)
 
@@ -139,6 +140,19 @@ def main(argv=None) -> int:
         bpy.ops.wm.save_as_mainfile(filepath=str(out / "demo.blend"), check_existing=False)
     finally:
         depth_cloud_addon.unregister()
+    # The same sequence through the command line (no Blender needed): one PLY per frame.
+    status = cli.main(["convert", str(out / "frames" / "depth_####.exr"), "--frames", f"1-{args.frames}",
+                       "--overwrite", "-o", str(out / "ply" / "cloud_####.ply")])
+    if status != 0:
+        raise SystemExit(f"depth-cloud convert failed with status {status}")
+    print(f"""
+demo outputs in {out}/:
+  frames/depth_NNNN.exr, color_NNNN.exr, camera_NNNN.json   what Set Up EXR Outputs writes per rendered frame
+  demo.blend        the scene, the cloud following the timeline, and the per-frame bake (Blender 5.0+)
+  cloud.ply         frame 1's cloud (world space, sRGB colors)
+  ply/cloud_NNNN.ply  every frame, written by `depth-cloud convert`
+  preview.png       the render and its cloud from the side; faces_preview.png: the pixel faces
+""")
     print(f"depth-cloud demo: Blender {bpy.app.version_string}, {args.frames} frames of {args.width}x{args.height} px "
           f"rendered in {render_s:.1f} s; frame 1: {n} points built in {build_s * 1000:.0f} ms, median distance to "
           f"Blender's ray_cast {median_error:.1e} m; sequence {baked.removeprefix('Depth Cloud: ')} -> {out}/ "

@@ -165,7 +165,9 @@ def _openexr():
     import OpenEXR
 
     if not _threads_set:
-        OpenEXR.set_global_thread_count(os.cpu_count() or 1)
+        from . import _parallel
+
+        OpenEXR.set_global_thread_count(_parallel.THREADS or os.cpu_count() or 1)
         _threads_set = True
     return OpenEXR
 
@@ -186,13 +188,20 @@ def _load(path: str) -> tuple[dict[str, np.ndarray], tuple[str, ...], dict[str, 
         # The headers list every channel; a truncated file's full read silently drops parts.
         with OpenEXR.File(path, header_only=True) as f:
             names = tuple(c.name for p in f.parts for c in p.header["channels"])
-        with OpenEXR.File(path, separate_channels=True) as f:
+        # A plain RGBA color file reads interleaved as one (H, W, 4) array: no copy to assemble it.
+        interleave = len(f.parts) == 1 and sorted(names) == ["A", "B", "G", "R"]
+        with OpenEXR.File(path, separate_channels=not interleave) as f:
             pixels, interop = {}, {}
             for part in f.parts:
                 tag = part.header.get("colorInteropID")  # (the header is emptied on close)
                 for name, channel in part.channels.items():
-                    pixels[name] = channel.pixels
-                    interop[name] = tag
+                    if interleave and name == "RGBA" and channel.pixels.ndim == 3:
+                        for i, component in enumerate("RGBA"):
+                            pixels[component] = channel.pixels[..., i]
+                            interop[component] = tag
+                    else:
+                        pixels[name] = channel.pixels
+                        interop[name] = tag
     except Exception as exc:  # OpenEXR raises RuntimeError (and others) on corrupt data
         raise ExrReadError(f"{path}: cannot read EXR: {exc}") from exc
     missing = [n for n in names if n not in pixels]
@@ -235,6 +244,11 @@ def _grey_depth(layers, pixels, interop) -> tuple[str | None, str]:
 
 
 def _color_array(pixels, names: tuple[str, ...]) -> np.ndarray:
+    base = pixels[names[0]].base
+    if (names == ("R", "G", "B", "A") and isinstance(base, np.ndarray) and base.dtype == np.float32
+            and base.ndim == 3 and base.shape[2] == 4
+            and all(pixels[n].base is base for n in names) and pixels["R"].ctypes.data == base.ctypes.data):
+        return base  # read interleaved already (see _load)
     h, w = pixels[names[0]].shape
     out = np.empty((h, w, 4), dtype=np.float32)
     for i, name in enumerate(names):

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ._parallel import parallel_chunks
 from .camera import CameraModel
 from .errors import NoValidDepthError, ResolutionMismatchError
 
@@ -161,6 +162,15 @@ class ValidPoints:
     footprint: np.ndarray  # (N,) float32, metres: side of a square as large as the pixel at its depth
 
 
+def valid_pixels(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(rows, cols)`` int32 of the True pixels of an (H, W) mask, row-major (``np.nonzero``; faster
+    when every pixel is True, the usual case of a frame without background)."""
+    if mask.all():
+        height, width = mask.shape
+        return (np.repeat(np.arange(height, dtype=np.int32), width), np.tile(np.arange(width, dtype=np.int32), height))
+    return tuple(index.astype(np.int32) for index in np.nonzero(mask))
+
+
 def _no_valid_depth(camera: CameraModel) -> NoValidDepthError:
     return NoValidDepthError(
         f"no valid depth in the {camera.width_px}x{camera.height_px} map: every pixel is background "
@@ -174,7 +184,7 @@ def backproject_valid(depth, camera: CameraModel, *, depth_kind: str = "auto", s
 
     Same conventions and numbers as :func:`backproject`, computed in float64 in chunks of
     ``chunk_px`` pixels, so the memory beyond the result stays small (a 1080p frame needs no
-    full-frame float64 temporaries). The footprint is what :func:`pixel_footprint` returns.
+    full-frame float64 temporaries), on all cores. The footprint is what :func:`pixel_footprint` returns.
     Returns an empty result (N = 0) when nothing is valid.
     """
     _check_space(space)
@@ -183,7 +193,7 @@ def backproject_valid(depth, camera: CameraModel, *, depth_kind: str = "auto", s
     valid = valid_depth_mask(depth, camera, depth_kind=kind)
     if mask is not None:
         valid &= np.asarray(mask, dtype=bool)
-    rows, cols = (index.astype(np.int32) for index in np.nonzero(valid))
+    rows, cols = valid_pixels(valid)
     del valid
     n = rows.size
     points = np.empty((n, 3), dtype=dtype)
@@ -194,29 +204,44 @@ def backproject_valid(depth, camera: CameraModel, *, depth_kind: str = "auto", s
         col_x = (np.arange(camera.width_px) + 0.5 - cx) / fx   # camera-frame X per unit planar depth
         row_y = (cy - (np.arange(camera.height_px) + 0.5)) / fy
         pixel_size = 1.0 / np.sqrt(fx * fy)
-    for start in range(0, n, chunk_px):
-        r, c = rows[start:start + chunk_px], cols[start:start + chunk_px]
-        d = depth[r, c].astype(np.float64)
-        if camera.projection == "PANO":
-            from .panorama import pixel_to_direction
+        frame_rotation = rotation if space == "world" else np.eye(3)
+        offset = translation if space == "world" else np.zeros(3)
+        tables = [(frame_rotation[k, 0] * col_x, frame_rotation[k, 1] * row_y - frame_rotation[k, 2]) for k in range(3)]
 
-            x, y = c + 0.5, r + 0.5
-            direction = pixel_to_direction(x, y, camera)
-            distance = d / -direction[:, 2] if kind == "planar" else d
-            cam = direction * distance[:, None]
-            side_x = pixel_to_direction(x + 0.5, y, camera) - pixel_to_direction(x - 0.5, y, camera)
-            side_y = pixel_to_direction(x, y + 0.5, camera) - pixel_to_direction(x, y - 0.5, camera)
-            footprint[start:start + r.size] = distance * np.sqrt(np.linalg.norm(np.cross(side_x, side_y), axis=-1))
-        else:
-            a, b = col_x[c], row_y[r]
-            if camera.projection == "PERSP":
-                planar = d / np.sqrt(a * a + b * b + 1.0) if kind == "distance" else d
-                cam = np.stack([a * planar, b * planar, -planar], axis=-1)
-                footprint[start:start + r.size] = planar * pixel_size
+    def work(first: int, last: int) -> None:
+        for start in range(first, last, chunk_px):
+            stop = min(start + chunk_px, last)
+            r, c = rows[start:stop], cols[start:stop]
+            d = depth[r, c].astype(np.float64)
+            if camera.projection == "PANO":
+                from .panorama import pixel_to_direction
+
+                x, y = c + 0.5, r + 0.5
+                direction = pixel_to_direction(x, y, camera)
+                distance = d / -direction[:, 2] if kind == "planar" else d
+                cam = direction * distance[:, None]
+                side_x = pixel_to_direction(x + 0.5, y, camera) - pixel_to_direction(x - 0.5, y, camera)
+                side_y = pixel_to_direction(x, y + 0.5, camera) - pixel_to_direction(x, y - 0.5, camera)
+                footprint[start:stop] = distance * np.sqrt(np.linalg.norm(np.cross(side_x, side_y), axis=-1))
+            elif camera.projection == "PERSP" and kind == "planar":
+                # Separable rays: point_k = t_k + d * (R_k0 a(col) + R_k1 b(row) - R_k2), from per-column and
+                # per-row tables; one gather pair and a multiply-add per coordinate.
+                for k, (column_term, row_term) in enumerate(tables):
+                    points[start:stop, k] = offset[k] + d * (column_term[c] + row_term[r])
+                footprint[start:stop] = d * pixel_size
+                continue
             else:
-                cam = np.stack([a, b, -d], axis=-1)
-                footprint[start:start + r.size] = pixel_size
-        points[start:start + r.size] = cam @ rotation.T + translation if space == "world" else cam
+                a, b = col_x[c], row_y[r]
+                if camera.projection == "PERSP":
+                    planar = d / np.sqrt(a * a + b * b + 1.0)
+                    cam = np.stack([a * planar, b * planar, -planar], axis=-1)
+                    footprint[start:stop] = planar * pixel_size
+                else:
+                    cam = np.stack([a, b, -d], axis=-1)
+                    footprint[start:stop] = pixel_size
+            points[start:stop] = cam @ rotation.T + translation if space == "world" else cam
+
+    parallel_chunks(n, work)
     return ValidPoints(points, rows, cols, footprint)
 
 

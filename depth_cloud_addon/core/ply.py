@@ -1,58 +1,128 @@
-"""Write point clouds as binary little-endian PLY files, in bulk with numpy.
+"""Write point clouds as binary little-endian PLY or as NumPy ``.npz``, in bulk, atomically.
 
-Positions are float32 ``x y z`` (metres, in whatever frame the caller passes). Colors come in as
-the EXR's **linear** RGB(A) and are written either as ``uchar red green blue`` encoded with the
-sRGB transfer function (what viewers such as MeshLab, CloudCompare and Open3D display directly) or,
-with ``linear_float=True``, as float32 ``red green blue`` left linear.
+PLY vertex properties, in this order: ``x y z`` (float32, metres, in whatever frame the caller
+passes), optionally ``nx ny nz`` (float32 unit normals), ``red green blue`` (by default ``uchar``
+encoded with the sRGB transfer function from the EXR's **linear** values, which is what MeshLab,
+CloudCompare and Open3D display; with ``linear_float=True`` float32 values left linear), and
+``radius`` (float32, metres). Files are written under a temporary name in the same folder and renamed,
+so a failure never leaves a partial file behind, and :func:`ply_is_complete` tells whether an existing
+file was written to the end (resumable batch jobs skip those).
 """
 
 from __future__ import annotations
 
 import os
+import re
 
 import numpy as np
 
-__all__ = ["linear_to_srgb8", "write_ply"]
+from ._parallel import parallel_chunks
+
+__all__ = ["linear_to_srgb8", "ply_is_complete", "write_npz", "write_ply"]
+
+_PLY_TYPES = {"<f4": "float", "u1": "uchar"}
+_PLY_SIZES = {"float": 4, "float32": 4, "uchar": 1, "uint8": 1, "double": 8, "int": 4, "uint": 4,
+              "short": 2, "ushort": 2, "char": 1, "int32": 4, "uint32": 4}
 
 
 def linear_to_srgb8(linear) -> np.ndarray:
-    """Linear values (clipped to 0..1) -> sRGB-encoded uint8 (IEC 61966-2-1 transfer function)."""
+    """Linear values (clipped to 0..1) -> sRGB-encoded uint8 (IEC 61966-2-1 transfer function, rounded)."""
     c = np.clip(np.asarray(linear, dtype=np.float32), 0.0, 1.0)
-    srgb = np.where(c <= 0.0031308, 12.92 * c, 1.055 * np.power(c, 1.0 / 2.4) - 0.055)
-    return np.rint(srgb * 255.0).astype(np.uint8)
+    dark = c <= 0.0031308
+    srgb = np.power(c, np.float32(1.0 / 2.4))  # in place from here on: few full-size temporaries
+    srgb *= np.float32(1.055)
+    srgb -= np.float32(0.055)
+    srgb[dark] = np.float32(12.92) * c[dark]
+    srgb *= np.float32(255.0)
+    return np.rint(srgb, out=srgb).astype(np.uint8)
 
 
-def write_ply(path, points, colors=None, *, linear_float: bool = False) -> int:
-    """Write ``points`` (N, 3) and optional linear ``colors`` (N, 3 or 4); return the number of points.
-
-    Rows with a non-finite coordinate are skipped (pass NaN-marked arrays from ``backproject``
-    reshaped to (-1, 3)). The file is written to a temporary name and renamed, so a failure never
-    leaves a partial file behind.
-    """
-    points = np.asarray(points).reshape(-1, 3)
-    keep = np.isfinite(points).all(axis=1)
-    fields = [("x", "<f4"), ("y", "<f4"), ("z", "<f4")]
-    if colors is not None:
-        colors = np.asarray(colors).reshape(points.shape[0], -1)[:, :3]
-        fields += [(c, "<f4" if linear_float else "u1") for c in ("red", "green", "blue")]
-    data = np.empty(int(keep.sum()), dtype=fields)
-    kept = points[keep]
-    data["x"], data["y"], data["z"] = kept[:, 0], kept[:, 1], kept[:, 2]
-    if colors is not None:
-        kept_colors = colors[keep].astype(np.float32) if linear_float else linear_to_srgb8(colors[keep])
-        data["red"], data["green"], data["blue"] = kept_colors[:, 0], kept_colors[:, 1], kept_colors[:, 2]
-    ply_types = {"<f4": "float", "u1": "uchar"}
-    header = ["ply", "format binary_little_endian 1.0", "comment written by depth-cloud",
-              f"element vertex {data.shape[0]}"]
-    header += [f"property {ply_types[t]} {name}" for name, t in fields]
-    header.append("end_header")
+def _atomic_write(path, write) -> None:
+    path = os.fspath(path)
     tmp = f"{path}.tmp-{os.getpid()}"
     try:
         with open(tmp, "wb") as f:
-            f.write(("\n".join(header) + "\n").encode("ascii"))
-            f.write(data.tobytes())
+            write(f)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+def write_ply(path, points, colors=None, *, linear_float: bool = False, normals=None, radii=None,
+              comments=()) -> int:
+    """Write ``points`` (N, 3) with optional linear ``colors`` (N, 3|4), ``normals`` (N, 3), ``radii`` (N,).
+
+    Rows with a non-finite coordinate are skipped (pass ``backproject`` output reshaped to (-1, 3)).
+    Returns the number of points written.
+    """
+    points = np.asarray(points).reshape(-1, 3)
+    n = points.shape[0]
+    everything = bool(np.isfinite(points).all())  # one fast reduction; rows only when some are not finite
+    keep = None if everything else np.isfinite(points).all(axis=1)
+    fields = [("x", "<f4"), ("y", "<f4"), ("z", "<f4")]
+    if normals is not None:
+        normals = np.asarray(normals).reshape(n, 3)
+        fields += [("nx", "<f4"), ("ny", "<f4"), ("nz", "<f4")]
+    if colors is not None:
+        colors = np.asarray(colors).reshape(n, -1)[:, :3]
+        fields += [(c, "<f4" if linear_float else "u1") for c in ("red", "green", "blue")]
+    if radii is not None:
+        radii = np.asarray(radii).reshape(n)
+        fields.append(("radius", "<f4"))
+    data = np.empty(n if everything else int(keep.sum()), dtype=fields)
+    sources = [points, normals, colors, radii]
+    if not everything:
+        sources = [None if a is None else a[keep] for a in sources]
+    points, normals, colors, radii = sources
+
+    def fill(start: int, stop: int) -> None:  # one slice of the interleaved rows
+        rows = data[start:stop]
+        rows["x"], rows["y"], rows["z"] = (points[start:stop, k] for k in range(3))
+        if normals is not None:
+            rows["nx"], rows["ny"], rows["nz"] = (normals[start:stop, k] for k in range(3))
+        if colors is not None:
+            rgb = colors[start:stop, :3]
+            rgb = rgb.astype(np.float32) if linear_float else linear_to_srgb8(rgb)
+            rows["red"], rows["green"], rows["blue"] = rgb[:, 0], rgb[:, 1], rgb[:, 2]
+        if radii is not None:
+            rows["radius"] = radii[start:stop]
+
+    parallel_chunks(len(data), fill)
+    header = ["ply", "format binary_little_endian 1.0", "comment written by depth-cloud"]
+    header += [f"comment {line}" for line in comments]
+    header.append(f"element vertex {data.shape[0]}")
+    header += [f"property {_PLY_TYPES[t]} {name}" for name, t in fields]
+    header.append("end_header")
+
+    def write(f):
+        f.write(("\n".join(header) + "\n").encode("ascii"))
+        f.write(memoryview(data).cast("B"))  # the structured array's bytes, without a copy
+
+    _atomic_write(path, write)
     return int(data.shape[0])
+
+
+def ply_is_complete(path) -> bool:
+    """True if ``path`` is a binary PLY whose size matches its header (written to the end)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4096)
+            size = os.fstat(f.fileno()).st_size
+    except OSError:
+        return False
+    end = head.find(b"end_header\n")
+    if not head.startswith(b"ply\n") or end < 0:
+        return False
+    text = head[:end].decode("ascii", "replace")
+    match = re.search(r"^element vertex (\d+)$", text, re.MULTILINE)
+    props = re.findall(r"^property (\w+) \w+$", text, re.MULTILINE)
+    if match is None or "binary_little_endian" not in text or any(p not in _PLY_SIZES for p in props):
+        return False
+    row = sum(_PLY_SIZES[p] for p in props)
+    return size == end + len(b"end_header\n") + int(match.group(1)) * row
+
+
+def write_npz(path, **arrays) -> None:
+    """``np.savez`` of named arrays (e.g. points, colors, pixels, camera JSON), atomically."""
+    _atomic_write(path, lambda f: np.savez(f, **arrays))

@@ -94,3 +94,101 @@ def test_cameras_writes_opencv_k_and_nerfstudio_transforms(frames):
     transforms = json.loads((out / "transforms.json").read_text())
     assert [f["file_path"] for f in transforms["frames"]] == ["color_0001.exr", "color_0002.exr", "color_0003.exr"]
     assert transforms["cx"] == pytest.approx(cx)  # nerfstudio puts pixel centres at +0.5, like us
+
+
+# -- convert -------------------------------------------------------------------------------------------
+
+from plyfile import PlyData  # noqa: E402  (an independent PLY reader)
+
+from depth_cloud_addon.core import backproject, pixel_footprint  # noqa: E402
+from depth_cloud_addon.core.ply import linear_to_srgb8  # noqa: E402
+
+
+@pytest.fixture
+def colored(frames):
+    """color_0001..0003.exr beside the depth files."""
+    rng = np.random.default_rng(1)
+    for frame in (1, 2, 3):
+        rgba = rng.uniform(0, 1, (*CAMERA.shape, 4)).astype(np.float32)
+        write_exr(frames / f"color_{frame:04d}.exr", {c: rgba[..., i] for i, c in enumerate("RGBA")})
+    return frames
+
+
+def test_convert_writes_what_an_independent_reader_reads_back_exactly(colored):
+    out = colored / "cloud.ply"
+    assert run("convert", colored / "depth_0001.exr", "--normals", "--radius", "-o", out) == 0
+    vertex = PlyData.read(str(out))["vertex"]
+    depth = read_exr(colored / "depth_0001.exr").depth
+    color = read_exr(colored / "color_0001.exr", require_depth=False).color
+    camera = CAMERA.replace(frame=1)
+    valid = depth < 1e9
+    points = backproject(depth, camera).astype(np.float32)[valid]
+    assert vertex.count == valid.sum() == CAMERA.width_px * CAMERA.height_px - 1
+    np.testing.assert_array_equal(np.stack([vertex["x"], vertex["y"], vertex["z"]], -1), points)
+    np.testing.assert_array_equal(np.stack([vertex["red"], vertex["green"], vertex["blue"]], -1),
+                                  linear_to_srgb8(color[valid][:, :3]))
+    np.testing.assert_allclose(vertex["radius"], 0.5 * pixel_footprint(depth, camera)[valid], rtol=1e-6)
+    normals = np.stack([vertex["nx"], vertex["ny"], vertex["nz"]], -1)
+    towards_camera = camera.cam2world[:3, 3] - points
+    np.testing.assert_allclose(normals, towards_camera / np.linalg.norm(towards_camera, axis=1, keepdims=True),
+                               atol=1e-6)
+    assert vertex["red"].dtype == np.uint8 and vertex["x"].dtype == np.float32
+
+
+def test_convert_linear_float_colors_and_npz(colored):
+    assert run("convert", colored / "depth_0002.exr", "--colors", "linear", "-o", colored / "lin.ply") == 0
+    vertex = PlyData.read(str(colored / "lin.ply"))["vertex"]
+    color = read_exr(colored / "color_0002.exr", require_depth=False).color
+    assert vertex["red"].dtype == np.float32
+    np.testing.assert_array_equal(vertex["green"], color[..., 1].ravel()[1:])  # pixel (0, 0) is background
+    assert run("convert", colored / "depth_0002.exr", "--format", "npz", "-o", colored / "c.npz") == 0
+    with np.load(colored / "c.npz") as data:
+        assert set(data.files) == {"points", "colors", "radii", "pixels", "camera"}
+        assert data["points"].shape == (47, 3) and data["pixels"][0].tolist() == [1, 0]  # (col, row)
+        assert CameraModel.from_json(str(data["camera"])) == CAMERA.replace(frame=2)
+
+
+def test_convert_sequence_jobs_resume_and_exit_status(colored, capsys):
+    out = colored / "out" / "cloud_####.ply"
+    args = ["convert", colored / "depth_####.exr", "--frames", "1-3", "-o", out]
+    assert run(*args, "--jobs", "2") == 0
+    first = {f: (colored / "out" / f"cloud_{f:04d}.ply").read_bytes() for f in (1, 2, 3)}
+    err = capsys.readouterr().err
+    assert "frames 3/3" in err and "3 of 3 frame(s) written, 0 failed" in err
+    # A truncated output is redone, complete ones are skipped; --jobs 1 writes the same bytes.
+    (colored / "out" / "cloud_0002.ply").write_bytes(first[2][:100])
+    assert run(*args) == 0
+    assert "2 frame(s) already complete" in capsys.readouterr().err
+    assert (colored / "out" / "cloud_0002.ply").read_bytes() == first[2]
+    # A missing frame fails alone: exit status 1, the others are written, the failure is named.
+    (colored / "depth_0003.exr").unlink()
+    assert run(*args, "--overwrite") == 1
+    err = capsys.readouterr().err
+    assert "failed: frame 3: " in err and "depth_0003.exr: no such file" in err
+    assert "2 of 3 frame(s) written, 1 failed" in err
+    assert sorted(p.name for p in (colored / "out").iterdir()) == ["cloud_0001.ply", "cloud_0002.ply",
+                                                                   "cloud_0003.ply"]
+
+
+def test_convert_without_a_camera_is_bad_input(tmp_path, capsys):
+    write_exr(tmp_path / "lonely.exr", {"V": np.full((2, 2), 3.0, np.float32)})
+    assert run("convert", tmp_path / "lonely.exr", "-o", tmp_path / "x.ply") == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no camera: give --camera CAMERA.json" in err[0]
+    assert not (tmp_path / "x.ply").exists()
+
+
+def test_convert_fuses_a_sequence_into_one_file_with_optional_voxels(colored, capsys):
+    out = colored / "fused.ply"
+    assert run("convert", colored / "depth_####.exr", "--frames", "1-3", "--fuse", "-o", out) == 0
+    vertex = PlyData.read(str(out))["vertex"]
+    assert vertex.count == 3 * 47
+    assert not list(colored.glob(".fuse-*"))  # the per-frame temporaries are gone
+    assert run("convert", colored / "depth_####.exr", "--frames", "1-3", "--fuse", "--voxel", "0.5",
+               "--overwrite", "-o", out) == 0
+    points = np.concatenate([backproject(read_exr(colored / f"depth_{f:04d}.exr").depth, CAMERA.replace(frame=f))
+                             .reshape(-1, 3)[1:] for f in (1, 2, 3)]).astype(np.float32).astype(np.float64)
+    occupied = {tuple(v) for v in np.floor(points / 0.5).astype(np.int64)}
+    assert PlyData.read(str(out))["vertex"].count == len(occupied)
+    assert run("convert", colored / "depth_0001.exr", "--fuse", "-o", out) == 2
+    assert "--fuse writes one file from a sequence" in capsys.readouterr().err

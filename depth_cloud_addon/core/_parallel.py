@@ -1,0 +1,39 @@
+"""Run independent numpy work on slices of a large array in threads (numpy releases the GIL)."""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+
+_POOL: ThreadPoolExecutor | None = None
+#: Below this many rows one thread is faster than handing work out.
+MIN_ROWS_PER_THREAD = 1 << 17
+#: Threads to use (None: one per core). Worker processes that share the cores set it lower.
+THREADS: int | None = None
+
+
+def set_threads(threads: int) -> None:
+    """Use ``threads`` threads for numpy work and OpenEXR decoding in this process."""
+    global THREADS
+    THREADS = max(1, int(threads))
+    import OpenEXR
+
+    OpenEXR.set_global_thread_count(THREADS)
+
+
+def parallel_chunks(n: int, work, *, threads: int | None = None) -> None:
+    """Call ``work(start, stop)`` over ``[0, n)`` split into one contiguous slice per thread.
+
+    ``work`` must only write its own slice. With one core, or little work, it runs inline.
+    """
+    global _POOL
+    threads = threads or THREADS or os.cpu_count() or 1
+    threads = max(1, min(threads, n // MIN_ROWS_PER_THREAD))
+    if threads == 1:
+        work(0, n)
+        return
+    if _POOL is None:
+        _POOL = ThreadPoolExecutor(max_workers=os.cpu_count(), thread_name_prefix="depth-cloud")
+    bounds = [n * i // threads for i in range(threads + 1)]
+    for future in [_POOL.submit(work, a, b) for a, b in zip(bounds[:-1], bounds[1:])]:
+        future.result()

@@ -1,0 +1,209 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+//
+// Flamenco job type "Depth Cloud: Convert Sequence" (job type name: depth-cloud-convert,
+// Flamenco derives it from this file name with "_" -> "-").
+//
+// Per chunk of frames, one task with one `exec` command runs the project's CLI on a Worker
+// (pip-installed `depth-cloud`, no Blender needed):
+//
+//   depth-cloud convert 'frames/depth_####.exr' --frames 11-20 --jobs N -o 'out/cloud_####.ply'
+//       [--camera 'frames/camera_####.json'] --stride K --space world --depth-kind auto --format ply
+//
+// API followed: Flamenco 3.x job compiler scripts (JOB_TYPE + compileJob(job), the global
+// `author` module: author.Task(name, type), author.Command(name, parameters),
+// task.addCommand(), job.addTask()), as documented at
+// https://flamenco.blender.org/usage/job-types/ and in the built-in
+// internal/manager/job_compilers/scripts/simple_blender_render.js, checked against the
+// Manager source (internal/manager/job_compilers/{scripts,author,job_compilers}.go) of
+// Flamenco 3.9-alpha (projects.blender.org/studio/flamenco, read through the GitHub mirror
+// mateusabelli/flamenco). The `exec` command ({exe, args}; the executable is run directly,
+// not through a shell; exit status 0 = success) exists since Flamenco 3.3, so this script
+// needs a Manager and Workers of version 3.3 or newer.
+//
+// Notes from that source:
+//  - The Manager compiles this file with goja in strict mode and calls compileJob(job);
+//    `module` is not defined there, so the export at the bottom is skipped in Flamenco.
+//  - The Manager does not fill in `default` values of settings that a submission (for
+//    example a POST /api/v3/jobs) leaves out; compileJob() applies them itself.
+//  - Frame chunking is done here (parseFrameSpec / chunkFrames), not with Flamenco's
+//    frameChunker global, so the same code runs under Node's test runner.
+
+const JOB_TYPE = {
+    label: "Depth Cloud: Convert Sequence",
+    description: "Convert a Blender depth EXR sequence into per-frame point clouds with the depth-cloud CLI",
+    settings: [
+        { key: "depth_pattern", type: "string", subtype: "file_path", required: true,
+          description: "Depth EXRs on shared storage, with a # run for the frame number, e.g. /shared/shot/depth_####.exr" },
+        { key: "camera_pattern", type: "string", subtype: "file_path", required: false, default: "",
+          description: "Camera sidecars with a # run, e.g. /shared/shot/camera_####.json. Empty: the camera_####.json next to each depth file" },
+        { key: "output_pattern", type: "string", subtype: "file_path", required: true,
+          description: "Point clouds to write, with a # run, e.g. /shared/shot/cloud/cloud_####.ply" },
+        { key: "frames", type: "string", required: true,
+          eval: "f'{C.scene.frame_start}-{C.scene.frame_end}'",
+          evalInfo: { showLinkButton: true, description: "Scene frame range" },
+          description: "Frames to convert. Examples: '1-240', '7', '1-10,20-30'" },
+        { key: "chunk_size", type: "int32", default: 10, propargs: { min: 1 },
+          description: "Number of frames per task" },
+        { key: "jobs_per_task", type: "int32", default: 1, propargs: { min: 1 },
+          description: "Parallel processes per task (depth-cloud convert --jobs)" },
+        { key: "stride", type: "int32", default: 1, propargs: { min: 1 },
+          description: "Keep every K-th pixel in x and y (--stride)" },
+        { key: "space", type: "string", choices: ["world", "camera"], default: "world",
+          description: "Coordinates of the points (--space)" },
+        { key: "depth_kind", type: "string", choices: ["auto", "planar", "distance"], default: "auto",
+          description: "What the depth EXRs hold; auto: what Cycles writes for the camera (--depth-kind)" },
+        { key: "format", type: "string", choices: ["ply", "npz"], default: "ply",
+          description: "Output file format (--format)" },
+        { key: "depth_cloud_exe", type: "string", default: "depth-cloud",
+          description: "The depth-cloud executable on the Workers: a name on their PATH, an absolute path, or a Manager variable like {depth_cloud}" },
+    ],
+};
+
+// Task type of the convert tasks. "misc" is one of the types every Worker runs by default;
+// use worker tags to send the job only to Workers that have depth-cloud installed.
+const TASK_TYPE = "misc";
+
+// "1-240", "7", "1-10, 20-30" -> sorted, merged, disjoint [[first, last], ...].
+// Frames are non-negative integers; whitespace is ignored; anything else throws an Error.
+function parseFrameSpec(spec) {
+    if (typeof spec === "number" && Number.isInteger(spec) && spec >= 0) {
+        spec = String(spec);
+    }
+    if (typeof spec !== "string") {
+        throw new Error(`frames: expected a string like "1-240" or "1-10,20-30", got ${JSON.stringify(spec)}`);
+    }
+    const text = spec.replace(/\s+/g, "");
+    if (text === "") {
+        throw new Error(`frames: empty frame range; expected something like "1-240" or "1-10,20-30"`);
+    }
+    const ranges = [];
+    for (const part of text.split(",")) {
+        const match = /^(\d+)(?:-(\d+))?$/.exec(part);
+        if (!match) {
+            throw new Error(`frames "${spec}": bad range "${part}"; expected FIRST-LAST or a single frame, e.g. "1-240,300"`);
+        }
+        const first = Number(match[1]);
+        const last = match[2] === undefined ? first : Number(match[2]);
+        if (!Number.isSafeInteger(first) || !Number.isSafeInteger(last)) {
+            throw new Error(`frames "${spec}": frame number too large in "${part}"`);
+        }
+        if (last < first) {
+            throw new Error(`frames "${spec}": range "${part}" ends before it starts`);
+        }
+        ranges.push([first, last]);
+    }
+    ranges.sort((a, b) => a[0] - b[0]);
+    const merged = [];
+    for (const range of ranges) {
+        const prev = merged[merged.length - 1];
+        if (prev && range[0] <= prev[1] + 1) {
+            prev[1] = Math.max(prev[1], range[1]);  // overlapping or adjacent: one range
+        } else {
+            merged.push([range[0], range[1]]);
+        }
+    }
+    return merged;
+}
+
+// Split each contiguous range into chunks of at most chunkSize frames; chunks never span a
+// gap. Returns strings for `--frames`: "1-10", "11-20", ..., or "7" for a one-frame chunk.
+function chunkFrames(spec, chunkSize) {
+    const size = positiveInt(chunkSize, "chunk_size");
+    const chunks = [];
+    for (const [first, last] of parseFrameSpec(spec)) {
+        for (let start = first; start <= last; start += size) {
+            const end = Math.min(start + size - 1, last);
+            chunks.push(start === end ? `${start}` : `${start}-${end}`);
+        }
+    }
+    return chunks;
+}
+
+function positiveInt(value, key) {
+    const number = typeof value === "string" && value.trim() !== "" ? Number(value) : value;
+    if (typeof number !== "number" || !Number.isInteger(number) || number < 1) {
+        throw new Error(`${key}: expected a whole number >= 1, got ${JSON.stringify(value)}`);
+    }
+    return number;
+}
+
+// The job's settings with JOB_TYPE defaults for missing ones, validated.
+function resolveSettings(raw) {
+    const settings = {};
+    for (const def of JOB_TYPE.settings) {
+        let value = raw ? raw[def.key] : undefined;
+        if (value === undefined || value === null) {
+            value = def.default;
+        }
+        if (def.required && (value === undefined || value === null || String(value).trim() === "")) {
+            throw new Error(`${def.key}: this setting is required (${def.description})`);
+        }
+        if (def.choices && def.choices.indexOf(value) < 0) {
+            throw new Error(`${def.key}: expected one of ${def.choices.join(", ")}, got ${JSON.stringify(value)}`);
+        }
+        if (def.type === "int32") {
+            value = positiveInt(value, def.key);
+        }
+        settings[def.key] = value;
+    }
+    for (const key of ["depth_pattern", "output_pattern"]) {
+        if (settings[key].indexOf("#") < 0) {
+            throw new Error(`${key}: "${settings[key]}" has no # run for the frame number (e.g. depth_####.exr)`);
+        }
+    }
+    const ext = /\.(ply|npz)$/i.exec(settings.output_pattern);
+    if (ext && ext[1].toLowerCase() !== settings.format) {
+        throw new Error(`output_pattern ends in .${ext[1]} but format is ${settings.format}`);
+    }
+    if (String(settings.depth_cloud_exe).trim() === "") {
+        throw new Error("depth_cloud_exe: empty; use \"depth-cloud\" or the executable's path");
+    }
+    return settings;
+}
+
+// The `args` of the exec command for one chunk ("11-20").
+function convertArgs(settings, chunk) {
+    const args = [
+        "convert", settings.depth_pattern,
+        "--frames", chunk,
+        "--jobs", String(settings.jobs_per_task),
+        "-o", settings.output_pattern,
+    ];
+    if (settings.camera_pattern && String(settings.camera_pattern).trim() !== "") {
+        args.push("--camera", settings.camera_pattern);
+    }
+    args.push(
+        "--stride", String(settings.stride),
+        "--space", settings.space,
+        "--depth-kind", settings.depth_kind,
+        "--format", settings.format,
+    );
+    return args;
+}
+
+function compileJob(job) {
+    const settings = resolveSettings(job.settings);
+    const chunks = chunkFrames(settings.frames, settings.chunk_size);
+
+    // Record the values actually used, so the Manager's web interface shows them.
+    for (const key of Object.keys(settings)) {
+        job.settings[key] = settings[key];
+    }
+
+    for (const chunk of chunks) {
+        const task = author.Task(`convert-${chunk}`, TASK_TYPE);
+        task.addCommand(author.Command("exec", {
+            exe: settings.depth_cloud_exe,
+            args: convertArgs(settings, chunk),
+        }));
+        job.addTask(task);
+    }
+    if (typeof print === "function") {
+        print(`depth-cloud-convert: ${chunks.length} task(s) for frames ${settings.frames}`);
+    }
+}
+
+// For Node's test runner; Flamenco's goja runtime has no `module`, so this is skipped there.
+if (typeof module !== "undefined" && module.exports) {
+    module.exports = { JOB_TYPE, TASK_TYPE, compileJob, parseFrameSpec, chunkFrames, resolveSettings, convertArgs };
+}
