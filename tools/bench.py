@@ -44,9 +44,11 @@ import tracemalloc
 os.environ.setdefault("BLENDER_USER_RESOURCES", tempfile.mkdtemp(prefix="depth-cloud-bench-"))
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tools"))
 
 import bpy  # noqa: E402
 import numpy as np  # noqa: E402
+from _machine import cpu_model  # noqa: E402
 from mathutils import Vector  # noqa: E402
 
 from depth_cloud_addon import builder, pipeline  # noqa: E402
@@ -263,17 +265,6 @@ def run_memory_child(path: str, width: int, height: int) -> dict:
 
 def best_median(values):
     return min(values), statistics.median(values)
-
-
-def cpu_model() -> str:
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout
-        for line in out.splitlines():
-            if line.startswith("Model name:"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def profile_build(path: str, scene, cam, top: int = 25) -> str:

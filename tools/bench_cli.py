@@ -43,8 +43,10 @@ import time
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tools"))
 
 import numpy as np  # noqa: E402
+from _machine import cpu_model  # noqa: E402
 
 from depth_cloud_addon import cli  # noqa: E402
 from depth_cloud_addon.core import CameraModel, backproject, read_exr  # noqa: E402
@@ -56,17 +58,6 @@ TARGET_RATIO = 1.5
 FRAMES = (1, 2, 3, 4)
 OPEN3D_FIGURES = ("Open3D build / write times", "the Open3D / ours ratio (target >= 1.5x)",
                   "Open3D's 3D error", "the Open3D PLY size and MB/s")
-
-
-def cpu_model() -> str:
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout
-        for line in out.splitlines():
-            if line.startswith("Model name:"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def best_of(runs: int, fn):

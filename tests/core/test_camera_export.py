@@ -31,23 +31,10 @@ from depth_cloud_addon.core.camera_export import (
 )
 from depth_cloud_addon.core.geometry import camera_rays, pixel_centers
 from depth_cloud_addon.core.panorama import pixel_to_direction
+from tests.core.test_camera import pose, rotation  # noqa: F401  (shared test poses)
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 FX_64_50_36 = 64 * 50 / 36  # 88.888...
-
-
-def rotation(axis, angle):
-    k = np.asarray(axis, dtype=np.float64)
-    k = k / np.linalg.norm(k)
-    kx = np.array([[0.0, -k[2], k[1]], [k[2], 0.0, -k[0]], [-k[1], k[0], 0.0]])
-    return np.eye(3) + math.sin(angle) * kx + (1.0 - math.cos(angle)) * kx @ kx
-
-
-def pose(axis=(0.3, -0.5, 0.8), angle=1.1, translation=(1.5, -2.0, 0.7), scale=(1.0, 1.0, 1.0)):
-    m = np.eye(4)
-    m[:3, :3] = rotation(axis, angle) @ np.diag(scale)
-    m[:3, 3] = translation
-    return m
 
 
 def assert_K(camera, fx, fy, cx, cy):
