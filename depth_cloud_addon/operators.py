@@ -17,6 +17,14 @@ from .core import DepthCloudError
 from .properties import DEPTH_FILE_ITEMS
 
 
+def in_object_mode(cls, context, action: str) -> bool:
+    """Poll check shared by the operators that create objects; explains itself when it fails."""
+    if context.mode != "OBJECT":
+        cls.poll_message_set(f"Switch to Object Mode to {action}")
+        return False
+    return True
+
+
 def _finish(self, context, level: str, message: str) -> set:
     self.report({level}, message)
     context.scene.depth_cloud.last_message = message
@@ -190,10 +198,7 @@ color EXRs, placed with the camera that rendered the frame; with Sequence, it fo
 
     @classmethod
     def poll(cls, context):
-        if context.mode != "OBJECT":
-            cls.poll_message_set("Switch to Object Mode to build a point cloud")
-            return False
-        return True
+        return in_object_mode(cls, context, "build a point cloud")
 
     def execute(self, context):
         scene = context.scene
@@ -318,10 +323,7 @@ what was baked"""
 
     @classmethod
     def poll(cls, context):
-        if context.mode != "OBJECT":
-            cls.poll_message_set("Switch to Object Mode to bake")
-            return False
-        return True
+        return in_object_mode(cls, context, "bake")
 
     def _job(self, context) -> bake.BakeJob:
         obj = _sequence_binding(context)
