@@ -116,14 +116,18 @@ class SourceMixin:
     )
 
     def frame_source(self, scene) -> tuple[str, bool]:
-        """``(absolute folder or pattern, from_setup)`` of the frames to use."""
-        if self.filepath:
-            return bpy.path.abspath(self.filepath), False
-        directory = compositor.output_directory(scene)
-        if directory is None:
-            raise DepthCloudError("no depth file given and no outputs set up: press Set Up EXR Outputs "
-                                  "and render, or choose a depth EXR")
-        return bpy.path.abspath(directory), True
+        return frame_source(scene, self.filepath)
+
+
+def frame_source(scene, depth_file: str) -> tuple[str, bool]:
+    """``(absolute folder or pattern, from_setup)`` of the frames: ``depth_file`` if given, else the set-up's."""
+    if depth_file:
+        return bpy.path.abspath(depth_file), False
+    directory = compositor.output_directory(scene)
+    if directory is None:
+        raise DepthCloudError("no depth file given and no outputs set up: press Set Up EXR Outputs "
+                              "and render, or choose a depth EXR")
+    return bpy.path.abspath(directory), True
 
 
 class BuildOptionsMixin(SourceMixin):

@@ -16,7 +16,7 @@ from .sources import frame_path
 from .core import CameraModel, DepthCloudError, convert_depth, read_exr, unproject_pixels, write_exr
 from .core.annotations import parse_annotations, read_annotations, write_points_csv, write_points_json
 from .core.camera_export import export_cameras, nerfstudio_transforms, write_json
-from .operators import DEPTH_KIND_ITEMS, FrameRangeMixin, SourceMixin, _finish
+from .operators import DEPTH_KIND_ITEMS, FrameRangeMixin, SourceMixin, _finish, frame_source
 
 PICKS_COLLECTION = "DepthCloud Picks"
 ROLE = "depth_cloud_role"
@@ -46,7 +46,7 @@ def _picks_collection(scene):
     return collection
 
 
-class DEPTH_CLOUD_OT_pick_points(SourceMixin, bpy.types.Operator):
+class DEPTH_CLOUD_OT_pick_points(bpy.types.Operator):
     """Put an Empty at the 3D position of each annotated pixel of the current frame (from a CSV/JSON file \
 or typed coordinates), and optionally export the 3D coordinates (world and camera frames)"""
 
@@ -54,11 +54,15 @@ or typed coordinates), and optionally export the 3D coordinates (world and camer
     bl_label = "Pixels to 3D"
     bl_options = {"REGISTER", "UNDO"}
 
-    annotations: bpy.props.StringProperty(
+    filepath: bpy.props.StringProperty(
         name="Annotations", description="CSV or JSON file of pixel coordinates (x, y columns, optional label)",
         subtype="FILE_PATH", default="")
     pixels: bpy.props.StringProperty(
         name="Pixels", description="Coordinates typed as 'x, y; x, y; ...' (used when no file is given)", default="")
+    depth_file: bpy.props.StringProperty(
+        name="Depth File", description="A depth EXR or a # pattern; empty: the files written by Set Up EXR Outputs",
+        subtype="FILE_PATH", default="")
+    depth_kind: bpy.props.EnumProperty(name="Depth Kind", items=DEPTH_KIND_ITEMS, default="auto")
     convention: bpy.props.EnumProperty(name="Coordinates", items=CONVENTION_ITEMS, default="center")
     export_path: bpy.props.StringProperty(
         name="Export", description="Write the 3D points to this .csv or .json file (empty: no export)",
@@ -69,12 +73,12 @@ or typed coordinates), and optionally export the 3D coordinates (world and camer
     def execute(self, context):
         scene = context.scene
         try:
-            source, from_setup = self.frame_source(scene)
+            source, from_setup = frame_source(scene, self.depth_file)
             inputs = frames.frame_inputs(scene, source, from_setup, scene.frame_current)
             depth = read_exr(inputs.files.depth_path).depth
             size = {"width": inputs.camera.width_px, "height": inputs.camera.height_px}
-            if self.annotations:
-                picks = read_annotations(bpy.path.abspath(self.annotations), convention=self.convention, **size)
+            if self.filepath:
+                picks = read_annotations(bpy.path.abspath(self.filepath), convention=self.convention, **size)
             elif self.pixels.strip():
                 text = "\n".join(part.strip() for part in self.pixels.split(";"))
                 picks = parse_annotations(text, fmt="csv", convention=self.convention, source="typed pixels", **size)

@@ -62,7 +62,7 @@ def test_pick_points_match_ray_cast_and_export(rendered):
     annotations = folder / "picks.csv"
     annotations.write_text("label,x,y\n" + "".join(f"p{i},{x},{y}\n" for i, (x, y) in enumerate(pixels)))
     export = folder / "picks.json"
-    assert bpy.ops.depth_cloud.pick_points(annotations=str(annotations), export_path=str(export)) == {"FINISHED"}
+    assert bpy.ops.depth_cloud.pick_points(filepath=str(annotations), export_path=str(export)) == {"FINISHED"}
     empties = {o["depth_cloud_label"]: o for o in scene.objects if o.get("depth_cloud_role") == "pick"}
     truth = ray_cast_at(scene, cam, pixels)
     assert sorted(empties) == [f"p{i}" for i in range(len(pixels))]
@@ -103,7 +103,7 @@ def test_bad_annotation_files_give_a_clear_message(rendered, content, message):
     path = folder / "bad.csv"
     path.write_text(content)
     with pytest.raises(RuntimeError, match=message):
-        bpy.ops.depth_cloud.pick_points(annotations=str(path))
+        bpy.ops.depth_cloud.pick_points(filepath=str(path))
     assert not [o for o in scene.objects if o.get("depth_cloud_role") == "pick"]
 
 
