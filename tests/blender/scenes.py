@@ -133,8 +133,8 @@ def standard_objects(camera) -> None:
     add_uv_sphere("Sphere", 0.8, (0.8, 0.8, 0.1), forward(8.0, 0.5, 1.0))
 
 
-def render_multilayer(scene, path: str) -> str:
-    """Render the current frame with Cycles into a multilayer EXR at ``path`` (a plain name, no '#')."""
+def set_multilayer_output(scene) -> None:
+    """Render output: a float32 multilayer EXR, on 4.x and 5.0."""
     settings = scene.render.image_settings
     if hasattr(settings, "media_type"):  # Blender 5.0: choose the media type before the format
         settings.media_type = "MULTI_LAYER_IMAGE"
@@ -143,6 +143,11 @@ def render_multilayer(scene, path: str) -> str:
     # 5.0 cannot write the multi-part layout when the pixel aspect is not 1; one part always works.
     if hasattr(settings, "use_exr_interleave"):
         settings.use_exr_interleave = scene.render.pixel_aspect_x != scene.render.pixel_aspect_y
+
+
+def render_multilayer(scene, path: str) -> str:
+    """Render the current frame with Cycles into a multilayer EXR at ``path`` (a plain name, no '#')."""
+    set_multilayer_output(scene)
     scene.render.filepath = path
     bpy.ops.render.render(write_still=True)
     if not os.path.exists(path):

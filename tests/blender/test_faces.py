@@ -208,3 +208,35 @@ def test_shaded_material_and_faces_in_per_frame_bakes(addon, tmp_path):
     assert sorted(len(o.data.polygons) for o in baked) == [valid, valid]
     with pytest.raises(RuntimeError, match="a fused cloud is made of points"):
         bpy.ops.depth_cloud.bake_sequence(mode="FUSED", geometry="FACES")
+
+
+def test_animation_render_of_a_live_sequence_shows_each_frames_cloud(addon, tmp_path):
+    """Rendering the timeline (Render Animation, background) swaps in every frame's faces in time."""
+    scene = addon
+    box_filter(scene, samples=4)
+    cam = scenes.add_camera(location=(0.3, -7.0, 1.5), rotation=(1.45, 0.02, 0.05), lens=35.0)
+    scenes.standard_objects(cam)
+    for frame, x in ((1, 0.3), (3, 1.8)):
+        cam.location.x = x
+        cam.keyframe_insert("location", frame=frame)
+    scene.frame_start, scene.frame_end = 1, 3
+    bpy.ops.depth_cloud.setup_outputs(directory=str(tmp_path))
+    scene.render.filepath = str(tmp_path / "render_")
+    bpy.ops.render.render(animation=True)
+    scene.frame_set(1)
+    bpy.ops.depth_cloud.build(geometry="FACES", sequence=True)
+    cloud = bpy.context.active_object
+    for obj in scene.objects:
+        obj.hide_render = obj.type == "MESH" and obj != cloud
+    bpy.ops.depth_cloud.remove_outputs()
+    scene.render.filepath = str(tmp_path / "cloud_")
+    scenes.set_multilayer_output(scene)
+    bpy.ops.render.render(animation=True)
+    first, last = (read_exr(tmp_path / f"color_{f:04d}.exr", require_depth=False).color[..., :3] for f in (1, 3))
+    assert psnr(first, last) < 40.0  # the frames differ, so a stale cloud could not pass
+    for frame in (1, 2, 3):
+        captured = read_exr(tmp_path / f"color_{frame:04d}.exr", require_depth=False).color[..., :3]
+        rendered = read_exr(tmp_path / f"cloud_{frame:04d}.exr", require_depth=False).color[..., :3]
+        value = psnr(captured, rendered)
+        PSNR_RESULTS.append((f"animation render, frame {frame}", value, captured.shape[0] * captured.shape[1]))
+        assert value >= 60.0, frame
