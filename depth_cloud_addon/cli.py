@@ -31,8 +31,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .core import CameraModel, DepthCloudError, convert_depth, read_exr, write_exr
+from .core import CameraModel, DepthCloudError
 from .core._parallel import set_threads
+from .frames import convert_depth_file
 from .core.ply import ply_is_complete, write_npz, write_ply
 from .sources import frame_path
 
@@ -90,13 +91,9 @@ def cmd_depth(args) -> int:
         source, camera_path, out = _at(args.input, frame), _at(args.camera, frame), _at(args.output, frame)
         camera = load_camera(camera_path)
         try:
-            depth = read_exr(source).depth
-            from_kind = camera.natural_depth_kind() if args.from_kind == "auto" else args.from_kind
-            converted = convert_depth(depth, camera, from_kind=from_kind, to_kind=args.to_kind)
+            convert_depth_file(source, camera, out, from_kind=args.from_kind, to_kind=args.to_kind)
         except DepthCloudError as exc:
             raise CliError(str(exc)) from None
-        try:
-            write_exr(out, {"V": converted})
         except OSError as exc:
             raise CliError(f"{out}: cannot write: {exc}") from None
         print(f"{source} -> {out} ({args.to_kind})", file=sys.stderr)
@@ -150,7 +147,7 @@ def _color_beside(depth_path: str) -> str | None:
 
 def run_convert_job(job: ConvertJob) -> tuple[int | None, int, str | None]:
     """Convert one frame; returns ``(frame, points written, error message or None)``. Never raises."""
-    from .pipeline import cloud_arrays
+    from .frames import BuildOptions, read_cloud
 
     try:
         if job.camera_json is not None:
@@ -160,13 +157,8 @@ def run_convert_job(job: ConvertJob) -> tuple[int | None, int, str | None]:
         else:
             raise CliError(f"{job.depth_path}: no camera: give --camera CAMERA.json (the sidecar the Blender "
                            "set-up writes) or --blend FILE.blend --camera-object NAME")
-        image = read_exr(job.depth_path)
-        color = image.color
-        if job.color_path is not None:
-            color = read_exr(job.color_path, require_depth=False).color
-        cloud = cloud_arrays(image.depth, color, camera, stride=job.stride, depth_kind=job.depth_kind,
-                             space=job.space)
-        del image, color
+        cloud = read_cloud(job.depth_path, job.color_path, camera,
+                           BuildOptions(stride=job.stride, depth_kind=job.depth_kind, space=job.space))
         normals = None
         if job.normals:  # towards the camera: the direction each pixel was seen from
             if camera.projection == "ORTHO":

@@ -10,7 +10,7 @@ import os
 from dataclasses import dataclass
 
 from . import sources
-from .core import CameraModel, DepthCloudError, read_exr
+from .core import CameraModel, DepthCloudError, convert_depth, read_exr, write_exr
 from .pipeline import CloudArrays, cloud_arrays
 
 
@@ -69,9 +69,22 @@ def frame_inputs(scene, source: str, from_setup: bool, frame: int) -> FrameInput
 
 def load_cloud(inputs: FrameInputs, options: BuildOptions) -> CloudArrays:
     """Read the frame's EXRs and back-project them; the EXR arrays are freed on return."""
-    image = read_exr(inputs.files.depth_path)
+    return read_cloud(inputs.files.depth_path, inputs.files.color_path, inputs.camera, options)
+
+
+def read_cloud(depth_path: str, color_path: str | None, camera: CameraModel, options: BuildOptions) -> CloudArrays:
+    """The cloud of one depth EXR (its own color, or ``color_path``'s) seen by ``camera``."""
+    image = read_exr(depth_path)
     color = image.color
-    if inputs.files.color_path is not None:
-        color = read_exr(inputs.files.color_path, require_depth=False).color
-    return cloud_arrays(image.depth, color, inputs.camera, stride=options.stride, depth_range=options.depth_range,
+    if color_path is not None:
+        color = read_exr(color_path, require_depth=False).color
+    return cloud_arrays(image.depth, color, camera, stride=options.stride, depth_range=options.depth_range,
                         depth_kind=options.depth_kind, space=options.space, with_points=options.with_points)
+
+
+def convert_depth_file(depth_path: str, camera: CameraModel, out_path: str, *, from_kind: str = "auto",
+                       to_kind: str) -> None:
+    """Write ``depth_path``'s depth converted to ``to_kind`` as a one-channel (V) float32 EXR."""
+    from_kind = camera.natural_depth_kind() if from_kind == "auto" else from_kind
+    converted = convert_depth(read_exr(depth_path).depth, camera, from_kind=from_kind, to_kind=to_kind)
+    write_exr(out_path, {"V": converted})

@@ -13,7 +13,7 @@ import numpy as np
 
 from . import frames
 from .sources import frame_path
-from .core import CameraModel, DepthCloudError, convert_depth, read_exr, unproject_pixels, write_exr
+from .core import CameraModel, DepthCloudError, read_exr, unproject_pixels
 from .core.annotations import parse_annotations, read_annotations, write_points_csv, write_points_json
 from .core.camera_export import export_cameras, nerfstudio_transforms, write_json
 from .operators import DEPTH_KIND_ITEMS, FrameRangeMixin, SourceMixin, _finish, frame_source
@@ -156,11 +156,9 @@ single-channel EXRs (NaN where nothing was hit)"""
                 if frame != scene.frame_current:
                     scene.frame_set(frame)  # the scene camera, for frames without a sidecar
                 inputs = frames.frame_inputs(scene, pattern, False, frame)
-                depth = read_exr(inputs.files.depth_path).depth
-                from_kind = inputs.camera.natural_depth_kind() if self.from_kind == "auto" else self.from_kind
-                converted = convert_depth(depth, inputs.camera, from_kind=from_kind, to_kind=self.to_kind)
                 out = self._output_path(inputs.files.depth_path, frame)
-                write_exr(out, {"V": converted})
+                frames.convert_depth_file(inputs.files.depth_path, inputs.camera, out, from_kind=self.from_kind,
+                                          to_kind=self.to_kind)
                 written.append(out)
             except (DepthCloudError, OSError) as exc:
                 failed.append(f"frame {frame}: {exc}")

@@ -67,14 +67,20 @@ def faces_psnr(name, scene, folder, frame: int, **build) -> float:
     return value
 
 
+def rendered_still(folder, **camera):
+    """The standard objects before a camera (``camera``: data settings), rendered through the outputs."""
+    cam = scenes.add_camera(location=(0.3, -7.0, 1.5), rotation=(1.45, 0.02, 0.05), **camera)
+    scenes.standard_objects(cam)
+    bpy.ops.depth_cloud.setup_outputs(directory=str(folder))
+    bpy.context.scene.frame_set(1)
+    bpy.ops.render.render(write_still=False)
+    return cam
+
+
 def test_faces_of_a_still_reproduce_the_render(addon, tmp_path):
     scene = addon
     box_filter(scene)
-    cam = scenes.add_camera(location=(0.3, -7.0, 1.5), rotation=(1.45, 0.02, 0.05), lens=35.0)
-    scenes.standard_objects(cam)
-    bpy.ops.depth_cloud.setup_outputs(directory=str(tmp_path))
-    scene.frame_set(1)
-    bpy.ops.render.render(write_still=False)
+    rendered_still(tmp_path, lens=35.0)
     assert faces_psnr("still", scene, tmp_path, 1) >= 60.0
 
 
@@ -82,11 +88,7 @@ def test_faces_with_shift_and_non_square_pixels(addon, tmp_path):
     scene = addon
     box_filter(scene)
     scene.render.pixel_aspect_x = 1.4
-    cam = scenes.add_camera(location=(0.3, -7.0, 1.5), rotation=(1.45, 0.02, 0.05), lens=30.0, shift_x=0.15,
-                            shift_y=-0.1, sensor_fit="VERTICAL")
-    scenes.standard_objects(cam)
-    bpy.ops.depth_cloud.setup_outputs(directory=str(tmp_path))
-    bpy.ops.render.render(write_still=False)
+    rendered_still(tmp_path, lens=30.0, shift_x=0.15, shift_y=-0.1, sensor_fit="VERTICAL")
     assert faces_psnr("shift + pixel aspect 1.4", scene, tmp_path, 1) >= 60.0
 
 
@@ -120,10 +122,7 @@ def test_wrongly_sized_quads_score_far_lower(addon, tmp_path):
     """The measurement can fail: quads 10% too large (overlaps) lose tens of dB."""
     scene = addon
     box_filter(scene)
-    cam = scenes.add_camera(location=(0.3, -7.0, 1.5), rotation=(1.45, 0.02, 0.05), lens=35.0)
-    scenes.standard_objects(cam)
-    bpy.ops.depth_cloud.setup_outputs(directory=str(tmp_path))
-    bpy.ops.render.render(write_still=False)
+    rendered_still(tmp_path, lens=35.0)
     bpy.ops.depth_cloud.build(geometry="FACES")
     cloud = bpy.context.active_object
     corners = np.empty(len(cloud.data.vertices) * 3, np.float32)
@@ -139,11 +138,7 @@ def test_wrongly_sized_quads_score_far_lower(addon, tmp_path):
 
 
 def test_faces_face_their_camera_and_carry_the_pixel_colors(addon, tmp_path):
-    scene = addon
-    cam = scenes.add_camera(location=(0.3, -7.0, 1.5), rotation=(1.45, 0.02, 0.05), lens=35.0)
-    scenes.standard_objects(cam)
-    bpy.ops.depth_cloud.setup_outputs(directory=str(tmp_path))
-    bpy.ops.render.render(write_still=False)
+    cam = rendered_still(tmp_path, lens=35.0)
     bpy.ops.depth_cloud.build(geometry="FACES")
     mesh = bpy.context.active_object.data
     normals = np.empty(len(mesh.polygons) * 3, np.float32)
@@ -160,10 +155,7 @@ def test_faces_face_their_camera_and_carry_the_pixel_colors(addon, tmp_path):
 
 def test_surface_tears_at_depth_discontinuities(addon, tmp_path):
     scene = addon
-    cam = scenes.add_camera(location=(0.3, -7.0, 1.5), rotation=(1.45, 0.02, 0.05), lens=35.0)
-    scenes.standard_objects(cam)
-    bpy.ops.depth_cloud.setup_outputs(directory=str(tmp_path))
-    bpy.ops.render.render(write_still=False)
+    cam = rendered_still(tmp_path, lens=35.0)
     _, object_ids = scenes.ray_cast_grid(scene, *scenes.pixel_rays_from_view_frame(scene, cam))
 
     def faces_by_objects(step):

@@ -8,7 +8,6 @@ of that frame's camera (``view_frame``), with the scene evaluated at that frame.
 from __future__ import annotations
 
 import json
-import math
 import os
 
 import bpy

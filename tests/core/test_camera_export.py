@@ -11,7 +11,6 @@ equations, re-written here from ``nerfstudio/cameras/cameras.py`` (``get_image_c
 from __future__ import annotations
 
 import json
-import math
 import os
 import subprocess
 import sys
@@ -31,7 +30,7 @@ from depth_cloud_addon.core.camera_export import (
 )
 from depth_cloud_addon.core.geometry import camera_rays, pixel_centers
 from depth_cloud_addon.core.panorama import pixel_to_direction
-from tests.core.test_camera import pose, rotation  # noqa: F401  (shared test poses)
+from tests.core.test_camera import pose  # the shared test poses
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 FX_64_50_36 = 64 * 50 / 36  # 88.888...
