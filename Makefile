@@ -1,6 +1,7 @@
 # Depth Cloud: set-up, tests, demo. Every target creates what it needs from scratch.
 #   make demo   venv + pinned deps, render a sample scene, build its point cloud (out/demo/)
-#   make test   venvs + the whole suite under Blender 5.0, 4.5 LTS and 4.2 LTS
+#   make test   venvs + lint + the whole suite under Blender 5.0, 4.5 LTS and 4.2 LTS
+#   make lint   ruff (pinned in requirements/blender-5.0.txt; rules in pyproject.toml)
 #   make extension   the installable Blender extension, dist/depth_cloud-<version>.zip
 #   make bench  our Build vs the forum recipe on a 1080p Cycles frame (out/bench/, docs/benchmarks.md)
 PYTHON ?= python3.11
@@ -11,7 +12,7 @@ VENV_45 := .venv-bpy4.5
 VENV_42 := .venv-bpy4.2
 VENV_O3D := .venv-open3d
 
-.PHONY: setup setup-lts setup-open3d test test-core demo extension bench clean
+.PHONY: setup setup-lts setup-open3d lint test test-core demo extension bench clean
 
 # A venv is rebuilt when its pinned requirements or the package metadata change.
 $(VENV_50)/.ready: requirements/blender-5.0.txt pyproject.toml
@@ -41,7 +42,10 @@ setup-open3d: $(VENV_O3D)/.ready
 	  fi; \
 	fi
 
-test: setup setup-lts
+lint: setup
+	$(VENV_50)/bin/ruff check .
+
+test: setup setup-lts lint
 	node --test farm/flamenco/test/
 	$(VENV_42)/bin/python -m pytest tests/core tests/blender
 	$(VENV_45)/bin/python -m pytest tests/blender

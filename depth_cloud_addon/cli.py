@@ -29,13 +29,12 @@ import sys
 import time
 from dataclasses import dataclass
 
-import numpy as np
-
 from .core import CameraModel, DepthCloudError
 from .core._parallel import set_threads
-from .frames import convert_depth_file
-from .core.ply import ply_is_complete, write_npz, write_ply
-from .sources import frame_path
+from .core.cloud import BuildOptions, read_cloud, write_depth_kinds
+from .core.export import ExportOptions, check_output, export_frame, export_points, output_complete
+from .core.frame_files import frame_files_of, frame_inputs, frame_path, parse_frames, read_camera_sidecar
+from .core.fusion import Fusion
 
 EXIT_BAD_INPUT = 2
 
@@ -44,41 +43,17 @@ class CliError(Exception):
     """A problem with the command line or its inputs: one line for the user, exit status 2."""
 
 
-def parse_frames(text: str | None) -> list[int] | None:
-    """``"1-240"``, ``"7"`` or ``"1-9,20-22"`` -> frame numbers; None -> None (a single file)."""
-    if text is None:
-        return None
-    numbers: list[int] = []
-    try:
-        for part in text.split(","):
-            first, _, last = part.strip().partition("-")
-            start, end = int(first), int(last) if last else int(first)
-            if end < start:
-                raise ValueError
-            numbers.extend(range(start, end + 1))
-    except ValueError:
-        raise CliError(f"--frames {text!r}: expected ranges like 1-240 or 1-9,20-22") from None
-    return numbers
-
-
-def load_camera(path: str) -> CameraModel:
-    try:
-        with open(path, encoding="utf-8") as f:
-            return CameraModel.from_json(f.read())
-    except FileNotFoundError:
-        raise CliError(f"{path}: no such camera file") from None
-    except DepthCloudError as exc:
-        raise CliError(f"{path}: {exc}") from None
-
-
 def _frames_or_single(args) -> list[int | None]:
-    numbers = parse_frames(args.frames)
-    if numbers is None:
+    """The frame numbers of ``--frames``, or ``[None]`` for a single file (no ``#`` allowed then)."""
+    if args.frames is None:
         for name in ("input", "camera", "color", "output"):
             if "#" in (getattr(args, name, None) or ""):
                 raise CliError(f"{name} {getattr(args, name)!r} has a # frame pattern: give --frames")
         return [None]
-    return numbers
+    try:
+        return parse_frames(args.frames)
+    except DepthCloudError as exc:
+        raise CliError(f"--frames {exc}") from None
 
 
 def _at(pattern: str, frame: int | None) -> str:
@@ -89,9 +64,10 @@ def cmd_depth(args) -> int:
     """Convert depth EXRs between planar Z and ray distance (float32, one channel V, NaN where no hit)."""
     for frame in _frames_or_single(args):
         source, camera_path, out = _at(args.input, frame), _at(args.camera, frame), _at(args.output, frame)
-        camera = load_camera(camera_path)
         try:
-            convert_depth_file(source, camera, out, from_kind=args.from_kind, to_kind=args.to_kind)
+            camera = read_camera_sidecar(camera_path)
+            check_output(out, (source, camera_path))
+            write_depth_kinds(source, camera, {args.to_kind: out}, from_kind=args.from_kind)
         except DepthCloudError as exc:
             raise CliError(str(exc)) from None
         except OSError as exc:
@@ -106,84 +82,30 @@ class ConvertJob:
 
     frame: int | None
     depth_path: str
-    color_path: str | None
-    camera_json: str | None  # the camera itself (from --blend), else read from camera_path
-    camera_path: str | None
+    color_path: str | None   # None: the file found beside the depth file, if any
+    camera_path: str | None  # None: the sidecar beside the depth file
+    camera_json: str | None  # the camera itself (from --blend); wins over any file
     output: str
-    depth_kind: str
-    stride: int
-    space: str
-    colors: str
-    normals: bool
-    radius: bool
-    fmt: str
+    build: BuildOptions
+    export: ExportOptions
 
 
-def _output_complete(path: str, fmt: str) -> bool:
-    if fmt == "ply":
-        return ply_is_complete(path)
-    try:
-        with np.load(path) as data:
-            return "points" in data.files
-    except (OSError, ValueError, EOFError):
-        return False
+NO_CAMERA = ("no camera: give --camera CAMERA.json (the sidecar the Blender set-up writes) or --blend FILE.blend "
+             "--camera-object NAME")
 
 
-def _sidecar_for(depth_path: str) -> str | None:
-    folder, name = os.path.split(depth_path)
-    stem = os.path.splitext(name)[0]
-    candidates = [os.path.join(folder, f"camera_{stem[len('depth_'):]}.json")] if stem.startswith("depth_") else []
-    candidates.append(os.path.join(folder, f"{stem}.json"))
-    return next((c for c in candidates if os.path.isfile(c)), None)
-
-
-def _color_beside(depth_path: str) -> str | None:
-    folder, name = os.path.split(depth_path)
-    if not name.startswith("depth_"):
-        return None
-    candidate = os.path.join(folder, "color_" + name[len("depth_"):])
-    return candidate if os.path.isfile(candidate) else None
+def _job_inputs(job: ConvertJob):
+    files = frame_files_of(job.depth_path, color_path=job.color_path, camera_path=job.camera_path)
+    camera = CameraModel.from_json(job.camera_json) if job.camera_json is not None else None
+    if camera is None and files.camera_path is None:
+        raise CliError(f"{job.depth_path}: {NO_CAMERA}")
+    return frame_inputs(files, job.frame, camera=camera, camera_note="camera from --blend")
 
 
 def run_convert_job(job: ConvertJob) -> tuple[int | None, int, str | None]:
     """Convert one frame; returns ``(frame, points written, error message or None)``. Never raises."""
-    from .frames import BuildOptions, read_cloud
-
     try:
-        if job.camera_json is not None:
-            camera = CameraModel.from_json(job.camera_json)
-        elif job.camera_path is not None:
-            camera = load_camera(job.camera_path)
-        else:
-            raise CliError(f"{job.depth_path}: no camera: give --camera CAMERA.json (the sidecar the Blender "
-                           "set-up writes) or --blend FILE.blend --camera-object NAME")
-        cloud = read_cloud(job.depth_path, job.color_path, camera,
-                           BuildOptions(stride=job.stride, depth_kind=job.depth_kind, space=job.space))
-        normals = None
-        if job.normals:  # towards the camera: the direction each pixel was seen from
-            if camera.projection == "ORTHO":
-                axis = camera.cam2world[:3, 2] if job.space == "world" else np.array([0.0, 0.0, 1.0])
-                normals = np.broadcast_to(axis.astype(np.float32), cloud.positions.shape)
-            else:
-                centre = camera.cam2world[:3, 3] if job.space == "world" else np.zeros(3)
-                normals = (centre - cloud.positions).astype(np.float32)
-                normals /= np.linalg.norm(normals, axis=1, keepdims=True)
-        colors = None if job.colors == "none" else cloud.colors
-        os.makedirs(os.path.dirname(os.path.abspath(job.output)), exist_ok=True)
-        if job.fmt == "ply":
-            n = write_ply(job.output, cloud.positions, colors, linear_float=job.colors == "linear",
-                          normals=normals, radii=cloud.radii if job.radius else None,
-                          comments=[f"frame {camera.frame}", f"space {job.space}", "colors "
-                                    + {"srgb": "sRGB-encoded 8-bit", "linear": "linear float",
-                                       "none": "none"}[job.colors]])
-        else:
-            arrays = dict(points=cloud.positions, colors=cloud.colors, radii=cloud.radii,
-                          pixels=np.stack([cloud.cols, cloud.rows], axis=-1), camera=np.array(camera.to_json()))
-            if normals is not None:
-                arrays["normals"] = np.ascontiguousarray(normals)
-            write_npz(job.output, **arrays)
-            n = len(cloud.positions)
-        return job.frame, n, None
+        return job.frame, export_frame(_job_inputs(job), job.output, job.build, job.export), None
     except (CliError, DepthCloudError) as exc:
         return job.frame, 0, str(exc)
     except OSError as exc:
@@ -193,21 +115,14 @@ def run_convert_job(job: ConvertJob) -> tuple[int | None, int, str | None]:
 def _blend_cameras(args, numbers) -> dict:
     """frame -> camera JSON read from a .blend with bpy (--blend/--camera-object)."""
     try:
-        import bpy
+        from .blender.blend_cameras import cameras_from_blend
     except ImportError:
         raise CliError("--blend needs Blender as a Python module: pip install bpy (Python 3.11)") from None
-    if not os.path.isfile(args.blend):
-        raise CliError(f"{args.blend}: no such file")
-    bpy.ops.wm.open_mainfile(filepath=os.path.abspath(args.blend))
-    scene = bpy.context.scene
-    obj = bpy.data.objects.get(args.camera_object) if args.camera_object else scene.camera
-    if obj is None or obj.type != "CAMERA":
-        raise CliError(f"{args.blend}: no camera object {args.camera_object!r}")
-    cameras = {}
-    for frame in numbers:
-        scene.frame_set(frame if frame is not None else (args.frame if args.frame is not None else scene.frame_current))
-        cameras[frame] = CameraModel.from_blender(obj, scene).to_json()
-    return cameras
+    try:
+        cameras = cameras_from_blend(args.blend, args.camera_object, numbers, single_frame=args.frame)
+    except DepthCloudError as exc:
+        raise CliError(str(exc)) from None
+    return {frame: camera.to_json() for frame, camera in cameras.items()}
 
 
 class Progress:
@@ -231,32 +146,43 @@ class Progress:
             print(file=sys.stderr)
 
 
-def cmd_convert(args) -> int:
-    """Depth EXR(s) + camera -> PLY/NPZ point cloud(s)."""
-    numbers = _frames_or_single(args)
+def _check_convert_options(args) -> None:
+    """Bad options exit 2 before any work."""
     if args.stride < 1:
         raise CliError(f"--stride must be >= 1, got {args.stride}")
     if args.jobs < 1:
         raise CliError(f"--jobs must be >= 1, got {args.jobs}")
-    blend_cameras = _blend_cameras(args, numbers) if args.blend else {}
-    if args.fuse and (numbers == [None] or "#" in args.output):
-        raise CliError("--fuse writes one file from a sequence: give --frames and an output without #")
     if args.voxel and not args.fuse:
         raise CliError("--voxel needs --fuse")
+    if args.fuse and args.space != "world":
+        raise CliError("--fuse needs --space world: the frames' cameras differ")
+
+
+def cmd_convert(args) -> int:
+    """Depth EXR(s) + camera -> PLY/NPZ point cloud(s)."""
+    numbers = _frames_or_single(args)
+    _check_convert_options(args)
+    if args.fuse and (numbers == [None] or "#" in args.output):
+        raise CliError("--fuse writes one file from a sequence: give --frames and an output without #")
+    fusion = None
+    if args.fuse:
+        try:
+            fusion = Fusion(args.voxel)
+        except DepthCloudError as exc:
+            raise CliError(f"--voxel: {exc}") from None
+    blend_cameras = _blend_cameras(args, numbers) if args.blend else {}
+    build = BuildOptions(stride=args.stride, depth_kind=args.depth_kind, space=args.space)
+    export = ExportOptions(colors=args.colors, normals=args.normals, radius=args.radius, fmt=args.format)
     jobs, skipped = [], 0
     for frame in numbers:
-        depth_path, output = _at(args.input, frame), _at(args.output, frame)
-        if args.fuse:
-            output = os.path.join(os.path.dirname(os.path.abspath(args.output)), f".fuse-{frame}.npz")
-        elif not args.overwrite and os.path.exists(output) and _output_complete(output, args.format):
+        output = args.output if args.fuse else _at(args.output, frame)
+        if not args.fuse and not args.overwrite and os.path.exists(output) and output_complete(output, args.format):
             skipped += 1
             continue
-        camera_path = _at(args.camera, frame) if args.camera else _sidecar_for(depth_path)
-        color_path = _at(args.color, frame) if args.color else _color_beside(depth_path)
-        jobs.append(ConvertJob(frame, depth_path, color_path, blend_cameras.get(frame), camera_path, output,
-                               args.depth_kind, args.stride, args.space, args.colors, args.normals, args.radius,
-                               args.format))
-    if len(numbers) == 1 and numbers[0] is None:  # a single file: errors are bad input (exit 2)
+        jobs.append(ConvertJob(frame, _at(args.input, frame), _at(args.color, frame) if args.color else None,
+                               _at(args.camera, frame) if args.camera else None, blend_cameras.get(frame),
+                               output, build, export))
+    if numbers == [None]:  # a single file: errors are bad input (exit 2)
         if not jobs:
             print(f"depth-cloud: {args.output} is complete already (use --overwrite)", file=sys.stderr)
             return 0
@@ -265,8 +191,8 @@ def cmd_convert(args) -> int:
             raise CliError(error)
         print(f"{jobs[0].depth_path} -> {jobs[0].output} ({n:,} points)", file=sys.stderr)
         return 0
-    if args.fuse:
-        return _convert_fused(args, jobs)
+    if fusion is not None:
+        return _convert_fused(args, jobs, fusion)
     progress = Progress(len(jobs))
     failures = []
     if skipped:
@@ -294,46 +220,36 @@ def cmd_convert(args) -> int:
     return 1 if failures else 0
 
 
-def _convert_fused(args, jobs) -> int:
-    """All frames' world-space points in one file, optionally one point per voxel (mean position/color)."""
-    from .core.voxel import VoxelAccumulator
-
-    if args.space != "world":
-        raise CliError("--fuse needs --space world: the frames' cameras differ")
-    if not args.overwrite and os.path.exists(args.output) and _output_complete(args.output, args.format):
+def _convert_fused(args, jobs, fusion: Fusion) -> int:
+    """All frames' world-space points in one file, optionally one point per voxel (mean position/color),
+    streamed through :class:`Fusion` a frame at a time."""
+    if not args.overwrite and os.path.exists(args.output) and output_complete(args.output, args.format):
         print(f"depth-cloud: {args.output} is complete already (use --overwrite)", file=sys.stderr)
         return 0
-    accumulator = VoxelAccumulator(args.voxel) if args.voxel else None
-    parts, failures, progress = [], [], Progress(len(jobs))
-    for job in jobs:  # each frame through the same code, via a temporary .npz beside the output
-        job = ConvertJob(**{**job.__dict__, "fmt": "npz", "normals": False})
-        frame, n, error = run_convert_job(job)
-        progress.update(n)
-        if error:
-            failures.append(f"frame {frame}: {error}")
+    failures, progress = [], Progress(len(jobs))
+    for job in jobs:
+        try:
+            inputs = _job_inputs(job)
+            check_output(args.output, (inputs.files.depth_path, inputs.files.color_path, inputs.files.camera_path))
+            cloud = read_cloud(inputs, job.build)
+        except (CliError, DepthCloudError) as exc:
+            failures.append(f"frame {job.frame}: {exc}")
+            progress.update(0)
             continue
-        with np.load(job.output) as data:
-            points, colors, radii = data["points"], data["colors"], data["radii"]
-        os.remove(job.output)
-        if accumulator is not None:
-            accumulator.add(points, colors, radii)
-        else:
-            parts.append((points, colors, radii))
+        fusion.add(cloud)
+        progress.update(len(cloud.points))
     progress.close()
     for failure in failures:
         print(f"depth-cloud: failed: {failure}", file=sys.stderr)
-    if accumulator is None and not parts:
+    if fusion.frames == 0:
         raise CliError("no frame could be converted; nothing fused")
-    points, colors, radii = (accumulator.result()[:3] if accumulator is not None
-                             else (np.concatenate(a) for a in zip(*parts)))
-    if args.format == "ply":
-        n = write_ply(args.output, points, None if args.colors == "none" else colors,
-                      linear_float=args.colors == "linear", radii=radii if args.radius else None,
-                      comments=[f"fused from {len(jobs) - len(failures)} frames"])
-    else:
-        write_npz(args.output, points=points, colors=colors, radii=radii)
-        n = len(points)
-    print(f"depth-cloud: fused {len(jobs) - len(failures)} of {len(jobs)} frame(s) into {n:,} points "
+    points, colors, radii = fusion.result()
+    try:
+        n = export_points(args.output, points, colors, radii, jobs[0].export,
+                          comments=[f"fused from {fusion.frames} frames"])
+    except OSError as exc:
+        raise CliError(f"{args.output}: cannot write: {exc.strerror or exc}") from None
+    print(f"depth-cloud: fused {fusion.frames} of {len(jobs)} frame(s) into {n:,} points "
           f"-> {args.output}", file=sys.stderr)
     return 1 if failures else 0
 
@@ -343,7 +259,10 @@ def cmd_cameras(args) -> int:
     from .core.camera_export import export_cameras, nerfstudio_transforms, write_json
 
     numbers = _frames_or_single(args)
-    cameras = [load_camera(_at(args.camera, frame)) for frame in numbers]
+    try:
+        cameras = [read_camera_sidecar(_at(args.camera, frame)) for frame in numbers]
+    except DepthCloudError as exc:
+        raise CliError(str(exc)) from None
     images = [_at(args.images, frame) for frame in numbers] if args.images else None
     depths = [_at(args.depths, frame) for frame in numbers] if args.depths else None
     os.makedirs(args.output, exist_ok=True)

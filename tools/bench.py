@@ -6,7 +6,7 @@ Runs Blender as a Python module (the venv's bpy). One run:
    cube, a sphere) with Cycles (1 sample, CPU) into ``<out>/render.exr`` (multilayer: Combined +
    Depth), once;
 2. **ours**: what the Build operator does, called directly: ``read_exr`` + ``CameraModel.from_blender``
-   + ``pipeline.cloud_arrays`` + ``builder.build_cloud_object`` (best and median of 5, per step),
+   + ``core.cloud.cloud_arrays`` + ``builder.build_cloud_object`` (best and median of 5, per step),
    then the same through ``bpy.ops.depth_cloud.build(filepath=...)`` after registering the add-on;
 3. **baseline**: the recipe forum snippets use (OpenEXR channels to numpy, a pinhole from
    ``camera.data.angle`` with pixel centres at integer coordinates, a per-point
@@ -51,9 +51,10 @@ import numpy as np  # noqa: E402
 from _machine import cpu_model  # noqa: E402
 from mathutils import Vector  # noqa: E402
 
-from depth_cloud_addon import builder, pipeline  # noqa: E402
+from depth_cloud_addon.blender import builder  # noqa: E402
 from depth_cloud_addon.core import CameraModel, read_exr  # noqa: E402
-from tests.blender import scenes  # noqa: E402
+from depth_cloud_addon.core.cloud import cloud_arrays  # noqa: E402
+from tools import scenes  # noqa: E402
 
 CLOUD_BYTES_PER_POINT = 12 + 16 + 4  # float32 position + float32 RGBA + float32 radius
 TARGET_RATIO = 20.0
@@ -82,7 +83,7 @@ def _load_ours(path: str, scene, cam):
     t1 = time.perf_counter()
     camera = CameraModel.from_blender(cam, scene)
     t2 = time.perf_counter()
-    cloud = pipeline.cloud_arrays(image.depth, image.color, camera)
+    cloud = cloud_arrays(image.depth, image.color, camera)
     t3 = time.perf_counter()
     return cloud, (t0, t1, t2, t3)
 
@@ -90,12 +91,12 @@ def _load_ours(path: str, scene, cam):
 def build_ours(path: str, scene, cam) -> tuple[dict[str, float], int]:
     """Exactly the Build operator's calls for a multilayer EXR and the scene camera; per-step seconds."""
     cloud, (t0, t1, t2, t3) = _load_ours(path, scene, cam)
-    builder.build_cloud_object(bpy.context, cloud.positions, cloud.colors, cloud.radii,
+    builder.build_cloud_object(bpy.context, cloud.points, cloud.colors, cloud.radii,
                                source=path, frame=scene.frame_current)
     t4 = time.perf_counter()
     steps = {"read_exr": t1 - t0, "camera": t2 - t1, "cloud_arrays": t3 - t2, "object_write": t4 - t3,
              "total": t4 - t0}
-    return steps, len(cloud.positions)
+    return steps, len(cloud.points)
 
 
 def run_operator(path: str) -> float:
@@ -205,7 +206,7 @@ def memory_child(path: str, width: int, height: int) -> dict:
     for label in ("first_build", "rebuild"):  # new object, then replacing it (the operator re-run)
         holder = {}
 
-        def once():
+        def once(holder=holder):
             holder["steps"], holder["n"] = build_ours(path, scene, cam)
 
         peak, kept = peak_rss_extra(once)
@@ -221,10 +222,10 @@ def memory_child(path: str, width: int, height: int) -> dict:
     steps["read_exr"] = peak_rss_extra(lambda: held.update(image=read_exr(path)))
     camera = CameraModel.from_blender(cam, scene)
     steps["cloud_arrays"] = peak_rss_extra(
-        lambda: held.update(cloud=pipeline.cloud_arrays(held["image"].depth, held["image"].color, camera)))
+        lambda: held.update(cloud=cloud_arrays(held["image"].depth, held["image"].color, camera)))
     cloud = held["cloud"]
     steps["object_write"] = peak_rss_extra(
-        lambda: builder.build_cloud_object(bpy.context, cloud.positions, cloud.colors, cloud.radii))
+        lambda: builder.build_cloud_object(bpy.context, cloud.points, cloud.colors, cloud.radii))
     result["rss_steps"] = {k: {"peak_rss_extra_bytes": v[0], "rss_kept_bytes": v[1]} for k, v in steps.items()}
     held.clear()
     del cloud
@@ -238,7 +239,7 @@ def memory_child(path: str, width: int, height: int) -> dict:
     held = tracemalloc.get_traced_memory()[0] - base
     tracemalloc.reset_peak()
     camera = CameraModel.from_blender(cam, scene)
-    cloud = pipeline.cloud_arrays(image.depth, image.color, camera)
+    cloud = cloud_arrays(image.depth, image.color, camera)
     arrays_peak = tracemalloc.get_traced_memory()[1] - base
     cloud_held = tracemalloc.get_traced_memory()[0] - base
     tracemalloc.stop()
@@ -246,7 +247,7 @@ def memory_child(path: str, width: int, height: int) -> dict:
         "read_exr_peak_bytes": read_peak, "image_held_bytes": held,
         "numpy_part_peak_bytes": max(read_peak, arrays_peak), "cloud_arrays_peak_bytes": arrays_peak,
         "after_cloud_arrays_held_bytes": cloud_held,
-        "cloud_arrays_result_bytes": sum(a.nbytes for a in (cloud.positions, cloud.colors, cloud.radii,
+        "cloud_arrays_result_bytes": sum(a.nbytes for a in (cloud.points, cloud.colors, cloud.radii,
                                                             cloud.rows, cloud.cols)),
     }
     return result
@@ -375,7 +376,7 @@ def main(argv=None) -> int:
 
     row(f"ours, direct calls (best of {args.runs})", ours_best, ours_median)
     for key, label in (("read_exr", "read_exr"), ("camera", "CameraModel.from_blender"),
-                       ("cloud_arrays", "pipeline.cloud_arrays"), ("object_write", "builder.build_cloud_object")):
+                       ("cloud_arrays", "cloud.cloud_arrays"), ("object_write", "builder.build_cloud_object")):
         best, median = best_median([r[key] for r in ours_runs])
         lines.append(f"  {label:42} {best:8.3f} {median:9.3f}")
     row(f"ours, bpy.ops.depth_cloud.build (best of {args.runs})", op_best, op_median)
@@ -396,7 +397,8 @@ def main(argv=None) -> int:
         "",
         f"memory (fresh process), cloud size {cloud_bytes / mib:.1f} MiB:",
         f"  peak RSS growth, first Build:   {memory['first_build']['peak_rss_extra_bytes'] / mib:7.1f} MiB "
-        f"= {mem_first:4.2f}x cloud   (target <= {TARGET_MEMORY:.0f}x: {'met' if mem_first <= TARGET_MEMORY else 'MISSED'})",
+        f"= {mem_first:4.2f}x cloud   "
+        f"(target <= {TARGET_MEMORY:.0f}x: {'met' if mem_first <= TARGET_MEMORY else 'MISSED'})",
         f"  peak RSS growth, rebuild:       {memory['rebuild']['peak_rss_extra_bytes'] / mib:7.1f} MiB "
         f"= {mem_rebuild:4.2f}x cloud",
         "  per step, peak RSS growth over the step's start / growth kept after it: " + ", ".join(

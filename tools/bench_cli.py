@@ -51,8 +51,8 @@ from _machine import cpu_model  # noqa: E402
 from depth_cloud_addon import cli  # noqa: E402
 from depth_cloud_addon.core import CameraModel, backproject, read_exr  # noqa: E402
 from depth_cloud_addon.core.camera_export import extrinsics, opencv_intrinsics  # noqa: E402
+from depth_cloud_addon.core.cloud import cloud_arrays  # noqa: E402
 from depth_cloud_addon.core.ply import linear_to_srgb8, ply_is_complete, write_ply  # noqa: E402
-from depth_cloud_addon.pipeline import cloud_arrays  # noqa: E402
 
 TARGET_RATIO = 1.5
 FRAMES = (1, 2, 3, 4)
@@ -154,15 +154,16 @@ def main(argv=None) -> int:
         ours_bytes = ours_ply.stat().st_size
 
         # its steps alone, as run_convert_job does them
-        read_best, _, image = best_of(args.runs, lambda: (read_exr(depth_path), read_exr(color_path, require_depth=False)))
+        read_best, _, image = best_of(args.runs,
+                                      lambda: (read_exr(depth_path), read_exr(color_path, require_depth=False)))
         depth, color = image[0].depth, image[1].color
         del image
         cloud_best, _, cloud = best_of(args.runs, lambda: cloud_arrays(depth, color, camera))
-        n_points = len(cloud.positions)
+        n_points = len(cloud.points)
         comments = [f"frame {camera.frame}", "space world", "colors sRGB-encoded 8-bit"]
         write_path = tmp / "write_only.ply"
         write_best, write_runs, _ = best_of(
-            args.runs, lambda: write_ply(write_path, cloud.positions, cloud.colors, comments=comments))
+            args.runs, lambda: write_ply(write_path, cloud.points, cloud.colors, comments=comments))
         write_bytes = write_path.stat().st_size
         srgb_best, _, _ = best_of(args.runs, lambda: linear_to_srgb8(cloud.colors[:, :3]))
 
@@ -267,7 +268,7 @@ def main(argv=None) -> int:
         f"{'':<62}{'best ms':>8}",
         row("ours: depth-cloud convert, in-process (cli.main)", ours_best, f"PLY {ours_bytes / mb:.1f} MB"),
         row("  read_exr depth + color", read_best),
-        row("  pipeline.cloud_arrays (back-project)", cloud_best),
+        row("  cloud.cloud_arrays (back-project)", cloud_best),
         row(f"  core.ply.write_ply (incl. sRGB encoding {srgb_best * 1e3:.0f} ms)", write_best,
             f"{write_bytes / mb / write_best:.0f} MB/s"),
         row("ours: `depth-cloud` entry point, subprocess, once (start-up)", subprocess_s),

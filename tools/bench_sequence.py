@@ -28,8 +28,8 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 import bpy  # noqa: E402
 
 import depth_cloud_addon  # noqa: E402
-from depth_cloud_addon import sequence  # noqa: E402
-from tests.blender import scenes  # noqa: E402
+from depth_cloud_addon.blender import sequence  # noqa: E402
+from tools import scenes  # noqa: E402
 
 TARGET_FPS = 24.0
 TARGET_HANDLER_MS = 40.0
@@ -95,7 +95,7 @@ def main(argv=None) -> int:
         uncached, cached = [], []
         for frame in frames:  # the handler's work, cache cold then warm
             sequence.CACHE.clear()
-            sequence._shown.clear()
+            sequence.forget_shown()
             start = time.perf_counter()
             sequence.show_frame(obj, scene, frame)
             uncached.append(time.perf_counter() - start)
@@ -103,7 +103,7 @@ def main(argv=None) -> int:
             sequence.show_frame(obj, scene, frame)  # warm the cache with every frame
         for _ in range(args.loops):
             for frame in frames:
-                sequence._shown.clear()
+                sequence.forget_shown()
                 start = time.perf_counter()
                 sequence.show_frame(obj, scene, frame)
                 cached.append(time.perf_counter() - start)

@@ -34,9 +34,10 @@ import bpy  # noqa: E402
 import numpy as np  # noqa: E402
 
 import depth_cloud_addon  # noqa: E402
-from depth_cloud_addon import builder, cli  # noqa: E402
+from depth_cloud_addon import cli  # noqa: E402
+from depth_cloud_addon.blender import builder  # noqa: E402
 from depth_cloud_addon.core.ply import write_ply  # noqa: E402
-from tests.blender import scenes  # noqa: E402  (the sample scenes the tests render)
+from tools import scenes  # noqa: E402  (the sample scenes the tests render)
 
 
 def render_png(scene, camera, path: pathlib.Path) -> np.ndarray:

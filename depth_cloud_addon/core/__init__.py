@@ -14,21 +14,33 @@ Public API::
     voxel_downsample(points, colors, radii, voxel_size=...)           # one point per voxel; VoxelAccumulator
     read_annotations(path) -> Annotations(.pixels, .labels)           # annotated pixels from CSV/JSON
     opencv_intrinsics(camera), extrinsics(camera), export_cameras(...), nerfstudio_transforms(...)
+
+Frames on disk (the layer every entry point shares)::
+
+    frame_files.find_frame_files(folder_or_pattern, frame, from_setup=...) -> FrameFiles
+    frame_files.frame_inputs(files, frame, camera=..., fallback=...)      -> FrameInputs (files + camera)
+    cloud.read_cloud(inputs, BuildOptions(...))                           -> CloudArrays (points_world, ...)
+    export.export_frame(inputs, output, build, ExportOptions(...))        # one frame -> PLY/NPZ
+    fusion.Fusion(voxel_size).add(cloud) ... .result()                    # many frames -> one cloud
+    atomic.atomic_write(path) / atomic_path(path)                         # every file we write
 """
 
+from .annotations import AnnotationError, Annotations, parse_annotations, read_annotations
 from .camera import BLENDER_TO_OPENCV_AXES, CameraModel, render_size_px
+from .camera_export import export_cameras, extrinsics, nerfstudio_transforms, opencv_intrinsics
 from .errors import (
     CameraError,
     DepthCloudError,
     ExrReadError,
+    FrameSpecError,
     MissingChannelError,
+    MissingFrameError,
+    NoSourceError,
     NoValidDepthError,
+    OutputError,
     ResolutionMismatchError,
 )
-from .annotations import AnnotationError, Annotations, parse_annotations, read_annotations
-from .camera_export import export_cameras, extrinsics, nerfstudio_transforms, opencv_intrinsics
 from .exr import ExrImage, read_exr, write_exr
-from .voxel import VoxelAccumulator, VoxelExtentError, voxel_downsample, voxel_keys
 from .geometry import (
     BACKGROUND_DEPTH,
     DEPTH_KINDS,
@@ -43,11 +55,13 @@ from .geometry import (
     unproject_pixels,
     valid_depth_mask,
 )
+from .voxel import VoxelAccumulator, VoxelExtentError, voxel_downsample, voxel_keys
 
 __all__ = [
     "AnnotationError", "Annotations", "BACKGROUND_DEPTH", "backproject", "backproject_valid",
     "BLENDER_TO_OPENCV_AXES", "camera_rays", "CameraError", "CameraModel", "convert_depth",
-    "DEPTH_KINDS", "DepthCloudError", "export_cameras", "ExrImage", "ExrReadError", "extrinsics",
+    "DEPTH_KINDS", "DepthCloudError", "FrameSpecError", "MissingFrameError", "NoSourceError", "OutputError",
+    "export_cameras", "ExrImage", "ExrReadError", "extrinsics",
     "MissingChannelError", "nerfstudio_transforms", "NoValidDepthError", "opencv_intrinsics",
     "parse_annotations", "pixel_centers", "pixel_footprint", "project", "read_annotations",
     "read_exr", "render_size_px", "ResolutionMismatchError", "unproject_pixels", "valid_depth_mask",

@@ -62,6 +62,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .atomic import write_text
 from .errors import DepthCloudError
 
 __all__ = [
@@ -402,18 +403,6 @@ def _export_rows(labels, pixels, points_world, points_camera) -> tuple[list[str]
     return labels, np.concatenate(arrays, axis=1)
 
 
-def _atomic_write(path, text: str) -> None:
-    path = os.fspath(path)
-    tmp = f"{path}.tmp-{os.getpid()}"
-    try:
-        with open(tmp, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-
-
 def write_points_csv(path, labels, pixels, points_world, points_camera) -> int:
     """Write picked points as CSV with the columns :data:`EXPORT_COLUMNS`; return the row count.
 
@@ -431,7 +420,7 @@ def write_points_csv(path, labels, pixels, points_world, points_camera) -> int:
     writer.writerow(EXPORT_COLUMNS)
     for label, row in zip(labels, values.tolist()):
         writer.writerow([label] + [repr(v) if math.isfinite(v) else "" for v in row])
-    _atomic_write(path, out.getvalue())
+    write_text(path, out.getvalue(), newline="")
     return len(labels)
 
 
@@ -448,5 +437,5 @@ def write_points_json(path, labels, pixels, points_world, points_camera) -> int:
                    allow_nan=False)
         for label, row in zip(labels, values.tolist())
     ]
-    _atomic_write(path, "[\n" + ",\n".join("  " + r for r in records) + ("\n" if records else "") + "]\n")
+    write_text(path, "[\n" + ",\n".join("  " + r for r in records) + ("\n" if records else "") + "]\n")
     return len(labels)

@@ -126,7 +126,7 @@ class CameraModel:
     # -- construction -------------------------------------------------------------------------
 
     @classmethod
-    def from_blender(cls, camera_object, scene) -> "CameraModel":
+    def from_blender(cls, camera_object, scene) -> CameraModel:
         """Read a Blender camera object and the scene's render settings at the current frame.
 
         Duck-typed: it reads attributes only (``camera_object.data``, ``camera_object.matrix_world``,
@@ -179,14 +179,15 @@ class CameraModel:
         return {"format": DICT_FORMAT, "version": DICT_VERSION, **d}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "CameraModel":
+    def from_dict(cls, d: dict) -> CameraModel:
         """Rebuild a camera from :meth:`to_dict` output (e.g. a JSON sidecar); unknown keys are an error."""
         if not isinstance(d, dict):
             raise CameraError(f"camera description must be a dict, got {type(d).__name__}")
         d = dict(d)
         fmt, version = d.pop("format", DICT_FORMAT), d.pop("version", DICT_VERSION)
         if fmt != DICT_FORMAT or version != DICT_VERSION:
-            raise CameraError(f"not a {DICT_FORMAT} v{DICT_VERSION} camera description (format={fmt!r}, version={version!r})")
+            raise CameraError(f"not a {DICT_FORMAT} v{DICT_VERSION} camera description "
+                              f"(format={fmt!r}, version={version!r})")
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(d) - known)
         if unknown:
@@ -203,14 +204,14 @@ class CameraModel:
         return json.dumps(self.to_dict(), indent=1)
 
     @classmethod
-    def from_json(cls, text: str) -> "CameraModel":
+    def from_json(cls, text: str) -> CameraModel:
         try:
             d = json.loads(text)
         except json.JSONDecodeError as exc:
             raise CameraError(f"camera JSON is not valid JSON: {exc}") from exc
         return cls.from_dict(d)
 
-    def replace(self, **changes) -> "CameraModel":
+    def replace(self, **changes) -> CameraModel:
         d = {f.name: getattr(self, f.name) for f in fields(self)}
         d.update(changes)
         return type(self)(**d)

@@ -23,15 +23,14 @@ Example::
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import os
-import secrets
 from pathlib import PurePath
 
 import numpy as np
 
+from .atomic import write_text
 from .camera import BLENDER_TO_OPENCV_AXES, CameraModel
 from .errors import CameraError
 
@@ -402,17 +401,7 @@ def write_json(path, data) -> None:
     """
     path = os.fspath(path)
     text = json.dumps(data, indent=1, allow_nan=False, default=_json_default)
-    folder, base = os.path.split(os.path.abspath(path))
-    tmp = os.path.join(folder, f".{base}.{secrets.token_hex(4)}.tmp")
-    try:
-        with open(tmp, "w", encoding="utf-8", newline="\n") as f:
-            f.write(text)
-            f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.remove(tmp)
-        raise
+    write_text(path, text + "\n")
 
 
 __all__ = [

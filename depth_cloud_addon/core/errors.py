@@ -27,3 +27,19 @@ class ResolutionMismatchError(DepthCloudError):
 
 class NoValidDepthError(DepthCloudError):
     """A depth map holds no valid pixel (all background, non-finite or outside the clip range)."""
+
+
+class NoSourceError(DepthCloudError):
+    """No frames to read: no depth file was given and no outputs are set up."""
+
+
+class MissingFrameError(DepthCloudError):
+    """A frame's depth file does not exist (not rendered yet, or outside the sequence)."""
+
+
+class FrameSpecError(DepthCloudError):
+    """A frame specification (``1-240``, ``1-9,20-22``) cannot be read."""
+
+
+class OutputError(DepthCloudError):
+    """An output cannot be written where asked (e.g. it names one of the job's inputs)."""

@@ -32,13 +32,12 @@ Example::
 
 from __future__ import annotations
 
-import contextlib
 import os
-import secrets
 from dataclasses import dataclass
 
 import numpy as np
 
+from .atomic import atomic_path
 from .errors import ExrReadError, MissingChannelError
 
 __all__ = ["ExrImage", "read_exr", "find_depth_channel", "find_color_channels", "write_exr"]
@@ -363,16 +362,9 @@ def write_exr(path, channels: dict[str, np.ndarray], *, compression: str = "zip"
         "compression": getattr(OpenEXR, _COMPRESSIONS[compression]),
         "type": OpenEXR.scanlineimage,
     }
-    folder, base = os.path.split(os.path.abspath(path))
-    tmp = os.path.join(folder, f".{base}.{secrets.token_hex(4)}.tmp")  # OpenEXR creates it (umask perms)
-    try:
+    with atomic_path(path) as tmp:  # OpenEXR creates the temporary file (umask permissions)
         try:
             with OpenEXR.File(header, arrays) as f:
                 f.write(tmp)
         except RuntimeError as exc:
             raise OSError(f"{path}: cannot write EXR: {exc}") from exc
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.remove(tmp)
-        raise

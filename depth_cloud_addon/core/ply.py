@@ -17,6 +17,7 @@ import re
 import numpy as np
 
 from ._parallel import parallel_chunks
+from .atomic import atomic_write
 
 __all__ = ["linear_to_srgb8", "ply_is_complete", "write_npz", "write_ply"]
 
@@ -35,18 +36,6 @@ def linear_to_srgb8(linear) -> np.ndarray:
     srgb[dark] = np.float32(12.92) * c[dark]
     srgb *= np.float32(255.0)
     return np.rint(srgb, out=srgb).astype(np.uint8)
-
-
-def _atomic_write(path, write) -> None:
-    path = os.fspath(path)
-    tmp = f"{path}.tmp-{os.getpid()}"
-    try:
-        with open(tmp, "wb") as f:
-            write(f)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
 
 
 def write_ply(path, points, colors=None, *, linear_float: bool = False, normals=None, radii=None,
@@ -95,11 +84,9 @@ def write_ply(path, points, colors=None, *, linear_float: bool = False, normals=
     header += [f"property {_PLY_TYPES[t]} {name}" for name, t in fields]
     header.append("end_header")
 
-    def write(f):
+    with atomic_write(path) as f:
         f.write(("\n".join(header) + "\n").encode("ascii"))
         f.write(memoryview(data).cast("B"))  # the structured array's bytes, without a copy
-
-    _atomic_write(path, write)
     return int(data.shape[0])
 
 
@@ -125,4 +112,5 @@ def ply_is_complete(path) -> bool:
 
 def write_npz(path, **arrays) -> None:
     """``np.savez`` of named arrays (e.g. points, colors, pixels, camera JSON), atomically."""
-    _atomic_write(path, lambda f: np.savez(f, **arrays))
+    with atomic_write(path) as f:
+        np.savez(f, **arrays)

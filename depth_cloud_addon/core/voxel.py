@@ -344,9 +344,10 @@ class VoxelAccumulator:
         has_radii = radii is not None
         if self._layout_fixed and (n_colors != self._n_colors or has_radii != self._has_radii):
             def describe(c, r):
-                return f"colors {'(N, %d)' % c if c else 'None'}, radii {'(N,)' if r else 'None'}"
+                return f"colors {f'(N, {c})' if c else 'None'}, radii {'(N,)' if r else 'None'}"
             raise ValueError(f"every frame must have the same attributes as the first: it had "
-                             f"{describe(self._n_colors, self._has_radii)}, this one has {describe(n_colors, has_radii)}")
+                             f"{describe(self._n_colors, self._has_radii)}, "
+                             f"this one has {describe(n_colors, has_radii)}")
 
     def add(self, points, colors=None, radii=None) -> None:
         """Fuse one frame: ``points`` (N, 3) finite, ``colors`` (N, 3|4) or None, ``radii`` (N,) or None.

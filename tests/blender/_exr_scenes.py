@@ -20,7 +20,7 @@ import os
 
 import bpy
 
-from tests.blender import scenes
+from tools import scenes
 
 W, H = 64, 48
 FAR_COLOR = (0.2, 0.4, 0.6)

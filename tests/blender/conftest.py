@@ -38,6 +38,7 @@ def pytest_terminal_summary(terminalreporter):
             terminalreporter.write_line(f"{name:40} PSNR {value:7.1f} dB over {pixels} valid pixels (none excluded)")
     if ACCURACY_ROWS:
         terminalreporter.section(f"back-projection error vs Blender ray_cast, Blender {bpy.app.version_string}")
-        terminalreporter.write_line(f"{'configuration':34} {'pixels':>6} {'median m':>10} {'p95 m':>10} {'median rel':>10}")
+        terminalreporter.write_line(f"{'configuration':34} {'pixels':>6} {'median m':>10} {'p95 m':>10} "
+                                    f"{'median rel':>10}")
         for name, n, med, p95, rel in ACCURACY_ROWS:
             terminalreporter.write_line(f"{name:34} {n:6d} {med:10.2e} {p95:10.2e} {rel:10.2e}")

@@ -27,15 +27,16 @@ import pytest
 
 from depth_cloud_addon.core import CameraModel, backproject, convert_depth, pixel_centers, project, read_exr
 from depth_cloud_addon.core.geometry import camera_rays
-from tests.blender import scenes
 from tests.blender.conftest import ACCURACY_ROWS
+from tools import scenes
 
 # name: (render settings, camera data settings, scene kind)
 CONFIGS = {
     "persp AUTO landscape 35mm": (dict(), dict(lens=35.0), "objects"),
     "persp AUTO portrait": (dict(resolution_x=48, resolution_y=64), dict(lens=30.0), "objects"),
     "persp VERTICAL shift aspect-y 1.5": (
-        dict(pixel_aspect_y=1.5), dict(sensor_fit="VERTICAL", sensor_height=20.0, lens=28.0, shift_x=0.12, shift_y=-0.07),
+        dict(pixel_aspect_y=1.5),
+        dict(sensor_fit="VERTICAL", sensor_height=20.0, lens=28.0, shift_x=0.12, shift_y=-0.07),
         "objects"),
     "persp HORIZONTAL fov 50% aspect-x 1.25": (
         dict(resolution_x=128, resolution_y=96, resolution_percentage=50, pixel_aspect_x=1.25),

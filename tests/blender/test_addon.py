@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 
 import depth_cloud_addon
-from depth_cloud_addon import builder, compat, compositor, panel
+from depth_cloud_addon.blender import builder, compat, compositor, panel
 from depth_cloud_addon.core import CameraModel, backproject, read_exr, write_exr
-from tests.blender import scenes
+from tools import scenes
 
 CAMERA = dict(location=(0.3, -7.0, 1.5), rotation=(1.45, 0.02, 0.05))
 
@@ -88,8 +88,8 @@ def user_compositor(scene):
 
 def snapshot(tree):
     nodes = {n.name: (n.bl_idname, tuple(n.location), n.label) for n in tree.nodes if compositor.TAG not in n}
-    links = {(l.from_node.name, l.from_socket.identifier, l.to_node.name, l.to_socket.identifier)
-             for l in tree.links if compositor.TAG not in l.from_node and compositor.TAG not in l.to_node}
+    links = {(link.from_node.name, link.from_socket.identifier, link.to_node.name, link.to_socket.identifier)
+             for link in tree.links if compositor.TAG not in link.from_node and compositor.TAG not in link.to_node}
     return nodes, links
 
 

@@ -4,8 +4,15 @@ import bpy
 import numpy as np
 import pytest
 
-from depth_cloud_addon.core import CameraError, CameraModel, NoValidDepthError, ResolutionMismatchError, backproject, read_exr
-from tests.blender import scenes
+from depth_cloud_addon.core import (
+    CameraError,
+    CameraModel,
+    NoValidDepthError,
+    ResolutionMismatchError,
+    backproject,
+    read_exr,
+)
+from tools import scenes
 
 
 def test_resolution_percentage_changed_after_rendering(tmp_path):

@@ -33,7 +33,7 @@ from mathutils import Vector
 from depth_cloud_addon.core import CameraModel, pixel_centers, project, read_exr
 from depth_cloud_addon.core.camera_export import camera_record, extrinsics, opencv_intrinsics
 from depth_cloud_addon.core.geometry import camera_rays
-from tests.blender import scenes
+from tools import scenes
 
 MAX_ERROR_PX = 1e-4
 LOCATION, ROTATION = (0.7, -1.2, 0.4), (1.2, 0.1, 0.4)

@@ -19,7 +19,7 @@ import bpy
 import numpy as np
 import pytest
 
-from tests.blender import scenes
+from tools import scenes
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 REPO = "user_default"

@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 
 import depth_cloud_addon
-from depth_cloud_addon import builder
+from depth_cloud_addon.blender import builder
 from depth_cloud_addon.core import read_exr
-from tests.blender import scenes
+from tools import scenes
 
 PSNR_RESULTS: list[tuple[str, float, int]] = []
 

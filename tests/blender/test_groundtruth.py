@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 import depth_cloud_addon
-from depth_cloud_addon import probe
+from depth_cloud_addon.blender import probe
 from depth_cloud_addon.core import CameraModel, convert_depth, project, read_exr
-from tests.blender import scenes
+from tools import scenes
 
 
 @pytest.fixture
@@ -43,7 +43,8 @@ def ray_cast_at(scene, cam, pixels) -> np.ndarray:
     for x, y in pixels:
         local = tl + x / w * (tr - tl) + y / h * (bl - tl)
         direction = matrix[:3, :3] @ local
-        hit, location, *_ = scene.ray_cast(depsgraph, matrix[:3, 3].tolist(), (direction / np.linalg.norm(direction)).tolist())
+        unit = (direction / np.linalg.norm(direction)).tolist()
+        hit, location, *_ = scene.ray_cast(depsgraph, matrix[:3, 3].tolist(), unit)
         hits.append(tuple(location) if hit else (np.nan,) * 3)
     return np.array(hits)
 
@@ -138,7 +139,8 @@ def test_convert_depth_operator_on_a_sequence(rendered):
     scene.frame_start, scene.frame_end = 1, 2
     scene.render.filepath = str(folder / "render_")
     bpy.ops.render.render(animation=True)
-    assert bpy.ops.depth_cloud.convert_depth(filepath=str(folder / "depth_####.exr"), to_kind="distance") == {"FINISHED"}
+    result = bpy.ops.depth_cloud.convert_depth(filepath=str(folder / "depth_####.exr"), to_kind="DISTANCE")
+    assert result == {"FINISHED"}
     for frame in (1, 2):
         camera = CameraModel.from_json((folder / f"camera_{frame:04d}.json").read_text())
         expected = convert_depth(read_exr(folder / f"depth_{frame:04d}.exr").depth, camera,

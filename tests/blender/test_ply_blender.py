@@ -6,7 +6,7 @@ import pytest
 
 import depth_cloud_addon
 from depth_cloud_addon.core import CameraModel, backproject, read_exr
-from tests.blender import scenes
+from tools import scenes
 
 
 @pytest.fixture

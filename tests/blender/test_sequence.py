@@ -15,9 +15,10 @@ import numpy as np
 import pytest
 
 import depth_cloud_addon
-from depth_cloud_addon import bake, builder, frames, sequence
+from depth_cloud_addon.blender import bake, builder, sequence
 from depth_cloud_addon.core import CameraModel, backproject, read_exr
-from tests.blender import scenes
+from depth_cloud_addon.core.cloud import BuildOptions
+from tools import scenes
 
 FRAMES = range(1, 5)
 
@@ -160,23 +161,6 @@ def test_preload_fills_the_cache(rendered):
     assert "preloaded 4 of 4 frames" in scene.depth_cloud.last_message
 
 
-def test_frame_cache_is_lru_and_bounded():
-    cache = sequence.FrameCache()
-    n = 100
-    cloud = frames.CloudArrays(np.zeros((n, 3), np.float32), np.zeros((n, 4), np.float32), np.zeros(n, np.float32),
-                               np.zeros(n, np.int32), np.zeros(n, np.int32), np.zeros(n, np.float32), "planar",
-                               1, None, "world")
-    size = sequence.FrameCache.size_of(cloud)
-    assert size == n * (12 + 16 + 4 + 8 + 4)
-    for key in "abc":
-        assert cache.put(key, cloud, limit_bytes=2 * size)
-    assert len(cache) == 2 and cache.get("a") is None  # "a" was the least recently used
-    cache.get("b")
-    cache.put("d", cloud, limit_bytes=2 * size)
-    assert cache.get("b") is cloud and cache.get("c") is None and cache.nbytes == 2 * size
-    assert not cache.put("e", cloud, limit_bytes=size - 1)  # one frame larger than the limit is not kept
-
-
 def test_bake_one_object_per_frame_with_keyed_visibility(rendered):
     scene, cam, _ = rendered
     assert bpy.ops.depth_cloud.bake_sequence(mode="PER_FRAME") == {"FINISHED"}
@@ -231,7 +215,7 @@ def test_bake_reports_gaps_resolution_and_camera_type_changes_and_can_stop(rende
     assert "camera type changes at frame 4 (PERSP -> ORTHO)" in message
     # ESC in the modal operator ends the job early; what was baked stays.
     scene.frame_set(3)
-    job = bake.BakeJob(bpy.context, source=str(folder), from_setup=True, options=frames.BuildOptions(),
+    job = bake.BakeJob(bpy.context, source=str(folder), from_setup=True, options=BuildOptions(),
                        frame_numbers=FRAMES, mode="PER_FRAME")
     job.step()
     summary = job.finish()

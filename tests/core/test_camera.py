@@ -18,17 +18,12 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import subprocess
-import sys
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
 from depth_cloud_addon.core import CameraError, CameraModel, DepthCloudError, render_size_px
-
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def rotation(axis, angle):
@@ -406,22 +401,3 @@ def test_from_blender_non_camera_object_raises(data):
     obj = SimpleNamespace(name="Cube", data=data, matrix_world=np.eye(4).tolist())
     with pytest.raises(CameraError, match="'Cube' is not a camera"):
         CameraModel.from_blender(obj, scene)
-
-
-# -- import hygiene ------------------------------------------------------------------------------
-
-
-def test_core_imports_without_bpy_or_mathutils():
-    code = (
-        "import sys\n"
-        "sys.modules['bpy'] = None\n"  # any 'import bpy' now raises ImportError
-        "sys.modules['mathutils'] = None\n"
-        "import depth_cloud_addon.core as core\n"
-        "import depth_cloud_addon.core.camera, depth_cloud_addon.core.geometry, depth_cloud_addon.core.panorama\n"
-        "print(core.CameraModel(width_px=3, height_px=2).shape)\n"
-    )
-    env = dict(os.environ, PYTHONPATH=REPO_ROOT)
-    result = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, env=env, capture_output=True, text=True,
-                            timeout=60)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "(2, 3)"

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -32,7 +30,6 @@ from depth_cloud_addon.core.geometry import camera_rays, pixel_centers
 from depth_cloud_addon.core.panorama import pixel_to_direction
 from tests.core.test_camera import pose  # the shared test poses
 
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 FX_64_50_36 = 64 * 50 / 36  # 88.888...
 
 
@@ -417,22 +414,3 @@ def test_nerfstudio_json_round_trip(tmp_path):
     meta = nerfstudio_transforms(cams, ["images/0.png", "images/1.png"])
     write_json(tmp_path / "transforms.json", meta)
     assert json.loads((tmp_path / "transforms.json").read_text()) == meta
-
-
-# -- import hygiene ------------------------------------------------------------------------------
-
-
-def test_camera_export_imports_without_bpy_or_mathutils():
-    code = (
-        "import sys\n"
-        "sys.modules['bpy'] = None\n"
-        "sys.modules['mathutils'] = None\n"
-        "import depth_cloud_addon.core.camera_export as ce\n"
-        "from depth_cloud_addon.core import CameraModel\n"
-        "print(ce.opencv_intrinsics(CameraModel(width_px=3, height_px=2))[0, 2])\n"
-    )
-    env = dict(os.environ, PYTHONPATH=REPO_ROOT)
-    result = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, env=env, capture_output=True, text=True,
-                            timeout=60)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "1.0"

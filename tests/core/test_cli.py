@@ -1,8 +1,6 @@
 """The depth-cloud command line: exact conversions, # sequences, one-line errors with exit status 2."""
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -70,17 +68,6 @@ def test_bad_input_is_one_line_and_exit_status_2(frames, capsys, argv, message):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("depth-cloud: error: ") and message in err[0], err
     assert sorted(p.name for p in frames.iterdir()) == before  # no partial output
-
-
-def test_installed_entry_point_runs_without_blender(frames):
-    """`python -m depth_cloud_addon.cli` with bpy and mathutils made unimportable."""
-    code = ("import sys; sys.modules['bpy'] = None; sys.modules['mathutils'] = None; "
-            "from depth_cloud_addon.cli import main; sys.exit(main(sys.argv[1:]))")
-    result = subprocess.run([sys.executable, "-c", code, "depth", str(frames / "depth_0002.exr"), "--camera",
-                             str(frames / "camera_0002.json"), "--to", "distance", "-o", str(frames / "x.exr")],
-                            capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr
-    assert (frames / "x.exr").is_file()
 
 
 def test_cameras_writes_opencv_k_and_nerfstudio_transforms(frames):

@@ -225,7 +225,8 @@ def test_grey_fallback_needs_nothing_else_in_file(tmp_path):
 
 
 def test_find_depth_channel_rules():
-    assert find_depth_channel(["Composite.Combined.R", "View.Layer.Depth.Z", "ViewLayer.Depth.Z"]) == "View.Layer.Depth.Z"
+    names = ["Composite.Combined.R", "View.Layer.Depth.Z", "ViewLayer.Depth.Z"]
+    assert find_depth_channel(names) == "View.Layer.Depth.Z"
     assert find_depth_channel(["Z", "R", "G", "B"]) == "Z"
     assert find_depth_channel(["L.Normal.X", "L.Normal.Y", "L.Normal.Z", "L.Foo.Z"]) == "L.Foo.Z"
     assert find_depth_channel(["L.Normal.X", "L.Normal.Y", "L.Normal.Z"]) is None
@@ -404,4 +405,5 @@ def test_write_into_missing_folder(tmp_path):
 
 def test_module_does_not_import_bpy():
     code = "import sys, depth_cloud_addon.core.exr; assert not {'bpy', 'mathutils'} & set(sys.modules)"
-    subprocess.run([sys.executable, "-c", code], check=True, env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    subprocess.run([sys.executable, "-c", code], check=True,
+                   env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})

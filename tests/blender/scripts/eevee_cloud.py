@@ -15,9 +15,9 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", ".."))
 import bpy  # noqa: E402
 import numpy as np  # noqa: E402
 
-from depth_cloud_addon import builder  # noqa: E402
+from depth_cloud_addon.blender import builder  # noqa: E402
 from depth_cloud_addon.core import CameraModel, backproject, pixel_footprint, read_exr  # noqa: E402
-from tests.blender import scenes  # noqa: E402
+from tools import scenes  # noqa: E402
 
 scene = scenes.empty_scene()
 cam = scenes.add_camera()

@@ -2,7 +2,7 @@
 
 import bpy
 
-from .sequence import default_cache_mb
+from ..core.cache import default_cache_mb
 
 
 class DepthCloudPreferences(bpy.types.AddonPreferences):

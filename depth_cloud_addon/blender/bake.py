@@ -7,13 +7,12 @@ Baked objects need no handler: they play in any Blender, on a render farm and in
 
 from __future__ import annotations
 
-import numpy as np
-
 import bpy
 
+from ..core import DepthCloudError
+from ..core.cloud import BuildOptions, read_cloud
+from ..core.fusion import Fusion
 from . import builder, frames
-from .core import DepthCloudError
-from .core.voxel import VoxelAccumulator
 
 COLLECTION_NAME = "DepthCloud Bake"
 FUSED_NAME = "DepthCloud Fused"
@@ -54,7 +53,7 @@ class BakeJob:
     listed in the summary; resolution or camera-type changes between frames are noted.
     """
 
-    def __init__(self, context, *, source: str, from_setup: bool, options: frames.BuildOptions, frame_numbers,
+    def __init__(self, context, *, source: str, from_setup: bool, options: BuildOptions, frame_numbers,
                  mode: str, voxel_size: float = 0.0, geometry: str = "POINTS", shading: str = "EMISSION",
                  point_size: float = 1.0, surface_step: float = 0.05):
         if mode not in ("PER_FRAME", "FUSED"):
@@ -72,8 +71,7 @@ class BakeJob:
         self.points = 0
         self._previous_camera = None
         self._original_frame = self.scene.frame_current
-        self._parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
-        self._accumulator = VoxelAccumulator(voxel_size) if mode == "FUSED" and voxel_size > 0 else None
+        self._fusion = Fusion(voxel_size) if mode == "FUSED" else None
         if mode == "PER_FRAME":
             self.collection = _tagged_collection(self.scene)
             _remove_objects(self.collection.objects)
@@ -91,19 +89,17 @@ class BakeJob:
         self.scene.frame_set(frame)  # the scene camera is evaluated here for frames without a sidecar
         try:
             inputs = frames.frame_inputs(self.scene, self.source, self.from_setup, frame)
-            cloud = frames.load_cloud(inputs, self.options)
+            cloud = read_cloud(inputs, self.options)
         except DepthCloudError as exc:
             self.skipped[frame] = str(exc)
             return self.next_index < self.total
         self._note_changes(frame, inputs.camera)
         self.done.append(frame)
-        self.points += len(cloud.positions)
-        if self.mode == "PER_FRAME":
-            self._frame_object(frame, cloud)
-        elif self._accumulator is not None:
-            self._accumulator.add(cloud.positions, cloud.colors, cloud.radii)
+        self.points += len(cloud.points)
+        if self._fusion is not None:
+            self._fusion.add(cloud)
         else:
-            self._parts.append((cloud.positions, cloud.colors, cloud.radii))
+            self._frame_object(frame, cloud)
         return self.next_index < self.total
 
     def _note_changes(self, frame: int, camera) -> None:
@@ -129,18 +125,17 @@ class BakeJob:
         """Create the fused object (FUSED), restore the frame, and return the summary for the user."""
         self.scene.frame_set(self._original_frame)
         if self.mode == "FUSED" and self.done:
-            if self._accumulator is not None:
-                positions, colors, radii, _counts = self._accumulator.result()
-            else:
-                positions, colors, radii = (np.concatenate(arrays) for arrays in zip(*self._parts))
-            self._parts.clear()
+            positions, colors, radii = self._fusion.result()
+            self._fusion = None
             self.fused = builder.build_cloud_object(self.context, positions, colors, radii, role="fused",
                                                     name=FUSED_NAME, point_size=self.look["point_size"],
                                                     shading=self.look["shading"])
             fused_count = len(positions)
         parts = [f"baked {len(self.done)} of {self.total} frames ({self.points:,} points"]
         if self.mode == "FUSED" and self.done:
-            parts[0] += f", fused into {fused_count:,}" + (f" voxels of {self.voxel_size:g} m" if self._accumulator else "")
+            parts[0] += f", fused into {fused_count:,}"
+            if self.voxel_size:
+                parts[0] += f" voxels of {self.voxel_size:g} m"
         parts[0] += ")"
         if self.next_index < self.total:
             parts.append(f"cancelled before frame {self.frames[self.next_index]}")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import bpy
 import numpy as np
 
+from ..core import DepthCloudError, read_exr, unproject_pixels
 from . import compositor, frames
-from .core import DepthCloudError, read_exr, unproject_pixels
 
 _depth_cache: dict[tuple, np.ndarray] = {}  # frame signature -> depth map (one entry)
 
@@ -23,8 +23,8 @@ def probe(scene, pixel) -> tuple[np.ndarray, np.ndarray, frames.FrameInputs]:
         _depth_cache.clear()
         _depth_cache[inputs.signature] = depth
     pixel = np.asarray(pixel, dtype=np.float64)
-    return (unproject_pixels(pixel, depth, inputs.camera), unproject_pixels(pixel, depth, inputs.camera, space="camera"),
-            inputs)
+    return (unproject_pixels(pixel, depth, inputs.camera),
+            unproject_pixels(pixel, depth, inputs.camera, space="camera"), inputs)
 
 
 def update_probe(scene) -> None:

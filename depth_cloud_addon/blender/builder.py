@@ -16,7 +16,7 @@ from __future__ import annotations
 import bpy
 import numpy as np
 
-from .core.surfaces import grid_faces, grid_uvs, pixel_quads
+from ..core.surfaces import grid_faces, grid_uvs, pixel_quads
 
 ROLE = "depth_cloud_role"
 CLOUD_NAME = "DepthCloud"
@@ -192,9 +192,9 @@ def write_surface_mesh(mesh, positions: np.ndarray, faces: np.ndarray, colors: n
 
 
 def write_cloud_mesh(mesh, cloud, geometry: str = "POINTS", surface_step: float = 0.05) -> None:
-    """Fill ``mesh`` from a :class:`pipeline.CloudArrays` as points, per-pixel quads or a torn grid surface."""
+    """Fill ``mesh`` from a :class:`..core.cloud.CloudArrays` as points, per-pixel quads or a torn grid surface."""
     if geometry == "POINTS":
-        write_mesh(mesh, cloud.positions, cloud.colors, cloud.radii)
+        write_mesh(mesh, cloud.points, cloud.colors, cloud.radii)
     elif geometry == "FACES":
         corners = pixel_quads(cloud.depths, cloud.rows, cloud.cols, cloud.camera, depth_kind=cloud.depth_kind,
                               space=cloud.space, size=cloud.stride)
@@ -203,7 +203,7 @@ def write_cloud_mesh(mesh, cloud, geometry: str = "POINTS", surface_step: float 
         shape = (-(-cloud.camera.height_px // cloud.stride), -(-cloud.camera.width_px // cloud.stride))
         rows, cols = cloud.rows // cloud.stride, cloud.cols // cloud.stride
         faces = grid_faces(rows, cols, cloud.depths, shape, max_relative_step=surface_step)
-        write_surface_mesh(mesh, cloud.positions, faces, cloud.colors, grid_uvs(cloud.rows, cloud.cols,
+        write_surface_mesh(mesh, cloud.points, faces, cloud.colors, grid_uvs(cloud.rows, cloud.cols,
                                                                                 cloud.camera.shape))
     else:
         raise ValueError(f"geometry must be one of {GEOMETRY_MODES}, got {geometry!r}")
@@ -261,7 +261,7 @@ def build_cloud_object(context, positions, colors, radii, *, cam2world=None, poi
 def build_cloud(context, cloud, *, geometry: str = "POINTS", shading: str = "EMISSION", point_size: float = 1.0,
                 surface_step: float = 0.05, source: str = "", frame: int | None = None, role: str = "cloud",
                 name: str = CLOUD_NAME):
-    """Create or update the cloud object from a :class:`pipeline.CloudArrays` in any geometry mode."""
+    """Create or update the cloud object from a :class:`..core.cloud.CloudArrays` in any geometry mode."""
     cam2world = cloud.camera.cam2world if cloud.space == "camera" else None
     return place_cloud(context, lambda mesh: write_cloud_mesh(mesh, cloud, geometry, surface_step),
                        cam2world=cam2world, geometry=geometry, shading=shading, point_size=point_size,

@@ -15,12 +15,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..core.frame_files import setup_stem
 from . import compat
 
 TAG = "depth_cloud"
-DEPTH_STEM = "depth_####"
-COLOR_STEM = "color_####"
-CAMERA_PREFIX = "camera_"
+DEPTH_STEM = setup_stem("depth")
+COLOR_STEM = setup_stem("color")
 FRAME_LABEL = "Depth Cloud outputs"
 #: Nodes that make a tree we created pass the render through; removed only with the tree.
 PASSTHROUGH = "passthrough"

@@ -1,7 +1,7 @@
 """Ground-truth operators for computer vision: picked pixels -> 3D, depth-kind conversion, camera export.
 
-The numbers come from ``core`` (``unproject_pixels``, ``convert_depth``, ``camera_export``); these
-operators find the frame's files and camera (``frames``), create the Empties and write the files.
+The numbers come from the core (``unproject_pixels``, ``write_depth_kinds``, ``camera_export``); these
+operators find the frame's files and camera (:mod:`..frames`), create the Empties and write the files.
 """
 
 from __future__ import annotations
@@ -11,29 +11,24 @@ import os
 import bpy
 import numpy as np
 
-from . import frames
-from .sources import frame_path
-from .core import CameraModel, DepthCloudError, read_exr, unproject_pixels
-from .core.annotations import parse_annotations, read_annotations, write_points_csv, write_points_json
-from .core.camera_export import export_cameras, nerfstudio_transforms, write_json
-from .operators import DEPTH_KIND_ITEMS, FrameRangeMixin, SourceMixin, _finish, frame_source
+from ...core import CameraModel, DepthCloudError, read_exr, unproject_pixels
+from ...core.annotations import parse_annotations, read_annotations, write_points_csv, write_points_json
+from ...core.camera_export import export_cameras, nerfstudio_transforms, write_json
+from ...core.cloud import write_depth_kinds
+from ...core.export import check_output
+from ...core.frame_files import camera_sidecar_path, converted_depth_path, frame_path, read_camera_sidecar, setup_file
+from .. import frames
+from ..builder import ROLE
+from ..probe import update_probe
+from .base import DEPTH_KIND_ITEMS, FrameRangeMixin, core_value, finish, finish_range, restore_frame
 
 PICKS_COLLECTION = "DepthCloud Picks"
-ROLE = "depth_cloud_role"
 CONVENTION_ITEMS = (
-    ("center", "Pixel Centres at +0.5", "Continuous coordinates as Depth Cloud uses them: pixel (col, row) "
+    ("CENTER", "Pixel Centres at +0.5", "Continuous coordinates as Depth Cloud uses them: pixel (col, row) "
                                         "covers [col, col+1) x [row, row+1)"),
-    ("opencv", "OpenCV", "Pixel centres at integer coordinates (OpenCV, COLMAP)"),
-    ("index", "Pixel Indices", "Integer column/row indices of pixels"),
+    ("OPENCV", "OpenCV", "Pixel centres at integer coordinates (OpenCV, COLMAP)"),
+    ("INDEX", "Pixel Indices", "Integer column/row indices of pixels"),
 )
-
-
-def _finish_range(self, context, summary: str | None, failed: list[str], verb: str) -> set:
-    """Report a frame-range operation: what was done (None: nothing) and the frames that failed."""
-    if summary is None:
-        return _finish(self, context, "ERROR", f"Depth Cloud: nothing {verb}; {failed[0] if failed else ''}")
-    message = f"Depth Cloud: {summary}" + (f"; {len(failed)} failed: {failed[0]}" if failed else "")
-    return _finish(self, context, "WARNING" if failed else "INFO", message)
 
 
 def _picks_collection(scene):
@@ -62,8 +57,8 @@ or typed coordinates), and optionally export the 3D coordinates (world and camer
     depth_file: bpy.props.StringProperty(
         name="Depth File", description="A depth EXR or a # pattern; empty: the files written by Set Up EXR Outputs",
         subtype="FILE_PATH", default="")
-    depth_kind: bpy.props.EnumProperty(name="Depth Kind", items=DEPTH_KIND_ITEMS, default="auto")
-    convention: bpy.props.EnumProperty(name="Coordinates", items=CONVENTION_ITEMS, default="center")
+    depth_kind: bpy.props.EnumProperty(name="Depth Kind", items=DEPTH_KIND_ITEMS, default="AUTO")
+    convention: bpy.props.EnumProperty(name="Coordinates", items=CONVENTION_ITEMS, default="CENTER")
     export_path: bpy.props.StringProperty(
         name="Export", description="Write the 3D points to this .csv or .json file (empty: no export)",
         subtype="FILE_PATH", default="")
@@ -73,18 +68,20 @@ or typed coordinates), and optionally export the 3D coordinates (world and camer
     def execute(self, context):
         scene = context.scene
         try:
-            source, from_setup = frame_source(scene, self.depth_file)
+            source, from_setup = frames.frame_source(scene, self.depth_file)
             inputs = frames.frame_inputs(scene, source, from_setup, scene.frame_current)
             depth = read_exr(inputs.files.depth_path).depth
             size = {"width": inputs.camera.width_px, "height": inputs.camera.height_px}
             if self.filepath:
-                picks = read_annotations(bpy.path.abspath(self.filepath), convention=self.convention, **size)
+                picks = read_annotations(bpy.path.abspath(self.filepath), convention=core_value(self.convention),
+                                         **size)
             elif self.pixels.strip():
                 text = "\n".join(part.strip() for part in self.pixels.split(";"))
-                picks = parse_annotations(text, fmt="csv", convention=self.convention, source="typed pixels", **size)
+                picks = parse_annotations(text, fmt="csv", convention=core_value(self.convention),
+                                          source="typed pixels", **size)
             else:
                 raise DepthCloudError("no annotation file and no typed pixels")
-            kind = self.depth_kind
+            kind = core_value(self.depth_kind)
             world = unproject_pixels(picks.pixels, depth, inputs.camera, depth_kind=kind)
             camera = unproject_pixels(picks.pixels, depth, inputs.camera, depth_kind=kind, space="camera")
             if self.export_path:
@@ -92,7 +89,7 @@ or typed coordinates), and optionally export the 3D coordinates (world and camer
                 writer = write_points_json if path.lower().endswith(".json") else write_points_csv
                 writer(path, picks.labels, picks.pixels, world, camera)
         except DepthCloudError as exc:
-            return _finish(self, context, "ERROR", f"Depth Cloud: {exc}")
+            return finish(self, context, "ERROR", f"Depth Cloud: {exc}")
         collection = _picks_collection(scene)
         for obj in list(collection.objects):
             bpy.data.objects.remove(obj)
@@ -111,7 +108,7 @@ or typed coordinates), and optionally export the 3D coordinates (world and camer
             message += f"; no depth at {', '.join(invalid[:10])}{' ...' if len(invalid) > 10 else ''}"
         if self.export_path:
             message += f"; wrote {bpy.path.abspath(self.export_path)}"
-        return _finish(self, context, "WARNING" if invalid else "INFO", message)
+        return finish(self, context, "WARNING" if invalid else "INFO", message)
 
 
 class DEPTH_CLOUD_OT_probe_pixel(bpy.types.Operator):
@@ -121,8 +118,6 @@ class DEPTH_CLOUD_OT_probe_pixel(bpy.types.Operator):
     bl_label = "Pixel to 3D"
 
     def execute(self, context):
-        from .probe import update_probe
-
         update_probe(context.scene)
         return {"FINISHED"}
 
@@ -137,8 +132,8 @@ single-channel EXRs (NaN where nothing was hit)"""
     filepath: bpy.props.StringProperty(
         name="Depth File", description="A depth EXR, or a pattern with # for the frame number (a sequence)",
         subtype="FILE_PATH", default="")
-    from_kind: bpy.props.EnumProperty(name="From", items=DEPTH_KIND_ITEMS, default="auto")
-    to_kind: bpy.props.EnumProperty(name="To", items=DEPTH_KIND_ITEMS[1:], default="distance")
+    from_kind: bpy.props.EnumProperty(name="From", items=DEPTH_KIND_ITEMS, default="AUTO")
+    to_kind: bpy.props.EnumProperty(name="To", items=DEPTH_KIND_ITEMS[1:], default="DISTANCE")
     output: bpy.props.StringProperty(
         name="Output", description="Output file or # pattern (empty: '<to kind>_' + the input's name, beside it)",
         subtype="FILE_PATH", default="")
@@ -146,32 +141,31 @@ single-channel EXRs (NaN where nothing was hit)"""
     def execute(self, context):
         scene = context.scene
         if not self.filepath:
-            return _finish(self, context, "ERROR", "Depth Cloud: choose a depth EXR or a # pattern")
+            return finish(self, context, "ERROR", "Depth Cloud: choose a depth EXR or a # pattern")
         pattern = bpy.path.abspath(self.filepath)
         numbers = self.frame_numbers(scene) if "#" in pattern else [scene.frame_current]
         written, failed = [], []
-        original = scene.frame_current
+        original, to_kind = scene.frame_current, core_value(self.to_kind)
         for frame in numbers:
             try:
                 if frame != scene.frame_current:
                     scene.frame_set(frame)  # the scene camera, for frames without a sidecar
                 inputs = frames.frame_inputs(scene, pattern, False, frame)
-                out = self._output_path(inputs.files.depth_path, frame)
-                frames.convert_depth_file(inputs.files.depth_path, inputs.camera, out, from_kind=self.from_kind,
-                                          to_kind=self.to_kind)
-                written.append(out)
+                files = inputs.files
+                out = self._output_path(files.depth_path, frame)
+                check_output(out, (files.depth_path, files.color_path, files.camera_path))
+                written += write_depth_kinds(files.depth_path, inputs.camera, {to_kind: out},
+                                             from_kind=core_value(self.from_kind))
             except (DepthCloudError, OSError) as exc:
                 failed.append(f"frame {frame}: {exc}")
-        if scene.frame_current != original:
-            scene.frame_set(original)
-        summary = f"wrote {len(written)} {self.to_kind} map(s), e.g. {written[0]}" if written else None
-        return _finish_range(self, context, summary, failed, "converted")
+        restore_frame(scene, original)
+        summary = f"wrote {len(written)} {to_kind} map(s), e.g. {written[0]}" if written else None
+        return finish_range(self, context, summary, failed, "converted")
 
     def _output_path(self, depth_path: str, frame: int) -> str:
         if self.output:
             return frame_path(bpy.path.abspath(self.output), frame)
-        folder, name = os.path.split(depth_path)
-        return os.path.join(folder, f"{self.to_kind}_{name.removeprefix('depth_')}")
+        return converted_depth_path(depth_path, core_value(self.to_kind))
 
 
 class DEPTH_CLOUD_OT_export_cameras(FrameRangeMixin, bpy.types.Operator):
@@ -201,15 +195,14 @@ axes) as cameras.json, plus a nerfstudio transforms.json"""
         cameras, images, depths = [], [], []
         try:
             for frame in self.frame_numbers(scene):
-                sidecar = os.path.join(folder, f"camera_{frame:04d}.json")
+                sidecar = camera_sidecar_path(folder, frame)
                 if self.use_sidecars and os.path.isfile(sidecar):
-                    with open(sidecar, encoding="utf-8") as f:
-                        cameras.append(CameraModel.from_json(f.read()))
+                    cameras.append(read_camera_sidecar(sidecar))
                 else:
                     scene.frame_set(frame)
                     cameras.append(CameraModel.from_blender(scene.camera, scene))
-                images.append(f"color_{frame:04d}.exr")
-                depths.append(f"depth_{frame:04d}.exr")
+                images.append(os.path.basename(setup_file(folder, "color", frame)))
+                depths.append(os.path.basename(setup_file(folder, "depth", frame)))
             os.makedirs(folder, exist_ok=True)
             write_json(os.path.join(folder, "cameras.json"),
                        export_cameras(cameras, image_paths=images, depth_paths=depths))
@@ -220,75 +213,12 @@ axes) as cameras.json, plus a nerfstudio transforms.json"""
             except DepthCloudError as exc:  # e.g. orthographic: no nerfstudio model
                 note = f"; no transforms.json: {exc}"
         except (DepthCloudError, OSError) as exc:
-            return _finish(self, context, "ERROR", f"Depth Cloud: {exc}")
+            return finish(self, context, "ERROR", f"Depth Cloud: {exc}")
         finally:
-            if scene.frame_current != original:
-                scene.frame_set(original)
-        return _finish(self, context, "WARNING" if note else "INFO",
+            restore_frame(scene, original)
+        return finish(self, context, "WARNING" if note else "INFO",
                        f"Depth Cloud: exported {len(cameras)} cameras to {folder}cameras.json{note}")
 
 
-class DEPTH_CLOUD_OT_export_ply(SourceMixin, FrameRangeMixin, bpy.types.Operator):
-    """Export point clouds of the current frame or a frame range as binary PLY (or .npz) files, computed from \
-the rendered EXRs and each frame's camera, like the depth-cloud command line"""
-
-    bl_idname = "depth_cloud.export_ply"
-    bl_label = "Export PLY"
-
-    output: bpy.props.StringProperty(
-        name="Output", description="PLY/NPZ file, or a pattern with # for the frame number (with a frame range)",
-        subtype="FILE_PATH", default="//depth_cloud/cloud_####.ply")
-    all_frames: bpy.props.BoolProperty(name="Frame Range", description="Export every frame of the range, "
-                                       "not just the current one", default=False)
-    stride: bpy.props.IntProperty(name="Stride", default=1, min=1, max=64)
-    space: bpy.props.EnumProperty(name="Space", items=(("world", "World", ""), ("camera", "Camera", "")),
-                                  default="world")
-    colors: bpy.props.EnumProperty(name="Colors", items=(
-        ("srgb", "sRGB 8-bit", "uchar red green blue, sRGB-encoded from the linear EXR"),
-        ("linear", "Linear Float", "float red green blue, linear as in the EXR"),
-        ("none", "None", "No colors")), default="srgb")
-    normals: bpy.props.BoolProperty(name="Normals", description="nx ny nz: the direction towards the camera",
-                                    default=False)
-    radius: bpy.props.BoolProperty(name="Radius", description="Half the pixel's footprint at its depth",
-                                   default=False)
-
-    def execute(self, context):
-        from .cli import ConvertJob, run_convert_job
-
-        scene = context.scene
-        pattern = bpy.path.abspath(self.output)
-        numbers = list(self.frame_numbers(scene)) if self.all_frames else [scene.frame_current]
-        if len(numbers) > 1 and "#" not in pattern:
-            return _finish(self, context, "ERROR", "Depth Cloud: a frame range needs # in the output name")
-        original, written, failed = scene.frame_current, 0, []
-        fmt = "npz" if pattern.lower().endswith(".npz") else "ply"
-        try:
-            source, from_setup = self.frame_source(scene)
-            for frame in numbers:
-                try:
-                    if frame != scene.frame_current:
-                        scene.frame_set(frame)  # the scene camera, for frames without a sidecar
-                    inputs = frames.frame_inputs(scene, source, from_setup, frame)
-                except DepthCloudError as exc:
-                    failed.append(f"frame {frame}: {exc}")
-                    continue
-                job = ConvertJob(frame, inputs.files.depth_path, inputs.files.color_path, inputs.camera.to_json(),
-                                 None, frame_path(pattern, frame), self.depth_kind, self.stride, self.space,
-                                 self.colors, self.normals, self.radius, fmt)
-                _, n, error = run_convert_job(job)
-                if error:
-                    failed.append(f"frame {frame}: {error}")
-                else:
-                    written += 1
-        except DepthCloudError as exc:
-            return _finish(self, context, "ERROR", f"Depth Cloud: {exc}")
-        finally:
-            if scene.frame_current != original:
-                scene.frame_set(original)
-        summary = f"exported {written} {fmt.upper()} file(s) to {frame_path(pattern, numbers[0])}" if written else None
-        return _finish_range(self, context, summary, failed, "exported")
-
-
 classes = (DEPTH_CLOUD_OT_pick_points, DEPTH_CLOUD_OT_probe_pixel, DEPTH_CLOUD_OT_convert_depth,
-           DEPTH_CLOUD_OT_export_cameras, DEPTH_CLOUD_OT_export_ply)
-register, unregister = bpy.utils.register_classes_factory(classes)
+           DEPTH_CLOUD_OT_export_cameras)

@@ -3,7 +3,7 @@
 import pytest
 
 from depth_cloud_addon.core import DepthCloudError
-from depth_cloud_addon.sources import camera_sidecar_path, frame_path, resolve
+from depth_cloud_addon.core.frame_files import camera_sidecar_path, find_frame_files, frame_path
 
 
 @pytest.mark.parametrize("pattern, frame, expected", [
@@ -20,7 +20,7 @@ def test_frame_path(pattern, frame, expected):
 def test_setup_naming_finds_color_and_camera(tmp_path):
     for name in ("depth_0003.exr", "color_0003.exr", "camera_0003.json"):
         (tmp_path / name).write_bytes(b"")
-    found = resolve(str(tmp_path), 3, from_setup=True)
+    found = find_frame_files(str(tmp_path), 3, from_setup=True)
     assert found.depth_path == str(tmp_path / "depth_0003.exr")
     assert found.color_path == str(tmp_path / "color_0003.exr")
     assert found.camera_path == camera_sidecar_path(str(tmp_path), 3) == str(tmp_path / "camera_0003.json")
@@ -28,12 +28,12 @@ def test_setup_naming_finds_color_and_camera(tmp_path):
 
 def test_other_names_use_a_json_beside_the_file(tmp_path):
     (tmp_path / "shot_010.exr").write_bytes(b"")
-    assert resolve(str(tmp_path / "shot_###.exr"), 10, from_setup=False).camera_path is None
+    assert find_frame_files(str(tmp_path / "shot_###.exr"), 10, from_setup=False).camera_path is None
     (tmp_path / "shot_010.json").write_text("{}")
-    found = resolve(str(tmp_path / "shot_###.exr"), 10, from_setup=False)
+    found = find_frame_files(str(tmp_path / "shot_###.exr"), 10, from_setup=False)
     assert (found.color_path, found.camera_path) == (None, str(tmp_path / "shot_010.json"))
 
 
 def test_missing_depth_file_names_the_frame_and_path(tmp_path):
     with pytest.raises(DepthCloudError, match=r"no depth file for frame 4: .*depth_0004.exr does not exist \(render"):
-        resolve(str(tmp_path), 4, from_setup=True)
+        find_frame_files(str(tmp_path), 4, from_setup=True)

@@ -13,78 +13,20 @@ it, the handler leaves the data alone during renders (and says so).
 
 from __future__ import annotations
 
-import os
-from collections import OrderedDict
-
 import bpy
 
+from ..core import DepthCloudError
+from ..core.cache import FrameCache, default_cache_mb
+from ..core.cloud import BuildOptions, read_cloud
 from . import builder, frames
 from .handlers import add_handlers, remove_handlers
-from .core import DepthCloudError
-from .pipeline import CloudArrays
-
-DEFAULT_CACHE_SHARE = 0.25  # of the machine's RAM
-
-
-def physical_memory_bytes() -> int | None:
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (AttributeError, ValueError, OSError):  # Windows has no sysconf
-        return None
-
-
-def default_cache_mb() -> int:
-    total = physical_memory_bytes()
-    return int(total * DEFAULT_CACHE_SHARE / 2**20) if total else 4096
-
-
-class FrameCache:
-    """LRU of :class:`CloudArrays` by key, bounded by the bytes of the arrays it holds."""
-
-    def __init__(self):
-        self._items: OrderedDict = OrderedDict()
-        self.nbytes = 0
-
-    @staticmethod
-    def size_of(cloud: CloudArrays) -> int:
-        return sum(a.nbytes for a in (cloud.positions, cloud.colors, cloud.radii, cloud.rows, cloud.cols,
-                                      cloud.depths))
-
-    def get(self, key):
-        cloud = self._items.get(key)
-        if cloud is not None:
-            self._items.move_to_end(key)
-        return cloud
-
-    def put(self, key, cloud: CloudArrays, limit_bytes: int) -> bool:
-        """Keep ``cloud`` unless it alone exceeds the limit; evict least recently used frames to fit."""
-        size = self.size_of(cloud)
-        if size > limit_bytes:
-            return False
-        if key in self._items:
-            self.nbytes -= self.size_of(self._items.pop(key))
-        while self._items and self.nbytes + size > limit_bytes:
-            _, old = self._items.popitem(last=False)
-            self.nbytes -= self.size_of(old)
-        self._items[key] = cloud
-        self.nbytes += size
-        return True
-
-    def clear(self) -> None:
-        self._items.clear()
-        self.nbytes = 0
-
-    def __len__(self) -> int:
-        return len(self._items)
-
+from .preferences import addon_preferences
 
 CACHE = FrameCache()
 _shown: dict[int, object] = {}  # object session_uid -> key of the frame its mesh holds now
 
 
 def cache_limit_bytes() -> int:
-    from .preferences import addon_preferences
-
     prefs = addon_preferences()
     return int((prefs.cache_mb if prefs is not None else default_cache_mb()) * 2**20)
 
@@ -106,8 +48,8 @@ class DepthCloudSequenceSettings(bpy.types.PropertyGroup):
 
 
 # Module functions, not methods: a PropertyGroup with methods makes bpy 4.2 crash when Python exits.
-def build_options(settings) -> frames.BuildOptions:
-    return frames.BuildOptions(stride=settings.stride, depth_kind=settings.depth_kind,
+def build_options(settings) -> BuildOptions:
+    return BuildOptions(stride=settings.stride, depth_kind=settings.depth_kind.lower(),
                                depth_range=(settings.depth_near, settings.depth_far) if settings.use_depth_range
                                else None, with_points=settings.geometry != "FACES")
 
@@ -127,7 +69,7 @@ def frame_cloud(scene, settings, frame: int, *, use_cache: bool = True):
     key = (inputs.signature, options)
     cloud = CACHE.get(key) if use_cache else None
     if cloud is None:
-        cloud = frames.load_cloud(inputs, options)
+        cloud = read_cloud(inputs, options)
         if use_cache:
             CACHE.put(key, cloud, cache_limit_bytes())
     return inputs, cloud, key
@@ -156,8 +98,8 @@ def show_frame(obj, scene, frame: int) -> bool:
     if _shown.get(obj.session_uid) != key:
         builder.write_cloud_mesh(obj.data, cloud, settings.geometry, settings.surface_step)
         _shown[obj.session_uid] = key
-    note = " (no sidecar: scene camera)" if inputs.uses_scene_camera else ""
-    _set_message(obj, f"frame {frame}: {len(cloud.positions):,} points{note}")
+    note = " (no sidecar: scene camera)" if inputs.uses_fallback_camera else ""
+    _set_message(obj, f"frame {frame}: {len(cloud.points):,} points{note}")
     return True
 
 
@@ -184,14 +126,20 @@ def on_frame_change(scene, *_args):
 def on_load(*_args):
     """A file was opened: forget what the cache and the meshes held, then show the current frame."""
     CACHE.clear()
-    _shown.clear()
+    forget_shown()
     on_frame_change(bpy.context.scene)
 
 
 HANDLERS = ((bpy.app.handlers.frame_change_post, on_frame_change), (bpy.app.handlers.load_post, on_load))
 
 
-def bind(obj, *, source: str, from_setup: bool, options: frames.BuildOptions, geometry: str = "POINTS",
+def forget_shown() -> None:
+    """Forget which frame each cloud's mesh holds, so the next frame change rewrites every mesh (the
+    frame cache is kept)."""
+    _shown.clear()
+
+
+def bind(obj, *, source: str, from_setup: bool, options: BuildOptions, geometry: str = "POINTS",
          surface_step: float = 0.05) -> None:
     """Make ``obj`` follow the timeline: store the binding on it."""
     settings = obj.depth_cloud_sequence

@@ -15,8 +15,11 @@ import traceback
 
 import bpy
 
-from . import compositor, sources
-from .core import CameraModel, convert_depth, read_exr, write_exr
+from ..core import CameraModel
+from ..core.cloud import write_depth_kinds
+from ..core.frame_files import camera_sidecar_path, setup_file
+from ..core.frame_files import write_camera_sidecar as write_sidecar_file
+from . import compositor
 
 _render_cameras: dict[str, tuple[int, CameraModel]] = {}  # scene name -> (frame, camera being rendered)
 
@@ -32,12 +35,7 @@ def write_camera_sidecar(scene, camera: CameraModel) -> str | None:
         return None
     folder = bpy.path.abspath(directory)
     os.makedirs(folder, exist_ok=True)
-    path = sources.camera_sidecar_path(folder, scene.frame_current)
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(camera.to_json())
-    os.replace(tmp, path)
-    return path
+    return write_sidecar_file(camera_sidecar_path(folder, scene.frame_current), camera)
 
 
 def converted_kinds(setting: str, camera: CameraModel) -> list[str]:
@@ -54,14 +52,9 @@ def write_converted_depth(scene, camera: CameraModel) -> list[str]:
     if not kinds:
         return []
     folder = bpy.path.abspath(compositor.output_directory(scene))
-    depth = read_exr(os.path.join(folder, f"depth_{scene.frame_current:04d}.exr")).depth
-    written = []
-    for kind in kinds:
-        path = os.path.join(folder, f"{kind}_{scene.frame_current:04d}.exr")
-        converted = convert_depth(depth, camera, from_kind=camera.natural_depth_kind(), to_kind=kind)
-        write_exr(path, {"V": converted})
-        written.append(path)
-    return written
+    frame = scene.frame_current
+    return write_depth_kinds(setup_file(folder, "depth", frame), camera,
+                             {kind: setup_file(folder, kind, frame) for kind in kinds})
 
 
 @bpy.app.handlers.persistent

@@ -1,0 +1,215 @@
+"""Clouds in the scene: Build (a frame, or a sequence that follows the timeline), Preload and Bake.
+
+Thin glue: a frame's files and camera come from :mod:`..frames`, the arrays from the core
+(:func:`read_cloud`), the objects from :mod:`..builder`, sequences from :mod:`..sequence` / :mod:`..bake`.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+import bpy
+
+from ...core import DepthCloudError, NoSourceError
+from ...core.cloud import read_cloud
+from .. import bake, builder, frames, sequence
+from .base import (
+    SPACE_ITEMS,
+    BuildOptionsMixin,
+    FrameRangeMixin,
+    LookMixin,
+    finish,
+    in_object_mode,
+    restore_frame,
+    sequence_binding,
+)
+
+
+class DEPTH_CLOUD_OT_build(LookMixin, BuildOptionsMixin, bpy.types.Operator):
+    """Build a colored point cloud (or pixel faces, or a surface) from the current frame's rendered depth and \
+color EXRs, placed with the camera that rendered the frame; with Sequence, it follows the timeline"""
+
+    bl_idname = "depth_cloud.build"
+    bl_label = "Build Point Cloud"
+    bl_options = {"REGISTER", "UNDO"}
+
+    space: bpy.props.EnumProperty(name="Space", description="Where the cloud's vertices live",
+                                  items=SPACE_ITEMS, default="WORLD")
+    sequence: bpy.props.BoolProperty(
+        name="Sequence", description="Bind the cloud to the sequence: on every frame change it shows that "
+                                     "frame's cloud, placed with the camera that rendered it (world space)",
+        default=False,
+    )
+
+    @classmethod
+    def poll(cls, context):
+        return in_object_mode(cls, context, "build a point cloud")
+
+    def execute(self, context):
+        scene = context.scene
+        start = time.perf_counter()
+        space = "world" if self.sequence or self.space == "WORLD" else "camera"
+        try:
+            source, from_setup = self.frame_source(scene)
+            inputs = frames.frame_inputs(scene, source, from_setup, scene.frame_current)
+            cloud = read_cloud(inputs, self.build_options(space))
+        except DepthCloudError as exc:
+            if not self.sequence or isinstance(exc, NoSourceError):
+                return finish(self, context, "ERROR", f"Depth Cloud: {exc}")
+            inputs = cloud = None  # a sequence may start on a frame that is not rendered yet
+            missing = str(exc)
+        if cloud is not None:
+            obj = builder.build_cloud(context, cloud, source=inputs.files.depth_path, frame=scene.frame_current,
+                                      **self.look())
+        else:
+            obj = builder.place_cloud(context, builder.clear_mesh, source=source, frame=scene.frame_current,
+                                      geometry=self.geometry, shading=self.shading, point_size=self.point_size)
+        obj.depth_cloud_sequence.enabled = False
+        if self.sequence:
+            return self._bind_sequence(context, obj, source, from_setup, cloud, None if cloud else missing)
+        seconds = time.perf_counter() - start
+        level = "WARNING" if inputs.uses_fallback_camera else "INFO"
+        what = {"POINTS": "points", "FACES": "pixel faces", "SURFACE": "surface vertices"}[self.geometry]
+        return finish(self, context, level,
+                       f"Depth Cloud: {len(cloud.points):,} {what} from frame {scene.frame_current} "
+                       f"({os.path.basename(inputs.files.depth_path)}, {inputs.camera_note}) in {seconds:.2f} s")
+
+    def _bind_sequence(self, context, obj, source, from_setup, cloud, missing):
+        scene = context.scene
+        sequence.bind(obj, source=source, from_setup=from_setup, options=self.build_options(),
+                      geometry=self.geometry, surface_step=self.surface_step)
+        lock = "" if scene.render.use_lock_interface else "; turned on Render > Lock Interface so renders show it"
+        scene.render.use_lock_interface = True
+        shown = sequence.show_frame(obj, scene, scene.frame_current)
+        status = obj.depth_cloud_sequence.message
+        return finish(self, context, "INFO" if shown else "WARNING",
+                       f"Depth Cloud: '{obj.name}' now follows the timeline ({status}){lock}")
+
+
+class DEPTH_CLOUD_OT_preload_sequence(FrameRangeMixin, bpy.types.Operator):
+    """Decode every frame of the active sequence cloud into the frame cache, so playback re-reads nothing \
+(stops when the cache limit in the add-on preferences is reached)"""
+
+    bl_idname = "depth_cloud.preload_sequence"
+    bl_label = "Preload Sequence"
+
+    @classmethod
+    def poll(cls, context):
+        if sequence_binding(context) is None:
+            cls.poll_message_set("Select a cloud built with Sequence on")
+            return False
+        return True
+
+    def execute(self, context):
+        scene, obj = context.scene, sequence_binding(context)
+        numbers = self.frame_numbers(scene)
+        original = scene.frame_current
+        window_manager = context.window_manager
+        window_manager.progress_begin(0, len(numbers))
+        loaded, failed, full = 0, [], False
+        try:
+            for i, frame in enumerate(numbers):
+                window_manager.progress_update(i)
+                before = len(sequence.CACHE)
+                scene.frame_set(frame)  # the handler loads the frame into the cache
+                if not obj.data.vertices and "points" not in obj.depth_cloud_sequence.message:
+                    failed.append(frame)
+                elif len(sequence.CACHE) <= before and i > 0:
+                    full = True
+                    break
+                else:
+                    loaded += 1
+        finally:
+            window_manager.progress_end()
+            restore_frame(scene, original)
+        message = f"Depth Cloud: preloaded {loaded} of {len(numbers)} frames ({sequence.CACHE.nbytes / 2**20:.0f} MB)"
+        if failed:
+            message += f"; frame(s) {', '.join(map(str, failed))} could not be loaded"
+        if full:
+            message += "; the frame cache is full: raise its limit in the add-on preferences"
+        return finish(self, context, "WARNING" if failed or full else "INFO", message)
+
+
+class DEPTH_CLOUD_OT_bake_sequence(LookMixin, BuildOptionsMixin, FrameRangeMixin, bpy.types.Operator):
+    """Bake a frame range of the sequence into objects that need no handler: one object per frame with \
+keyed visibility, or one fused world-space cloud (optionally one point per voxel). ESC stops and keeps \
+what was baked"""
+
+    bl_idname = "depth_cloud.bake_sequence"
+    bl_label = "Bake Sequence"
+    bl_options = {"REGISTER", "UNDO"}
+
+    mode: bpy.props.EnumProperty(name="Bake", items=(
+        ("PER_FRAME", "Object per Frame", "One object per frame, visible only on its frame"),
+        ("FUSED", "Fused Cloud", "All frames in one world-space cloud"),
+    ), default="PER_FRAME")
+    voxel_size: bpy.props.FloatProperty(
+        name="Voxel Size", description="Fused cloud: keep one point per voxel of this size, averaging positions "
+                                       "and colors (0: keep every point)",
+        default=0.0, min=0.0, subtype="DISTANCE", unit="LENGTH",
+    )
+
+    @classmethod
+    def poll(cls, context):
+        return in_object_mode(cls, context, "bake")
+
+    def _job(self, context) -> bake.BakeJob:
+        obj = sequence_binding(context)
+        if obj is not None and not self.filepath:
+            settings = obj.depth_cloud_sequence
+            source, from_setup = sequence.source_path(settings), settings.from_setup
+            options = sequence.build_options(settings)
+        else:
+            (source, from_setup), options = self.frame_source(context.scene), self.build_options()
+        if self.mode == "FUSED" and self.geometry != "POINTS":
+            raise DepthCloudError("a fused cloud is made of points: choose Geometry = Points, or bake one "
+                                  "object per frame")
+        return bake.BakeJob(context, source=source, from_setup=from_setup, options=options,
+                            frame_numbers=self.frame_numbers(context.scene), mode=self.mode,
+                            voxel_size=self.voxel_size if self.mode == "FUSED" else 0.0, **self.look())
+
+    def execute(self, context):
+        try:
+            job = self._job(context)
+        except DepthCloudError as exc:
+            return finish(self, context, "ERROR", f"Depth Cloud: {exc}")
+        while job.step():
+            pass
+        return self._done(context, job)
+
+    def invoke(self, context, event):
+        try:
+            self._running = self._job(context)
+        except DepthCloudError as exc:
+            return finish(self, context, "ERROR", f"Depth Cloud: {exc}")
+        window_manager = context.window_manager
+        window_manager.progress_begin(0, self._running.total)
+        self._timer = window_manager.event_timer_add(0.001, window=context.window)
+        window_manager.modal_handler_add(self)
+        return {"RUNNING_MODAL"}
+
+    def modal(self, context, event):
+        job = self._running
+        if event.type == "ESC":
+            return self._done(context, job)
+        if event.type == "TIMER":
+            more = job.step()
+            context.window_manager.progress_update(job.next_index)
+            context.workspace.status_text_set(f"Depth Cloud: baking frame {job.next_index} of {job.total} (ESC stops)")
+            if not more:
+                return self._done(context, job)
+        return {"RUNNING_MODAL"}
+
+    def _done(self, context, job):
+        if getattr(self, "_timer", None) is not None:
+            context.window_manager.event_timer_remove(self._timer)
+            context.window_manager.progress_end()
+            context.workspace.status_text_set(None)
+        summary = job.finish()
+        level = "ERROR" if not job.done else ("WARNING" if job.skipped or job.next_index < job.total else "INFO")
+        return finish(self, context, level, f"Depth Cloud: {summary}") if level != "ERROR" else \
+            finish(self, context, "ERROR", f"Depth Cloud: nothing baked; {summary}")
+
+
+classes = (DEPTH_CLOUD_OT_build, DEPTH_CLOUD_OT_preload_sequence, DEPTH_CLOUD_OT_bake_sequence)

@@ -1,0 +1,73 @@
+"""Export PLY: point clouds of the current frame or a frame range as files (PLY or NPZ), through the
+core's one export (:func:`export_frame`), the same as ``depth-cloud convert``."""
+
+from __future__ import annotations
+
+import bpy
+
+from ...core import DepthCloudError
+from ...core.cloud import BuildOptions
+from ...core.export import ExportOptions, export_frame, format_of
+from ...core.frame_files import frame_path
+from .. import frames
+from .base import FrameRangeMixin, SourceMixin, core_value, finish, finish_range, restore_frame
+
+
+class DEPTH_CLOUD_OT_export_ply(SourceMixin, FrameRangeMixin, bpy.types.Operator):
+    """Export point clouds of the current frame or a frame range as binary PLY (or .npz) files, computed from \
+the rendered EXRs and each frame's camera, like the depth-cloud command line"""
+
+    bl_idname = "depth_cloud.export_ply"
+    bl_label = "Export PLY"
+
+    output: bpy.props.StringProperty(
+        name="Output", description="PLY/NPZ file, or a pattern with # for the frame number (with a frame range)",
+        subtype="FILE_PATH", default="//depth_cloud/cloud_####.ply")
+    all_frames: bpy.props.BoolProperty(name="Frame Range", description="Export every frame of the range, "
+                                       "not just the current one", default=False)
+    stride: bpy.props.IntProperty(name="Stride", default=1, min=1, max=64)
+    space: bpy.props.EnumProperty(name="Space", items=(("WORLD", "World", "World coordinates"),
+                                                       ("CAMERA", "Camera", "Blender's camera frame (-Z forward)")),
+                                  default="WORLD")
+    colors: bpy.props.EnumProperty(name="Colors", items=(
+        ("SRGB", "sRGB 8-bit", "uchar red green blue, sRGB-encoded from the linear EXR"),
+        ("LINEAR", "Linear Float", "float red green blue, linear as in the EXR"),
+        ("NONE", "None", "No colors")), default="SRGB")
+    normals: bpy.props.BoolProperty(name="Normals", description="nx ny nz: the direction towards the camera",
+                                    default=False)
+    radius: bpy.props.BoolProperty(name="Radius", description="Half the pixel's footprint at its depth",
+                                   default=False)
+
+    def execute(self, context):
+        scene = context.scene
+        pattern = bpy.path.abspath(self.output)
+        numbers = list(self.frame_numbers(scene)) if self.all_frames else [scene.frame_current]
+        if len(numbers) > 1 and "#" not in pattern:
+            return finish(self, context, "ERROR", "Depth Cloud: a frame range needs # in the output name")
+        build = BuildOptions(stride=self.stride, depth_kind=core_value(self.depth_kind), space=core_value(self.space))
+        export = ExportOptions(colors=core_value(self.colors), normals=self.normals, radius=self.radius,
+                               fmt=format_of(pattern))
+        original, written, failed = scene.frame_current, 0, []
+        try:
+            source, from_setup = self.frame_source(scene)
+            for frame in numbers:
+                try:
+                    if frame != scene.frame_current:
+                        scene.frame_set(frame)  # the scene camera, for frames without a sidecar
+                    inputs = frames.frame_inputs(scene, source, from_setup, frame)
+                    export_frame(inputs, frame_path(pattern, frame), build, export)
+                    written += 1
+                except DepthCloudError as exc:
+                    failed.append(f"frame {frame}: {exc}")
+                except OSError as exc:
+                    failed.append(f"frame {frame}: {frame_path(pattern, frame)}: cannot write: {exc.strerror or exc}")
+        except DepthCloudError as exc:
+            return finish(self, context, "ERROR", f"Depth Cloud: {exc}")
+        finally:
+            restore_frame(scene, original)
+        summary = (f"exported {written} {export.fmt.upper()} file(s) to {frame_path(pattern, numbers[0])}"
+                   if written else None)
+        return finish_range(self, context, summary, failed, "exported")
+
+
+classes = (DEPTH_CLOUD_OT_export_ply,)

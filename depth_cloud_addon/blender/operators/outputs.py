@@ -1,0 +1,70 @@
+"""Set Up / Remove EXR Outputs: the compositor nodes that write each rendered frame's depth and color."""
+
+from __future__ import annotations
+
+import bpy
+
+from .. import compositor
+from ..properties import DEPTH_FILE_ITEMS
+from .base import finish
+
+
+class DEPTH_CLOUD_OT_setup_outputs(bpy.types.Operator):
+    """Enable the Depth pass and add compositor File Output nodes that write, for every rendered frame, a \
+float32 depth EXR, a linear color EXR and the camera (JSON) into a folder"""
+
+    bl_idname = "depth_cloud.setup_outputs"
+    bl_label = "Set Up EXR Outputs"
+    bl_options = {"REGISTER", "UNDO"}
+
+    directory: bpy.props.StringProperty(
+        name="Output Folder",
+        description="Folder for depth_####.exr, color_####.exr and camera_####.json ('//' is the .blend's folder)",
+        default="//depth_cloud/",
+        subtype="DIR_PATH",
+    )
+
+    depth_files: bpy.props.EnumProperty(
+        name="Depth Files", description="Which depth maps to write per rendered frame",
+        items=DEPTH_FILE_ITEMS, default="PLANAR",
+    )
+
+    def invoke(self, context, event):
+        self.directory = context.scene.depth_cloud.directory
+        self.depth_files = context.scene.depth_cloud.depth_files
+        return self.execute(context)
+
+    def execute(self, context):
+        scene = context.scene
+        if not self.directory.strip():
+            return finish(self, context, "ERROR", "Depth Cloud: the output folder is empty")
+        result = compositor.setup_outputs(scene, context.view_layer, self.directory)
+        scene.depth_cloud.directory = result.directory
+        scene.depth_cloud.depth_files = self.depth_files
+        if result.added == 0:
+            return finish(self, context, "INFO",
+                           f"Depth Cloud: outputs already set up, now writing to {result.directory}")
+        return finish(self, context, "INFO",
+                       f"Depth Cloud: added {result.added} compositor nodes writing to {result.directory}")
+
+
+class DEPTH_CLOUD_OT_remove_outputs(bpy.types.Operator):
+    """Remove the compositor nodes that Set Up EXR Outputs added (and only those)"""
+
+    bl_idname = "depth_cloud.remove_outputs"
+    bl_label = "Remove EXR Outputs"
+    bl_options = {"REGISTER", "UNDO"}
+
+    @classmethod
+    def poll(cls, context):
+        if compositor.outputs_node(context.scene) is None:
+            cls.poll_message_set("This scene's compositor has no Depth Cloud outputs")
+            return False
+        return True
+
+    def execute(self, context):
+        removed = compositor.remove_outputs(context.scene)
+        return finish(self, context, "INFO", f"Depth Cloud: removed {removed} compositor nodes")
+
+
+classes = (DEPTH_CLOUD_OT_setup_outputs, DEPTH_CLOUD_OT_remove_outputs)

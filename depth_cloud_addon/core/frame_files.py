@@ -1,0 +1,226 @@
+"""Frames on disk: file names, frame specs, camera sidecars, and which files and camera make a frame.
+
+The one place for these rules; the Blender add-on (Build, sequences, Bake, the render handler,
+the ground-truth operators) and the ``depth-cloud`` CLI all go through it. Plain Python, no bpy.
+
+Naming written by the compositor set-up, one folder per shot, ``NNNN`` the frame number as Blender
+fills a ``####`` run (zero-padded to 4 digits, ``-001`` for frame -1):
+
+* ``depth_NNNN.exr``: Blender's Depth pass (planar Z, or ray distance for panoramic cameras);
+* ``color_NNNN.exr``: the linear premultiplied RGBA image;
+* ``camera_NNNN.json``: the frame's :class:`CameraModel` (``CameraModel.to_json``), the *sidecar*;
+* ``planar_NNNN.exr`` / ``distance_NNNN.exr``: the depth converted to that kind (when asked for).
+
+Any other depth file ``NAME.exr`` takes ``NAME.json`` beside it as its camera sidecar.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from .atomic import write_text
+from .camera import CameraModel
+from .errors import CameraError, DepthCloudError, FrameSpecError, MissingFrameError
+
+__all__ = [
+    "FRAME_FILE_KINDS", "FrameFiles", "FrameInputs", "camera_sidecar_path", "color_beside", "converted_depth_path",
+    "find_frame_files", "frame_files_of", "frame_inputs", "frame_path", "parse_frames", "read_camera_sidecar",
+    "setup_file", "setup_stem", "sidecar_beside", "write_camera_sidecar",
+]
+
+#: The files of one frame in a set-up folder: kind -> (name prefix, extension).
+FRAME_FILE_KINDS = {
+    "depth": ("depth_", ".exr"),
+    "color": ("color_", ".exr"),
+    "camera": ("camera_", ".json"),
+    "planar": ("planar_", ".exr"),
+    "distance": ("distance_", ".exr"),
+}
+_DEPTH_PREFIX = FRAME_FILE_KINDS["depth"][0]
+_HASH_RUN = re.compile(r"#+")
+
+
+def frame_path(pattern, frame: int) -> str:
+    """Replace the last run of ``#`` in ``pattern`` by ``frame`` zero-padded to the run's length
+    (Blender's rule); a pattern without ``#`` is returned as it is."""
+    pattern = os.fspath(pattern)
+    runs = list(_HASH_RUN.finditer(pattern))
+    if not runs:
+        return pattern
+    run = runs[-1]
+    return f"{pattern[:run.start()]}{frame:0{len(run.group())}d}{pattern[run.end():]}"
+
+
+def parse_frames(text: str) -> list[int]:
+    """``"1-240"``, ``"7"``, ``"-3--1"`` or ``"1-9,20-22"`` -> the frame numbers, in the order given.
+
+    Raises :class:`FrameSpecError` for anything else (an empty part, a range that runs backwards).
+    """
+    numbers: list[int] = []
+    for part in str(text).split(","):
+        match = re.fullmatch(r"\s*(-?\d+)\s*(?:-\s*(-?\d+)\s*)?", part)
+        if match is None:
+            raise FrameSpecError(f"{text!r}: expected ranges like 1-240 or 1-9,20-22")
+        start = int(match.group(1))
+        end = int(match.group(2)) if match.group(2) is not None else start
+        if end < start:
+            raise FrameSpecError(f"{text!r}: expected ranges like 1-240 or 1-9,20-22 ({start}-{end} runs backwards)")
+        numbers.extend(range(start, end + 1))
+    return numbers
+
+
+def setup_stem(kind: str) -> str:
+    """The set-up's file name of ``kind`` without extension, with Blender's ``####`` frame run."""
+    return FRAME_FILE_KINDS[kind][0] + "####"
+
+
+def setup_file(folder, kind: str, frame: int) -> str:
+    """The path of ``frame``'s file of ``kind`` ("depth", "color", "camera", "planar", "distance") in a
+    set-up folder."""
+    prefix, extension = FRAME_FILE_KINDS[kind]
+    return frame_path(os.path.join(os.fspath(folder), f"{prefix}####{extension}"), frame)
+
+
+def camera_sidecar_path(folder, frame: int) -> str:
+    return setup_file(folder, "camera", frame)
+
+
+def _sibling(depth_path: str, kind: str) -> str | None:
+    """``depth_SUFFIX.exr`` -> the path of ``KIND_SUFFIX`` (with ``kind``'s extension), or None."""
+    folder, name = os.path.split(depth_path)
+    stem = os.path.splitext(name)[0]
+    if not stem.startswith(_DEPTH_PREFIX):
+        return None
+    prefix, extension = FRAME_FILE_KINDS[kind]
+    return os.path.join(folder, prefix + stem[len(_DEPTH_PREFIX):] + extension)
+
+
+def sidecar_beside(depth_path) -> str | None:
+    """The camera sidecar of a depth file, if one exists: ``camera_NNNN.json`` beside ``depth_NNNN.exr``,
+    else ``NAME.json`` beside ``NAME.exr``."""
+    depth_path = os.fspath(depth_path)
+    candidates = [_sibling(depth_path, "camera"), os.path.splitext(depth_path)[0] + ".json"]
+    return next((c for c in candidates if c is not None and os.path.isfile(c)), None)
+
+
+def color_beside(depth_path) -> str | None:
+    """``color_NNNN.exr`` beside ``depth_NNNN.exr`` if it exists, else None (the depth file's own color)."""
+    candidate = _sibling(os.fspath(depth_path), "color")
+    return candidate if candidate is not None and os.path.isfile(candidate) else None
+
+
+def converted_depth_path(depth_path, kind: str) -> str:
+    """Where a depth file converted to ``kind`` goes by default: ``KIND_`` + its name without ``depth_``,
+    beside it (``depth_0001.exr`` -> ``distance_0001.exr``, ``shot.exr`` -> ``distance_shot.exr``)."""
+    folder, name = os.path.split(os.fspath(depth_path))
+    return os.path.join(folder, FRAME_FILE_KINDS[kind][0] + name.removeprefix(_DEPTH_PREFIX))
+
+
+def read_camera_sidecar(path) -> CameraModel:
+    """The camera in a sidecar JSON file; :class:`DepthCloudError` naming the file when it cannot be read."""
+    path = os.fspath(path)
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except FileNotFoundError:
+        raise DepthCloudError(f"{path}: no such camera file") from None
+    except UnicodeDecodeError:
+        raise DepthCloudError(f"{path}: not a camera file (not UTF-8 text)") from None
+    except OSError as exc:
+        raise DepthCloudError(f"{path}: cannot read the camera file: {exc.strerror or exc}") from None
+    try:
+        return CameraModel.from_json(text)
+    except CameraError as exc:
+        raise CameraError(f"{path}: {exc}") from None
+
+
+def write_camera_sidecar(path, camera: CameraModel) -> str:
+    """Write ``camera`` to ``path`` (atomically); returns the path."""
+    path = os.fspath(path)
+    write_text(path, camera.to_json())
+    return path
+
+
+@dataclass(frozen=True)
+class FrameFiles:
+    """The files of one frame."""
+
+    depth_path: str
+    color_path: str | None   # None: color comes from the depth file (multilayer) or is absent
+    camera_path: str | None  # None: no sidecar
+
+
+def frame_files_of(depth_path, *, color_path=None, camera_path=None) -> FrameFiles:
+    """A depth file's frame: ``color_path``/``camera_path`` if given, else the files found beside it.
+
+    Raises :class:`MissingFrameError` when the depth file does not exist.
+    """
+    depth_path = os.fspath(depth_path)
+    if not os.path.isfile(depth_path):
+        raise MissingFrameError(f"{depth_path}: no such file")
+    return FrameFiles(depth_path,
+                      os.fspath(color_path) if color_path is not None else color_beside(depth_path),
+                      os.fspath(camera_path) if camera_path is not None else sidecar_beside(depth_path))
+
+
+def find_frame_files(folder_or_pattern, frame: int, *, from_setup: bool) -> FrameFiles:
+    """The files of ``frame``.
+
+    ``from_setup``: ``folder_or_pattern`` is the set-up's output folder (the standard names apply).
+    Otherwise it is a depth EXR, a multilayer render EXR, or a pattern with ``#`` for the frame
+    number; a sibling ``color_``/``camera_`` file is used when the depth file follows our naming,
+    and ``NAME.json`` next to the file counts as its camera sidecar.
+    Raises :class:`MissingFrameError` when the depth file does not exist.
+    """
+    if from_setup:
+        depth_path = setup_file(folder_or_pattern, "depth", frame)
+    else:
+        depth_path = frame_path(folder_or_pattern, frame)
+    if not os.path.isfile(depth_path):
+        hint = " (render the frame first, F12 or Render Animation)" if from_setup else ""
+        raise MissingFrameError(f"no depth file for frame {frame}: {depth_path} does not exist{hint}")
+    return frame_files_of(depth_path)
+
+
+@dataclass(frozen=True)
+class FrameInputs:
+    """One frame's files and the camera that saw it."""
+
+    frame: int | None
+    files: FrameFiles
+    camera: CameraModel
+    camera_note: str    # where the camera came from, for the user
+    signature: tuple    # changes when any input changes (paths, modification times, camera)
+    uses_fallback_camera: bool = False  # True: no sidecar; the camera came from ``fallback`` (the scene's)
+
+
+def _mtime(path: str | None) -> int | None:
+    return os.stat(path).st_mtime_ns if path else None
+
+
+def frame_inputs(files: FrameFiles, frame: int | None = None, *, camera: CameraModel | None = None,
+                 camera_note: str = "", fallback: Callable[[], tuple[CameraModel, str]] | None = None
+                 ) -> FrameInputs:
+    """The camera of a frame, by the one rule: ``camera`` if given (e.g. read from a .blend), else the
+    frame's sidecar (``files.camera_path``), else ``fallback()`` -> ``(camera, note)`` (the scene camera
+    in Blender). Raises :class:`DepthCloudError` when the sidecar cannot be read or there is no camera.
+    """
+    uses_fallback = False
+    camera_key = None
+    if camera is not None:
+        note = camera_note or "camera given"
+        camera_key = camera.to_json()
+    elif files.camera_path is not None:
+        camera = read_camera_sidecar(files.camera_path)
+        note = f"camera from {os.path.basename(files.camera_path)}"
+    elif fallback is not None:
+        camera, note = fallback()
+        camera_key, uses_fallback = camera.to_json(), True
+    else:
+        raise DepthCloudError(f"{files.depth_path}: no camera sidecar beside the depth file")
+    signature = (files.depth_path, _mtime(files.depth_path), files.color_path, _mtime(files.color_path),
+                 files.camera_path, _mtime(files.camera_path), camera_key)
+    return FrameInputs(frame, files, camera, note, signature, uses_fallback)
