@@ -236,7 +236,11 @@ def _convert_fused(args, jobs, fusion: Fusion) -> int:
             failures.append(f"frame {job.frame}: {exc}")
             progress.update(0)
             continue
-        fusion.add(cloud)
+        try:
+            fusion.add(cloud)
+        except DepthCloudError as exc:  # e.g. a voxel grid too fine for the scene: no frame can be fused
+            progress.close()
+            raise CliError(f"--voxel {args.voxel:g}: {exc}") from None
         progress.update(len(cloud.points))
     progress.close()
     for failure in failures:

@@ -21,9 +21,6 @@ from .geometry import ValidPoints, backproject_valid, convert_depth, resolve_dep
 __all__ = ["BuildOptions", "CloudArrays", "camera_facing_normals", "cloud_arrays", "read_cloud",
            "write_depth_kinds"]
 
-SPACES = ("world", "camera")
-
-
 @dataclass(frozen=True)
 class BuildOptions:
     """What to make of a frame's pixels (every option of Build, sequences, Bake and ``convert``)."""

@@ -25,11 +25,11 @@ class Fusion:
     """
 
     def __init__(self, voxel_size: float = 0.0):
-        self.voxel_size = float(voxel_size)
         try:
-            self._accumulator = VoxelAccumulator(self.voxel_size) if self.voxel_size != 0.0 else None
+            self._accumulator = VoxelAccumulator(voxel_size) if voxel_size != 0 else None
         except ValueError as exc:
             raise DepthCloudError(str(exc)) from None
+        self.voxel_size = self._accumulator.voxel_size if self._accumulator is not None else 0.0
         self._parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         self.frames = 0
         self.points_in = 0

@@ -374,3 +374,16 @@ def test_python_exits_cleanly_after_register_and_unregister(tmp_path):
             "print('done')")
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert run.returncode == 0 and "done" in run.stdout, (run.returncode, run.stderr[-1500:])
+
+
+def test_a_sequence_needs_a_source_but_may_start_on_a_frame_not_rendered_yet(scene_with_camera, tmp_path):
+    scene, _ = scene_with_camera
+    objects_before = set(bpy.data.objects)
+    with pytest.raises(RuntimeError, match="no depth file given and no outputs set up"):
+        bpy.ops.depth_cloud.build(sequence=True)
+    assert set(bpy.data.objects) == objects_before
+    bpy.ops.depth_cloud.setup_outputs(directory=str(tmp_path))
+    assert bpy.ops.depth_cloud.build(sequence=True) == {"FINISHED"}  # frame 1 is not rendered yet
+    cloud = builder.find_cloud(scene)
+    assert cloud.depth_cloud_sequence.enabled and len(cloud.data.vertices) == 0
+    assert "no depth file for frame 1" in cloud.depth_cloud_sequence.message

@@ -73,3 +73,39 @@ def test_cli_takes_the_camera_from_a_blend_file(sequence):
                                   points[np.isfinite(points[:, 0])].astype(np.float32))
     assert cli.main(["convert", str(folder / "depth_0002.exr"), "--blend", str(folder / "nope.blend"),
                      "-o", str(out)]) == 2
+
+
+def _snapshot(folder):
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.is_file()}
+
+
+@pytest.mark.parametrize("name", ["depth_0001.exr", "color_0001.exr", "camera_0001.json"])
+def test_export_ply_never_writes_over_an_input(sequence, name):
+    scene, folder = sequence
+    before = _snapshot(folder)
+    with pytest.raises(RuntimeError, match="the output is an input of this job"):
+        bpy.ops.depth_cloud.export_ply(output=str(folder / name))
+    assert _snapshot(folder) == before
+    assert "nothing exported" in scene.depth_cloud.last_message
+
+
+@pytest.mark.parametrize("name", ["depth_0001.exr", "camera_0001.json"])
+def test_convert_depth_never_writes_over_an_input(sequence, name):
+    scene, folder = sequence
+    before = _snapshot(folder)
+    with pytest.raises(RuntimeError, match="the output is an input of this job"):
+        bpy.ops.depth_cloud.convert_depth(filepath=str(folder / "depth_0001.exr"), output=str(folder / name))
+    assert _snapshot(folder) == before
+
+
+def test_cli_blend_option_rejects_a_file_that_is_not_a_blend(sequence, capsys):
+    _, folder = sequence
+    fake = folder / "fake.blend"
+    fake.write_bytes(b"not a blend file")
+    from depth_cloud_addon import cli
+
+    assert cli.main(["convert", str(folder / "depth_0001.exr"), "--blend", str(fake), "-o",
+                     str(folder / "x.ply")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith(f"depth-cloud: error: {fake}: cannot open as a .blend file"), err
+    assert not (folder / "x.ply").exists()

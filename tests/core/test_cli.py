@@ -1,6 +1,8 @@
 """The depth-cloud command line: exact conversions, # sequences, one-line errors with exit status 2."""
 
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -179,3 +181,69 @@ def test_convert_fuses_a_sequence_into_one_file_with_optional_voxels(colored, ca
     assert PlyData.read(str(out))["vertex"].count == len(occupied)
     assert run("convert", colored / "depth_0001.exr", "--fuse", "-o", out) == 2
     assert "--fuse writes one file from a sequence" in capsys.readouterr().err
+
+
+# -- outputs never overwrite inputs; bad options before any work; fusion without temporary files --------
+
+
+def _snapshot(folder):
+    return {p.name: p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.parametrize("command, output", [
+    (["convert", "{d}/depth_0001.exr"], "depth_0001.exr"),
+    (["convert", "{d}/depth_0001.exr"], "color_0001.exr"),
+    (["convert", "{d}/depth_0001.exr"], "camera_0001.json"),
+    (["convert", "{d}/depth_0001.exr"], "sub/../depth_0001.exr"),   # resolves to the input
+    (["depth", "{d}/depth_0001.exr", "--camera", "{d}/camera_0001.json", "--to", "distance"], "depth_0001.exr"),
+    (["depth", "{d}/depth_0001.exr", "--camera", "{d}/camera_0001.json", "--to", "distance"], "camera_0001.json"),
+])
+def test_an_output_that_names_an_input_is_refused(colored, capsys, command, output):
+    (colored / "sub").mkdir()
+    before = _snapshot(colored)
+    argv = [a.format(d=colored) for a in command] + ["-o", str(colored / output)]
+    assert run(*argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "the output is an input of this job" in err[0], err
+    assert _snapshot(colored) == before  # nothing touched
+
+
+def test_a_sequence_never_writes_over_its_inputs(colored, capsys):
+    before = _snapshot(colored)
+    assert run("convert", colored / "depth_####.exr", "--frames", "1-2", "-o", colored / "color_####.exr") == 1
+    err = capsys.readouterr().err
+    assert err.count("the output is an input of this job") == 2 and "0 of 2 frame(s) written, 2 failed" in err
+    assert _snapshot(colored) == before
+
+
+@pytest.mark.parametrize("voxel", ["-1", "nan", "inf", "0", "1e-30"])
+def test_a_bad_voxel_size_exits_2_before_any_work(colored, capsys, voxel):
+    out = colored / "fused.ply"
+    status = run("convert", colored / "depth_####.exr", "--frames", "1-3", "--fuse", "--voxel", voxel, "-o", out)
+    err = capsys.readouterr().err.strip().splitlines()
+    if voxel == "0":  # 0 means no voxels: every point kept
+        assert status == 0 and PlyData.read(str(out))["vertex"].count == 3 * 47
+        return
+    assert status == 2 and err[-1].startswith("depth-cloud: error: --voxel"), err
+    assert not out.exists()
+    if voxel != "1e-30":  # known bad before any frame is read; 1e-30 only against the points' extent
+        assert len(err) == 1, err
+
+
+def test_two_fusions_into_one_folder_at_once_do_not_collide(colored):
+    outputs = [colored / "a.ply", colored / "b.ply"]
+    argv = [[sys.executable, "-m", "depth_cloud_addon.cli", "convert", str(colored / "depth_####.exr"), "--frames",
+             "1-3", "--fuse", "-o", str(out)] for out in outputs]
+    runs = [subprocess.Popen(a, stdout=subprocess.PIPE, stderr=subprocess.PIPE) for a in argv]
+    for process in runs:
+        assert process.wait(timeout=120) == 0, process.stderr.read()
+    assert PlyData.read(str(outputs[0]))["vertex"].count == PlyData.read(str(outputs[1]))["vertex"].count == 3 * 47
+    assert outputs[0].read_bytes() == outputs[1].read_bytes()
+    assert sorted(p.name for p in colored.iterdir() if p.suffix not in (".exr", ".json")) == ["a.ply", "b.ply"]
+
+
+def test_cameras_reports_an_unreadable_sidecar_in_one_line(frames, capsys):
+    (frames / "camera_0002.json").write_bytes(b'{"name": "\xe9"}')
+    assert run("cameras", "--camera", frames / "camera_####.json", "--frames", "1-3", "-o", frames / "out") == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "camera_0002.json: not a camera file (not UTF-8 text)" in err[0], err

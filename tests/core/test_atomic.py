@@ -1,0 +1,98 @@
+"""The one atomic writer: a target is the old file or the new one, never half of one, even when killed.
+
+Every writer of the core goes through it: each is made to fail at the rename, and the target must be
+left exactly as it was, with no temporary file behind.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from depth_cloud_addon.core import CameraModel, write_exr
+from depth_cloud_addon.core.annotations import write_points_csv, write_points_json
+from depth_cloud_addon.core.atomic import atomic_path, atomic_write, write_text
+from depth_cloud_addon.core.camera_export import write_json
+from depth_cloud_addon.core.frame_files import write_camera_sidecar
+from depth_cloud_addon.core.ply import write_npz, write_ply
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+POINTS = np.arange(12, dtype=np.float32).reshape(4, 3)
+PICKS = (["a"], np.array([[1.5, 2.5]]), np.array([[1.0, 2.0, 3.0]]), np.array([[0.0, 0.0, -1.0]]))
+
+WRITERS = {
+    "ply": lambda path: write_ply(path, POINTS),
+    "npz": lambda path: write_npz(path, points=POINTS),
+    "exr": lambda path: write_exr(path, {"V": np.ones((2, 3), np.float32)}),
+    "json": lambda path: write_json(path, {"a": 1}),
+    "sidecar": lambda path: write_camera_sidecar(path, CameraModel(width_px=4, height_px=3)),
+    "points_csv": lambda path: write_points_csv(path, *PICKS),
+    "points_json": lambda path: write_points_json(path, *PICKS),
+    "text": lambda path: write_text(path, "new"),
+}
+
+
+def test_write_text_replaces_the_file_and_leaves_nothing_else(tmp_path):
+    target = tmp_path / "out.txt"
+    target.write_text("old")
+    write_text(target, "new\n")
+    assert target.read_text() == "new\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["out.txt"]
+
+
+def test_an_exception_while_writing_keeps_the_old_file(tmp_path):
+    target = tmp_path / "out.bin"
+    target.write_bytes(b"old")
+    with pytest.raises(RuntimeError, match="disk full"), atomic_write(target) as f:
+        f.write(b"half of the new")
+        raise RuntimeError("disk full")
+    assert target.read_bytes() == b"old"
+    assert [p.name for p in tmp_path.iterdir()] == ["out.bin"]
+
+
+def test_temporary_names_are_unique_hidden_and_beside_the_target(tmp_path):
+    with atomic_path(tmp_path / "a.ply") as first, atomic_path(tmp_path / "a.ply") as second:
+        assert first != second
+        for tmp in (first, second):
+            open(tmp, "wb").close()
+            assert os.path.dirname(tmp) == str(tmp_path)
+            assert os.path.basename(tmp).startswith(".a.ply.") and tmp.endswith(".tmp")
+
+
+def test_a_process_killed_mid_write_leaves_the_old_file(tmp_path):
+    target = tmp_path / "cloud.ply"
+    target.write_bytes(b"old")
+    code = ("import os, signal, sys\n"
+            "from depth_cloud_addon.core.atomic import atomic_write\n"
+            "with atomic_write(sys.argv[1]) as f:\n"
+            "    f.write(b'x' * 100000); f.flush()\n"
+            "    os.kill(os.getpid(), signal.SIGKILL)\n")
+    result = subprocess.run([sys.executable, "-c", code, str(target)], cwd=REPO_ROOT,
+                            env=dict(os.environ, PYTHONPATH=REPO_ROOT), capture_output=True, timeout=60)
+    assert result.returncode == -signal.SIGKILL
+    assert target.read_bytes() == b"old"
+    leftovers = [p.name for p in tmp_path.iterdir() if p.name != "cloud.ply"]
+    assert len(leftovers) == 1 and leftovers[0].startswith(".cloud.ply.")  # hidden, never the target
+
+
+@pytest.mark.parametrize("name", sorted(WRITERS))
+def test_every_core_writer_is_atomic(tmp_path, monkeypatch, name):
+    target = tmp_path / f"out.{name}"
+    target.write_bytes(b"old")
+
+    def failing_replace(src, dst):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "replace", failing_replace)
+    with pytest.raises(OSError):
+        WRITERS[name](target)
+    monkeypatch.undo()
+    assert target.read_bytes() == b"old"
+    assert [p.name for p in tmp_path.iterdir()] == [target.name]
+    WRITERS[name](target)  # and without the failure, the file is written
+    assert target.read_bytes() != b"old"
