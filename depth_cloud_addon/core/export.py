@@ -94,10 +94,11 @@ def export_points(path, points, colors, radii, options: ExportOptions, *, normal
 def export_cloud(path, cloud: CloudArrays, options: ExportOptions) -> int:
     """Write one frame's cloud (points in its ``space``); returns the number of points written."""
     normals = camera_facing_normals(cloud) if options.normals else None
+    extra = None
+    if options.fmt == "npz":  # the pixel of each point and the camera travel with the NPZ only
+        extra = dict(pixels=np.stack([cloud.cols, cloud.rows], axis=-1), camera=np.array(cloud.camera.to_json()))
     return export_points(path, cloud.points, cloud.colors, cloud.radii, options, normals=normals,
-                         comments=[f"frame {cloud.camera.frame}", f"space {cloud.space}"],
-                         extra_arrays=dict(pixels=np.stack([cloud.cols, cloud.rows], axis=-1),
-                                           camera=np.array(cloud.camera.to_json())))
+                         comments=[f"frame {cloud.camera.frame}", f"space {cloud.space}"], extra_arrays=extra)
 
 
 def export_frame(inputs: FrameInputs, output, build: BuildOptions | None = None,
