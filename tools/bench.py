@@ -2,7 +2,7 @@
 
 Runs Blender as a Python module (the venv's bpy). One run:
 
-1. renders a generated scene (tests/blender/scenes.py: a wall filling the frame, a tilted plane, a
+1. renders a generated scene (tools/scenes.py: a wall filling the frame, a tilted plane, a
    cube, a sphere) with Cycles (1 sample, CPU) into ``<out>/render.exr`` (multilayer: Combined +
    Depth), once;
 2. **ours**: what the Build operator does, called directly: ``read_exr`` + ``CameraModel.from_blender``

@@ -1,7 +1,7 @@
 """depth_cloud_addon.core.exr on synthetic files in every layout Blender 4.2-5.0 writes (no bpy).
 
 Images are 3 rows x 5 columns with distinct literal values, so a transposed or flipped read fails.
-Layouts mirror /tmp/notes/exr_layouts.md (measured with real Blender).
+Layouts mirror what real Blender writes (shared/BLENDER_FACTS.md, "Writing EXRs"; tests/blender/test_exr_blender.py).
 """
 
 import os
