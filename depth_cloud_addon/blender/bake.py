@@ -28,6 +28,11 @@ def _tagged_collection(scene):
     return collection
 
 
+def _baked_frames(collection) -> list:
+    """The per-frame objects a bake made in ``collection`` (tagged); anything the user put there is kept."""
+    return [obj for obj in collection.objects if obj.get(builder.ROLE) == "baked_frame"]
+
+
 def _remove_objects(objects) -> None:
     for obj in list(objects):
         mesh = obj.data
@@ -72,9 +77,10 @@ class BakeJob:
         self._previous_camera = None
         self._original_frame = self.scene.frame_current
         self._fusion = Fusion(voxel_size) if mode == "FUSED" else None
+        self._made: list = []  # this bake's per-frame objects; the previous bake's are swapped out at the end
         if mode == "PER_FRAME":
             self.collection = _tagged_collection(self.scene)
-            _remove_objects(self.collection.objects)
+            self._previous = _baked_frames(self.collection)
 
     @property
     def total(self) -> int:
@@ -118,12 +124,24 @@ class BakeJob:
         obj = bpy.data.objects.new(mesh.name, mesh)
         obj[builder.ROLE], obj["depth_cloud_frame"] = "baked_frame", frame
         self.collection.objects.link(obj)
+        self._made.append(obj)
         builder.style_object(obj, **self.look)
         _key_visible_only_at(obj, frame)
 
-    def finish(self) -> str:
-        """Create the fused object (FUSED), restore the frame, and return the summary for the user."""
+    def abort(self) -> None:
+        """Undo this bake (an unexpected error): remove what it made, keep the previous bake, restore the frame."""
+        _remove_objects(self._made)
+        self._made.clear()
+        self.done.clear()
         self.scene.frame_set(self._original_frame)
+
+    def finish(self) -> str:
+        """Swap the new per-frame objects in for the previous bake's (PER_FRAME; a bake that made nothing
+        keeps the previous one), or create the fused object (FUSED); restore the frame; return the summary."""
+        self.scene.frame_set(self._original_frame)
+        if self.mode == "PER_FRAME" and self.done:
+            _remove_objects(self._previous)
+            self._previous = []
         if self.mode == "FUSED" and self.done:
             positions, colors, radii = self._fusion.result()
             self._fusion = None

@@ -19,6 +19,8 @@ import numpy as np
 from ..core.surfaces import grid_faces, grid_uvs, pixel_quads
 
 ROLE = "depth_cloud_role"
+#: Roles of the objects that show a cloud in renders (and so must never be in a captured render).
+CLOUD_ROLES = ("cloud", "fused", "baked_frame")
 CLOUD_NAME = "DepthCloud"
 EMPTY_NAME = "DepthCloud Camera"
 NODE_GROUP_NAME = "Depth Cloud Points"

@@ -6,6 +6,7 @@
 * File Output node: 4.x ``base_path`` + ``file_slots``; 5.0 ``directory`` + ``file_name`` +
   ``file_output_items``. 4.x always fills a ``#`` run with the frame number; 5.0 does too when
   the item name holds it.
+* Actions: 4.x ``action.fcurves``; 5.0 layered actions (layers -> strips -> channel bags).
 * EXR formats: 5.0 has ``media_type`` that must be chosen before ``file_format``; the BW color mode
   for a single-channel EXR exists in 4.5/5.0 File Output nodes, not in 4.2 (whose float sockets are
   written as one ``V`` channel anyway).
@@ -104,3 +105,26 @@ def set_multilayer_render_output(image_settings) -> None:
         image_settings.media_type = "MULTI_LAYER_IMAGE"
     image_settings.file_format = "OPEN_EXR_MULTILAYER"
     image_settings.color_depth = "32"
+
+
+def action_fcurves(action):
+    """Every F-curve of ``action``: 4.x ``action.fcurves``; 5.0 layered actions keep them per layer,
+    strip and channel bag."""
+    if hasattr(action, "fcurves"):
+        yield from action.fcurves
+        return
+    for layer in getattr(action, "layers", ()):
+        for strip in layer.strips:
+            for bag in getattr(strip, "channelbags", ()):
+                yield from bag.fcurves
+
+
+#: Options for a path property whose value may start with Blender's "//" (relative to the .blend): 4.5 and
+#: 5.0 know PATH_SUPPORTS_BLEND_RELATIVE (5.0 warns about "//" without it); 4.2 rejects it.
+_RELATIVE = "is_path_supports_blend_relative" in bpy.types.Property.bl_rna.properties
+PATH_OPTIONS = {"PATH_SUPPORTS_BLEND_RELATIVE"} if _RELATIVE else set()
+
+
+def path_options(*extra: str) -> set:
+    """``options=`` for a FILE_PATH / DIR_PATH property (see :data:`PATH_OPTIONS`)."""
+    return set(extra) | PATH_OPTIONS

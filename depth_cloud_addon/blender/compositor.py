@@ -6,6 +6,11 @@ moved, relinked or deleted). Running the set-up again only refreshes our nodes' 
 removing it deletes exactly our nodes (and the tree itself only if we created it and nothing but our
 nodes is left).
 
+Capture never sees the add-on's own clouds: while one of them (Build's, a sequence's, a bake's) would
+be in the render of the captured view layer, the capture nodes are muted (:func:`sync_capture`), so a
+render shows the cloud (the Pixel Faces check, Render Animation of a live cloud) and writes no depth,
+color or camera file; hiding the clouds from renders resumes the capture. The panel says which.
+
 Per frame N the folder receives ``depth_NNNN.exr`` (one float32 channel, planar Z as Cycles writes
 it, not normalised), ``color_NNNN.exr`` (float32 linear premultiplied RGBA) and, written by a render
 handler (see ``handlers``), ``camera_NNNN.json`` (the ``CameraModel`` of that frame).
@@ -15,8 +20,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..core.frame_files import setup_stem
+from ..core.frame_files import CaptureInfo, setup_stem
 from . import compat
+from .builder import CLOUD_ROLES, ROLE
 
 TAG = "depth_cloud"
 DEPTH_STEM = setup_stem("depth")
@@ -50,6 +56,91 @@ def output_directory(scene) -> str | None:
     """The folder our File Output nodes write into (Blender path, may start with //), or None."""
     node = outputs_node(scene)
     return compat.file_output_directory(node) if node is not None else None
+
+
+CAPTURE_ROLES = ("depth", "color")  # our File Output nodes
+
+
+def capture_layer(scene):
+    """``(scene, view layer)`` our Render Layers node captures (None, None without outputs)."""
+    tree, _ = compat.compositor_tree(scene, create=False)
+    layers = our_nodes(tree).get("render_layers")
+    if layers is None:
+        return None, None
+    source = layers.scene or scene
+    return source, source.view_layers.get(layers.layer)
+
+
+def _animated(obj, path: str) -> bool:
+    action = obj.animation_data.action if obj.animation_data is not None else None
+    return action is not None and any(c.data_path == path and not c.mute for c in compat.action_fcurves(action))
+
+
+def clouds_in_render(scene) -> list:
+    """The add-on's clouds that a render of the captured view layer would show: tagged cloud objects not
+    hidden from renders (or with animated render visibility, like baked frames), in collections that are
+    rendered and not excluded from that layer."""
+    source, view_layer = capture_layer(scene)
+    if view_layer is None:
+        return []
+    found = {}
+
+    def walk(layer_collection):
+        if layer_collection.exclude or layer_collection.collection.hide_render:
+            return
+        for obj in layer_collection.collection.objects:
+            if obj.get(ROLE) in CLOUD_ROLES and (not obj.hide_render or _animated(obj, "hide_render")):
+                found[obj.name] = obj
+        for child in layer_collection.children:
+            walk(child)
+
+    walk(view_layer.layer_collection)
+    return list(found.values())
+
+
+def capture_paused(scene) -> bool:
+    """True when our capture nodes are muted (a cloud would be in the render)."""
+    tree, _ = compat.compositor_tree(scene, create=False)
+    nodes = our_nodes(tree)
+    return any(nodes[role].mute for role in CAPTURE_ROLES if role in nodes)
+
+
+def sync_capture(scene) -> list:
+    """Mute our capture nodes while any of the add-on's clouds would be in the captured render, unmute them
+    otherwise; returns those clouds (empty: capturing). Writes only what changes."""
+    tree, _ = compat.compositor_tree(scene, create=False)
+    nodes = our_nodes(tree)
+    clouds = clouds_in_render(scene) if nodes else []
+    for role in CAPTURE_ROLES:
+        node = nodes.get(role)
+        if node is not None and node.mute != bool(clouds):
+            node.mute = bool(clouds)
+    return clouds
+
+
+def capture_status(scene) -> str | None:
+    """One line for the panel when capture is paused, naming the clouds; None while capturing."""
+    if not capture_paused(scene):
+        return None
+    names = [obj.name for obj in clouds_in_render(scene)]
+    shown = ", ".join(f"'{n}'" for n in names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+    return (f"Capture paused: {shown or 'a cloud'} would be in the render, so renders write no depth, color "
+            "or camera files; hide the clouds from renders to capture again")
+
+
+def capture_info(scene, camera_object, depth_files: dict | None = None) -> CaptureInfo:
+    """The capture facts of ``scene``'s render through ``camera_object`` (recorded in the sidecar)."""
+    render = scene.render
+    data = getattr(camera_object, "data", None)
+    dof = getattr(data, "dof", None)
+    depth_of_field = None
+    if dof is not None and dof.use_dof:
+        depth_of_field = {"fstop": float(dof.aperture_fstop), "focus_distance": float(dof.focus_distance)}
+    motion_blur = {"shutter": float(render.motion_blur_shutter)} if render.use_motion_blur else None
+    layers = our_nodes(compat.compositor_tree(scene, create=False)[0]).get("render_layers")
+    return CaptureInfo(scene=scene.name, view_layer=layers.layer if layers is not None else None,
+                       depth_files=dict(depth_files or {}), depth_of_field=depth_of_field, motion_blur=motion_blur,
+                       fps=float(render.fps / render.fps_base))
 
 
 def _free_location(tree) -> tuple[float, float]:
@@ -98,6 +189,7 @@ def setup_outputs(scene, view_layer, directory: str) -> SetupResult:
         compat.set_file_output_directory(node, directory)
         if not node.inputs[0].is_linked:
             tree.links.new(layers.outputs[output], node.inputs[0])
+    sync_capture(scene)
     return SetupResult(added=added, directory=directory, created_tree=created)
 
 

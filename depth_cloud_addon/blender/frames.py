@@ -4,6 +4,8 @@ pattern chosen by the user, else the set-up's output folder)."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import bpy
 
 from ..core import CameraModel, DepthCloudError, NoSourceError
@@ -37,4 +39,7 @@ def frame_inputs(scene, source: str, from_setup: bool, frame: int) -> FrameInput
     sidecar, else the scene camera as it is now (evaluate the frame first). Raises :class:`DepthCloudError`
     (:class:`MissingFrameError` for a missing depth file)."""
     files = find_frame_files(source, frame, from_setup=from_setup)
-    return core_frame_inputs(files, frame, fallback=lambda: scene_camera(scene, frame))
+    inputs = core_frame_inputs(files, frame, fallback=lambda: scene_camera(scene, frame))
+    if inputs.uses_fallback_camera:  # no sidecar: the scene's settings as they are now say what may be off
+        inputs = dataclasses.replace(inputs, capture=compositor.capture_info(scene, scene.camera))
+    return inputs

@@ -10,6 +10,7 @@ our outputs are recorded. The handlers read data and write one small file; they 
 Blender data and never raise into Blender (a failure is printed).
 """
 
+import dataclasses
 import os
 import traceback
 
@@ -17,25 +18,22 @@ import bpy
 
 from ..core import CameraModel
 from ..core.cloud import write_depth_kinds
-from ..core.frame_files import camera_sidecar_path, setup_file
-from ..core.frame_files import write_camera_sidecar as write_sidecar_file
-from . import compositor
+from ..core.frame_files import CaptureInfo, camera_sidecar_path, setup_file, write_camera_sidecar
+from . import compat, compositor
 
-_render_cameras: dict[str, tuple[int, CameraModel]] = {}  # scene name -> (frame, camera being rendered)
+_render_cameras: dict[str, tuple] = {}  # scene name -> (frame, camera, capture) of the frame being rendered
 
 
-def write_camera_sidecar(scene, camera: CameraModel) -> str | None:
-    """Write ``camera`` as ``camera_NNNN.json`` for the scene's current frame into our output folder.
-
-    Nothing is written when the compositor does not run (no outputs, or Post Processing > Compositing
-    off): then no EXR was written either, and a sidecar would describe a render that is not there.
-    """
-    directory = compositor.output_directory(scene)
-    if directory is None or not scene.render.use_compositing:
-        return None
-    folder = bpy.path.abspath(directory)
-    os.makedirs(folder, exist_ok=True)
-    return write_sidecar_file(camera_sidecar_path(folder, scene.frame_current), camera)
+def captures_this_scene(scene) -> bool:
+    """True when the compositor's capture outputs write ``scene``'s render: they exist, compositing runs,
+    and our Render Layers node renders this scene (5.0 can share one compositor node group between
+    scenes: rendering scene B must not write a sidecar for the depth of scene A)."""
+    if compositor.output_directory(scene) is None or not scene.render.use_compositing:
+        return False
+    if compositor.capture_paused(scene):  # one of our clouds is in the render: no EXR was written
+        return False
+    layers = compositor.our_nodes(compat.compositor_tree(scene, create=False)[0]).get("render_layers")
+    return layers is None or layers.scene is None or layers.scene == scene
 
 
 def converted_kinds(setting: str, camera: CameraModel) -> list[str]:
@@ -46,15 +44,26 @@ def converted_kinds(setting: str, camera: CameraModel) -> list[str]:
     return [kind for kind in wanted if kind != camera.natural_depth_kind()]
 
 
-def write_converted_depth(scene, camera: CameraModel) -> list[str]:
-    """Write ``planar_NNNN.exr`` / ``distance_NNNN.exr`` converted from the frame's Depth pass, as set up."""
-    kinds = converted_kinds(scene.depth_cloud.depth_files, camera)
-    if not kinds:
-        return []
+def record_frame(scene, camera: CameraModel, capture: CaptureInfo) -> str | None:
+    """After a frame is rendered: write the depth kinds asked for (``planar_``/``distance_NNNN.exr``,
+    converted from the Depth pass), then the sidecar ``camera_NNNN.json`` with the camera and the capture
+    facts, the kind of every depth file written included. Returns the sidecar's path, or None when this
+    render wrote no capture files (see :func:`captures_this_scene`)."""
+    if not captures_this_scene(scene):
+        return None
     folder = bpy.path.abspath(compositor.output_directory(scene))
+    os.makedirs(folder, exist_ok=True)
     frame = scene.frame_current
-    return write_depth_kinds(setup_file(folder, "depth", frame), camera,
-                             {kind: setup_file(folder, kind, frame) for kind in kinds})
+    depth_path = setup_file(folder, "depth", frame)
+    natural = camera.natural_depth_kind()
+    kinds = {os.path.basename(depth_path): natural}
+    wanted = converted_kinds(scene.depth_cloud.depth_files, camera)
+    converted = {kind: setup_file(folder, kind, frame) for kind in wanted}
+    if converted:
+        write_depth_kinds(depth_path, camera, converted, from_kind=natural)
+        kinds.update({os.path.basename(path): kind for kind, path in converted.items()})
+    capture = dataclasses.replace(capture, depth_files=kinds)
+    return write_camera_sidecar(camera_sidecar_path(folder, frame), camera, capture)
 
 
 @bpy.app.handlers.persistent
@@ -65,7 +74,8 @@ def capture_render_camera(scene, depsgraph=None):
             return
         camera_object = depsgraph.scene_eval.camera
         if camera_object is not None:
-            _render_cameras[scene.name] = (scene.frame_current, CameraModel.from_blender(camera_object, scene))
+            _render_cameras[scene.name] = (scene.frame_current, CameraModel.from_blender(camera_object, scene),
+                                           compositor.capture_info(scene, camera_object))
     except Exception:  # never raise into Blender's render loop
         print("Depth Cloud: could not read the render camera:")
         traceback.print_exc()
@@ -74,18 +84,48 @@ def capture_render_camera(scene, depsgraph=None):
 @bpy.app.handlers.persistent
 def record_camera_after_render(scene, *_args):
     try:
-        frame, camera = _render_cameras.pop(scene.name, (None, None))
+        frame, camera, capture = _render_cameras.pop(scene.name, (None, None, None))
         if frame != scene.frame_current:  # no render-time capture: the scene camera as it stands
-            camera = CameraModel.from_blender(scene.camera, scene) if scene.camera is not None else None
-        if camera is not None and write_camera_sidecar(scene, camera) is not None:
-            write_converted_depth(scene, camera)
+            camera = capture = None
+            if scene.camera is not None:
+                camera = CameraModel.from_blender(scene.camera, scene)
+                capture = compositor.capture_info(scene, scene.camera)
+        if camera is not None:
+            record_frame(scene, camera, capture)
     except Exception:  # never raise into Blender's render loop
         print("Depth Cloud: could not write the camera sidecar:")
         traceback.print_exc()
 
 
+@bpy.app.handlers.persistent
+def pause_capture_for_clouds(scene, *_args):
+    """Before a render job: mute the capture while one of our clouds would be in the render (the operators
+    do this when they make a cloud; this catches visibility changed by hand since)."""
+    try:
+        clouds = compositor.sync_capture(scene)
+        if clouds:
+            print(f"Depth Cloud: capture paused for this render: {', '.join(o.name for o in clouds[:3])} "
+                  "would be in it (hide the clouds from renders to capture)")
+    except Exception:  # never raise into Blender's render loop
+        print("Depth Cloud: could not check the capture outputs:")
+        traceback.print_exc()
+
+
+@bpy.app.handlers.persistent
+def sync_capture_on_load(*_args):
+    """A file was opened: its capture outputs pause or resume as its clouds say."""
+    try:
+        for scene in bpy.data.scenes:
+            compositor.sync_capture(scene)
+    except Exception:
+        print("Depth Cloud: could not check the capture outputs:")
+        traceback.print_exc()
+
+
 HANDLERS = ((bpy.app.handlers.frame_change_post, capture_render_camera),
-            (bpy.app.handlers.render_post, record_camera_after_render))
+            (bpy.app.handlers.render_post, record_camera_after_render),
+            (bpy.app.handlers.render_init, pause_capture_for_clouds),
+            (bpy.app.handlers.load_post, sync_capture_on_load))
 
 
 def add_handlers(pairs) -> None:

@@ -1,10 +1,17 @@
 """The 3D View sidebar panel "Depth → Point Cloud"."""
 
+import textwrap
+
 import bpy
 
 from . import compositor
 
 TITLE = "Depth → Point Cloud"
+
+
+def _wrap(text: str, width: int = 48) -> list[str]:
+    """A long message as panel lines (labels do not wrap)."""
+    return textwrap.wrap(text, width) or [""]
 
 
 class VIEW3D_PT_depth_cloud(bpy.types.Panel):
@@ -26,6 +33,13 @@ class VIEW3D_PT_depth_cloud(bpy.types.Panel):
         row.operator("depth_cloud.setup_outputs", icon="ADD").directory = settings.directory
         row.operator("depth_cloud.remove_outputs", text="", icon="X")
         box.label(text=f"Writing to {directory}" if directory else "Not set up", icon="INFO")
+        paused = compositor.capture_status(context.scene) if directory else None
+        if paused:
+            col = box.column(align=True)
+            col.alert = True
+            for line in _wrap(paused):
+                col.label(text=line)
+            box.operator("depth_cloud.hide_clouds_from_renders", icon="RESTRICT_RENDER_ON")
 
         box = layout.box()
         box.label(text="2. Render (F12 or Render Animation)", icon="RENDER_STILL")

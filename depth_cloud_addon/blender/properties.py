@@ -2,6 +2,8 @@
 
 import bpy
 
+from . import compat
+
 DEPTH_FILE_ITEMS = (
     ("PLANAR", "Planar Z", "depth_NNNN.exr only: Blender's Depth pass, planar Z for perspective and "
                            "orthographic cameras (panoramic cameras also get planar_NNNN.exr)"),
@@ -17,7 +19,7 @@ class DepthCloudSceneSettings(bpy.types.PropertyGroup):
         description="Folder the compositor writes depth_####.exr, color_####.exr and camera_####.json "
                     "into for every rendered frame ('//' is the .blend's folder)",
         default="//depth_cloud/",
-        subtype="DIR_PATH",
+        subtype="DIR_PATH", options=compat.path_options("ANIMATABLE"),
     )
     depth_files: bpy.props.EnumProperty(
         name="Depth Files",

@@ -18,12 +18,13 @@ import bpy
 from ..core import DepthCloudError
 from ..core.cache import FrameCache, default_cache_mb
 from ..core.cloud import BuildOptions, read_cloud
-from . import builder, frames
+from . import builder, compat, frames
 from .handlers import add_handlers, remove_handlers
 from .preferences import addon_preferences
 
 CACHE = FrameCache()
-_shown: dict[int, object] = {}  # object session_uid -> key of the frame its mesh holds now
+_shown: dict[int, object] = {}  # object session_uid -> key of the frame its mesh holds now (None: empty)
+_UNKNOWN = object()  # not in _shown: what the mesh holds is not known
 
 
 def cache_limit_bytes() -> int:
@@ -35,7 +36,7 @@ class DepthCloudSequenceSettings(bpy.types.PropertyGroup):
     enabled: bpy.props.BoolProperty(name="Sequence", description="This cloud follows the timeline", default=False)
     source: bpy.props.StringProperty(
         name="Source", description="Output folder of the set-up, or a depth EXR pattern with # for the frame",
-        subtype="FILE_PATH")
+        subtype="FILE_PATH", options=compat.path_options())
     from_setup: bpy.props.BoolProperty(name="From Set-Up", description="Source is the set-up's output folder")
     stride: bpy.props.IntProperty(name="Stride", default=1, min=1)
     use_depth_range: bpy.props.BoolProperty(name="Limit Depth", default=False)
@@ -63,7 +64,7 @@ def sequence_objects(scene):
 
 
 def frame_cloud(scene, settings, frame: int, *, use_cache: bool = True):
-    """``(inputs, cloud)`` of ``frame`` for a sequence binding, through the cache."""
+    """``(inputs, cloud, cache key)`` of ``frame`` for a sequence binding, through the cache."""
     inputs = frames.frame_inputs(scene, source_path(settings), settings.from_setup, frame)
     options = build_options(settings)
     key = (inputs.signature, options)
@@ -89,11 +90,12 @@ def show_frame(obj, scene, frame: int) -> bool:
     settings = obj.depth_cloud_sequence
     try:
         inputs, cloud, key = frame_cloud(scene, settings, frame)
-    except DepthCloudError as exc:
-        if _shown.get(obj.session_uid) is not None:
+    except Exception as exc:  # any failure empties the cloud: never the previous frame's points under this one
+        if _shown.get(obj.session_uid, _UNKNOWN) is not None:  # empty unless known to be empty already
             builder.clear_mesh(obj.data)
             _shown[obj.session_uid] = None
-        _set_message(obj, f"frame {frame}: {exc}", problem=True)
+        reason = str(exc) if isinstance(exc, DepthCloudError) else f"{type(exc).__name__}: {exc}"
+        _set_message(obj, f"frame {frame}: {reason}", problem=True)
         return False
     if _shown.get(obj.session_uid) != key:
         builder.write_cloud_mesh(obj.data, cloud, settings.geometry, settings.surface_step)

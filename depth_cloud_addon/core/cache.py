@@ -56,6 +56,10 @@ class FrameCache:
         self.nbytes += size
         return True
 
+    def __contains__(self, key) -> bool:
+        """Whether ``key`` is cached (without making it the most recently used)."""
+        return key in self._items
+
     def clear(self) -> None:
         self._items.clear()
         self.nbytes = 0

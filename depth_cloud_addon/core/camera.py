@@ -180,10 +180,15 @@ class CameraModel:
 
     @classmethod
     def from_dict(cls, d: dict) -> CameraModel:
-        """Rebuild a camera from :meth:`to_dict` output (e.g. a JSON sidecar); unknown keys are an error."""
+        """Rebuild a camera from :meth:`to_dict` output (e.g. a JSON sidecar); unknown keys are an error.
+
+        A sidecar's ``capture`` block (what the render wrote, read by
+        :func:`..frame_files.read_sidecar`) is not part of the camera and is ignored here.
+        """
         if not isinstance(d, dict):
             raise CameraError(f"camera description must be a dict, got {type(d).__name__}")
         d = dict(d)
+        d.pop("capture", None)
         fmt, version = d.pop("format", DICT_FORMAT), d.pop("version", DICT_VERSION)
         if fmt != DICT_FORMAT or version != DICT_VERSION:
             raise CameraError(f"not a {DICT_FORMAT} v{DICT_VERSION} camera description "

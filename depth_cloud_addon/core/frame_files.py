@@ -16,19 +16,21 @@ Any other depth file ``NAME.exr`` takes ``NAME.json`` beside it as its camera si
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .atomic import write_text
 from .camera import CameraModel
 from .errors import CameraError, DepthCloudError, FrameSpecError, MissingFrameError
 
 __all__ = [
-    "FRAME_FILE_KINDS", "FrameFiles", "FrameInputs", "camera_sidecar_path", "color_beside", "converted_depth_path",
-    "find_frame_files", "frame_files_of", "frame_inputs", "frame_path", "parse_frames", "read_camera_sidecar",
-    "setup_file", "setup_stem", "sidecar_beside", "write_camera_sidecar",
+    "CAPTURE_FIELDS", "CaptureInfo", "FRAME_FILE_KINDS", "FrameFiles", "FrameInputs", "camera_sidecar_path",
+    "color_beside", "converted_depth_path", "find_frame_files", "frame_files_of", "frame_inputs", "frame_path",
+    "parse_frames", "read_camera_sidecar", "read_sidecar", "setup_file", "setup_stem", "sidecar_beside",
+    "write_camera_sidecar",
 ]
 
 #: The files of one frame in a set-up folder: kind -> (name prefix, extension).
@@ -119,8 +121,78 @@ def converted_depth_path(depth_path, kind: str) -> str:
     return os.path.join(folder, FRAME_FILE_KINDS[kind][0] + name.removeprefix(_DEPTH_PREFIX))
 
 
-def read_camera_sidecar(path) -> CameraModel:
-    """The camera in a sidecar JSON file; :class:`DepthCloudError` naming the file when it cannot be read."""
+@dataclass(frozen=True)
+class CaptureInfo:
+    """What a sidecar's ``capture`` block says about the render that wrote the frame's files.
+
+    ``depth_files``: file name -> depth kind ("planar" | "distance") of each depth file written for the
+    frame (Blender's File Output node cannot label its EXRs, so the sidecar does). ``depth_of_field`` /
+    ``motion_blur``: the render's settings when they were on (None when off), because they make the
+    Depth pass disagree with the pixel rays. All fields are optional (older sidecars have none).
+    """
+
+    scene: str | None = None
+    view_layer: str | None = None
+    depth_files: dict = field(default_factory=dict)
+    depth_of_field: dict | None = None   # {"fstop": f, "focus_distance": m}
+    motion_blur: dict | None = None      # {"shutter": frames}
+    fps: float | None = None
+
+    def to_dict(self) -> dict:
+        return {name: getattr(self, name) for name in CAPTURE_FIELDS if getattr(self, name) not in (None, {})}
+
+    @classmethod
+    def from_dict(cls, d) -> CaptureInfo:
+        if d is None:
+            return cls()
+        if not isinstance(d, dict):
+            raise CameraError(f"the sidecar's capture block must be an object, got {type(d).__name__}")
+        unknown = sorted(set(d) - set(CAPTURE_FIELDS))
+        if unknown:
+            raise CameraError(f"unknown capture field(s): {', '.join(map(str, unknown))}")
+        kinds = d.get("depth_files") or {}
+        if not isinstance(kinds, dict) or any(not isinstance(k, str) or v not in ("planar", "distance")
+                                              for k, v in kinds.items()):
+            raise CameraError("capture.depth_files must map file names to 'planar' or 'distance'")
+        for name in ("depth_of_field", "motion_blur"):
+            if d.get(name) is not None and not isinstance(d[name], dict):
+                raise CameraError(f"capture.{name} must be an object or null")
+        fps = d.get("fps")
+        if fps is not None and (isinstance(fps, bool) or not isinstance(fps, (int, float)) or not fps > 0):
+            raise CameraError(f"capture.fps must be a positive number, got {fps!r}")
+        return cls(scene=_optional_str(d, "scene"), view_layer=_optional_str(d, "view_layer"), depth_files=dict(kinds),
+                   depth_of_field=d.get("depth_of_field"), motion_blur=d.get("motion_blur"),
+                   fps=float(fps) if fps is not None else None)
+
+    def kind_of(self, path) -> str | None:
+        """The recorded depth kind of the file at ``path`` (by its name), or None."""
+        return self.depth_files.get(os.path.basename(os.fspath(path)))
+
+    def warnings(self) -> list[str]:
+        """Why this frame's depth may not match its pixel rays (empty when nothing is known to be off)."""
+        out = []
+        if self.depth_of_field is not None:
+            fstop = self.depth_of_field.get("fstop")
+            out.append("depth of field was on" + (f" (f/{fstop:g})" if isinstance(fstop, (int, float)) else "")
+                       + ": the Depth pass disagrees with the pixel rays (turn it off for capture)")
+        if self.motion_blur is not None:
+            out.append("motion blur was on: the Depth pass disagrees with the pixel rays (turn it off for capture)")
+        return out
+
+
+CAPTURE_FIELDS = ("scene", "view_layer", "depth_files", "depth_of_field", "motion_blur", "fps")
+
+
+def _optional_str(d: dict, name: str) -> str | None:
+    value = d.get(name)
+    if value is not None and not isinstance(value, str):
+        raise CameraError(f"capture.{name} must be a string, got {type(value).__name__}")
+    return value
+
+
+def read_sidecar(path) -> tuple[CameraModel, CaptureInfo]:
+    """The camera and the capture facts in a sidecar JSON file; :class:`DepthCloudError` (one line,
+    naming the file) when it cannot be read."""
     path = os.fspath(path)
     try:
         with open(path, encoding="utf-8") as f:
@@ -132,15 +204,31 @@ def read_camera_sidecar(path) -> CameraModel:
     except OSError as exc:
         raise DepthCloudError(f"{path}: cannot read the camera file: {exc.strerror or exc}") from None
     try:
-        return CameraModel.from_json(text)
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise CameraError(f"{path}: camera JSON is not valid JSON: {exc}") from None
+    except (RecursionError, ValueError) as exc:  # nested too deep; an integer with thousands of digits
+        raise CameraError(f"{path}: camera JSON cannot be read: {type(exc).__name__}: {str(exc)[:200]}") from None
+    try:
+        camera = CameraModel.from_dict(data)
+        capture = CaptureInfo.from_dict(data.get("capture"))
     except CameraError as exc:
         raise CameraError(f"{path}: {exc}") from None
+    return camera, capture
 
 
-def write_camera_sidecar(path, camera: CameraModel) -> str:
-    """Write ``camera`` to ``path`` (atomically); returns the path."""
+def read_camera_sidecar(path) -> CameraModel:
+    """The camera in a sidecar JSON file (see :func:`read_sidecar`)."""
+    return read_sidecar(path)[0]
+
+
+def write_camera_sidecar(path, camera: CameraModel, capture: CaptureInfo | None = None) -> str:
+    """Write ``camera`` (and the ``capture`` block, if any) to ``path`` atomically; returns the path."""
     path = os.fspath(path)
-    write_text(path, camera.to_json())
+    data = camera.to_dict()
+    if capture is not None and capture.to_dict():
+        data["capture"] = capture.to_dict()
+    write_text(path, json.dumps(data, indent=1))
     return path
 
 
@@ -195,6 +283,12 @@ class FrameInputs:
     camera_note: str    # where the camera came from, for the user
     signature: tuple    # changes when any input changes (paths, modification times, camera)
     uses_fallback_camera: bool = False  # True: no sidecar; the camera came from ``fallback`` (the scene's)
+    capture: CaptureInfo = field(default_factory=CaptureInfo)  # the sidecar's capture facts (empty without one)
+
+    @property
+    def warnings(self) -> list[str]:
+        """Why this frame's cloud may be off (depth of field, motion blur), for the user."""
+        return self.capture.warnings()
 
 
 def _mtime(path: str | None) -> int | None:
@@ -210,12 +304,13 @@ def frame_inputs(files: FrameFiles, frame: int | None = None, *, camera: CameraM
     """
     uses_fallback = False
     camera_key = None
-    if camera is not None:
+    capture = CaptureInfo()
+    if files.camera_path is not None and camera is None:
+        camera, capture = read_sidecar(files.camera_path)
+        note = f"camera from {os.path.basename(files.camera_path)}"
+    elif camera is not None:
         note = camera_note or "camera given"
         camera_key = camera.to_json()
-    elif files.camera_path is not None:
-        camera = read_camera_sidecar(files.camera_path)
-        note = f"camera from {os.path.basename(files.camera_path)}"
     elif fallback is not None:
         camera, note = fallback()
         camera_key, uses_fallback = camera.to_json(), True
@@ -223,4 +318,4 @@ def frame_inputs(files: FrameFiles, frame: int | None = None, *, camera: CameraM
         raise DepthCloudError(f"{files.depth_path}: no camera sidecar beside the depth file")
     signature = (files.depth_path, _mtime(files.depth_path), files.color_path, _mtime(files.color_path),
                  files.camera_path, _mtime(files.camera_path), camera_key)
-    return FrameInputs(frame, files, camera, note, signature, uses_fallback)
+    return FrameInputs(frame, files, camera, note, signature, uses_fallback, capture)

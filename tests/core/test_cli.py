@@ -247,3 +247,9 @@ def test_cameras_reports_an_unreadable_sidecar_in_one_line(frames, capsys):
     assert run("cameras", "--camera", frames / "camera_####.json", "--frames", "1-3", "-o", frames / "out") == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "camera_0002.json: not a camera file (not UTF-8 text)" in err[0], err
+
+
+def test_a_missing_depth_file_is_reported_as_missing_not_as_no_camera(tmp_path, capsys):
+    assert run("convert", tmp_path / "depth_0001.exr", "-o", tmp_path / "x.ply") == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "depth_0001.exr: no such file" in err[0] and "camera" not in err[0], err

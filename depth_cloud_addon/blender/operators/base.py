@@ -12,7 +12,7 @@ from __future__ import annotations
 import bpy
 
 from ...core.cloud import BuildOptions
-from .. import frames
+from .. import compat, frames
 
 
 def core_value(identifier: str) -> str:
@@ -88,7 +88,7 @@ class SourceMixin:
         description="A depth EXR, a multilayer render EXR, or a pattern with # for the frame number; "
                     "empty: the files written by Set Up EXR Outputs",
         default="",
-        subtype="FILE_PATH",
+        subtype="FILE_PATH", options=compat.path_options(),
     )
     depth_kind: bpy.props.EnumProperty(
         name="Depth Kind", description="What the depth values measure", items=DEPTH_KIND_ITEMS, default="AUTO",

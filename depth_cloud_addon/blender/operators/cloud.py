@@ -13,7 +13,7 @@ import bpy
 
 from ...core import DepthCloudError, NoSourceError
 from ...core.cloud import read_cloud
-from .. import bake, builder, frames, sequence
+from .. import bake, builder, compositor, frames, sequence
 from .base import (
     SPACE_ITEMS,
     BuildOptionsMixin,
@@ -24,6 +24,13 @@ from .base import (
     restore_frame,
     sequence_binding,
 )
+
+
+def capture_note(scene) -> str:
+    """After making a cloud: pause the capture while it renders, and say so (empty when nothing changed)."""
+    if compositor.output_directory(scene) is None or not compositor.sync_capture(scene):
+        return ""
+    return "; capture paused while the cloud renders (renders show it and write no capture files; see the panel)"
 
 
 class DEPTH_CLOUD_OT_build(LookMixin, BuildOptionsMixin, bpy.types.Operator):
@@ -66,16 +73,19 @@ color EXRs, placed with the camera that rendered the frame; with Sequence, it fo
             obj = builder.place_cloud(context, builder.clear_mesh, source=source, frame=scene.frame_current,
                                       geometry=self.geometry, shading=self.shading, point_size=self.point_size)
         obj.depth_cloud_sequence.enabled = False
+        paused = capture_note(scene)
         if self.sequence:
-            return self._bind_sequence(context, obj, source, from_setup, cloud, None if cloud else missing)
+            return self._bind_sequence(context, obj, source, from_setup, cloud, None if cloud else missing, paused)
         seconds = time.perf_counter() - start
-        level = "WARNING" if inputs.uses_fallback_camera else "INFO"
+        level = "WARNING" if inputs.uses_fallback_camera or inputs.warnings else "INFO"
         what = {"POINTS": "points", "FACES": "pixel faces", "SURFACE": "surface vertices"}[self.geometry]
+        warnings = "".join(f"; {w}" for w in inputs.warnings)
         return finish(self, context, level,
-                       f"Depth Cloud: {len(cloud.points):,} {what} from frame {scene.frame_current} "
-                       f"({os.path.basename(inputs.files.depth_path)}, {inputs.camera_note}) in {seconds:.2f} s")
+                      f"Depth Cloud: {len(cloud.rows):,} {what} from frame {scene.frame_current} "
+                      f"({os.path.basename(inputs.files.depth_path)}, {inputs.camera_note}) in {seconds:.2f} s"
+                      f"{warnings}{paused}")
 
-    def _bind_sequence(self, context, obj, source, from_setup, cloud, missing):
+    def _bind_sequence(self, context, obj, source, from_setup, cloud, missing, paused):
         scene = context.scene
         sequence.bind(obj, source=source, from_setup=from_setup, options=self.build_options(),
                       geometry=self.geometry, surface_step=self.surface_step)
@@ -84,7 +94,7 @@ color EXRs, placed with the camera that rendered the frame; with Sequence, it fo
         shown = sequence.show_frame(obj, scene, scene.frame_current)
         status = obj.depth_cloud_sequence.message
         return finish(self, context, "INFO" if shown else "WARNING",
-                       f"Depth Cloud: '{obj.name}' now follows the timeline ({status}){lock}")
+                      f"Depth Cloud: '{obj.name}' now follows the timeline ({status}){lock}{paused}")
 
 
 class DEPTH_CLOUD_OT_preload_sequence(FrameRangeMixin, bpy.types.Operator):
@@ -103,27 +113,31 @@ class DEPTH_CLOUD_OT_preload_sequence(FrameRangeMixin, bpy.types.Operator):
 
     def execute(self, context):
         scene, obj = context.scene, sequence_binding(context)
+        settings = obj.depth_cloud_sequence
         numbers = self.frame_numbers(scene)
         original = scene.frame_current
         window_manager = context.window_manager
         window_manager.progress_begin(0, len(numbers))
-        loaded, failed, full = 0, [], False
+        failed, full = [], False
+        keys = []  # the frames this preload holds, in order: all of them must still be cached at the end
         try:
             for i, frame in enumerate(numbers):
                 window_manager.progress_update(i)
-                before = len(sequence.CACHE)
-                scene.frame_set(frame)  # the handler loads the frame into the cache
-                if not obj.data.vertices and "points" not in obj.depth_cloud_sequence.message:
+                scene.frame_set(frame)  # the scene camera of frames without a sidecar; the handler caches it
+                try:
+                    _, _, key = sequence.frame_cloud(scene, settings, frame)  # decoded now if not cached
+                except DepthCloudError:
                     failed.append(frame)
-                elif len(sequence.CACHE) <= before and i > 0:
-                    full = True
+                    continue
+                if key not in sequence.CACHE or any(k not in sequence.CACHE for k in keys):
+                    full = True  # this frame, or one preloaded before it, no longer fits
                     break
-                else:
-                    loaded += 1
+                keys.append(key)
         finally:
             window_manager.progress_end()
             restore_frame(scene, original)
-        message = f"Depth Cloud: preloaded {loaded} of {len(numbers)} frames ({sequence.CACHE.nbytes / 2**20:.0f} MB)"
+        message = (f"Depth Cloud: preloaded {len(keys)} of {len(numbers)} frames "
+                   f"({sequence.CACHE.nbytes / 2**20:.0f} MB)")
         if failed:
             message += f"; frame(s) {', '.join(map(str, failed))} could not be loaded"
         if full:
@@ -170,15 +184,26 @@ what was baked"""
                             voxel_size=self.voxel_size if self.mode == "FUSED" else 0.0, **self.look())
 
     def execute(self, context):
+        self._failure = None
         try:
             job = self._job(context)
         except DepthCloudError as exc:
             return finish(self, context, "ERROR", f"Depth Cloud: {exc}")
-        while job.step():
+        while self._step(context, job):
             pass
         return self._done(context, job)
 
+    def _step(self, context, job) -> bool:
+        """One frame; an unexpected error undoes the bake (the previous one stays) and ends it."""
+        try:
+            return job.step()
+        except Exception as exc:  # never a half-made bake, never a traceback for the user
+            job.abort()
+            self._failure = f"{type(exc).__name__}: {exc}"
+            return False
+
     def invoke(self, context, event):
+        self._failure = None
         try:
             self._running = self._job(context)
         except DepthCloudError as exc:
@@ -194,7 +219,7 @@ what was baked"""
         if event.type == "ESC":
             return self._done(context, job)
         if event.type == "TIMER":
-            more = job.step()
+            more = self._step(context, job)
             context.window_manager.progress_update(job.next_index)
             context.workspace.status_text_set(f"Depth Cloud: baking frame {job.next_index} of {job.total} (ESC stops)")
             if not more:
@@ -206,7 +231,12 @@ what was baked"""
             context.window_manager.event_timer_remove(self._timer)
             context.window_manager.progress_end()
             context.workspace.status_text_set(None)
-        summary = job.finish()
+        failure = getattr(self, "_failure", None)
+        if failure is not None:
+            frame = job.frames[job.next_index - 1]
+            return finish(self, context, "ERROR", f"Depth Cloud: bake stopped at frame {frame} and was undone "
+                                                  f"(the previous bake is kept): {failure}")
+        summary = job.finish() + capture_note(context.scene)
         level = "ERROR" if not job.done else ("WARNING" if job.skipped or job.next_index < job.total else "INFO")
         return finish(self, context, level, f"Depth Cloud: {summary}") if level != "ERROR" else \
             finish(self, context, "ERROR", f"Depth Cloud: nothing baked; {summary}")

@@ -9,7 +9,7 @@ from ...core import DepthCloudError
 from ...core.cloud import BuildOptions
 from ...core.export import ExportOptions, export_frame, format_of
 from ...core.frame_files import frame_path
-from .. import frames
+from .. import compat, frames
 from .base import FrameRangeMixin, SourceMixin, core_value, finish, finish_range, restore_frame
 
 
@@ -22,7 +22,7 @@ the rendered EXRs and each frame's camera, like the depth-cloud command line"""
 
     output: bpy.props.StringProperty(
         name="Output", description="PLY/NPZ file, or a pattern with # for the frame number (with a frame range)",
-        subtype="FILE_PATH", default="//depth_cloud/cloud_####.ply")
+        subtype="FILE_PATH", options=compat.path_options(), default="//depth_cloud/cloud_####.ply")
     all_frames: bpy.props.BoolProperty(name="Frame Range", description="Export every frame of the range, "
                                        "not just the current one", default=False)
     stride: bpy.props.IntProperty(name="Stride", default=1, min=1, max=64)

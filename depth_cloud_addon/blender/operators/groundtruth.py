@@ -17,7 +17,7 @@ from ...core.camera_export import export_cameras, nerfstudio_transforms, write_j
 from ...core.cloud import write_depth_kinds
 from ...core.export import check_output
 from ...core.frame_files import camera_sidecar_path, converted_depth_path, frame_path, read_camera_sidecar, setup_file
-from .. import frames
+from .. import compat, frames
 from ..builder import ROLE
 from ..probe import update_probe
 from .base import DEPTH_KIND_ITEMS, FrameRangeMixin, core_value, finish, finish_range, restore_frame
@@ -51,17 +51,17 @@ or typed coordinates), and optionally export the 3D coordinates (world and camer
 
     filepath: bpy.props.StringProperty(
         name="Annotations", description="CSV or JSON file of pixel coordinates (x, y columns, optional label)",
-        subtype="FILE_PATH", default="")
+        subtype="FILE_PATH", options=compat.path_options(), default="")
     pixels: bpy.props.StringProperty(
         name="Pixels", description="Coordinates typed as 'x, y; x, y; ...' (used when no file is given)", default="")
     depth_file: bpy.props.StringProperty(
         name="Depth File", description="A depth EXR or a # pattern; empty: the files written by Set Up EXR Outputs",
-        subtype="FILE_PATH", default="")
+        subtype="FILE_PATH", options=compat.path_options(), default="")
     depth_kind: bpy.props.EnumProperty(name="Depth Kind", items=DEPTH_KIND_ITEMS, default="AUTO")
     convention: bpy.props.EnumProperty(name="Coordinates", items=CONVENTION_ITEMS, default="CENTER")
     export_path: bpy.props.StringProperty(
         name="Export", description="Write the 3D points to this .csv or .json file (empty: no export)",
-        subtype="FILE_PATH", default="")
+        subtype="FILE_PATH", options=compat.path_options(), default="")
     empty_size: bpy.props.FloatProperty(name="Empty Size", default=0.1, min=0.0, subtype="DISTANCE",
                                         unit="LENGTH")
 
@@ -91,7 +91,7 @@ or typed coordinates), and optionally export the 3D coordinates (world and camer
         except DepthCloudError as exc:
             return finish(self, context, "ERROR", f"Depth Cloud: {exc}")
         collection = _picks_collection(scene)
-        for obj in list(collection.objects):
+        for obj in [o for o in collection.objects if o.get(ROLE) == "pick"]:  # ours only: the user's stay
             bpy.data.objects.remove(obj)
         valid = np.isfinite(world).all(axis=1)
         for label, point, ok in zip(picks.labels, world, valid):
@@ -131,12 +131,12 @@ single-channel EXRs (NaN where nothing was hit)"""
 
     filepath: bpy.props.StringProperty(
         name="Depth File", description="A depth EXR, or a pattern with # for the frame number (a sequence)",
-        subtype="FILE_PATH", default="")
+        subtype="FILE_PATH", options=compat.path_options(), default="")
     from_kind: bpy.props.EnumProperty(name="From", items=DEPTH_KIND_ITEMS, default="AUTO")
     to_kind: bpy.props.EnumProperty(name="To", items=DEPTH_KIND_ITEMS[1:], default="DISTANCE")
     output: bpy.props.StringProperty(
         name="Output", description="Output file or # pattern (empty: '<to kind>_' + the input's name, beside it)",
-        subtype="FILE_PATH", default="")
+        subtype="FILE_PATH", options=compat.path_options(), default="")
 
     def execute(self, context):
         scene = context.scene
@@ -175,7 +175,8 @@ axes) as cameras.json, plus a nerfstudio transforms.json"""
     bl_idname = "depth_cloud.export_cameras"
     bl_label = "Export Cameras"
 
-    directory: bpy.props.StringProperty(name="Folder", subtype="DIR_PATH", default="//depth_cloud/")
+    directory: bpy.props.StringProperty(name="Folder", subtype="DIR_PATH", options=compat.path_options(),
+                                        default="//depth_cloud/")
     use_sidecars: bpy.props.BoolProperty(
         name="Use Sidecars", description="Take each frame's camera from camera_NNNN.json in the folder when it "
                                          "exists (the camera as rendered), else the scene camera at that frame",

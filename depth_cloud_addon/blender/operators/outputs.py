@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import bpy
 
-from .. import compositor
+from .. import compat, compositor
 from ..properties import DEPTH_FILE_ITEMS
 from .base import finish
 
@@ -21,7 +21,7 @@ float32 depth EXR, a linear color EXR and the camera (JSON) into a folder"""
         name="Output Folder",
         description="Folder for depth_####.exr, color_####.exr and camera_####.json ('//' is the .blend's folder)",
         default="//depth_cloud/",
-        subtype="DIR_PATH",
+        subtype="DIR_PATH", options=compat.path_options(),
     )
 
     depth_files: bpy.props.EnumProperty(
@@ -67,4 +67,33 @@ class DEPTH_CLOUD_OT_remove_outputs(bpy.types.Operator):
         return finish(self, context, "INFO", f"Depth Cloud: removed {removed} compositor nodes")
 
 
-classes = (DEPTH_CLOUD_OT_setup_outputs, DEPTH_CLOUD_OT_remove_outputs)
+class DEPTH_CLOUD_OT_hide_clouds_from_renders(bpy.types.Operator):
+    """Hide the add-on's clouds from renders (Object > Visibility > Renders), so renders capture the scene \
+again; the clouds stay in the viewport"""
+
+    bl_idname = "depth_cloud.hide_clouds_from_renders"
+    bl_label = "Hide Clouds from Renders"
+    bl_options = {"REGISTER", "UNDO"}
+
+    @classmethod
+    def poll(cls, context):
+        if not compositor.clouds_in_render(context.scene):
+            cls.poll_message_set("No Depth Cloud object is in the render")
+            return False
+        return True
+
+    def execute(self, context):
+        scene = context.scene
+        clouds = compositor.clouds_in_render(scene)
+        for obj in clouds:
+            if obj.animation_data is not None and obj.animation_data.action is not None:
+                for curve in [c for c in compat.action_fcurves(obj.animation_data.action)
+                              if c.data_path == "hide_render"]:
+                    curve.mute = True  # baked frames: their keyed render visibility stays, muted
+            obj.hide_render = True
+        compositor.sync_capture(scene)
+        return finish(self, context, "INFO", f"Depth Cloud: hid {len(clouds)} cloud(s) from renders; "
+                                              "renders capture depth, color and camera files again")
+
+
+classes = (DEPTH_CLOUD_OT_setup_outputs, DEPTH_CLOUD_OT_remove_outputs, DEPTH_CLOUD_OT_hide_clouds_from_renders)
