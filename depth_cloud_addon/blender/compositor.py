@@ -143,6 +143,13 @@ def capture_info(scene, camera_object, depth_files: dict | None = None) -> Captu
                        fps=float(render.fps / render.fps_base))
 
 
+def doubtful_settings(scene) -> list[str]:
+    """The scene's render settings that make the Depth pass disagree with the pixel rays (for the panel):
+    the scene camera's depth of field and the render's motion blur, read as they are now."""
+    camera = scene.camera
+    return capture_info(scene, camera).warnings() if camera is not None else []
+
+
 def _free_location(tree) -> tuple[float, float]:
     """A spot to the right of every node that is not ours, so nothing overlaps the user's layout."""
     others = [n for n in tree.nodes if TAG not in n and n.bl_idname != "NodeFrame"]

@@ -29,10 +29,19 @@ class VIEW3D_PT_depth_cloud(bpy.types.Panel):
         box.label(text="1. Outputs", icon="NODE_COMPOSITING")
         box.prop(settings, "directory", text="")
         box.prop(settings, "depth_files")
+        box.prop_search(settings, "view_layer", context.scene, "view_layers")
         row = box.row(align=True)
         row.operator("depth_cloud.setup_outputs", icon="ADD").directory = settings.directory
         row.operator("depth_cloud.remove_outputs", text="", icon="X")
         box.label(text=f"Writing to {directory}" if directory else "Not set up", icon="INFO")
+        doubtful = compositor.doubtful_settings(context.scene)
+        if doubtful:
+            col = box.column(align=True)
+            col.alert = True
+            for warning in doubtful:
+                for line in _wrap(warning):
+                    col.label(text=line)
+            box.operator("depth_cloud.exact_capture_settings", icon="CHECKMARK")
         paused = compositor.capture_status(context.scene) if directory else None
         if paused:
             col = box.column(align=True)

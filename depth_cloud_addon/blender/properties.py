@@ -27,6 +27,10 @@ class DepthCloudSceneSettings(bpy.types.PropertyGroup):
                     "was hit in the converted files)",
         items=DEPTH_FILE_ITEMS, default="PLANAR",
     )
+    view_layer: bpy.props.StringProperty(
+        name="View Layer", description="The view layer whose passes Set Up EXR Outputs captures (empty: the active "
+                                       "one)", default="",
+    )
     probe_pixel: bpy.props.FloatVectorProperty(
         name="Pixel", description="Continuous pixel coordinates (x right, y down, pixel centres at +0.5) "
                                   "of the current frame; press the arrow to see their 3D point",

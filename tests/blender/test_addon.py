@@ -287,11 +287,19 @@ class LayoutRecorder:
     def row(self, align=False):
         return self
 
+    def column(self, align=False):
+        return self
+
     def label(self, text="", icon="NONE"):
         self.calls.append(("label", text))
 
     def prop(self, data, name, text=None):
         assert name in data.bl_rna.properties, name
+        self.calls.append(("prop", name))
+
+    def prop_search(self, data, name, search_data, search_name, text=None):
+        assert name in data.bl_rna.properties, name
+        assert search_name in search_data.bl_rna.properties, search_name
         self.calls.append(("prop", name))
 
     def operator(self, idname, text=None, icon="NONE"):
@@ -313,7 +321,20 @@ def test_panel_draws_its_workflow(scene_with_camera, tmp_path):
     bpy.ops.depth_cloud.setup_outputs(directory=str(tmp_path))
     calls.clear()
     panel.VIEW3D_PT_depth_cloud.draw(drawer, bpy.context)
-    assert ("label", f"Writing to {tmp_path}/") in calls
+    assert ("label", f"Writing to {tmp_path}/") in calls and ("prop", "view_layer") in calls
+    assert ("operator", "depth_cloud.hide_clouds_from_renders") not in calls
+    assert ("operator", "depth_cloud.exact_capture_settings") not in calls
+    scene, _ = scene_with_camera
+    scene.frame_set(1)
+    bpy.ops.render.render(write_still=False)
+    bpy.ops.depth_cloud.build()
+    scene.camera.data.dof.use_dof = True
+    calls.clear()
+    panel.VIEW3D_PT_depth_cloud.draw(drawer, bpy.context)
+    text = " ".join(t for kind, t in calls if kind == "label")
+    assert "Capture paused: 'DepthCloud' would be in the render" in text and "depth of field" in text
+    assert ("operator", "depth_cloud.hide_clouds_from_renders") in calls
+    assert ("operator", "depth_cloud.exact_capture_settings") in calls
 
 
 def test_cloud_renders_as_colored_points_in_cycles(scene_with_camera, tmp_path):

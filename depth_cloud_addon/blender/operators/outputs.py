@@ -29,23 +29,33 @@ float32 depth EXR, a linear color EXR and the camera (JSON) into a folder"""
         items=DEPTH_FILE_ITEMS, default="PLANAR",
     )
 
+    view_layer: bpy.props.StringProperty(
+        name="View Layer", description="The view layer whose Depth and Image are captured (empty: the active one)",
+        default="",
+    )
+
     def invoke(self, context, event):
-        self.directory = context.scene.depth_cloud.directory
-        self.depth_files = context.scene.depth_cloud.depth_files
+        settings = context.scene.depth_cloud
+        self.directory, self.depth_files = settings.directory, settings.depth_files
+        self.view_layer = settings.view_layer
         return self.execute(context)
 
     def execute(self, context):
         scene = context.scene
         if not self.directory.strip():
             return finish(self, context, "ERROR", "Depth Cloud: the output folder is empty")
-        result = compositor.setup_outputs(scene, context.view_layer, self.directory)
-        scene.depth_cloud.directory = result.directory
-        scene.depth_cloud.depth_files = self.depth_files
+        layer = scene.view_layers.get(self.view_layer) if self.view_layer else context.view_layer
+        if layer is None:
+            names = ", ".join(f"'{v.name}'" for v in scene.view_layers)
+            return finish(self, context, "ERROR",
+                          f"Depth Cloud: scene '{scene.name}' has no view layer '{self.view_layer}' (it has {names})")
+        result = compositor.setup_outputs(scene, layer, self.directory)
+        settings = scene.depth_cloud
+        settings.directory, settings.depth_files, settings.view_layer = result.directory, self.depth_files, layer.name
+        what = f"view layer '{layer.name}' to {result.directory}"
         if result.added == 0:
-            return finish(self, context, "INFO",
-                           f"Depth Cloud: outputs already set up, now writing to {result.directory}")
-        return finish(self, context, "INFO",
-                       f"Depth Cloud: added {result.added} compositor nodes writing to {result.directory}")
+            return finish(self, context, "INFO", f"Depth Cloud: outputs already set up, now writing {what}")
+        return finish(self, context, "INFO", f"Depth Cloud: added {result.added} compositor nodes writing {what}")
 
 
 class DEPTH_CLOUD_OT_remove_outputs(bpy.types.Operator):
@@ -96,4 +106,32 @@ again; the clouds stay in the viewport"""
                                               "renders capture depth, color and camera files again")
 
 
-classes = (DEPTH_CLOUD_OT_setup_outputs, DEPTH_CLOUD_OT_remove_outputs, DEPTH_CLOUD_OT_hide_clouds_from_renders)
+class DEPTH_CLOUD_OT_exact_capture_settings(bpy.types.Operator):
+    """Turn off what makes the Depth pass disagree with the pixels: the scene camera's depth of field and \
+the render's motion blur"""
+
+    bl_idname = "depth_cloud.exact_capture_settings"
+    bl_label = "Off for Capture"
+    bl_options = {"REGISTER", "UNDO"}
+
+    @classmethod
+    def poll(cls, context):
+        if not compositor.doubtful_settings(context.scene):
+            cls.poll_message_set("Depth of field and motion blur are off already")
+            return False
+        return True
+
+    def execute(self, context):
+        scene, changed = context.scene, []
+        camera = scene.camera.data if scene.camera is not None else None
+        if camera is not None and getattr(camera, "dof", None) is not None and camera.dof.use_dof:
+            camera.dof.use_dof = False
+            changed.append(f"depth of field of '{scene.camera.name}'")
+        if scene.render.use_motion_blur:
+            scene.render.use_motion_blur = False
+            changed.append("motion blur")
+        return finish(self, context, "INFO", f"Depth Cloud: turned off {' and '.join(changed)} for capture")
+
+
+classes = (DEPTH_CLOUD_OT_setup_outputs, DEPTH_CLOUD_OT_remove_outputs, DEPTH_CLOUD_OT_hide_clouds_from_renders,
+           DEPTH_CLOUD_OT_exact_capture_settings)
