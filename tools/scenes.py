@@ -216,3 +216,13 @@ def ray_cast_grid(scene, origins: np.ndarray, directions: np.ndarray) -> tuple[n
 def render_size(scene) -> tuple[int, int]:
     r = scene.render
     return r.resolution_x * r.resolution_percentage // 100, r.resolution_y * r.resolution_percentage // 100
+
+
+def set_render_region(scene, min_x: float, max_x: float, min_y: float, max_y: float, crop: bool = True) -> None:
+    """Turn on Render Region with the given border (0..1; y from the *bottom*, as Blender measures it) and,
+    when ``crop``, Crop to Border (Blender then writes only the region)."""
+    render = scene.render
+    render.use_border = True
+    render.use_crop_to_border = crop
+    render.border_min_x, render.border_max_x = min_x, max_x
+    render.border_min_y, render.border_max_y = min_y, max_y

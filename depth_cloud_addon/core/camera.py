@@ -2,10 +2,13 @@
 
 Conventions (the full page is ``docs/conventions.md``):
 
-* Image: ``width_px`` x ``height_px`` pixels *after* the resolution percentage. Continuous pixel
-  coordinates ``(x, y)``: x to the right, y down, origin at the top-left corner of the image, so
-  pixel ``(col, row)`` covers ``[col, col+1) x [row, row+1)`` and its centre is
-  ``(col + 0.5, row + 0.5)``. Image rows run top-down (EXR row 0 is the top row).
+* Image: ``width_px`` x ``height_px`` pixels *after* the resolution percentage, and after the crop
+  to the render region when Render Region and Crop to Border are both on (the size of the image
+  Blender writes). Continuous pixel coordinates ``(x, y)``: x to the right, y down, origin at the
+  top-left corner of the image, so pixel ``(col, row)`` covers ``[col, col+1) x [row, row+1)`` and
+  its centre is ``(col + 0.5, row + 0.5)``. Image rows run top-down (EXR row 0 is the top row). A
+  cropped image's pixel ``(col, row)`` is pixel ``(col + crop_x0_px, row + crop_y0_px)`` of the full
+  render (see :class:`CameraModel`).
 * Camera frame: Blender's. x right, y up, the camera looks down **-Z**; metres.
 * ``cam2world``: 4x4, maps camera-frame points to world points. It is the camera object's
   ``matrix_world`` with the scale removed from each axis, as Blender's renderer does.
@@ -36,6 +39,8 @@ BLENDER_TO_OPENCV_AXES = np.diag([1.0, -1.0, -1.0, 1.0])
 
 DICT_FORMAT = "depth_cloud.camera"
 DICT_VERSION = 1
+#: The fields of the crop window (Render Region with Crop to Border), written to dicts only when cropped.
+_CROP_FIELDS = ("full_width_px", "full_height_px", "crop_x0_px", "crop_y0_px")
 
 
 def _normalized_axes(matrix) -> np.ndarray:
@@ -58,6 +63,31 @@ def render_size_px(resolution_x: int, resolution_y: int, percentage: int) -> tup
     return (int(resolution_x) * int(percentage)) // 100, (int(resolution_y) * int(percentage)) // 100
 
 
+def render_region_px(width_px: int, height_px: int, min_x: float, max_x: float, min_y: float,
+                     max_y: float) -> tuple[int, int, int, int]:
+    """The pixel window ``(x0, y0, width, height)`` that Render Region cuts from a ``width_px`` x ``height_px``
+    render (the size after the resolution percentage); ``y0`` counts rows from the **top**.
+
+    Blender's rule (``render_init_from_main``; Cycles' buffer window agrees), measured against the
+    EXR sizes and pixels Blender 4.2, 4.5 and 5.0 write: each border value (0..1, ``min_y``/``max_y``
+    measured from the *bottom*) is multiplied by the size in **float32** and truncated,
+    ``xmin = int(f32(min_x) * W)``, ``xmax = int(f32(max_x) * W)``, same for y with H; the window is
+    columns ``xmin..xmax-1`` and, top-down, rows ``H - ymax .. H - ymin - 1``. float32 matters:
+    0.7 * 100 is 70 in float32 but 69.99999 in float64. Example: 64x48, x 0.13..0.71, y 0.21..0.93
+    gives columns 8..44 and rows 4..37, a 37x34 image at (8, 4).
+    Raises :class:`CameraError` for an empty window (Blender refuses to render it: "Image too small").
+    """
+    w, h = np.float32(int(width_px)), np.float32(int(height_px))
+    xmin, xmax = int(np.float32(min_x) * w), int(np.float32(max_x) * w)
+    ymin, ymax = int(np.float32(min_y) * h), int(np.float32(max_y) * h)
+    if xmax <= xmin or ymax <= ymin:
+        raise CameraError(
+            f"the render region x {min_x:g}..{max_x:g}, y {min_y:g}..{max_y:g} of a {width_px}x{height_px} px "
+            "render holds no pixel (Blender refuses to render it: 'Image too small')"
+        )
+    return xmin, int(height_px) - ymax, xmax - xmin, ymax - ymin
+
+
 @dataclass(frozen=True)
 class CameraModel:
     """One frame's camera: projection parameters, image size and pose.
@@ -66,10 +96,24 @@ class CameraModel:
     otherwise; angles in radians. Build it with :meth:`from_blender` inside Blender, or
     :meth:`from_dict` from a JSON sidecar.
 
+    **Crop window.** With Render Region *and* Crop to Border on, Blender writes only the region:
+    ``width_px`` x ``height_px`` (and :attr:`shape`) are the size of that written image, while
+    ``full_width_px`` x ``full_height_px`` is the full render (after the resolution percentage) and
+    ``(crop_x0_px, crop_y0_px)`` is where the written image's top-left pixel lies in it, rows counted
+    from the top (Blender's border y is measured from the bottom; :func:`render_region_px` converts).
+    Pixel ``(col, row)`` of the written image *is* pixel ``(col + crop_x0_px, row + crop_y0_px)`` of
+    the full render: every mapping (:meth:`intrinsics_px`, the sensor fit, the panoramic mappings)
+    works on the full image and shifts by the crop, so ``cx``, ``cy`` move by ``-crop_x0_px``,
+    ``-crop_y0_px`` and ``fx``, ``fy`` stay. An image that is not cropped (no region, or a region
+    without Crop to Border, whose pixels outside the region hold depth 1e11: background) has
+    ``full_width_px = full_height_px = None`` and a crop origin of 0; :meth:`to_dict` then leaves the
+    four fields out, so such sidecars are as before.
+
     Example::
 
         cam = CameraModel(width_px=64, height_px=48, lens_mm=50.0)
         cam.intrinsics_px()   # (fx, fy, cx, cy) in the pixel-centre-at-+0.5 convention
+        cam.crop(8, 4, 37, 34).intrinsics_px()   # the same fx, fy; cx - 8, cy - 4
     """
 
     width_px: int
@@ -96,6 +140,10 @@ class CameraModel:
     longitude_max: float = math.pi
     frame: int | None = None
     name: str | None = None
+    full_width_px: int | None = None   # the full render's size when this image is a crop of it, else None
+    full_height_px: int | None = None
+    crop_x0_px: int = 0                # column of the full render holding this image's column 0
+    crop_y0_px: int = 0                # row of the full render (top-down) holding this image's row 0
 
     def __post_init__(self):
         object.__setattr__(self, "cam2world", _normalized_axes(self.cam2world))
@@ -107,6 +155,7 @@ class CameraModel:
             raise CameraError(f"image size must be at least 1x1 px, got {width_px}x{height_px}")
         object.__setattr__(self, "width_px", width_px)
         object.__setattr__(self, "height_px", height_px)
+        self._check_crop()
         if self.projection not in PROJECTIONS:
             raise CameraError(f"unknown camera projection {self.projection!r}; expected one of {PROJECTIONS}")
         if self.sensor_fit not in SENSOR_FITS:
@@ -123,6 +172,29 @@ class CameraModel:
         if not (0 <= self.clip_start < self.clip_end):
             raise CameraError(f"need 0 <= clip_start < clip_end, got {self.clip_start} and {self.clip_end}")
 
+    def _check_crop(self) -> None:
+        """Validate the crop window and store it canonically (whole numbers; None/0 when not cropped)."""
+        names = _CROP_FIELDS
+        values = [getattr(self, name) for name in names]
+        if values[0] is None and values[1] is None:
+            values[0], values[1] = self.width_px, self.height_px
+        elif values[0] is None or values[1] is None:
+            raise CameraError("a crop window needs both full_width_px and full_height_px")
+        try:
+            if any(isinstance(v, float) and not v.is_integer() for v in values):
+                raise ValueError
+            full_w, full_h, x0, y0 = (int(v) for v in values)
+        except (TypeError, ValueError, OverflowError):
+            raise CameraError(f"the crop window must be whole numbers, got "
+                              f"{', '.join(f'{n}={v!r}' for n, v in zip(names, values))}") from None
+        if not (0 <= x0 and x0 + self.width_px <= full_w and 0 <= y0 and y0 + self.height_px <= full_h):
+            raise CameraError(f"the {self.width_px}x{self.height_px} px image at ({x0}, {y0}) does not lie inside "
+                              f"the {full_w}x{full_h} px full render")
+        if (full_w, full_h) == (self.width_px, self.height_px):
+            full_w = full_h = None  # the whole image: not cropped (x0 = y0 = 0 here)
+        for name, value in zip(names, (full_w, full_h, x0, y0)):
+            object.__setattr__(self, name, value)
+
     # -- construction -------------------------------------------------------------------------
 
     @classmethod
@@ -132,6 +204,9 @@ class CameraModel:
         Duck-typed: it reads attributes only (``camera_object.data``, ``camera_object.matrix_world``,
         ``scene.render``) and imports neither bpy nor mathutils. Evaluate the frame first
         (``scene.frame_set(n)``) so ``matrix_world`` and animated camera data are those of frame n.
+        With Render Region and Crop to Border both on (``render.use_border``,
+        ``render.use_crop_to_border``) the camera is cropped to the region (:func:`render_region_px`);
+        a region without Crop to Border leaves the image (and the camera) full size.
         """
         data = getattr(camera_object, "data", None)
         if data is None or not hasattr(data, "lens"):
@@ -139,9 +214,16 @@ class CameraModel:
             raise CameraError(f"object {name!r} is not a camera")
         render = scene.render
         width_px, height_px = render_size_px(render.resolution_x, render.resolution_y, render.resolution_percentage)
+        crop = {}
+        if getattr(render, "use_border", False) and getattr(render, "use_crop_to_border", False):
+            x0, y0, crop_w, crop_h = render_region_px(width_px, height_px, render.border_min_x, render.border_max_x,
+                                                      render.border_min_y, render.border_max_y)
+            crop = dict(full_width_px=width_px, full_height_px=height_px, crop_x0_px=x0, crop_y0_px=y0)
+            width_px, height_px = crop_w, crop_h
         kwargs = dict(
             width_px=width_px,
             height_px=height_px,
+            **crop,
             projection=str(data.type),
             cam2world=np.array(camera_object.matrix_world, dtype=np.float64),
             lens_mm=float(data.lens),
@@ -173,17 +255,25 @@ class CameraModel:
         return cls(**kwargs)
 
     def to_dict(self) -> dict:
-        """A JSON-serialisable dict (``cam2world`` as 4 row lists); :meth:`from_dict` inverts it."""
+        """A JSON-serialisable dict (``cam2world`` as 4 row lists); :meth:`from_dict` inverts it.
+
+        The crop window's four fields are written only for a cropped camera, so the dict of an
+        uncropped camera is what it was before they existed (and older readers still accept it).
+        """
         d = asdict(self)
         d["cam2world"] = self.cam2world.tolist()
+        if not self.is_cropped:
+            for name in _CROP_FIELDS:
+                del d[name]
         return {"format": DICT_FORMAT, "version": DICT_VERSION, **d}
 
     @classmethod
     def from_dict(cls, d: dict) -> CameraModel:
         """Rebuild a camera from :meth:`to_dict` output (e.g. a JSON sidecar); unknown keys are an error.
 
-        A sidecar's ``capture`` block (what the render wrote, read by
-        :func:`..frame_files.read_sidecar`) is not part of the camera and is ignored here.
+        Missing crop fields (every sidecar written before they existed) mean "not cropped". A
+        sidecar's ``capture`` block (what the render wrote, read by :func:`..frame_files.read_sidecar`)
+        is not part of the camera and is ignored here.
         """
         if not isinstance(d, dict):
             raise CameraError(f"camera description must be a dict, got {type(d).__name__}")
@@ -236,8 +326,32 @@ class CameraModel:
 
     @property
     def shape(self) -> tuple[int, int]:
-        """(height_px, width_px): the shape of this camera's depth map."""
+        """(height_px, width_px): the shape of this camera's depth map (the written, possibly cropped, image)."""
         return self.height_px, self.width_px
+
+    @property
+    def is_cropped(self) -> bool:
+        """True when the image is a crop of a larger render (Render Region with Crop to Border)."""
+        return self.full_width_px is not None
+
+    @property
+    def full_size_px(self) -> tuple[int, int]:
+        """(width, height) of the full render the image is a crop of; ``(width_px, height_px)`` if not cropped."""
+        if self.full_width_px is None:
+            return self.width_px, self.height_px
+        return self.full_width_px, self.full_height_px
+
+    def crop(self, x0_px: int, y0_px: int, width_px: int, height_px: int) -> CameraModel:
+        """This camera cropped to ``width_px`` x ``height_px`` pixels at ``(x0_px, y0_px)`` of the *full* render
+        (rows from the top), as Crop to Border writes it; the window must lie inside the full render."""
+        full_w, full_h = self.full_size_px
+        return self.replace(width_px=width_px, height_px=height_px, full_width_px=full_w, full_height_px=full_h,
+                            crop_x0_px=x0_px, crop_y0_px=y0_px)
+
+    def uncropped(self) -> CameraModel:
+        """The camera of the full render this image was cropped from (itself when not cropped)."""
+        full_w, full_h = self.full_size_px
+        return self.crop(0, 0, full_w, full_h)
 
     @property
     def world2cam(self) -> np.ndarray:
@@ -253,17 +367,19 @@ class CameraModel:
         return self.pixel_aspect_y / self.pixel_aspect_x
 
     def effective_sensor_fit(self) -> str:
-        """HORIZONTAL or VERTICAL: AUTO fits the sensor to the larger side of the (aspect-corrected) image."""
+        """HORIZONTAL or VERTICAL: AUTO fits the sensor to the larger side of the (aspect-corrected) full image."""
         if self.sensor_fit != "AUTO":
             return self.sensor_fit
-        wide = self.width_px * self.pixel_aspect_x >= self.height_px * self.pixel_aspect_y
+        full_w, full_h = self.full_size_px
+        wide = full_w * self.pixel_aspect_x >= full_h * self.pixel_aspect_y
         return "HORIZONTAL" if wide else "VERTICAL"
 
     def _viewfac(self) -> float:
-        """Blender's ``viewfac``: the image extent, in x-pixel units, that the sensor (or ortho_scale) spans."""
+        """Blender's ``viewfac``: the full image's extent, in x-pixel units, that the sensor (or ortho_scale) spans."""
+        full_w, full_h = self.full_size_px
         if self.effective_sensor_fit() == "HORIZONTAL":
-            return float(self.width_px)
-        return self.pixel_aspect_ratio * self.height_px
+            return float(full_w)
+        return self.pixel_aspect_ratio * full_h
 
     def sensor_size_mm(self) -> float:
         """The sensor dimension that the fit uses: sensor_height for VERTICAL, sensor_width otherwise (AUTO too)."""
@@ -278,6 +394,8 @@ class CameraModel:
         This is Blender's viewplane: with ``viewfac`` the fitted image extent in pixels,
         ``fx = viewfac * lens / sensor`` (or ``viewfac / ortho_scale``), ``fy = fx * aspect_x / aspect_y``,
         ``cx = W/2 - shift_x * viewfac``, ``cy = H/2 + shift_y * viewfac * aspect_x / aspect_y``.
+        W, H and viewfac are those of the full render; a cropped image's principal point is moved by
+        the crop origin: ``cx - crop_x0_px``, ``cy - crop_y0_px`` (pixels of the written image).
         For OpenCV's integer-centre convention subtract 0.5 from cx and cy.
         """
         if self.projection == "PANO":
@@ -289,8 +407,9 @@ class CameraModel:
             fx = viewfac / self.ortho_scale
         ycor = self.pixel_aspect_ratio
         fy = fx / ycor
-        cx = 0.5 * self.width_px - self.shift_x * viewfac
-        cy = 0.5 * self.height_px + self.shift_y * viewfac / ycor
+        full_w, full_h = self.full_size_px
+        cx = (0.5 * full_w - self.crop_x0_px) - self.shift_x * viewfac
+        cy = (0.5 * full_h - self.crop_y0_px) + self.shift_y * viewfac / ycor
         return fx, fy, cx, cy
 
     def natural_depth_kind(self) -> str:

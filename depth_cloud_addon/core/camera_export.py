@@ -10,6 +10,11 @@ Pure numpy (no ``bpy``, no ``mathutils``). Conventions (the full page is ``docs/
   camera looks down -Z). ``cam2world_opencv = cam2world_blender @ BLENDER_TO_OPENCV_AXES``.
 * **Matrices** are 4x4 for column vectors: ``p_world = cam2world @ [p_cam, 1]``; ``world2cam`` is
   its inverse. The camera object's scale is removed (Blender's renderer ignores it). Metres.
+* **Image size** is that of the image Blender wrote: after the resolution percentage and, with Render
+  Region and Crop to Border on, cropped to the region. K, ``cx``/``cy`` and the sizes then describe
+  the cropped image (the principal point moved by the crop origin, ``fx``/``fy`` unchanged), so a
+  tool given the cropped image and its record needs nothing else; the record's ``crop`` block says
+  where the image lies in the full render.
 * With ``K = opencv_intrinsics(camera)`` and ``world2cam = extrinsics(camera)["world2cam_opencv"]``
   a world point ``X`` projects to ``x ~ K @ world2cam[:3] @ [X, 1]``, which equals
   ``core.project(X, camera) - 0.5`` exactly (lens shift, sensor fit and pixel aspect included).
@@ -100,7 +105,8 @@ def opencv_intrinsics(camera: CameraModel) -> np.ndarray:
     ``K = [[fx, 0, cx - 0.5], [0, fy, cy - 0.5], [0, 0, 1]]`` with ``(fx, fy, cx, cy)`` from
     :meth:`CameraModel.intrinsics_px` (centres at +0.5). Lens shift, every sensor fit and the pixel
     aspect ratio (``fx != fy``) are included. A point ``p_cam`` in the OpenCV camera frame
-    (x right, y down, z forward) lands at ``(x, y, 1) ~ K @ p_cam``.
+    (x right, y down, z forward) lands at ``(x, y, 1) ~ K @ p_cam``. For a camera cropped to a render
+    region (Crop to Border) K is that of the cropped image: ``cx``, ``cy`` less the crop origin.
 
     Orthographic and panoramic cameras have no such matrix: they raise :class:`CameraError`
     (use :func:`camera_record`, which describes them, instead).
@@ -176,10 +182,22 @@ def _orthographic_fields(camera: CameraModel) -> dict:
     }
 
 
+def _crop_fields(camera: CameraModel) -> dict:
+    full_w, full_h = camera.full_size_px
+    return {
+        "x0": camera.crop_x0_px, "y0": camera.crop_y0_px, "full_width": full_w, "full_height": full_h,
+        "note": "Render Region with Crop to Border: this width x height image is the window starting at column x0, "
+                "row y0 (rows from the top) of the full_width x full_height render; pixel (col, row) here is pixel "
+                "(col + x0, row + y0) there. K / cx / cy above already describe the cropped image",
+    }
+
+
 def _panorama_fields(camera: CameraModel) -> dict:
     common = (
-        "panoramic, not a pinhole (no K). In pixel coordinates with centres at +0.5 (x = col + 0.5, "
-        "y = row + 0.5; subtract 0.5 for OpenCV's): u = x / W + shift_x, v = (H - y) / H + shift_y; "
+        "panoramic, not a pinhole (no K). In pixel coordinates of the full render with centres at +0.5 "
+        "(x = col + 0.5 + crop.x0, y = row + 0.5 + crop.y0, crop 0 when the record has no crop block; subtract "
+        "0.5 for OpenCV's), with W, H the full render's size (crop.full_width/full_height, else width/height): "
+        "u = x / W + shift_x, v = (H - y) / H + shift_y; "
     )
     kind = camera.panorama_type
     fields = {"shift_x": float(camera.shift_x), "shift_y": float(camera.shift_y)}
@@ -214,7 +232,10 @@ def _panorama_fields(camera: CameraModel) -> dict:
 def camera_record(camera: CameraModel, *, image_path=None, depth_path=None) -> dict:
     """One JSON-ready record describing ``camera`` (one rendered frame) for other tools.
 
-    Keys: ``frame``, ``name``, ``width``, ``height`` (pixels after the resolution percentage),
+    Keys: ``frame``, ``name``, ``width``, ``height`` (pixels after the resolution percentage and the
+    crop to the render region, i.e. the size of the image Blender wrote), ``crop`` only for a camera
+    cropped to a render region (``x0``, ``y0``: the image's top-left pixel in the full render, rows
+    from the top; ``full_width``, ``full_height``),
     ``model`` (``"pinhole"``, ``"orthographic"``, ``"equirectangular"``, ``"fisheye_equidistant"``,
     ``"fisheye_equisolid"``), the model's parameters in OpenCV's pixel convention (centres at
     integers):
@@ -238,6 +259,8 @@ def camera_record(camera: CameraModel, *, image_path=None, depth_path=None) -> d
         "height": camera.height_px,
         "model": _model_name(camera),
     }
+    if camera.is_cropped:
+        record["crop"] = _crop_fields(camera)
     if camera.projection == "PERSP":
         record.update(_pinhole_fields(camera))
     elif camera.projection == "ORTHO":
@@ -307,9 +330,10 @@ def _nerfstudio_intrinsics(camera: CameraModel) -> dict:
                 f"{math.degrees(camera.longitude_min):g}..{math.degrees(camera.longitude_max):g} deg, shift "
                 f"({camera.shift_x:g}, {camera.shift_y:g}); use export_cameras() instead"
             )
-        w, h = camera.width_px, camera.height_px
-        return {"camera_model": "EQUIRECTANGULAR", "fl_x": w / 2.0, "fl_y": float(h), "cx": w / 2.0, "cy": h / 2.0,
-                "w": w, "h": h}
+        full_w, full_h = camera.full_size_px
+        return {"camera_model": "EQUIRECTANGULAR", "fl_x": full_w / 2.0, "fl_y": float(full_h),
+                "cx": full_w / 2.0 - camera.crop_x0_px, "cy": full_h / 2.0 - camera.crop_y0_px,
+                "w": camera.width_px, "h": camera.height_px}
     fx, fy, cx, cy = camera.intrinsics_px()
     return {"camera_model": "OPENCV", "fl_x": float(fx), "fl_y": float(fy), "cx": float(cx), "cy": float(cy),
             "w": camera.width_px, "h": camera.height_px,
@@ -337,6 +361,10 @@ def nerfstudio_transforms(cameras, image_paths, *, depth_paths=None) -> dict:
       ``cx = W / 2``, ``cy = H / 2``: nerfstudio's longitude ``pi (x - cx) / fl_x`` and latitude
       ``pi (cy - y) / fl_y`` are then exactly Cycles' (forward = -Z at the image centre, +X to the right).
       Other panoramas and orthographic cameras raise :class:`CameraError`.
+    * A camera cropped to a render region (Crop to Border): ``w``, ``h`` are the cropped image's size
+      and ``cx``, ``cy`` are moved by the crop origin (for the panorama: ``W``, ``H`` above are the
+      full render's, ``cx = W / 2 - crop_x0``, ``cy = H / 2 - crop_y0``), so nerfstudio's rays for
+      the cropped image are those of the full render's pixels.
 
     If every frame has the same intrinsics they go to the top level, otherwise into each frame
     (``camera_model`` is always top-level: nerfstudio reads it only there, so all cameras must share it).

@@ -4,7 +4,10 @@ Conventions (see ``docs/conventions.md``):
 
 * Pixel coordinates ``(x, y)`` are continuous: x right, y down, origin at the image's top-left
   corner; pixel ``(col, row)`` is centred at ``(col + 0.5, row + 0.5)``. Depth maps are indexed
-  ``depth[row, col]`` with row 0 at the top (as EXRs store them).
+  ``depth[row, col]`` with row 0 at the top (as EXRs store them). For a camera cropped to a render
+  region (Crop to Border) these are coordinates of the cropped image, the one Blender writes; the
+  camera model places it in the full render (``intrinsics_px`` and the panoramic mappings include the
+  crop origin), so nothing here handles the crop separately.
 * Points are in metres, in the ``"world"`` frame or in the Blender ``"camera"`` frame
   (x right, y up, looking down -Z).
 * Depth kinds: ``"planar"`` is the distance along the camera's view axis (``-Z`` in the camera
@@ -56,11 +59,34 @@ def check_depth_shape(depth: np.ndarray, camera: CameraModel) -> np.ndarray:
     if depth.ndim != 2:
         raise ValueError(f"depth must be a 2-D (H, W) array, got shape {depth.shape}")
     if depth.shape != camera.shape:
-        raise ResolutionMismatchError(
-            f"depth map is {depth.shape[1]}x{depth.shape[0]} px but the camera renders "
-            f"{camera.width_px}x{camera.height_px} px (render resolution x resolution percentage)"
-        )
+        raise ResolutionMismatchError(size_mismatch_message(depth.shape, camera))
     return depth
+
+
+def size_mismatch_message(shape, camera: CameraModel, what: str = "depth map") -> str:
+    """Why an image of ``shape`` (H, W) does not fit ``camera``: the sizes, and the likely cause.
+
+    The camera's size is the render resolution times the resolution percentage, cut to the render
+    region when Crop to Border is on; either setting, changed between the render and the camera
+    record (sidecar), gives a mismatch, so the message names the one the sizes point to.
+    """
+    height, width = int(shape[0]), int(shape[1])
+    full_w, full_h = camera.full_size_px
+    message = f"{what} is {width}x{height} px but the camera renders {camera.width_px}x{camera.height_px} px"
+    if camera.is_cropped:
+        message += (f" (the {camera.width_px}x{camera.height_px} px render region of a {full_w}x{full_h} px image, "
+                    "Crop to Border on)")
+    if camera.is_cropped and (width, height) == (full_w, full_h):
+        cause = ("it is the whole image: was it rendered without Render Region or Crop to Border, or does the camera "
+                 "(sidecar) come from another render?")
+    elif not camera.is_cropped and width <= full_w and height <= full_h:
+        cause = ("a smaller image comes from a render region with Crop to Border, or from a lower resolution "
+                 "percentage, than the camera (sidecar) records: was it rendered with other Format settings?")
+    else:
+        cause = ("the camera's size is the render resolution x the resolution percentage, cut to the render region "
+                 "when Crop to Border is on: was the file rendered with other Format settings than the camera "
+                 "(sidecar) records?")
+    return f"{message}; {cause}"
 
 
 # -- rays ------------------------------------------------------------------------------------
@@ -354,6 +380,6 @@ def project(points, camera: CameraModel, *, space: str = "world") -> np.ndarray:
 __all__ = [
     "BACKGROUND_DEPTH", "DEPTH_KINDS", "SPACES", "ValidPoints", "backproject", "backproject_valid", "camera_rays",
     "check_depth_shape", "convert_depth", "pixel_centers", "pixel_footprint", "project", "resolve_depth_kind",
-    "unproject_pixels",
+    "size_mismatch_message", "unproject_pixels",
     "valid_depth_mask",
 ]

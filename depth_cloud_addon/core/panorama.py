@@ -16,6 +16,10 @@ the ray *distance* from the camera centre.
   ``theta = 2 asin(r / 2f)`` with ``f = fisheye_lens_mm``.
 * Both fisheyes: ``dir = (a / r sin theta, b / r sin theta, -cos theta)``; pixels outside the image
   circle have no ray (NaN).
+
+``W``, ``H`` and ``x``, ``y`` above are those of the full render. A cropped image (Render Region with
+Crop to Border, see :class:`~depth_cloud_addon.core.camera.CameraModel`) is a window of it: its pixel
+coordinates are moved by the crop origin first, ``x + crop_x0_px``, ``y + crop_y0_px``.
 """
 
 from __future__ import annotations
@@ -26,9 +30,10 @@ from .camera import CameraModel
 
 
 def _equisolid_sensor_mm(camera: CameraModel) -> tuple[float, float]:
-    """Sensor width and height (mm) Cycles uses for an equisolid fisheye (fitted to the render aspect)."""
-    fit_x = camera.width_px * camera.pixel_aspect_x
-    fit_y = camera.height_px * camera.pixel_aspect_y
+    """Sensor width and height (mm) Cycles uses for an equisolid fisheye (fitted to the full render's aspect)."""
+    full_w, full_h = camera.full_size_px
+    fit_x = full_w * camera.pixel_aspect_x
+    fit_y = full_h * camera.pixel_aspect_y
     size = camera.sensor_size_mm()
     horizontal = camera.sensor_fit == "HORIZONTAL" or (camera.sensor_fit == "AUTO" and fit_x > fit_y)
     if horizontal:
@@ -37,7 +42,10 @@ def _equisolid_sensor_mm(camera: CameraModel) -> tuple[float, float]:
 
 
 def _uv(x, y, camera: CameraModel):
-    return x / camera.width_px + camera.shift_x, (camera.height_px - y) / camera.height_px + camera.shift_y
+    """Cycles' normalised (u, v) of pixel coordinates of the (possibly cropped) image, over the full render."""
+    full_w, full_h = camera.full_size_px
+    x, y = x + camera.crop_x0_px, y + camera.crop_y0_px
+    return x / full_w + camera.shift_x, (full_h - y) / full_h + camera.shift_y
 
 
 def pixel_to_direction(x, y, camera: CameraModel) -> np.ndarray:
@@ -97,8 +105,9 @@ def direction_to_pixel(points_cam, camera: CameraModel) -> np.ndarray:
             u = np.where(outside, np.nan, u)
             v = np.where(outside, np.nan, v)
         invalid = ~np.isfinite(p).all(axis=-1) | (np.linalg.norm(p, axis=-1) == 0)
-    x = (u - camera.shift_x) * camera.width_px
-    y = camera.height_px * (1.0 - (v - camera.shift_y))
+    full_w, full_h = camera.full_size_px
+    x = (u - camera.shift_x) * full_w - camera.crop_x0_px
+    y = full_h * (1.0 - (v - camera.shift_y)) - camera.crop_y0_px
     out = np.stack([x, y], axis=-1)
     out[invalid] = np.nan
     return out

@@ -24,6 +24,7 @@ import numpy as np
 import pytest
 
 from depth_cloud_addon.core import CameraError, CameraModel, DepthCloudError, render_size_px
+from depth_cloud_addon.core import camera as camera_module
 
 
 def rotation(axis, angle):
@@ -401,3 +402,129 @@ def test_from_blender_non_camera_object_raises(data):
     obj = SimpleNamespace(name="Cube", data=data, matrix_world=np.eye(4).tolist())
     with pytest.raises(CameraError, match="'Cube' is not a camera"):
         CameraModel.from_blender(obj, scene)
+
+
+# -- render region with Crop to Border -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "size, border, expected",
+    [
+        # Measured: the EXR size Blender 4.2/4.5/5.0 writes, and the offset at which its pixels equal the
+        # full render's bit for bit. (x0, y0 from the top, width, height); border y runs from the bottom.
+        ((64, 48), (0.13, 0.71, 0.13, 0.71), (8, 14, 37, 28)),   # x 8.32..45.44, y 6.24..34.08: rows 14..41
+        ((32, 24), (0.13, 0.71, 0.13, 0.71), (4, 7, 18, 14)),    # 64x48 at 50 %
+        ((64, 48), (0.13, 0.71, 0.21, 0.93), (8, 4, 37, 34)),
+        ((32, 24), (0.13, 0.71, 0.21, 0.93), (4, 2, 18, 17)),
+        ((22, 17), (0.111, 0.777, 0.05, 0.6), (2, 7, 15, 10)),   # 67x53 at 33 %
+        # float32 products, not float64: f32(0.7) * 100 = 70.0 (float64: 69.99999) ...
+        ((100, 100), (0.3, 0.7, 0.3, 0.7), (30, 30, 40, 40)),
+        # ... f32(0.29) * 100 = 29.0 (float64: 28.99999), f32(0.58) * 100 = 58.0 (float64: 57.99999)
+        ((100, 100), (0.29, 0.57, 0.07, 0.58), (29, 42, 28, 51)),
+        ((64, 48), (0.0, 1.0, 0.0, 1.0), (0, 0, 64, 48)),
+        ((64, 48), (0.5, 0.52, 0.2, 0.9), (32, 5, 1, 34)),       # one column (Blender writes 1x34)
+    ],
+)
+def test_render_region_px_is_blenders_window(size, border, expected):
+    assert camera_module.render_region_px(*size, *border) == expected
+
+
+@pytest.mark.parametrize("border", [(0.71, 0.13, 0.21, 0.93), (0.5, 0.505, 0.2, 0.9), (0.2, 0.9, 0.5, 0.5)])
+def test_an_empty_render_region_raises_like_blender(border):
+    # Blender refuses these ("Image too small"): inverted, or narrower than one pixel.
+    with pytest.raises(CameraError, match="holds no pixel"):
+        camera_module.render_region_px(64, 48, *border)
+
+
+def _cropped_objects(use_border=True, use_crop_to_border=True, border=(0.13, 0.71, 0.21, 0.93)):
+    camera_object, scene, matrix = _blender_objects()
+    scene.render.resolution_x, scene.render.resolution_y, scene.render.resolution_percentage = 64, 48, 100
+    scene.render.use_border, scene.render.use_crop_to_border = use_border, use_crop_to_border
+    (scene.render.border_min_x, scene.render.border_max_x,
+     scene.render.border_min_y, scene.render.border_max_y) = border
+    return camera_object, scene
+
+
+def test_from_blender_reads_the_render_region_with_crop_to_border():
+    cam = CameraModel.from_blender(*_cropped_objects())
+    assert (cam.width_px, cam.height_px, cam.shape) == (37, 34, (34, 37))
+    assert (cam.full_width_px, cam.full_height_px, cam.crop_x0_px, cam.crop_y0_px) == (64, 48, 8, 4)
+    assert cam.is_cropped and cam.full_size_px == (64, 48)
+    full = CameraModel.from_blender(*_cropped_objects(use_border=False))
+    assert not full.is_cropped and full.shape == (48, 64) and cam.uncropped() == full
+    fx, fy, cx, cy = full.intrinsics_px()
+    assert_intrinsics(cam, fx, fy, cx - 8, cy - 4)
+
+
+@pytest.mark.parametrize("use_border, use_crop_to_border", [(True, False), (False, True)])
+def test_from_blender_without_both_settings_is_the_full_image(use_border, use_crop_to_border):
+    # A region without Crop to Border renders the full image (background outside the region).
+    cam = CameraModel.from_blender(*_cropped_objects(use_border, use_crop_to_border))
+    assert cam.shape == (48, 64) and not cam.is_cropped
+    assert (cam.full_width_px, cam.full_height_px, cam.crop_x0_px, cam.crop_y0_px) == (None, None, 0, 0)
+
+
+def test_from_blender_with_an_empty_render_region_raises():
+    with pytest.raises(CameraError, match="holds no pixel"):
+        CameraModel.from_blender(*_cropped_objects(border=(0.5, 0.505, 0.2, 0.9)))
+
+
+def cropped_camera(**changes):
+    """A 37x34 px crop at (8, 4) of a 64x48 px render (built per test: the fields are what is tested)."""
+    return CameraModel(width_px=37, height_px=34, full_width_px=64, full_height_px=48, crop_x0_px=8, crop_y0_px=4,
+                       lens_mm=35.0, shift_x=0.1, pixel_aspect_y=1.25, cam2world=pose(), frame=3, **changes)
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [dict(), dict(projection="ORTHO"), dict(projection="PANO", panorama_type="FISHEYE_EQUISOLID")],
+    ids=["persp", "ortho", "equisolid"],
+)
+def test_crop_window_round_trips(changes):
+    camera = cropped_camera(**changes)
+    d = camera.to_dict()
+    assert (d["full_width_px"], d["full_height_px"], d["crop_x0_px"], d["crop_y0_px"]) == (64, 48, 8, 4)
+    assert (d["width_px"], d["height_px"]) == (37, 34)
+    back = _json_roundtrip(camera)
+    assert back == camera and back.is_cropped
+    if camera.projection != "PANO":
+        assert back.intrinsics_px() == camera.intrinsics_px()
+    assert CameraModel.from_json(camera.to_json()) == camera
+
+
+def test_uncropped_dicts_are_as_before_and_old_dicts_load():
+    cam = CameraModel(width_px=64, height_px=48, cam2world=pose())
+    d = cam.to_dict()
+    assert not {"full_width_px", "full_height_px", "crop_x0_px", "crop_y0_px"} & set(d)
+    # A sidecar written before the crop fields existed: not cropped.
+    old = _valid_dict()
+    assert "full_width_px" not in old
+    loaded = CameraModel.from_dict(old)
+    assert not loaded.is_cropped and loaded.full_size_px == (loaded.width_px, loaded.height_px)
+    # Explicitly uncropped values (nulls, or a window that is the whole image) are the same camera.
+    assert CameraModel.from_dict({**d, "full_width_px": None, "full_height_px": None}) == cam
+    assert CameraModel.from_dict({**d, "full_width_px": 64, "full_height_px": 48, "crop_x0_px": 0}) == cam
+    assert cam.crop(0, 0, 64, 48) == cam and cam.uncropped() == cam
+    # replace() of an uncropped camera's size keeps it uncropped (no stale full size).
+    assert not cam.replace(width_px=4, height_px=3).is_cropped
+
+
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        (dict(crop_x0_px=28), "does not lie inside"),           # 28 + 37 > 64
+        (dict(crop_y0_px=-1), "does not lie inside"),
+        (dict(full_width_px=30), "does not lie inside"),        # smaller than the image
+        (dict(full_height_px=None), "both full_width_px and full_height_px"),
+        (dict(crop_x0_px=2.5), "whole numbers"),
+        (dict(full_width_px="wide"), "whole numbers"),
+    ],
+)
+def test_bad_crop_windows_raise_camera_error(changes, message):
+    with pytest.raises(CameraError, match=message):
+        CameraModel.from_dict({**cropped_camera().to_dict(), **changes})
+
+
+def test_an_offset_without_a_full_size_raises():
+    with pytest.raises(CameraError, match="does not lie inside"):
+        CameraModel(width_px=64, height_px=48, crop_x0_px=3)

@@ -414,3 +414,71 @@ def test_nerfstudio_json_round_trip(tmp_path):
     meta = nerfstudio_transforms(cams, ["images/0.png", "images/1.png"])
     write_json(tmp_path / "transforms.json", meta)
     assert json.loads((tmp_path / "transforms.json").read_text()) == meta
+
+
+# -- a camera cropped to a render region (Crop to Border) ------------------------------------------
+
+
+def test_K_of_a_cropped_camera_moves_the_principal_point_by_the_crop_origin():
+    # 64x48 at 50 mm, 37x34 crop at (8, 4): fx, fy stay; cx = 31.5 - 8, cy = 23.5 - 4 (OpenCV).
+    full = CameraModel(width_px=64, height_px=48, lens_mm=50.0)
+    assert_K(full.crop(8, 4, 37, 34), FX_64_50_36, FX_64_50_36, 23.5, 19.5)
+    # With shift and pixel aspect: the full camera's K less the crop origin.
+    full = CameraModel(width_px=64, height_px=48, lens_mm=35.0, sensor_fit="VERTICAL", sensor_height_mm=20.0,
+                       shift_x=0.1, shift_y=-0.05, pixel_aspect_y=1.7, cam2world=pose())
+    crop = full.crop(13, 9, 30, 21)
+    expected = opencv_intrinsics(full) - [[0, 0, 13], [0, 0, 9], [0, 0, 0]]
+    np.testing.assert_allclose(opencv_intrinsics(crop), expected, rtol=0, atol=1e-12)
+    # And K projects world points to the cropped image's OpenCV pixels.
+    points = points_in_front(full, 200, np.random.default_rng(8))
+    theirs = project_opencv(points, opencv_intrinsics(crop), extrinsics(crop)["world2cam_opencv"])
+    assert np.max(np.abs(theirs - (project(points, full) - 0.5 - [13, 9]))) <= 1e-9
+
+
+def test_records_of_a_cropped_camera_describe_the_cropped_image():
+    full = CameraModel(width_px=64, height_px=48, lens_mm=50.0, shift_x=0.1, cam2world=pose(), frame=2)
+    crop = full.crop(8, 4, 37, 34)
+    r = camera_record(crop)
+    assert (r["width"], r["height"]) == (37, 34)
+    assert {k: r["crop"][k] for k in ("x0", "y0", "full_width", "full_height")} == dict(
+        x0=8, y0=4, full_width=64, full_height=48)
+    full_record = camera_record(full)
+    assert "crop" not in full_record
+    assert (r["cx"], r["cy"]) == pytest.approx((full_record["cx"] - 8, full_record["cy"] - 4), abs=1e-12)
+    assert r["fx"] == full_record["fx"] and r["fy"] == full_record["fy"]
+    assert CameraModel.from_dict(r["blender_camera"]) == crop
+    ortho = CameraModel(width_px=64, height_px=48, projection="ORTHO", ortho_scale=4.0).crop(8, 4, 37, 34)
+    r = camera_record(ortho)
+    assert (r["cx"], r["cy"], r["pixels_per_metre_x"]) == (23.5, 19.5, 16.0)
+
+
+def test_panorama_note_formula_holds_for_a_cropped_camera():
+    camera = CameraModel(width_px=32, height_px=16, projection="PANO", latitude_min=-1.0, latitude_max=0.8,
+                         longitude_min=-2.0, longitude_max=2.5, shift_x=0.05, shift_y=-0.1).crop(5, 3, 20, 9)
+    r = camera_record(camera)
+    assert "crop.x0" in r["note"] and "full_width" in r["note"]
+    x, y = pixel_centers(camera)[..., 0] + r["crop"]["x0"], pixel_centers(camera)[..., 1] + r["crop"]["y0"]
+    full_w, full_h = r["crop"]["full_width"], r["crop"]["full_height"]
+    u, v = x / full_w + r["shift_x"], (full_h - y) / full_h + r["shift_y"]
+    lon = r["longitude_min"] + u * (r["longitude_max"] - r["longitude_min"])
+    lat = r["latitude_min"] + v * (r["latitude_max"] - r["latitude_min"])
+    formula = np.stack([np.cos(lat) * np.sin(lon), np.sin(lat), -np.cos(lat) * np.cos(lon)], axis=-1)
+    np.testing.assert_allclose(formula, camera_rays(pixel_centers(camera), camera)[1], atol=1e-12)
+
+
+def test_nerfstudio_cropped_perspective_and_equirectangular():
+    crop = CameraModel(width_px=64, height_px=48, lens_mm=35.0, shift_x=0.12, pixel_aspect_x=1.3).crop(8, 4, 37, 34)
+    meta = nerfstudio_transforms([crop], ["crop.png"])
+    assert (meta["w"], meta["h"]) == (37, 34)
+    assert (meta["fl_x"], meta["fl_y"], meta["cx"], meta["cy"]) == crop.intrinsics_px()
+    np.testing.assert_allclose(nerfstudio_perspective_directions(meta, 0),
+                               camera_rays(pixel_centers(crop), crop)[1], atol=1e-12)
+    pano = CameraModel(width_px=64, height_px=32, projection="PANO", cam2world=pose()).crop(10, 5, 40, 20)
+    meta = nerfstudio_transforms([pano], ["pano.png"])
+    assert (meta["fl_x"], meta["fl_y"], meta["cx"], meta["cy"], meta["w"], meta["h"]) == (32.0, 32.0, 22.0, 11.0,
+                                                                                            40, 20)
+    y, x = np.mgrid[0:20, 0:40].astype(np.float64) + 0.5
+    theta = -np.pi * (x - meta["cx"]) / meta["fl_x"]
+    phi = np.pi * (0.5 + (y - meta["cy"]) / meta["fl_y"])
+    theirs = np.stack([-np.sin(theta) * np.sin(phi), np.cos(phi), -np.cos(theta) * np.sin(phi)], axis=-1)
+    np.testing.assert_allclose(theirs, pixel_to_direction(x, y, pano), atol=1e-12)

@@ -723,3 +723,130 @@ def test_unproject_pixels_takes_the_containing_pixels_depth_and_nan_outside():
     points = unproject_pixels(pixels, depth, cam, space="camera")
     assert points[0, 2] == -6.0 and points[1, 2] == -7.0  # x = 1.99 is in pixel 1, x = 2.0 in pixel 2
     assert np.isnan(points[2:]).all()  # background, left of the image, right edge (exclusive), NaN input
+
+
+# -- a camera cropped to a render region (Crop to Border) ------------------------------------------
+
+# Full cameras of every kind, each cropped to an off-centre window: (x0, y0, width, height) in pixels
+# of the full image, rows from the top. The windows change the aspect (a portrait crop of a landscape
+# image), so the sensor fit has to come from the full image.
+CROP_CASES = {
+    "persp-auto-shift-aspect-x": (CameraModel(width_px=23, height_px=17, lens_mm=35.0, shift_x=0.11, shift_y=-0.06,
+                                              pixel_aspect_x=1.25, cam2world=POSE), (5, 3, 7, 11)),
+    "persp-vertical-aspect-y": (CameraModel(width_px=21, height_px=14, lens_mm=28.0, sensor_fit="VERTICAL",
+                                            sensor_height_mm=20.0, pixel_aspect_y=1.5, shift_x=-0.04, shift_y=0.07,
+                                            cam2world=POSE), (9, 0, 12, 5)),
+    "ortho-auto-shift": (CameraModel(width_px=20, height_px=15, projection="ORTHO", ortho_scale=4.5, shift_x=0.1,
+                                     shift_y=0.05, cam2world=POSE), (2, 6, 6, 9)),
+    "pano-equirect-range": (CameraModel(width_px=24, height_px=12, projection="PANO", panorama_type="EQUIRECTANGULAR",
+                                        latitude_min=-0.6, latitude_max=1.1, longitude_min=-2.0, longitude_max=1.5,
+                                        shift_x=0.03, shift_y=-0.02, cam2world=POSE), (3, 2, 17, 7)),
+    "pano-fisheye-equidistant": (CameraModel(width_px=19, height_px=15, projection="PANO",
+                                             panorama_type="FISHEYE_EQUIDISTANT", fisheye_fov=3.0, shift_x=0.02,
+                                             cam2world=POSE), (0, 4, 12, 11)),
+    "pano-fisheye-equisolid-aspect": (CameraModel(width_px=20, height_px=14, projection="PANO",
+                                                  panorama_type="FISHEYE_EQUISOLID", fisheye_lens_mm=8.0,
+                                                  fisheye_fov=3.0, pixel_aspect_x=1.2, shift_y=0.03, cam2world=POSE),
+                                      (6, 1, 5, 13)),
+}
+
+
+@pytest.fixture(params=list(CROP_CASES), ids=list(CROP_CASES))
+def cropped(request):
+    """(full camera, cropped camera, (rows, cols) slices of the full image that the crop covers)."""
+    full, (x0, y0, width, height) = CROP_CASES[request.param]
+    crop = full.crop(x0, y0, width, height)
+    return full, crop, (slice(y0, y0 + height), slice(x0, x0 + width))
+
+
+def test_cropped_camera_pixel_is_the_full_cameras_pixel(cropped):
+    full, crop, window = cropped
+    assert crop.shape == (window[0].stop - window[0].start, window[1].stop - window[1].start)
+    assert crop.full_size_px == (full.width_px, full.height_px) and crop.uncropped() == full
+    # The ray of the cropped image's pixel (c, r) is the full image's pixel (c + x0, r + y0) ray.
+    crop_origins, crop_directions = camera_rays(pixel_centers(crop), crop)
+    full_origins, full_directions = camera_rays(pixel_centers(full), full)
+    np.testing.assert_allclose(crop_directions, full_directions[window], rtol=0, atol=1e-12)
+    np.testing.assert_allclose(crop_origins, full_origins[window], rtol=0, atol=1e-12)
+    np.testing.assert_array_equal(np.isnan(crop_directions), np.isnan(full_directions[window]))
+    if full.projection != "PANO":
+        fx, fy, cx, cy = full.intrinsics_px()
+        np.testing.assert_allclose(crop.intrinsics_px(), (fx, fy, cx - crop.crop_x0_px, cy - crop.crop_y0_px),
+                                   rtol=0, atol=1e-12)
+        assert crop.effective_sensor_fit() == full.effective_sensor_fit()
+
+
+def test_cropped_camera_backprojects_and_projects_like_the_full_camera(cropped):
+    full, crop, window = cropped
+    depth = random_depth(full, seed=5)
+    depth[window[0].start, window[1].start] = 1e10  # background inside the window stays invalid
+    for kind in ("planar", "distance"):
+        np.testing.assert_array_equal(valid_depth_mask(depth[window], crop, depth_kind=kind),
+                                      valid_depth_mask(depth, full, depth_kind=kind)[window])
+        points = backproject(depth[window], crop, depth_kind=kind)
+        assert_points_equal(points, backproject(depth, full, depth_kind=kind)[window], atol=1e-9)
+        valid = np.isfinite(points[..., 0])
+        assert valid.sum() > 0.3 * valid.size
+        # project() gives the cropped image's pixel centres: the full image's less the crop origin.
+        assert_projects_to_pixel_centres(points, crop, valid)
+        offset = (crop.crop_x0_px, crop.crop_y0_px)
+        np.testing.assert_allclose(project(points, full)[valid] - offset, pixel_centers(crop)[valid], atol=PIXEL_ATOL)
+    np.testing.assert_allclose(convert_depth(depth[window], crop, from_kind="planar", to_kind="distance"),
+                               convert_depth(depth, full, from_kind="planar", to_kind="distance")[window],
+                               rtol=1e-12, equal_nan=True)
+    np.testing.assert_allclose(pixel_footprint(depth[window], crop), pixel_footprint(depth, full)[window],
+                               rtol=1e-9, equal_nan=True)
+    # Sub-pixel coordinates of the cropped image are those of the full image less the crop origin.
+    rng = np.random.default_rng(4)
+    pixels = np.stack([rng.uniform(0, crop.width_px, 50), rng.uniform(0, crop.height_px, 50)], axis=-1)
+    offset = np.array([crop.crop_x0_px, crop.crop_y0_px], dtype=np.float64)
+    np.testing.assert_allclose(unproject_pixels(pixels, depth[window], crop),
+                               unproject_pixels(pixels + offset, depth, full), atol=1e-9, equal_nan=True)
+
+
+def test_a_crop_at_the_origin_is_not_the_full_camera():
+    # Same top-left pixel, smaller image: the principal point stays, the sensor fit does not change.
+    full = CameraModel(width_px=40, height_px=30, lens_mm=50.0, shift_x=0.1)
+    crop = full.crop(0, 0, 10, 30)  # a portrait crop of a landscape image: still a horizontal fit
+    assert crop.effective_sensor_fit() == "HORIZONTAL"
+    assert crop.intrinsics_px() == full.intrinsics_px()
+    assert crop.replace(full_width_px=None, full_height_px=None).intrinsics_px() != full.intrinsics_px()
+
+
+def test_region_without_crop_to_border_reads_as_background_outside():
+    # Render Region without Crop to Border writes the full image; Blender's passes hold 1e11 (its
+    # "10e10" pass default) outside the region, measured in 4.2, 4.5 and 5.0: no points there.
+    cam = CameraModel(width_px=8, height_px=6, lens_mm=35.0, cam2world=POSE)
+    depth = np.full(cam.shape, 1e11, dtype=np.float32)
+    depth[1:4, 2:7] = 5.0
+    points = backproject(depth, cam)
+    assert_nan_exactly_where(points, depth != 5.0)
+    assert backproject_valid(depth, cam).rows.size == 15
+
+
+@pytest.mark.parametrize(
+    "size, window, shape, says, not_says",
+    [
+        # A cropped camera given the whole image: Crop to Border, not the percentage.
+        ((64, 48), (8, 4, 37, 34), (48, 64),
+         ("37x34 px render region of a 64x48 px image", "without Render Region or Crop to Border"), ("percentage",)),
+        # An uncropped camera given a smaller image: a render region or a lower percentage.
+        ((64, 48), None, (34, 37), ("render region with Crop to Border", "percentage"), ()),
+        # Larger than the camera's image: either setting.
+        ((32, 24), None, (48, 64), ("render region", "percentage"), ()),
+        ((64, 48), (8, 4, 37, 34), (20, 20), ("render region", "percentage"), ()),
+    ],
+    ids=["cropped-camera-full-image", "smaller-image", "larger-image", "cropped-camera-other-size"],
+)
+def test_size_mismatch_names_the_render_region_and_the_percentage(size, window, shape, says, not_says):
+    camera = CameraModel(width_px=size[0], height_px=size[1])
+    if window is not None:
+        camera = camera.crop(*window)
+    with pytest.raises(ResolutionMismatchError) as info:
+        backproject(np.ones(shape), camera)
+    message = str(info.value)
+    assert f"is {shape[1]}x{shape[0]} px but the camera renders {camera.width_px}x{camera.height_px} px" in message
+    for text in says:
+        assert text in message, message
+    for text in not_says:
+        assert text not in message, message
