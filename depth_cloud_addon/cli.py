@@ -16,6 +16,10 @@ the run's length.
 Exit status: 0 every frame written (or already complete: sequences resume, skipping outputs that
 exist and are complete, unless ``--overwrite``); 1 some frames of a sequence failed (each listed on
 stderr with its file and problem); 2 bad input or arguments, one line ``depth-cloud: error: ...``.
+Warnings do not change it: one line each, ``depth-cloud: warning: [frame N: ]...`` (a frame rendered
+with depth of field or motion blur, as its sidecar records; a ``--depth-kind``/``--from`` that contradicts
+what the file records). ``auto`` depth kind reads each file as what it records (its EXR header, else its
+sidecar's ``capture.depth_files``), else as what Cycles writes for the camera.
 Outputs are written under a temporary name and renamed, so a failure leaves nothing half-written.
 """
 
@@ -31,9 +35,9 @@ from dataclasses import dataclass
 
 from .core import CameraModel, DepthCloudError
 from .core._parallel import set_threads
-from .core.cloud import BuildOptions, read_cloud, write_depth_kinds
-from .core.export import ExportOptions, check_output, export_frame, export_points, output_complete
-from .core.frame_files import frame_files_of, frame_inputs, frame_path, parse_frames, read_camera_sidecar
+from .core.cloud import BuildOptions, write_depth_kinds
+from .core.export import ExportOptions, check_output, export_cloud, export_points, output_complete, read_cloud_for
+from .core.frame_files import frame_files_of, frame_inputs, frame_path, parse_frames, read_camera_sidecar, read_sidecar
 from .core.fusion import Fusion
 
 EXIT_BAD_INPUT = 2
@@ -60,18 +64,28 @@ def _at(pattern: str, frame: int | None) -> str:
     return pattern if frame is None else frame_path(pattern, frame)
 
 
+def _say(kind: str, lines, label: str = "") -> None:
+    """One stderr line per message: ``depth-cloud: KIND: [LABEL: ]message``."""
+    for line in lines:
+        print(f"depth-cloud: {kind}: {label}{line}", file=sys.stderr)
+
+
 def cmd_depth(args) -> int:
-    """Convert depth EXRs between planar Z and ray distance (float32, one channel V, NaN where no hit)."""
+    """Convert depth EXRs between planar Z and ray distance (float32, one channel V, NaN where no hit, the
+    kind recorded in the header). The input's kind: ``--from``, else what the file records (its header,
+    else the sidecar's ``capture.depth_files``), else what Cycles writes for the camera."""
     for frame in _frames_or_single(args):
         source, camera_path, out = _at(args.input, frame), _at(args.camera, frame), _at(args.output, frame)
         try:
-            camera = read_camera_sidecar(camera_path)
+            camera, capture = read_sidecar(camera_path)
             check_output(out, (source, camera_path))
-            write_depth_kinds(source, camera, {args.to_kind: out}, from_kind=args.from_kind)
+            result = write_depth_kinds(source, camera, {args.to_kind: out}, from_kind=args.from_kind, capture=capture)
         except DepthCloudError as exc:
             raise CliError(str(exc)) from None
         except OSError as exc:
             raise CliError(f"{out}: cannot write: {exc}") from None
+        _say("warning", result.warnings)
+        _say("note", result.notes)
         print(f"{source} -> {out} ({args.to_kind})", file=sys.stderr)
     return 0
 
@@ -102,14 +116,21 @@ def _job_inputs(job: ConvertJob):
     return frame_inputs(files, job.frame, camera=camera, camera_note="camera from --blend")
 
 
-def run_convert_job(job: ConvertJob) -> tuple[int | None, int, str | None]:
-    """Convert one frame; returns ``(frame, points written, error message or None)``. Never raises."""
+def run_convert_job(job: ConvertJob) -> tuple[int | None, int, str | None, list[str]]:
+    """Convert one frame; returns ``(frame, points written, error message or None, warnings)``: the warnings
+    are the sidecar's (depth of field, motion blur) and the cloud's (a given depth kind the file contradicts),
+    returned rather than printed (workers run in other processes). Never raises."""
+    warnings: list[str] = []
     try:
-        return job.frame, export_frame(_job_inputs(job), job.output, job.build, job.export), None
+        inputs = _job_inputs(job)
+        warnings += inputs.warnings
+        cloud = read_cloud_for(inputs, job.output, job.build)
+        warnings += cloud.warnings
+        return job.frame, export_cloud(job.output, cloud, job.export), None, warnings
     except (CliError, DepthCloudError) as exc:
-        return job.frame, 0, str(exc)
+        return job.frame, 0, str(exc), warnings
     except OSError as exc:
-        return job.frame, 0, f"{job.output}: cannot write: {exc.strerror or exc}"
+        return job.frame, 0, f"{job.output}: cannot write: {exc.strerror or exc}", warnings
 
 
 def _blend_cameras(args, numbers) -> dict:
@@ -186,7 +207,8 @@ def cmd_convert(args) -> int:
         if not jobs:
             print(f"depth-cloud: {args.output} is complete already (use --overwrite)", file=sys.stderr)
             return 0
-        _, n, error = run_convert_job(jobs[0])
+        _, n, error, warnings = run_convert_job(jobs[0])
+        _say("warning", warnings)
         if error:
             raise CliError(error)
         print(f"{jobs[0].depth_path} -> {jobs[0].output} ({n:,} points)", file=sys.stderr)
@@ -194,7 +216,7 @@ def cmd_convert(args) -> int:
     if fusion is not None:
         return _convert_fused(args, jobs, fusion)
     progress = Progress(len(jobs))
-    failures = []
+    failures, warnings = [], []
     if skipped:
         print(f"depth-cloud: {skipped} frame(s) already complete, skipped (use --overwrite)", file=sys.stderr)
     if args.jobs == 1:
@@ -205,14 +227,17 @@ def cmd_convert(args) -> int:
                                                       initializer=set_threads, initargs=(threads,))
         results = pool.map(run_convert_job, jobs)
     try:
-        for frame, n, error in results:
+        for frame, n, error, frame_warnings in results:
             progress.update(n)
+            warnings += [(frame, w) for w in frame_warnings]
             if error:
                 failures.append(f"frame {frame}: {error}")
     finally:
         if args.jobs > 1:
             pool.shutdown()
         progress.close()
+    for frame, warning in warnings:  # after the progress line; the frames went on regardless
+        _say("warning", [warning], f"frame {frame}: ")
     for failure in failures:
         print(f"depth-cloud: failed: {failure}", file=sys.stderr)
     print(f"depth-cloud: {len(jobs) - len(failures)} of {len(jobs)} frame(s) written, {len(failures)} failed"
@@ -226,12 +251,13 @@ def _convert_fused(args, jobs, fusion: Fusion) -> int:
     if not args.overwrite and os.path.exists(args.output) and output_complete(args.output, args.format):
         print(f"depth-cloud: {args.output} is complete already (use --overwrite)", file=sys.stderr)
         return 0
-    failures, progress = [], Progress(len(jobs))
+    failures, warnings, progress = [], [], Progress(len(jobs))
     for job in jobs:
         try:
             inputs = _job_inputs(job)
-            check_output(args.output, (inputs.files.depth_path, inputs.files.color_path, inputs.files.camera_path))
-            cloud = read_cloud(inputs, job.build)
+            warnings += [(job.frame, w) for w in inputs.warnings]
+            cloud = read_cloud_for(inputs, args.output, job.build)
+            warnings += [(job.frame, w) for w in cloud.warnings]
         except (CliError, DepthCloudError) as exc:
             failures.append(f"frame {job.frame}: {exc}")
             progress.update(0)
@@ -243,6 +269,8 @@ def _convert_fused(args, jobs, fusion: Fusion) -> int:
             raise CliError(f"--voxel {args.voxel:g}: {exc}") from None
         progress.update(len(cloud.points))
     progress.close()
+    for frame, warning in warnings:
+        _say("warning", [warning], f"frame {frame}: ")
     for failure in failures:
         print(f"depth-cloud: failed: {failure}", file=sys.stderr)
     if fusion.frames == 0:
@@ -301,7 +329,9 @@ def build_parser() -> argparse.ArgumentParser:
     convert.add_argument("--blend", help="take the camera from this .blend instead (needs bpy)")
     convert.add_argument("--camera-object", help="with --blend: the camera object (default: the scene camera)")
     convert.add_argument("--frame", type=int, help="with --blend and a single file: the frame to evaluate")
-    convert.add_argument("--depth-kind", choices=("auto", "planar", "distance"), default="auto")
+    convert.add_argument("--depth-kind", choices=("auto", "planar", "distance"), default="auto",
+                         help="kind of the depth files (auto: what each file's header records, else the "
+                              "sidecar's capture.depth_files, else what Cycles writes for the camera)")
     convert.add_argument("--stride", type=int, default=1, help="every k-th pixel in each direction")
     convert.add_argument("--space", choices=("world", "camera"), default="world")
     convert.add_argument("--colors", choices=("srgb", "linear", "none"), default="srgb",
@@ -322,7 +352,8 @@ def build_parser() -> argparse.ArgumentParser:
     depth.add_argument("input", help="depth EXR (or a # pattern with --frames)")
     depth.add_argument("--camera", required=True, help="camera sidecar JSON (or a # pattern)")
     depth.add_argument("--from", dest="from_kind", choices=("auto", "planar", "distance"), default="auto",
-                       help="kind of the input (auto: what Cycles writes for the camera)")
+                       help="kind of the input (auto: what the file's header records, else the sidecar's "
+                            "capture.depth_files, else what Cycles writes for the camera)")
     depth.add_argument("--to", dest="to_kind", choices=("planar", "distance"), required=True)
     depth.add_argument("--frames", help="frame numbers for # patterns, e.g. 1-240")
     depth.add_argument("-o", "--output", required=True, help="output EXR (or a # pattern)")

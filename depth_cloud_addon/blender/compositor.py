@@ -140,7 +140,7 @@ def capture_info(scene, camera_object, depth_files: dict | None = None) -> Captu
     layers = our_nodes(compat.compositor_tree(scene, create=False)[0]).get("render_layers")
     return CaptureInfo(scene=scene.name, view_layer=layers.layer if layers is not None else None,
                        depth_files=dict(depth_files or {}), depth_of_field=depth_of_field, motion_blur=motion_blur,
-                       fps=float(render.fps / render.fps_base))
+                       fps=float(render.fps / render.fps_base), engine=str(render.engine))
 
 
 def doubtful_settings(scene) -> list[str]:

@@ -6,26 +6,30 @@ from __future__ import annotations
 import bpy
 import numpy as np
 
-from ..core import DepthCloudError, read_exr, unproject_pixels
+from ..core import DepthCloudError, unproject_pixels
+from ..core.cloud import read_frame_depth
 from . import compositor, frames
 
-_depth_cache: dict[tuple, np.ndarray] = {}  # frame signature -> depth map (one entry)
+_depth_cache: dict[tuple, tuple[np.ndarray, str]] = {}  # frame signature -> (depth map, its kind) (one entry)
 
 
 def probe(scene, pixel) -> tuple[np.ndarray, np.ndarray, frames.FrameInputs]:
-    """World and camera-frame points of ``pixel`` on the scene's current frame (set-up outputs)."""
+    """World and camera-frame points of ``pixel`` on the scene's current frame (set-up outputs); the depth
+    file's kind is the core's rule for "auto" (``core.cloud.resolve_file_depth_kind``)."""
     directory = compositor.output_directory(scene)
     if directory is None:
         raise DepthCloudError("no outputs set up")
     inputs = frames.frame_inputs(scene, bpy.path.abspath(directory), True, scene.frame_current)
-    depth = _depth_cache.get(inputs.signature)
-    if depth is None:
-        depth = read_exr(inputs.files.depth_path).depth
+    cached = _depth_cache.get(inputs.signature)
+    if cached is None:
+        image, kind = read_frame_depth(inputs)
+        cached = (image.depth, kind.kind)
         _depth_cache.clear()
-        _depth_cache[inputs.signature] = depth
+        _depth_cache[inputs.signature] = cached
+    depth, kind = cached
     pixel = np.asarray(pixel, dtype=np.float64)
-    return (unproject_pixels(pixel, depth, inputs.camera),
-            unproject_pixels(pixel, depth, inputs.camera, space="camera"), inputs)
+    return (unproject_pixels(pixel, depth, inputs.camera, depth_kind=kind),
+            unproject_pixels(pixel, depth, inputs.camera, depth_kind=kind, space="camera"), inputs)
 
 
 def update_probe(scene) -> None:

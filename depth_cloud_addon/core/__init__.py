@@ -26,7 +26,7 @@ Frames on disk (the layer every entry point shares)::
 """
 
 from .annotations import AnnotationError, Annotations, parse_annotations, read_annotations
-from .camera import BLENDER_TO_OPENCV_AXES, CameraModel, render_size_px
+from .camera import BLENDER_TO_OPENCV_AXES, CameraModel, render_region_px, render_size_px
 from .camera_export import export_cameras, extrinsics, nerfstudio_transforms, opencv_intrinsics
 from .errors import (
     CameraError,
@@ -64,7 +64,7 @@ __all__ = [
     "export_cameras", "ExrImage", "ExrReadError", "extrinsics",
     "MissingChannelError", "nerfstudio_transforms", "NoValidDepthError", "opencv_intrinsics",
     "parse_annotations", "pixel_centers", "pixel_footprint", "project", "read_annotations",
-    "read_exr", "render_size_px", "ResolutionMismatchError", "unproject_pixels", "valid_depth_mask",
+    "read_exr", "render_region_px", "render_size_px", "ResolutionMismatchError", "unproject_pixels", "valid_depth_mask",
     "ValidPoints", "voxel_downsample", "voxel_keys", "VoxelAccumulator", "VoxelExtentError",
     "write_exr",
 ]

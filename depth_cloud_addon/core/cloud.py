@@ -1,25 +1,86 @@
-"""One frame -> its cloud arrays, and the one depth-file converter. Pure numpy (no bpy).
+"""One frame -> its cloud arrays, the one rule for a depth file's kind, and the one depth-file converter.
+Pure numpy (no bpy).
 
-Shared by Build, the live sequence, Bake, the exports and the CLI, so that all of them make the
-same cloud from the same frame. Depth kinds: ``"planar"`` (Z along the view axis), ``"distance"``
-(along the pixel's ray) or ``"auto"`` (what Cycles writes for the camera: planar for perspective
-and orthographic cameras, distance for panoramic ones).
+Shared by Build, the live sequence, Bake, the exports, the ground-truth operators and the CLI, so that
+all of them make the same cloud from the same frame. Depth kinds: ``"planar"`` (Z along the view axis),
+``"distance"`` (along the pixel's ray) or ``"auto"``. For a *file*, ``auto`` means what the file says it
+holds (:func:`resolve_file_depth_kind`): its EXR header (``depthCloud.depthKind``, which every depth file
+Depth Cloud writes carries), else the frame sidecar's record for that file name (``capture.depth_files``,
+for the files Blender's File Output node writes), else what Cycles writes for the camera (planar for
+perspective and orthographic cameras, distance for panoramic ones).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import os
 from dataclasses import dataclass
 
 import numpy as np
 
 from .camera import CameraModel
 from .errors import NoValidDepthError, ResolutionMismatchError
-from .exr import read_exr, write_exr
-from .frame_files import FrameInputs
-from .geometry import ValidPoints, backproject_valid, convert_depth, resolve_depth_kind, valid_depth_mask, valid_pixels
+from .exr import ExrImage, read_exr, write_exr
+from .frame_files import CaptureInfo, FrameInputs
+from .geometry import (
+    DEPTH_KINDS,
+    ValidPoints,
+    backproject_valid,
+    convert_depth,
+    resolve_depth_kind,
+    valid_depth_mask,
+    valid_pixels,
+)
 
-__all__ = ["BuildOptions", "CloudArrays", "camera_facing_normals", "cloud_arrays", "read_cloud",
-           "write_depth_kinds"]
+__all__ = ["BuildOptions", "CloudArrays", "DepthFilesWritten", "FileDepthKind", "camera_facing_normals",
+           "cloud_arrays", "read_cloud", "read_frame_depth", "resolve_file_depth_kind", "write_depth_kinds"]
+
+
+@dataclass(frozen=True)
+class FileDepthKind:
+    """The kind a depth file's values are read as, and why."""
+
+    kind: str                   # "planar" or "distance"
+    source: str                 # "given" (asked for), "header", "sidecar" or "camera" (what Cycles writes for it)
+    warning: str | None = None  # set when a given kind contradicts what the file records
+
+
+def resolve_file_depth_kind(requested: str, header_kind: str | None, capture_kind: str | None,
+                            camera: CameraModel, *, path="the depth file") -> FileDepthKind:
+    """What a depth file holds: the one rule for ``"auto"`` on a file (every entry point goes through it).
+
+    ``requested``: "auto", "planar" or "distance". ``header_kind``: the file's header record
+    (``ExrImage.depth_kind``); ``capture_kind``: the frame sidecar's record for the file's name
+    (``CaptureInfo.kind_of``); either may be None. ``auto`` takes the header's kind, else the sidecar's,
+    else ``camera.natural_depth_kind()`` (what Cycles writes). A given kind wins; when it contradicts the
+    file's record (header, else sidecar) the result carries a one-line ``warning`` naming ``path``.
+    Raises ValueError for an unknown ``requested``.
+    """
+    if requested != "auto" and requested not in DEPTH_KINDS:
+        raise ValueError(f"depth_kind must be 'auto', 'planar' or 'distance', got {requested!r}")
+    if header_kind is not None:
+        recorded, where = header_kind, "its EXR header"
+    elif capture_kind is not None:
+        recorded, where = capture_kind, "its sidecar"
+    else:
+        recorded, where = None, ""
+    if requested != "auto":
+        warning = None
+        if recorded is not None and recorded != requested:
+            warning = (f"{os.fspath(path)}: read as {requested} depth as asked, but {where} says it holds "
+                       f"{recorded} depth")
+        return FileDepthKind(requested, "given", warning)
+    if recorded is not None:
+        return FileDepthKind(recorded, "header" if header_kind is not None else "sidecar")
+    return FileDepthKind(camera.natural_depth_kind(), "camera")
+
+
+def read_frame_depth(inputs: FrameInputs, depth_kind: str = "auto") -> tuple[ExrImage, FileDepthKind]:
+    """Read a frame's depth file and decide its kind (:func:`resolve_file_depth_kind`, with the header of
+    the file and the record of the frame's sidecar)."""
+    image = read_exr(inputs.files.depth_path)
+    return image, resolve_file_depth_kind(depth_kind, image.depth_kind, inputs.capture.kind_of(image.path),
+                                          inputs.camera, path=image.path)
 
 @dataclass(frozen=True)
 class BuildOptions:
@@ -48,6 +109,7 @@ class CloudArrays:
     stride: int            # every stride-th pixel was kept
     camera: CameraModel
     space: str
+    warnings: tuple[str, ...] = ()  # how the file was read may be wrong (a given depth kind it contradicts)
 
     @property
     def points_world(self) -> np.ndarray:
@@ -124,16 +186,19 @@ def cloud_arrays(depth: np.ndarray, color: np.ndarray | None, camera: CameraMode
 def read_cloud(inputs: FrameInputs, options: BuildOptions | None = None) -> CloudArrays:
     """The cloud of one frame: its depth EXR (its own color, or the color file's) seen by its camera.
 
+    ``options.depth_kind`` "auto" is the file's kind by :func:`resolve_file_depth_kind`; a given kind that
+    contradicts the file's record is used, and its warning is in the result's ``warnings``.
     The EXR arrays are freed on return.
     """
     options = options or BuildOptions()
     files = inputs.files
-    image = read_exr(files.depth_path)
+    image, kind = read_frame_depth(inputs, options.depth_kind)
     color = image.color
     if files.color_path is not None:
         color = read_exr(files.color_path, require_depth=False).color
-    return cloud_arrays(image.depth, color, inputs.camera, stride=options.stride, depth_range=options.depth_range,
-                        depth_kind=options.depth_kind, space=options.space, with_points=options.with_points)
+    cloud = cloud_arrays(image.depth, color, inputs.camera, stride=options.stride, depth_range=options.depth_range,
+                         depth_kind=kind.kind, space=options.space, with_points=options.with_points)
+    return dataclasses.replace(cloud, warnings=(kind.warning,)) if kind.warning else cloud
 
 
 def camera_facing_normals(cloud: CloudArrays) -> np.ndarray:
@@ -149,17 +214,45 @@ def camera_facing_normals(cloud: CloudArrays) -> np.ndarray:
     return normals
 
 
-def write_depth_kinds(depth_path, camera: CameraModel, outputs: dict[str, str], *,
-                      from_kind: str = "auto") -> list[str]:
-    """Write ``depth_path``'s depth converted to each kind of ``outputs`` (kind -> path) as a
-    one-channel (V) float32 EXR, NaN where nothing was hit. The depth file is read once.
+@dataclass(frozen=True)
+class DepthFilesWritten:
+    """What :func:`write_depth_kinds` wrote, and from what."""
 
-    ``from_kind``: the input's kind ("auto": what Cycles writes for ``camera``). Returns the paths written.
+    depth_path: str
+    paths: tuple[str, ...]        # the files written, in the order of ``outputs``
+    source: FileDepthKind         # the input's kind, and why
+    unchanged: tuple[str, ...]    # the kinds asked for that the input already had (written as identical copies)
+
+    @property
+    def notes(self) -> list[str]:
+        """One line per output written unchanged, for the user."""
+        return [f"{self.depth_path} is already {kind} depth: written unchanged" for kind in self.unchanged]
+
+    @property
+    def warnings(self) -> list[str]:
+        """The given input kind contradicts the file's record (see :func:`resolve_file_depth_kind`)."""
+        return [self.source.warning] if self.source.warning else []
+
+
+def write_depth_kinds(depth_path, camera: CameraModel, outputs: dict[str, str], *, from_kind: str = "auto",
+                      capture: CaptureInfo | None = None) -> DepthFilesWritten:
+    """Write ``depth_path``'s depth converted to each kind of ``outputs`` (kind -> path) as a
+    one-channel (V) float32 EXR, NaN where nothing was hit, its kind recorded in its header
+    (``depthCloud.depthKind``). The depth file is read once.
+
+    ``from_kind``: the input's kind; "auto" by :func:`resolve_file_depth_kind` (the file's header, else
+    ``capture``'s record for its name, else what Cycles writes for ``camera``). An output of the kind the
+    input already has is written all the same, as an identical copy (NaN where nothing was hit), and listed
+    in the result's ``unchanged``.
     """
-    from_kind = camera.natural_depth_kind() if from_kind == "auto" else from_kind
-    depth = read_exr(depth_path).depth
+    depth_path = os.fspath(depth_path)
+    image = read_exr(depth_path)
+    source = resolve_file_depth_kind(from_kind, image.depth_kind, (capture or CaptureInfo()).kind_of(depth_path),
+                                     camera, path=depth_path)
     written = []
     for to_kind, out_path in outputs.items():
-        write_exr(out_path, {"V": convert_depth(depth, camera, from_kind=from_kind, to_kind=to_kind)})
+        write_exr(out_path, {"V": convert_depth(image.depth, camera, from_kind=source.kind, to_kind=to_kind)},
+                  depth_kind=to_kind)
         written.append(out_path)
-    return written
+    return DepthFilesWritten(depth_path, tuple(written), source,
+                             tuple(kind for kind in outputs if kind == source.kind))

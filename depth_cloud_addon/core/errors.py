@@ -22,7 +22,8 @@ class CameraError(DepthCloudError):
 
 
 class ResolutionMismatchError(DepthCloudError):
-    """A depth map's size differs from the camera's render resolution (after resolution %)."""
+    """A depth map's size differs from the camera's image size (after the resolution percentage, and after
+    the crop to the render region when Render Region and Crop to Border are on)."""
 
 
 class NoValidDepthError(DepthCloudError):

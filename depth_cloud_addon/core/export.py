@@ -19,7 +19,7 @@ from .frame_files import FrameInputs
 from .ply import ply_is_complete, write_npz, write_ply
 
 __all__ = ["COLOR_MODES", "EXPORT_FORMATS", "ExportOptions", "check_output", "export_cloud", "export_frame",
-           "export_points", "format_of", "output_complete"]
+           "export_points", "format_of", "output_complete", "read_cloud_for"]
 
 COLOR_MODES = ("srgb", "linear", "none")
 EXPORT_FORMATS = ("ply", "npz")
@@ -101,6 +101,17 @@ def export_cloud(path, cloud: CloudArrays, options: ExportOptions) -> int:
                          comments=[f"frame {cloud.camera.frame}", f"space {cloud.space}"], extra_arrays=extra)
 
 
+def read_cloud_for(inputs: FrameInputs, output, build: BuildOptions | None = None) -> CloudArrays:
+    """The cloud of one frame that is to be written to ``output`` (a frame's file or a fused file).
+
+    Refuses (:class:`OutputError`) an output that is one of the frame's input files, before reading.
+    The cloud's ``warnings`` say when it may be wrong (see :func:`.cloud.read_cloud`).
+    """
+    files = inputs.files
+    check_output(output, (files.depth_path, files.color_path, files.camera_path))
+    return read_cloud(inputs, build)
+
+
 def export_frame(inputs: FrameInputs, output, build: BuildOptions | None = None,
                  options: ExportOptions | None = None) -> int:
     """Read one frame, back-project it and write it to ``output``; returns the number of points.
@@ -108,6 +119,4 @@ def export_frame(inputs: FrameInputs, output, build: BuildOptions | None = None,
     Refuses (:class:`OutputError`) an output that is one of the frame's input files. Raises
     :class:`DepthCloudError` on bad input and ``OSError`` when the output cannot be written.
     """
-    files = inputs.files
-    check_output(output, (files.depth_path, files.color_path, files.camera_path))
-    return export_cloud(output, read_cloud(inputs, build), options or ExportOptions())
+    return export_cloud(output, read_cloud_for(inputs, output, build), options or ExportOptions())

@@ -9,9 +9,14 @@ Conventions of every array returned here:
   bottom-up, this module does not);
 * depth holds the **raw values** of the file as float32: Cycles' "no hit" value ``1e10`` (EEVEE:
   about ``clip_end``) is kept. Whether depth is planar (perspective/orthographic cameras in Cycles)
-  or a ray distance (panoramic cameras) is up to the camera: this module does not interpret it;
+  or a ray distance (panoramic cameras) is not decided here: this module does not interpret it;
 * color is **linear, premultiplied RGBA** as stored (no view transform), float32; half-float
-  channels are converted; a file with R, G, B only gets ``A = 1``.
+  channels are converted; a file with R, G, B only gets ``A = 1``;
+* ``depth_kind`` is what the file *says* it holds: the string attribute ``depthCloud.depthKind``
+  (``"planar"`` or ``"distance"``) of the header of the part holding the depth channel, which every
+  depth file Depth Cloud writes carries (``write_exr(..., depth_kind=...)``), or None. Blender's own
+  files have none (the frame's sidecar records their kind); what ``auto`` makes of a file is decided
+  in one place, ``core.cloud.resolve_file_depth_kind``.
 
 Layouts read (channel names as Blender 4.2 to 5.0 write them, see ``find_depth_channel``):
 
@@ -40,7 +45,11 @@ import numpy as np
 from .atomic import atomic_path
 from .errors import ExrReadError, MissingChannelError
 
-__all__ = ["ExrImage", "read_exr", "find_depth_channel", "find_color_channels", "write_exr"]
+__all__ = ["DEPTH_KIND_ATTRIBUTE", "ExrImage", "read_exr", "find_depth_channel", "find_color_channels", "write_exr"]
+
+#: The header attribute (a string, "planar" or "distance") that says which depth kind a file holds.
+DEPTH_KIND_ATTRIBUTE = "depthCloud.depthKind"
+_RECORDED_KINDS = ("planar", "distance")
 
 _EXR_MAGIC = b"\x76\x2f\x31\x01"
 # Single-channel Blender passes that are not depth: Mist is normalised to 0..1; Denoising Depth
@@ -55,7 +64,8 @@ class ExrImage:
 
     ``depth`` is float32 ``(H, W)`` or None; ``color`` is float32 ``(H, W, 4)`` or None (at least
     one is set). ``channels`` lists every channel of the file (all parts, file order);
-    ``depth_channel`` / ``color_channels`` name the channels that were used.
+    ``depth_channel`` / ``color_channels`` name the channels that were used. ``depth_kind`` is the
+    kind the depth channel's part records in its header (:data:`DEPTH_KIND_ATTRIBUTE`), or None.
     """
 
     path: str
@@ -64,6 +74,7 @@ class ExrImage:
     channels: tuple[str, ...]
     depth_channel: str | None
     color_channels: tuple[str, ...] | None
+    depth_kind: str | None = None
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -171,8 +182,9 @@ def _openexr():
     return OpenEXR
 
 
-def _load(path: str) -> tuple[dict[str, np.ndarray], tuple[str, ...], dict[str, str | None]]:
-    """Every channel's pixels, the channel names in file order, and each channel's color tag."""
+def _load(path: str) -> tuple[dict[str, np.ndarray], tuple[str, ...], dict[str, str | None], dict[str, object]]:
+    """Every channel's pixels, the channel names in file order, each channel's color tag, and each
+    channel's recorded depth kind (its part's :data:`DEPTH_KIND_ATTRIBUTE`, unchecked; None if absent)."""
     try:
         with open(path, "rb") as fh:
             magic = fh.read(4)
@@ -190,17 +202,18 @@ def _load(path: str) -> tuple[dict[str, np.ndarray], tuple[str, ...], dict[str, 
         # A plain RGBA color file reads interleaved as one (H, W, 4) array: no copy to assemble it.
         interleave = len(f.parts) == 1 and sorted(names) == ["A", "B", "G", "R"]
         with OpenEXR.File(path, separate_channels=not interleave) as f:
-            pixels, interop = {}, {}
+            pixels, interop, kinds = {}, {}, {}
             for part in f.parts:
                 tag = part.header.get("colorInteropID")  # (the header is emptied on close)
+                kind = part.header.get(DEPTH_KIND_ATTRIBUTE)
                 for name, channel in part.channels.items():
                     if interleave and name == "RGBA" and channel.pixels.ndim == 3:
                         for i, component in enumerate("RGBA"):
                             pixels[component] = channel.pixels[..., i]
-                            interop[component] = tag
+                            interop[component], kinds[component] = tag, kind
                     else:
                         pixels[name] = channel.pixels
-                        interop[name] = tag
+                        interop[name], kinds[name] = tag, kind
     except Exception as exc:  # OpenEXR raises RuntimeError (and others) on corrupt data
         raise ExrReadError(f"{path}: cannot read EXR: {exc}") from exc
     missing = [n for n in names if n not in pixels]
@@ -208,7 +221,14 @@ def _load(path: str) -> tuple[dict[str, np.ndarray], tuple[str, ...], dict[str, 
         raise ExrReadError(
             f"{path}: truncated or corrupt EXR: no pixel data for channel(s) {', '.join(missing)}"
         )
-    return pixels, names, interop
+    return pixels, names, interop, kinds
+
+
+def _recorded_kind(path: str, value) -> str | None:
+    """The depth kind a header records (None when it records none); :class:`ExrReadError` for any other value."""
+    if value is None or (isinstance(value, str) and value in _RECORDED_KINDS):
+        return value
+    raise ExrReadError(f"{path}: the header's {DEPTH_KIND_ATTRIBUTE} is {value!r}; expected 'planar' or 'distance'")
 
 
 def _grey_depth(layers, pixels, interop) -> tuple[str | None, str]:
@@ -268,13 +288,17 @@ def read_exr(path, *, depth_channel=None, color_layer=None, require_depth=True) 
     (else :func:`find_color_channels`). Channels used as depth are not also returned as color,
     unless ``color_layer`` asks for them.
 
-    Raises :class:`ExrReadError` for a missing, non-EXR, truncated or corrupt file or when depth and
-    color differ in shape; :class:`MissingChannelError` (message lists the channels present) when
-    a requested channel/layer is absent, when no depth is found and ``require_depth`` is True, or
-    when neither depth nor color is found.
+    The result's ``depth_kind`` is the kind recorded in the header of the part holding the depth
+    channel (:data:`DEPTH_KIND_ATTRIBUTE`), None when there is none or no depth was read.
+
+    Raises :class:`ExrReadError` for a missing, non-EXR, truncated or corrupt file, when depth and
+    color differ in shape, or when the depth part records a kind other than "planar"/"distance";
+    :class:`MissingChannelError` (message lists the channels present) when a requested channel/layer
+    is absent, when no depth is found and ``require_depth`` is True, or when neither depth nor color
+    is found.
     """
     path = os.fspath(path)
-    pixels, names, interop = _load(path)
+    pixels, names, interop, kinds = _load(path)
     present = ", ".join(names) or "none"
     layers = _layers(names)
 
@@ -309,8 +333,9 @@ def read_exr(path, *, depth_channel=None, color_layer=None, require_depth=True) 
     if depth_name is None and color_names is None:
         raise MissingChannelError(f"{path}: no depth or color channels; channels present: {present}")
 
-    depth = None
+    depth, depth_kind = None, None
     if depth_name is not None:
+        depth_kind = _recorded_kind(path, kinds[depth_name])
         depth = pixels[depth_name]
         if depth.dtype != np.float32:
             depth = depth.astype(np.float32)
@@ -322,7 +347,7 @@ def read_exr(path, *, depth_channel=None, color_layer=None, require_depth=True) 
             f"{path}: depth {depth_name!r} is {depth.shape[1]}x{depth.shape[0]} but color "
             f"{color_names[0]!r} is {color.shape[1]}x{color.shape[0]} (W x H)"
         )
-    return ExrImage(path, depth, color, names, depth_name, color_names)
+    return ExrImage(path, depth, color, names, depth_name, color_names, depth_kind)
 
 
 _COMPRESSIONS = {
@@ -339,15 +364,21 @@ _COMPRESSIONS = {
 }
 
 
-def write_exr(path, channels: dict[str, np.ndarray], *, compression: str = "zip") -> None:
+def write_exr(path, channels: dict[str, np.ndarray], *, compression: str = "zip",
+              depth_kind: str | None = None) -> None:
     """Write ``channels`` (name -> ``(H, W)`` array, row 0 = top) as a float32 single-part EXR.
 
     The file is written under a temporary name in the same folder, then renamed over ``path``, so
     readers never see a half-written file. ``compression``: one of ``none, rle, zips, zip, piz,
-    pxr24, b44, b44a, dwaa, dwab``. Raises ValueError on bad arguments, OSError if writing fails.
+    pxr24, b44, b44a, dwaa, dwab``. ``depth_kind`` ("planar" or "distance"): record the kind of the
+    depth it holds in the header, as the string attribute :data:`DEPTH_KIND_ATTRIBUTE` (every depth
+    file Depth Cloud writes does; :func:`read_exr` returns it as ``depth_kind``). Raises ValueError on
+    bad arguments, OSError if writing fails.
 
-    Example: ``write_exr("d.exr", {"V": depth})`` or ``{"R": r, "G": g, "B": b, "A": a}``.
+    Example: ``write_exr("d.exr", {"V": depth}, depth_kind="planar")`` or ``{"R": r, "G": g, "B": b, "A": a}``.
     """
+    if depth_kind is not None and depth_kind not in _RECORDED_KINDS:
+        raise ValueError(f"write_exr: depth_kind must be 'planar' or 'distance', got {depth_kind!r}")
     if compression not in _COMPRESSIONS:
         raise ValueError(f"unknown compression {compression!r}; use one of: {', '.join(_COMPRESSIONS)}")
     if not channels:
@@ -362,6 +393,8 @@ def write_exr(path, channels: dict[str, np.ndarray], *, compression: str = "zip"
         "compression": getattr(OpenEXR, _COMPRESSIONS[compression]),
         "type": OpenEXR.scanlineimage,
     }
+    if depth_kind is not None:
+        header[DEPTH_KIND_ATTRIBUTE] = depth_kind
     with atomic_path(path) as tmp:  # OpenEXR creates the temporary file (umask permissions)
         try:
             with OpenEXR.File(header, arrays) as f:

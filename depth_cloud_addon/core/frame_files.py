@@ -137,6 +137,7 @@ class CaptureInfo:
     depth_of_field: dict | None = None   # {"fstop": f, "focus_distance": m}
     motion_blur: dict | None = None      # {"shutter": frames}
     fps: float | None = None
+    engine: str | None = None            # the render engine ("CYCLES", "BLENDER_EEVEE_NEXT", ...)
 
     def to_dict(self) -> dict:
         return {name: getattr(self, name) for name in CAPTURE_FIELDS if getattr(self, name) not in (None, {})}
@@ -162,7 +163,13 @@ class CaptureInfo:
             raise CameraError(f"capture.fps must be a positive number, got {fps!r}")
         return cls(scene=_optional_str(d, "scene"), view_layer=_optional_str(d, "view_layer"), depth_files=dict(kinds),
                    depth_of_field=d.get("depth_of_field"), motion_blur=d.get("motion_blur"),
-                   fps=float(fps) if fps is not None else None)
+                   fps=float(fps) if fps is not None else None, engine=_optional_str(d, "engine"))
+
+    @property
+    def depth_buffer_background(self) -> bool:
+        """True when the depth came from a rasteriser (EEVEE, Workbench), whose "no hit" reads about
+        ``clip_end`` (sometimes just below it) instead of Cycles' 1e10."""
+        return self.engine is not None and self.engine != "CYCLES"
 
     def kind_of(self, path) -> str | None:
         """The recorded depth kind of the file at ``path`` (by its name), or None."""
@@ -180,7 +187,7 @@ class CaptureInfo:
         return out
 
 
-CAPTURE_FIELDS = ("scene", "view_layer", "depth_files", "depth_of_field", "motion_blur", "fps")
+CAPTURE_FIELDS = ("scene", "view_layer", "depth_files", "depth_of_field", "motion_blur", "fps", "engine")
 
 
 def _optional_str(d: dict, name: str) -> str | None:

@@ -2,6 +2,7 @@
 
 The numbers come from the core (``unproject_pixels``, ``write_depth_kinds``, ``camera_export``); these
 operators find the frame's files and camera (:mod:`..frames`), create the Empties and write the files.
+What a depth file holds ("Auto") is the core's one rule (``core.cloud.resolve_file_depth_kind``).
 """
 
 from __future__ import annotations
@@ -11,10 +12,10 @@ import os
 import bpy
 import numpy as np
 
-from ...core import CameraModel, DepthCloudError, read_exr, unproject_pixels
+from ...core import CameraModel, DepthCloudError, unproject_pixels
 from ...core.annotations import parse_annotations, read_annotations, write_points_csv, write_points_json
 from ...core.camera_export import export_cameras, nerfstudio_transforms, write_json
-from ...core.cloud import write_depth_kinds
+from ...core.cloud import read_frame_depth, write_depth_kinds
 from ...core.export import check_output
 from ...core.frame_files import camera_sidecar_path, converted_depth_path, frame_path, read_camera_sidecar, setup_file
 from .. import compat, frames
@@ -70,7 +71,8 @@ or typed coordinates), and optionally export the 3D coordinates (world and camer
         try:
             source, from_setup = frames.frame_source(scene, self.depth_file)
             inputs = frames.frame_inputs(scene, source, from_setup, scene.frame_current)
-            depth = read_exr(inputs.files.depth_path).depth
+            image, kind = read_frame_depth(inputs, core_value(self.depth_kind))
+            depth = image.depth
             size = {"width": inputs.camera.width_px, "height": inputs.camera.height_px}
             if self.filepath:
                 picks = read_annotations(bpy.path.abspath(self.filepath), convention=core_value(self.convention),
@@ -81,9 +83,8 @@ or typed coordinates), and optionally export the 3D coordinates (world and camer
                                           source="typed pixels", **size)
             else:
                 raise DepthCloudError("no annotation file and no typed pixels")
-            kind = core_value(self.depth_kind)
-            world = unproject_pixels(picks.pixels, depth, inputs.camera, depth_kind=kind)
-            camera = unproject_pixels(picks.pixels, depth, inputs.camera, depth_kind=kind, space="camera")
+            world = unproject_pixels(picks.pixels, depth, inputs.camera, depth_kind=kind.kind)
+            camera = unproject_pixels(picks.pixels, depth, inputs.camera, depth_kind=kind.kind, space="camera")
             if self.export_path:
                 path = bpy.path.abspath(self.export_path)
                 writer = write_points_json if path.lower().endswith(".json") else write_points_csv
@@ -108,7 +109,9 @@ or typed coordinates), and optionally export the 3D coordinates (world and camer
             message += f"; no depth at {', '.join(invalid[:10])}{' ...' if len(invalid) > 10 else ''}"
         if self.export_path:
             message += f"; wrote {bpy.path.abspath(self.export_path)}"
-        return finish(self, context, "WARNING" if invalid else "INFO", message)
+        if kind.warning:
+            message += f"; {kind.warning}"
+        return finish(self, context, "WARNING" if invalid or kind.warning else "INFO", message)
 
 
 class DEPTH_CLOUD_OT_probe_pixel(bpy.types.Operator):
@@ -144,7 +147,7 @@ single-channel EXRs (NaN where nothing was hit)"""
             return finish(self, context, "ERROR", "Depth Cloud: choose a depth EXR or a # pattern")
         pattern = bpy.path.abspath(self.filepath)
         numbers = self.frame_numbers(scene) if "#" in pattern else [scene.frame_current]
-        written, failed = [], []
+        written, failed, notes = [], [], []
         original, to_kind = scene.frame_current, core_value(self.to_kind)
         for frame in numbers:
             try:
@@ -154,12 +157,18 @@ single-channel EXRs (NaN where nothing was hit)"""
                 files = inputs.files
                 out = self._output_path(files.depth_path, frame)
                 check_output(out, (files.depth_path, files.color_path, files.camera_path))
-                written += write_depth_kinds(files.depth_path, inputs.camera, {to_kind: out},
-                                             from_kind=core_value(self.from_kind))
+                result = write_depth_kinds(files.depth_path, inputs.camera, {to_kind: out},
+                                           from_kind=core_value(self.from_kind), capture=inputs.capture)
+                written += result.paths
+                notes += result.warnings + result.notes
             except (DepthCloudError, OSError) as exc:
                 failed.append(f"frame {frame}: {exc}")
         restore_frame(scene, original)
         summary = f"wrote {len(written)} {to_kind} map(s), e.g. {written[0]}" if written else None
+        if summary and notes:  # e.g. "X is already distance depth: written unchanged"
+            summary += f"; {notes[0]}" + (f" (and {len(notes) - 1} more)" if len(notes) > 1 else "")
+            if not failed:
+                return finish(self, context, "WARNING", f"Depth Cloud: {summary}")
         return finish_range(self, context, summary, failed, "converted")
 
     def _output_path(self, depth_path: str, frame: int) -> str:
