@@ -122,9 +122,7 @@ def run_convert_job(job: ConvertJob) -> tuple[int | None, int, str | None, list[
     returned rather than printed (workers run in other processes). Never raises."""
     warnings: list[str] = []
     try:
-        inputs = _job_inputs(job)
-        warnings += inputs.warnings
-        cloud = read_cloud_for(inputs, job.output, job.build)
+        cloud = read_cloud_for(_job_inputs(job), job.output, job.build)
         warnings += cloud.warnings
         return job.frame, export_cloud(job.output, cloud, job.export), None, warnings
     except (CliError, DepthCloudError) as exc:
@@ -254,9 +252,7 @@ def _convert_fused(args, jobs, fusion: Fusion) -> int:
     failures, warnings, progress = [], [], Progress(len(jobs))
     for job in jobs:
         try:
-            inputs = _job_inputs(job)
-            warnings += [(job.frame, w) for w in inputs.warnings]
-            cloud = read_cloud_for(inputs, args.output, job.build)
+            cloud = read_cloud_for(_job_inputs(job), args.output, job.build)
             warnings += [(job.frame, w) for w in cloud.warnings]
         except (CliError, DepthCloudError) as exc:
             failures.append(f"frame {job.frame}: {exc}")

@@ -11,6 +11,7 @@ import bpy
 
 from ..core import DepthCloudError
 from ..core.cloud import BuildOptions, read_cloud
+from ..core.frame_files import warned_frames
 from ..core.fusion import Fusion
 from . import builder, frames
 
@@ -73,6 +74,7 @@ class BakeJob:
         self.done: list[int] = []
         self.skipped: dict[int, str] = {}
         self.notes: list[str] = []
+        self.warned: dict[str, list[int]] = {}  # warning -> the frames it concerns
         self.points = 0
         self._previous_camera = None
         self._original_frame = self.scene.frame_current
@@ -100,6 +102,8 @@ class BakeJob:
             self.skipped[frame] = str(exc)
             return self.next_index < self.total
         self._note_changes(frame, inputs.camera)
+        for warning in cloud.warnings:
+            self.warned.setdefault(warning, []).append(frame)
         self.done.append(frame)
         self.points += len(cloud.points)
         if self._fusion is not None:
@@ -161,4 +165,5 @@ class BakeJob:
             parts.append("skipped frame(s) " + ", ".join(str(f) for f in self.skipped)
                          + f": {next(iter(self.skipped.values()))}")
         parts.extend(self.notes)
+        parts.extend(warned_frames(self.warned))
         return "; ".join(parts)

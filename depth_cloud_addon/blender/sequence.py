@@ -101,7 +101,7 @@ def show_frame(obj, scene, frame: int) -> bool:
         builder.write_cloud_mesh(obj.data, cloud, settings.geometry, settings.surface_step)
         _shown[obj.session_uid] = key
     note = " (no sidecar: scene camera)" if inputs.uses_fallback_camera else ""
-    warnings = "".join(f"; {w}" for w in inputs.warnings)
+    warnings = "".join(f"; {w}" for w in cloud.warnings)
     _set_message(obj, f"frame {frame}: {len(cloud.rows):,} points{note}{warnings}", problem=bool(warnings))
     return True
 

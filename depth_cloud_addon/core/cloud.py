@@ -27,6 +27,7 @@ from .geometry import (
     ValidPoints,
     backproject_valid,
     convert_depth,
+    depth_buffer_background,
     resolve_depth_kind,
     valid_depth_mask,
     valid_pixels,
@@ -79,6 +80,8 @@ def read_frame_depth(inputs: FrameInputs, depth_kind: str = "auto") -> tuple[Exr
     """Read a frame's depth file and decide its kind (:func:`resolve_file_depth_kind`, with the header of
     the file and the record of the frame's sidecar)."""
     image = read_exr(inputs.files.depth_path)
+    if inputs.capture.depth_buffer_background and image.depth is not None:  # EEVEE: "no hit" is about clip_end
+        image = dataclasses.replace(image, depth=depth_buffer_background(image.depth, inputs.camera))
     return image, resolve_file_depth_kind(depth_kind, image.depth_kind, inputs.capture.kind_of(image.path),
                                           inputs.camera, path=image.path)
 
@@ -109,7 +112,7 @@ class CloudArrays:
     stride: int            # every stride-th pixel was kept
     camera: CameraModel
     space: str
-    warnings: tuple[str, ...] = ()  # how the file was read may be wrong (a given depth kind it contradicts)
+    warnings: tuple[str, ...] = ()  # why this cloud may be off: capture warnings, a contradicted depth kind
 
     @property
     def points_world(self) -> np.ndarray:
@@ -187,7 +190,8 @@ def read_cloud(inputs: FrameInputs, options: BuildOptions | None = None) -> Clou
     """The cloud of one frame: its depth EXR (its own color, or the color file's) seen by its camera.
 
     ``options.depth_kind`` "auto" is the file's kind by :func:`resolve_file_depth_kind`; a given kind that
-    contradicts the file's record is used, and its warning is in the result's ``warnings``.
+    contradicts the file's record is used. The result's ``warnings`` hold everything that makes this cloud
+    doubtful, for the user: that, and the frame's capture warnings (depth of field, motion blur).
     The EXR arrays are freed on return.
     """
     options = options or BuildOptions()
@@ -198,7 +202,8 @@ def read_cloud(inputs: FrameInputs, options: BuildOptions | None = None) -> Clou
         color = read_exr(files.color_path, require_depth=False).color
     cloud = cloud_arrays(image.depth, color, inputs.camera, stride=options.stride, depth_range=options.depth_range,
                          depth_kind=kind.kind, space=options.space, with_points=options.with_points)
-    return dataclasses.replace(cloud, warnings=(kind.warning,)) if kind.warning else cloud
+    warnings = tuple(inputs.warnings) + ((kind.warning,) if kind.warning else ())
+    return dataclasses.replace(cloud, warnings=warnings) if warnings else cloud
 
 
 def camera_facing_normals(cloud: CloudArrays) -> np.ndarray:

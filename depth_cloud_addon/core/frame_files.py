@@ -30,7 +30,7 @@ __all__ = [
     "CAPTURE_FIELDS", "CaptureInfo", "FRAME_FILE_KINDS", "FrameFiles", "FrameInputs", "camera_sidecar_path",
     "color_beside", "converted_depth_path", "find_frame_files", "frame_files_of", "frame_inputs", "frame_path",
     "parse_frames", "read_camera_sidecar", "read_sidecar", "setup_file", "setup_stem", "sidecar_beside",
-    "write_camera_sidecar",
+    "warned_frames", "write_camera_sidecar",
 ]
 
 #: The files of one frame in a set-up folder: kind -> (name prefix, extension).
@@ -90,18 +90,25 @@ def camera_sidecar_path(folder, frame: int) -> str:
     return setup_file(folder, "camera", frame)
 
 
+#: Prefixes of the set-up's depth files: the Depth pass and the converted kinds.
+_DEPTH_FILE_PREFIXES = tuple(FRAME_FILE_KINDS[k][0] for k in ("depth", "planar", "distance"))
+
+
 def _sibling(depth_path: str, kind: str) -> str | None:
-    """``depth_SUFFIX.exr`` -> the path of ``KIND_SUFFIX`` (with ``kind``'s extension), or None."""
+    """A set-up depth file (``depth_``, ``planar_`` or ``distance_SUFFIX.exr``) -> the path of
+    ``KIND_SUFFIX`` (with ``kind``'s extension), or None for other names."""
     folder, name = os.path.split(depth_path)
     stem = os.path.splitext(name)[0]
-    if not stem.startswith(_DEPTH_PREFIX):
+    prefix = next((p for p in _DEPTH_FILE_PREFIXES if stem.startswith(p)), None)
+    if prefix is None:
         return None
-    prefix, extension = FRAME_FILE_KINDS[kind]
-    return os.path.join(folder, prefix + stem[len(_DEPTH_PREFIX):] + extension)
+    kind_prefix, extension = FRAME_FILE_KINDS[kind]
+    return os.path.join(folder, kind_prefix + stem[len(prefix):] + extension)
 
 
 def sidecar_beside(depth_path) -> str | None:
-    """The camera sidecar of a depth file, if one exists: ``camera_NNNN.json`` beside ``depth_NNNN.exr``,
+    """The camera sidecar of a depth file, if one exists: ``camera_NNNN.json`` beside ``depth_NNNN.exr``
+    (or ``planar_``/``distance_NNNN.exr``),
     else ``NAME.json`` beside ``NAME.exr``."""
     depth_path = os.fspath(depth_path)
     candidates = [_sibling(depth_path, "camera"), os.path.splitext(depth_path)[0] + ".json"]
@@ -109,7 +116,8 @@ def sidecar_beside(depth_path) -> str | None:
 
 
 def color_beside(depth_path) -> str | None:
-    """``color_NNNN.exr`` beside ``depth_NNNN.exr`` if it exists, else None (the depth file's own color)."""
+    """``color_NNNN.exr`` beside ``depth_NNNN.exr`` (or ``planar_``/``distance_NNNN.exr``) if it exists,
+    else None (the depth file's own color)."""
     candidate = _sibling(os.fspath(depth_path), "color")
     return candidate if candidate is not None and os.path.isfile(candidate) else None
 
@@ -185,6 +193,15 @@ class CaptureInfo:
         if self.motion_blur is not None:
             out.append("motion blur was on: the Depth pass disagrees with the pixel rays (turn it off for capture)")
         return out
+
+
+def warned_frames(warned: dict) -> list[str]:
+    """``{warning: [frames]}`` as one line each: the warning and the frames it concerns (the first ten)."""
+    lines = []
+    for warning, frames in warned.items():
+        shown = ", ".join(map(str, frames[:10])) + (" ..." if len(frames) > 10 else "")
+        lines.append(f"{warning} (frame{'s' if len(frames) > 1 else ''} {shown})")
+    return lines
 
 
 CAPTURE_FIELDS = ("scene", "view_layer", "depth_files", "depth_of_field", "motion_blur", "fps", "engine")

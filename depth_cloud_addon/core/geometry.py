@@ -34,6 +34,19 @@ DEPTH_KINDS = ("planar", "distance")
 SPACES = ("world", "camera")
 #: What Cycles writes where a ray hits nothing.
 BACKGROUND_DEPTH = 1e10
+#: Rasterisers (EEVEE, Workbench) write "no hit" as about ``clip_end``, measured from just below it
+#: (249.9585 at clip_end 250) to just above; depths this close to ``clip_end`` (relative) are background.
+DEPTH_BUFFER_FAR_MARGIN = 1e-3
+
+
+def depth_buffer_background(depth: np.ndarray, camera: CameraModel) -> np.ndarray:
+    """A copy of a rasteriser's planar ``depth`` with "no hit" (within :data:`DEPTH_BUFFER_FAR_MARGIN` of
+    ``clip_end``, or beyond it) set to :data:`BACKGROUND_DEPTH`, as Cycles writes it. Cycles' depth
+    needs no such step: use it for frames an EEVEE or Workbench render captured."""
+    depth = np.array(depth, dtype=np.float32, copy=True)
+    with np.errstate(invalid="ignore"):
+        depth[depth >= camera.clip_end * (1.0 - DEPTH_BUFFER_FAR_MARGIN)] = BACKGROUND_DEPTH
+    return depth
 
 
 # -- argument checks --------------------------------------------------------------------------
@@ -378,8 +391,8 @@ def project(points, camera: CameraModel, *, space: str = "world") -> np.ndarray:
 
 
 __all__ = [
-    "BACKGROUND_DEPTH", "DEPTH_KINDS", "SPACES", "ValidPoints", "backproject", "backproject_valid", "camera_rays",
-    "check_depth_shape", "convert_depth", "pixel_centers", "pixel_footprint", "project", "resolve_depth_kind",
-    "size_mismatch_message", "unproject_pixels",
-    "valid_depth_mask",
+    "BACKGROUND_DEPTH", "DEPTH_BUFFER_FAR_MARGIN", "DEPTH_KINDS", "SPACES", "ValidPoints", "backproject",
+    "backproject_valid", "camera_rays", "check_depth_shape", "convert_depth", "depth_buffer_background",
+    "pixel_centers", "pixel_footprint", "project", "resolve_depth_kind", "size_mismatch_message",
+    "unproject_pixels", "valid_depth_mask",
 ]

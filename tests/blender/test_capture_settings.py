@@ -67,6 +67,7 @@ def test_one_click_turns_both_off_and_the_next_capture_is_clean(scene):
     capture = capture_block(folder, 1)
     assert "depth_of_field" not in capture and "motion_blur" not in capture
     assert capture["depth_files"] == {"depth_0001.exr": "planar"} and capture["fps"] == pytest.approx(24.0)
+    assert capture["engine"] == "CYCLES"
     bpy.ops.depth_cloud.build()
     assert "was on" not in scene.depth_cloud.last_message
 
@@ -80,3 +81,15 @@ def test_build_without_a_sidecar_warns_from_the_scene_settings(scene):
     bpy.ops.depth_cloud.build()
     message = scene.depth_cloud.last_message
     assert "no camera sidecar: used the scene camera" in message and "motion blur was on" in message
+
+
+def test_bake_and_export_report_the_frames_warnings(scene):
+    scene, folder = scene
+    scene.render.use_motion_blur = True
+    scene.render.filepath = str(folder / "render_")
+    bpy.ops.render.render(animation=True)
+    assert bpy.ops.depth_cloud.bake_sequence(mode="FUSED") == {"FINISHED"}
+    assert "motion blur was on" in scene.depth_cloud.last_message and "(frames 1, 2)" in scene.depth_cloud.last_message
+    assert bpy.ops.depth_cloud.export_ply(output=str(folder / "c_####.ply"), all_frames=True) == {"FINISHED"}
+    message = scene.depth_cloud.last_message
+    assert message.startswith("Depth Cloud: exported 2 PLY file(s)") and "motion blur was on" in message

@@ -281,3 +281,23 @@ def test_run_convert_job_returns_the_warnings_and_never_raises(frames):
                          cli.BuildOptions(), cli.ExportOptions())
     frame, n, error, warnings = cli.run_convert_job(bad)
     assert n == 0 and "nope.exr: no such file" in error and warnings == []
+
+
+# -- EEVEE: "no hit" is about clip_end, not 1e10 ------------------------------------------------------
+
+
+@pytest.mark.parametrize("engine, expected", [("CYCLES", 12 - 3), ("BLENDER_EEVEE_NEXT", 12 - 4),
+                                              ("BLENDER_EEVEE", 12 - 4), (None, 12 - 3)])
+def test_a_rasterisers_far_plane_is_background(tmp_path, engine, expected):
+    """EEVEE's "no hit" measured at 100.0025 (clip_end 100) and 249.9585 (clip_end 250): background."""
+    from depth_cloud_addon.core.cloud import read_cloud
+    from depth_cloud_addon.core.frame_files import CaptureInfo, frame_files_of, frame_inputs, write_camera_sidecar
+
+    camera = CameraModel(width_px=4, height_px=3, lens_mm=30.0, clip_end=250.0, frame=1)
+    depth = np.full((3, 4), 5.0, np.float32)
+    depth[0, 0], depth[0, 1] = 249.9585, 250.0025  # EEVEE's background, both sides of clip_end
+    depth[1, 1], depth[1, 2] = 1e10, np.inf        # Cycles' background, and non-finite
+    write_exr(tmp_path / "depth_0001.exr", {"V": depth})
+    write_camera_sidecar(tmp_path / "camera_0001.json", camera, CaptureInfo(engine=engine) if engine else None)
+    cloud = read_cloud(frame_inputs(frame_files_of(tmp_path / "depth_0001.exr"), 1))
+    assert len(cloud.points) == expected

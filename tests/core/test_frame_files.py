@@ -140,3 +140,12 @@ def test_explicit_files_win_over_the_ones_beside(tmp_path):
     assert (files.color_path, files.camera_path) == (str(tmp_path / "mine.exr"), str(tmp_path / "cam.json"))
     with pytest.raises(MissingFrameError, match="depth_0002.exr: no such file"):
         frame_files_of(tmp_path / "depth_0002.exr")
+
+
+def test_converted_depth_files_find_the_frames_sidecar_and_color(tmp_path):
+    for name in ("distance_0004.exr", "planar_0004.exr", "color_0004.exr", "camera_0004.json"):
+        (tmp_path / name).write_bytes(b"")
+    for name in ("distance_0004.exr", "planar_0004.exr"):
+        files = frame_files_of(tmp_path / name)
+        assert files.camera_path == str(tmp_path / "camera_0004.json")
+        assert files.color_path == str(tmp_path / "color_0004.exr")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import bpy
 
 from ...core.cloud import BuildOptions
+from ...core.frame_files import warned_frames
 from .. import compat, frames
 
 
@@ -27,12 +28,15 @@ def finish(self, context, level: str, message: str) -> set:
     return {"FINISHED"} if level != "ERROR" else {"CANCELLED"}
 
 
-def finish_range(self, context, summary: str | None, failed: list[str], verb: str) -> set:
-    """Report a frame-range operation: what was done (None: nothing) and the frames that failed."""
+def finish_range(self, context, summary: str | None, failed: list[str], verb: str, warned: dict | None = None) -> set:
+    """Report a frame-range operation: what was done (None: nothing), the frames that failed, and the
+    warnings of the frames done (``{warning: [frames]}``)."""
     if summary is None:
         return finish(self, context, "ERROR", f"Depth Cloud: nothing {verb}; {failed[0] if failed else ''}")
-    message = f"Depth Cloud: {summary}" + (f"; {len(failed)} failed: {failed[0]}" if failed else "")
-    return finish(self, context, "WARNING" if failed else "INFO", message)
+    notes = warned_frames(warned or {})
+    message = (f"Depth Cloud: {summary}" + (f"; {len(failed)} failed: {failed[0]}" if failed else "")
+               + "".join(f"; {note}" for note in notes))
+    return finish(self, context, "WARNING" if failed or notes else "INFO", message)
 
 
 def in_object_mode(cls, context, action: str) -> bool:

@@ -77,9 +77,9 @@ color EXRs, placed with the camera that rendered the frame; with Sequence, it fo
         if self.sequence:
             return self._bind_sequence(context, obj, source, from_setup, cloud, None if cloud else missing, paused)
         seconds = time.perf_counter() - start
-        level = "WARNING" if inputs.uses_fallback_camera or inputs.warnings else "INFO"
+        level = "WARNING" if inputs.uses_fallback_camera or cloud.warnings else "INFO"
         what = {"POINTS": "points", "FACES": "pixel faces", "SURFACE": "surface vertices"}[self.geometry]
-        warnings = "".join(f"; {w}" for w in inputs.warnings)
+        warnings = "".join(f"; {w}" for w in cloud.warnings)
         return finish(self, context, level,
                       f"Depth Cloud: {len(cloud.rows):,} {what} from frame {scene.frame_current} "
                       f"({os.path.basename(inputs.files.depth_path)}, {inputs.camera_note}) in {seconds:.2f} s"
@@ -237,7 +237,8 @@ what was baked"""
             return finish(self, context, "ERROR", f"Depth Cloud: bake stopped at frame {frame} and was undone "
                                                   f"(the previous bake is kept): {failure}")
         summary = job.finish() + capture_note(context.scene)
-        level = "ERROR" if not job.done else ("WARNING" if job.skipped or job.next_index < job.total else "INFO")
+        doubtful = job.skipped or job.warned or job.next_index < job.total
+        level = "ERROR" if not job.done else ("WARNING" if doubtful else "INFO")
         return finish(self, context, level, f"Depth Cloud: {summary}") if level != "ERROR" else \
             finish(self, context, "ERROR", f"Depth Cloud: nothing baked; {summary}")
 

@@ -7,7 +7,7 @@ import bpy
 
 from ...core import DepthCloudError
 from ...core.cloud import BuildOptions
-from ...core.export import ExportOptions, export_frame, format_of
+from ...core.export import ExportOptions, export_cloud, format_of, read_cloud_for
 from ...core.frame_files import frame_path
 from .. import compat, frames
 from .base import FrameRangeMixin, SourceMixin, core_value, finish, finish_range, restore_frame
@@ -47,7 +47,7 @@ the rendered EXRs and each frame's camera, like the depth-cloud command line"""
         build = BuildOptions(stride=self.stride, depth_kind=core_value(self.depth_kind), space=core_value(self.space))
         export = ExportOptions(colors=core_value(self.colors), normals=self.normals, radius=self.radius,
                                fmt=format_of(pattern))
-        original, written, failed = scene.frame_current, 0, []
+        original, written, failed, warned = scene.frame_current, 0, [], {}
         try:
             source, from_setup = self.frame_source(scene)
             for frame in numbers:
@@ -55,8 +55,11 @@ the rendered EXRs and each frame's camera, like the depth-cloud command line"""
                     if frame != scene.frame_current:
                         scene.frame_set(frame)  # the scene camera, for frames without a sidecar
                     inputs = frames.frame_inputs(scene, source, from_setup, frame)
-                    export_frame(inputs, frame_path(pattern, frame), build, export)
+                    cloud = read_cloud_for(inputs, frame_path(pattern, frame), build)
+                    export_cloud(frame_path(pattern, frame), cloud, export)
                     written += 1
+                    for warning in cloud.warnings:
+                        warned.setdefault(warning, []).append(frame)
                 except DepthCloudError as exc:
                     failed.append(f"frame {frame}: {exc}")
                 except OSError as exc:
@@ -67,7 +70,7 @@ the rendered EXRs and each frame's camera, like the depth-cloud command line"""
             restore_frame(scene, original)
         summary = (f"exported {written} {export.fmt.upper()} file(s) to {frame_path(pattern, numbers[0])}"
                    if written else None)
-        return finish_range(self, context, summary, failed, "exported")
+        return finish_range(self, context, summary, failed, "exported", warned)
 
 
 classes = (DEPTH_CLOUD_OT_export_ply,)
