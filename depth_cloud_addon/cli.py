@@ -32,6 +32,7 @@ import os
 import sys
 import time
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from .core import CameraModel, DepthCloudError
 from .core._parallel import set_threads
@@ -79,7 +80,8 @@ def cmd_depth(args) -> int:
         try:
             camera, capture = read_sidecar(camera_path)
             check_output(out, (source, camera_path))
-            result = write_depth_kinds(source, camera, {args.to_kind: out}, from_kind=args.from_kind, capture=capture)
+            result = write_depth_kinds(source, camera, {args.to_kind: out}, from_kind=args.from_kind, capture=capture,
+                                       view_layer=args.layer)
         except DepthCloudError as exc:
             raise CliError(str(exc)) from None
         except OSError as exc:
@@ -116,19 +118,34 @@ def _job_inputs(job: ConvertJob):
     return frame_inputs(files, job.frame, camera=camera, camera_note="camera from --blend")
 
 
-def run_convert_job(job: ConvertJob) -> tuple[int | None, int, str | None, list[str]]:
-    """Convert one frame; returns ``(frame, points written, error message or None, warnings)``: the warnings
-    are the sidecar's (depth of field, motion blur) and the cloud's (a given depth kind the file contradicts),
-    returned rather than printed (workers run in other processes). Never raises."""
-    warnings: list[str] = []
+class ConvertResult(NamedTuple):
+    """What one frame of ``convert`` did: ``points`` written, or an ``error`` message; ``warnings`` (the
+    sidecar's depth of field / motion blur, a given depth kind the file contradicts) and the ``view_layer``
+    read, returned rather than printed (workers run in other processes)."""
+
+    frame: int | None
+    points: int
+    error: str | None
+    warnings: list[str]
+    view_layer: str | None = None
+
+
+def run_convert_job(job: ConvertJob) -> ConvertResult:
+    """Convert one frame. Never raises."""
     try:
         cloud = read_cloud_for(_job_inputs(job), job.output, job.build)
-        warnings += cloud.warnings
-        return job.frame, export_cloud(job.output, cloud, job.export), None, warnings
+        n = export_cloud(job.output, cloud, job.export)
+        return ConvertResult(job.frame, n, None, list(cloud.warnings), cloud.view_layer)
     except (CliError, DepthCloudError) as exc:
-        return job.frame, 0, str(exc), warnings
+        return ConvertResult(job.frame, 0, str(exc), [])
     except OSError as exc:
-        return job.frame, 0, f"{job.output}: cannot write: {exc.strerror or exc}", warnings
+        return ConvertResult(job.frame, 0, f"{job.output}: cannot write: {exc.strerror or exc}", [])
+
+
+def _layer_note(layers) -> str:
+    """``", view layer 'A'"`` for the view layers read (none: the files hold one layer)."""
+    layers = sorted({layer for layer in layers if layer})
+    return f", view layer {', '.join(repr(v) for v in layers)}" if layers else ""
 
 
 def _blend_cameras(args, numbers) -> dict:
@@ -190,7 +207,7 @@ def cmd_convert(args) -> int:
         except DepthCloudError as exc:
             raise CliError(f"--voxel: {exc}") from None
     blend_cameras = _blend_cameras(args, numbers) if args.blend else {}
-    build = BuildOptions(stride=args.stride, depth_kind=args.depth_kind, space=args.space)
+    build = BuildOptions(stride=args.stride, depth_kind=args.depth_kind, space=args.space, view_layer=args.layer)
     export = ExportOptions(colors=args.colors, normals=args.normals, radius=args.radius, fmt=args.format)
     jobs, skipped = [], 0
     for frame in numbers:
@@ -205,16 +222,17 @@ def cmd_convert(args) -> int:
         if not jobs:
             print(f"depth-cloud: {args.output} is complete already (use --overwrite)", file=sys.stderr)
             return 0
-        _, n, error, warnings = run_convert_job(jobs[0])
-        _say("warning", warnings)
-        if error:
-            raise CliError(error)
-        print(f"{jobs[0].depth_path} -> {jobs[0].output} ({n:,} points)", file=sys.stderr)
+        result = run_convert_job(jobs[0])
+        _say("warning", result.warnings)
+        if result.error:
+            raise CliError(result.error)
+        print(f"{jobs[0].depth_path} -> {jobs[0].output} ({result.points:,} points{_layer_note([result.view_layer])})",
+              file=sys.stderr)
         return 0
     if fusion is not None:
         return _convert_fused(args, jobs, fusion)
     progress = Progress(len(jobs))
-    failures, warnings = [], []
+    failures, warnings, layers = [], [], set()
     if skipped:
         print(f"depth-cloud: {skipped} frame(s) already complete, skipped (use --overwrite)", file=sys.stderr)
     if args.jobs == 1:
@@ -225,11 +243,12 @@ def cmd_convert(args) -> int:
                                                       initializer=set_threads, initargs=(threads,))
         results = pool.map(run_convert_job, jobs)
     try:
-        for frame, n, error, frame_warnings in results:
-            progress.update(n)
-            warnings += [(frame, w) for w in frame_warnings]
-            if error:
-                failures.append(f"frame {frame}: {error}")
+        for result in results:
+            progress.update(result.points)
+            warnings += [(result.frame, w) for w in result.warnings]
+            layers.add(result.view_layer)
+            if result.error:
+                failures.append(f"frame {result.frame}: {result.error}")
     finally:
         if args.jobs > 1:
             pool.shutdown()
@@ -238,8 +257,8 @@ def cmd_convert(args) -> int:
         _say("warning", [warning], f"frame {frame}: ")
     for failure in failures:
         print(f"depth-cloud: failed: {failure}", file=sys.stderr)
-    print(f"depth-cloud: {len(jobs) - len(failures)} of {len(jobs)} frame(s) written, {len(failures)} failed"
-          + (f", {skipped} already complete" if skipped else ""), file=sys.stderr)
+    print(f"depth-cloud: {len(jobs) - len(failures)} of {len(jobs)} frame(s) written{_layer_note(layers)}, "
+          f"{len(failures)} failed" + (f", {skipped} already complete" if skipped else ""), file=sys.stderr)
     return 1 if failures else 0
 
 
@@ -325,6 +344,8 @@ def build_parser() -> argparse.ArgumentParser:
     convert.add_argument("--blend", help="take the camera from this .blend instead (needs bpy)")
     convert.add_argument("--camera-object", help="with --blend: the camera object (default: the scene camera)")
     convert.add_argument("--frame", type=int, help="with --blend and a single file: the frame to evaluate")
+    convert.add_argument("--layer", metavar="NAME", help="multilayer render EXRs: the view layer to read (default: "
+                                                         "the first in the file); a file without it is an error")
     convert.add_argument("--depth-kind", choices=("auto", "planar", "distance"), default="auto",
                          help="kind of the depth files (auto: what each file's header records, else the "
                               "sidecar's capture.depth_files, else what Cycles writes for the camera)")
@@ -347,6 +368,8 @@ def build_parser() -> argparse.ArgumentParser:
     depth = sub.add_parser("depth", help="convert depth maps between planar Z and ray distance")
     depth.add_argument("input", help="depth EXR (or a # pattern with --frames)")
     depth.add_argument("--camera", required=True, help="camera sidecar JSON (or a # pattern)")
+    depth.add_argument("--layer", metavar="NAME", help="multilayer render EXRs: the view layer to read (default: "
+                                                       "the first in the file)")
     depth.add_argument("--from", dest="from_kind", choices=("auto", "planar", "distance"), default="auto",
                        help="kind of the input (auto: what the file's header records, else the sidecar's "
                             "capture.depth_files, else what Cycles writes for the camera)")

@@ -45,14 +45,17 @@ class DepthCloudSequenceSettings(bpy.types.PropertyGroup):
     depth_kind: bpy.props.StringProperty(name="Depth Kind", default="auto")
     geometry: bpy.props.StringProperty(name="Geometry", default="POINTS")
     surface_step: bpy.props.FloatProperty(name="Tear Above", default=0.05)
+    view_layer: bpy.props.StringProperty(name="View Layer", description="Multilayer EXRs: the view layer read")
+    view_layer_required: bpy.props.BoolProperty(name="Require View Layer", default=False)
     message: bpy.props.StringProperty(name="Status", description="What the cloud shows, or why it is empty")
 
 
 # Module functions, not methods: a PropertyGroup with methods makes bpy 4.2 crash when Python exits.
 def build_options(settings) -> BuildOptions:
     return BuildOptions(stride=settings.stride, depth_kind=settings.depth_kind.lower(),
-                               depth_range=(settings.depth_near, settings.depth_far) if settings.use_depth_range
-                               else None, with_points=settings.geometry != "FACES")
+                        depth_range=(settings.depth_near, settings.depth_far) if settings.use_depth_range else None,
+                        with_points=settings.geometry != "FACES", view_layer=settings.view_layer or None,
+                        view_layer_required=settings.view_layer_required)
 
 
 def source_path(settings) -> str:
@@ -102,7 +105,8 @@ def show_frame(obj, scene, frame: int) -> bool:
         _shown[obj.session_uid] = key
     note = " (no sidecar: scene camera)" if inputs.uses_fallback_camera else ""
     warnings = "".join(f"; {w}" for w in cloud.warnings)
-    _set_message(obj, f"frame {frame}: {len(cloud.rows):,} points{note}{warnings}", problem=bool(warnings))
+    layer = f", view layer '{cloud.view_layer}'" if cloud.view_layer else ""
+    _set_message(obj, f"frame {frame}: {len(cloud.rows):,} points{layer}{note}{warnings}", problem=bool(warnings))
     return True
 
 
@@ -149,6 +153,7 @@ def bind(obj, *, source: str, from_setup: bool, options: BuildOptions, geometry:
     settings.geometry, settings.surface_step = geometry, surface_step
     settings.enabled, settings.source, settings.from_setup = True, source, from_setup
     settings.stride, settings.depth_kind = options.stride, options.depth_kind
+    settings.view_layer, settings.view_layer_required = options.view_layer or "", options.view_layer_required
     settings.use_depth_range = options.depth_range is not None
     if options.depth_range is not None:
         settings.depth_near, settings.depth_far = options.depth_range

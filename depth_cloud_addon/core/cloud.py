@@ -76,10 +76,11 @@ def resolve_file_depth_kind(requested: str, header_kind: str | None, capture_kin
     return FileDepthKind(camera.natural_depth_kind(), "camera")
 
 
-def read_frame_depth(inputs: FrameInputs, depth_kind: str = "auto") -> tuple[ExrImage, FileDepthKind]:
+def read_frame_depth(inputs: FrameInputs, depth_kind: str = "auto", *, view_layer: str | None = None,
+                     view_layer_required: bool = True) -> tuple[ExrImage, FileDepthKind]:
     """Read a frame's depth file and decide its kind (:func:`resolve_file_depth_kind`, with the header of
-    the file and the record of the frame's sidecar)."""
-    image = read_exr(inputs.files.depth_path)
+    the file and the record of the frame's sidecar). ``view_layer``: see :func:`.exr.read_exr`."""
+    image = read_exr(inputs.files.depth_path, view_layer=view_layer, view_layer_required=view_layer_required)
     if inputs.capture.depth_buffer_background and image.depth is not None:  # EEVEE: "no hit" is about clip_end
         image = dataclasses.replace(image, depth=depth_buffer_background(image.depth, inputs.camera))
     return image, resolve_file_depth_kind(depth_kind, image.depth_kind, inputs.capture.kind_of(image.path),
@@ -94,6 +95,8 @@ class BuildOptions:
     depth_kind: str = "auto"
     space: str = "world"
     with_points: bool = True  # False for pixel faces, which need no points
+    view_layer: str | None = None    # multilayer render EXRs: the view layer to read (None: the first)
+    view_layer_required: bool = True  # False: a file without that layer reads its first one instead
 
 
 @dataclass(frozen=True)
@@ -113,6 +116,7 @@ class CloudArrays:
     camera: CameraModel
     space: str
     warnings: tuple[str, ...] = ()  # why this cloud may be off: capture warnings, a contradicted depth kind
+    view_layer: str | None = None   # the view layer the depth came from (the file's, or the capture's), if known
 
     @property
     def points_world(self) -> np.ndarray:
@@ -196,14 +200,15 @@ def read_cloud(inputs: FrameInputs, options: BuildOptions | None = None) -> Clou
     """
     options = options or BuildOptions()
     files = inputs.files
-    image, kind = read_frame_depth(inputs, options.depth_kind)
+    image, kind = read_frame_depth(inputs, options.depth_kind, view_layer=options.view_layer,
+                                   view_layer_required=options.view_layer_required)
     color = image.color
     if files.color_path is not None:
         color = read_exr(files.color_path, require_depth=False).color
     cloud = cloud_arrays(image.depth, color, inputs.camera, stride=options.stride, depth_range=options.depth_range,
                          depth_kind=kind.kind, space=options.space, with_points=options.with_points)
     warnings = tuple(inputs.warnings) + ((kind.warning,) if kind.warning else ())
-    return dataclasses.replace(cloud, warnings=warnings) if warnings else cloud
+    return dataclasses.replace(cloud, warnings=warnings, view_layer=image.view_layer or inputs.capture.view_layer)
 
 
 def camera_facing_normals(cloud: CloudArrays) -> np.ndarray:
@@ -240,7 +245,7 @@ class DepthFilesWritten:
 
 
 def write_depth_kinds(depth_path, camera: CameraModel, outputs: dict[str, str], *, from_kind: str = "auto",
-                      capture: CaptureInfo | None = None) -> DepthFilesWritten:
+                      capture: CaptureInfo | None = None, view_layer: str | None = None) -> DepthFilesWritten:
     """Write ``depth_path``'s depth converted to each kind of ``outputs`` (kind -> path) as a
     one-channel (V) float32 EXR, NaN where nothing was hit, its kind recorded in its header
     (``depthCloud.depthKind``). The depth file is read once.
@@ -248,10 +253,11 @@ def write_depth_kinds(depth_path, camera: CameraModel, outputs: dict[str, str], 
     ``from_kind``: the input's kind; "auto" by :func:`resolve_file_depth_kind` (the file's header, else
     ``capture``'s record for its name, else what Cycles writes for ``camera``). An output of the kind the
     input already has is written all the same, as an identical copy (NaN where nothing was hit), and listed
-    in the result's ``unchanged``.
+    in the result's ``unchanged``. ``view_layer``: the layer to read from a multilayer render EXR (see
+    :func:`.exr.read_exr`; a layer the file lacks is an error).
     """
     depth_path = os.fspath(depth_path)
-    image = read_exr(depth_path)
+    image = read_exr(depth_path, view_layer=view_layer)
     source = resolve_file_depth_kind(from_kind, image.depth_kind, (capture or CaptureInfo()).kind_of(depth_path),
                                      camera, path=depth_path)
     written = []

@@ -75,6 +75,8 @@ class ExrImage:
     depth_channel: str | None
     color_channels: tuple[str, ...] | None
     depth_kind: str | None = None
+    view_layer: str | None = None  # the view layer the depth came from (multilayer render EXRs), else None
+
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -96,6 +98,12 @@ def _layers(channel_names) -> dict[str, dict[str, str]]:
         prefix, comp = _split(name)
         layers.setdefault(prefix, {})[comp] = name
     return layers
+
+
+def view_layers(channel_names) -> list[str]:
+    """The view layers of a multilayer render EXR (layers holding a ``Depth.Z`` pass), in file order."""
+    return [name.rsplit(".", 2)[0] for name in channel_names
+            if name.count(".") >= 2 and name.split(".")[-2:] == ["Depth", "Z"]]
 
 
 def find_depth_channel(channel_names) -> str | None:
@@ -277,7 +285,8 @@ def _color_array(pixels, names: tuple[str, ...]) -> np.ndarray:
     return out
 
 
-def read_exr(path, *, depth_channel=None, color_layer=None, require_depth=True) -> ExrImage:
+def read_exr(path, *, depth_channel=None, color_layer=None, require_depth=True, view_layer=None,
+             view_layer_required=True) -> ExrImage:
     """Read depth and color from an EXR written by Blender (any layout listed in the module doc).
 
     ``depth_channel``: full channel name to use as depth (else :func:`find_depth_channel`, then the
@@ -287,6 +296,12 @@ def read_exr(path, *, depth_channel=None, color_layer=None, require_depth=True) 
     ``"ViewLayer"`` (``.Combined`` is appended if needed) or ``""`` for plain R, G, B[, A]
     (else :func:`find_color_channels`). Channels used as depth are not also returned as color,
     unless ``color_layer`` asks for them.
+
+    ``view_layer``: in a multilayer render EXR, take depth and color from this view layer (by default
+    the first one in the file, see :func:`find_depth_channel`). A file without view layers (a File Output
+    EXR: one layer) ignores it. A view layer the file lacks is an error (:class:`MissingChannelError`,
+    naming the layers there are), unless ``view_layer_required`` is False: then the first layer is read.
+    The result's ``view_layer`` names the layer read (None for files without view layers).
 
     The result's ``depth_kind`` is the kind recorded in the header of the part holding the depth
     channel (:data:`DEPTH_KIND_ATTRIBUTE`), None when there is none or no depth was read.
@@ -301,6 +316,15 @@ def read_exr(path, *, depth_channel=None, color_layer=None, require_depth=True) 
     pixels, names, interop, kinds = _load(path)
     present = ", ".join(names) or "none"
     layers = _layers(names)
+    in_file = view_layers(names)
+    if view_layer is not None and depth_channel is None and in_file:
+        if view_layer in in_file:
+            depth_channel = f"{view_layer}.Depth.Z"
+            if color_layer is None and {"R", "G", "B"} <= layers.get(f"{view_layer}.Combined", {}).keys():
+                color_layer = f"{view_layer}.Combined"
+        elif view_layer_required:
+            raise MissingChannelError(f"{path}: no view layer {view_layer!r}; view layers in the file: "
+                                      + ", ".join(repr(v) for v in in_file))
 
     why = ""
     if depth_channel is not None:
@@ -347,7 +371,8 @@ def read_exr(path, *, depth_channel=None, color_layer=None, require_depth=True) 
             f"{path}: depth {depth_name!r} is {depth.shape[1]}x{depth.shape[0]} but color "
             f"{color_names[0]!r} is {color.shape[1]}x{color.shape[0]} (W x H)"
         )
-    return ExrImage(path, depth, color, names, depth_name, color_names, depth_kind)
+    used_layer = depth_name.rsplit(".", 2)[0] if depth_name and depth_name.rsplit(".", 2)[0] in in_file else None
+    return ExrImage(path, depth, color, names, depth_name, color_names, depth_kind, used_layer)
 
 
 _COMPRESSIONS = {

@@ -76,7 +76,8 @@ def test_cloud_follows_the_timeline(rendered):
     for frame in (1, 3, 2, 4, 1):  # scrubbing back and forth
         scene.frame_set(frame)
         assert_cloud_is_frame(obj, scene, cam)
-        assert obj.depth_cloud_sequence.message == f"frame {frame}: {len(obj.data.vertices):,} points"
+        assert obj.depth_cloud_sequence.message == (f"frame {frame}: {len(obj.data.vertices):,} points, "
+                                                    f"view layer '{scene.view_layers[0].name}'")
     assert len(sequence.CACHE) == len(FRAMES)  # each frame decoded once
 
 

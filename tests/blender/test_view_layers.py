@@ -53,3 +53,23 @@ def test_an_unknown_layer_is_refused_with_the_names_there_are(two_layers):
     scene, folder = two_layers
     with pytest.raises(RuntimeError, match="has no view layer 'Nope' \\(it has '.*', 'Other'\\)"):
         bpy.ops.depth_cloud.setup_outputs(directory=str(folder), view_layer="Nope")
+
+
+def test_build_reads_the_captured_layer_of_a_multilayer_render_or_the_one_asked_for(two_layers):
+    scene, folder = two_layers
+    bpy.ops.depth_cloud.setup_outputs(directory=str(folder / "capture"), view_layer="Other")
+    scene.frame_set(1)
+    path = scenes.render_multilayer(scene, str(folder / "render.exr"))  # both view layers, one file
+    first = scene.view_layers[0].name
+    assert bpy.ops.depth_cloud.build(filepath=path) == {"FINISHED"}  # default: the layer Set Up captures
+    assert "view layer 'Other'" in scene.depth_cloud.last_message
+    without_sphere = len(bpy.context.active_object.data.vertices)
+    assert bpy.ops.depth_cloud.build(filepath=path, view_layer=first) == {"FINISHED"}
+    assert f"view layer '{first}'" in scene.depth_cloud.last_message
+    with_sphere = len(bpy.context.active_object.data.vertices)
+    assert with_sphere == without_sphere  # the wall behind fills the frame: same count, other points
+    with pytest.raises(RuntimeError, match="no view layer 'Nope'; view layers in the file: "):
+        bpy.ops.depth_cloud.build(filepath=path, view_layer="Nope")
+    depth_first = read_exr(path, view_layer=first).depth
+    depth_other = read_exr(path, view_layer="Other").depth
+    assert (depth_first != depth_other).sum() > 20

@@ -274,12 +274,12 @@ def test_run_convert_job_returns_the_warnings_and_never_raises(frames):
     write_camera_sidecar(frames / "camera_0001.json", CAMERA.replace(frame=1), DOF)
     job = cli.ConvertJob(1, str(frames / "depth_0001.exr"), None, None, None, str(frames / "o.ply"),
                          cli.BuildOptions(), cli.ExportOptions())
-    frame, n, error, warnings = cli.run_convert_job(job)
+    frame, n, error, warnings, _ = cli.run_convert_job(job)
     assert (frame, error) == (1, None) and n == CAMERA.width_px * CAMERA.height_px - 1
     assert len(warnings) == 1 and warnings[0].startswith("depth of field was on (f/1)")
     bad = cli.ConvertJob(1, str(frames / "nope.exr"), None, None, None, str(frames / "o.ply"),
                          cli.BuildOptions(), cli.ExportOptions())
-    frame, n, error, warnings = cli.run_convert_job(bad)
+    frame, n, error, warnings, _ = cli.run_convert_job(bad)
     assert n == 0 and "nope.exr: no such file" in error and warnings == []
 
 

@@ -13,7 +13,7 @@ import bpy
 
 from ...core.cloud import BuildOptions
 from ...core.frame_files import warned_frames
-from .. import compat, frames
+from .. import compat, compositor, frames
 
 
 def core_value(identifier: str) -> str:
@@ -118,10 +118,21 @@ class BuildOptionsMixin(SourceMixin):
         name="Far", description="Largest depth kept", default=100.0, min=0.0, subtype="DISTANCE", unit="LENGTH",
     )
 
-    def build_options(self, space: str = "world") -> BuildOptions:
+    view_layer: bpy.props.StringProperty(
+        name="View Layer", description="Multilayer render EXRs: the view layer to read (empty: the one Set Up "
+                                       "captures if the file has it, else the first in the file)", default="",
+    )
+
+    def build_options(self, scene, space: str = "world") -> BuildOptions:
+        if self.view_layer:  # asked for by name: the file must have it
+            layer, required = self.view_layer, True
+        else:  # the layer Set Up captures, when the file has it
+            _, captured = compositor.capture_layer(scene)
+            layer, required = (captured.name if captured is not None else None), False
         return BuildOptions(stride=self.stride, depth_kind=core_value(self.depth_kind), space=space,
-                                   depth_range=(self.depth_near, self.depth_far) if self.use_depth_range else None,
-                                   with_points=getattr(self, "geometry", "POINTS") != "FACES")
+                            depth_range=(self.depth_near, self.depth_far) if self.use_depth_range else None,
+                            with_points=getattr(self, "geometry", "POINTS") != "FACES",
+                            view_layer=layer, view_layer_required=required)
 
 
 class LookMixin:

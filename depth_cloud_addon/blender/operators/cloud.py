@@ -60,7 +60,7 @@ color EXRs, placed with the camera that rendered the frame; with Sequence, it fo
         try:
             source, from_setup = self.frame_source(scene)
             inputs = frames.frame_inputs(scene, source, from_setup, scene.frame_current)
-            cloud = read_cloud(inputs, self.build_options(space))
+            cloud = read_cloud(inputs, self.build_options(scene, space))
         except DepthCloudError as exc:
             if not self.sequence or isinstance(exc, NoSourceError):
                 return finish(self, context, "ERROR", f"Depth Cloud: {exc}")
@@ -80,14 +80,15 @@ color EXRs, placed with the camera that rendered the frame; with Sequence, it fo
         level = "WARNING" if inputs.uses_fallback_camera or cloud.warnings else "INFO"
         what = {"POINTS": "points", "FACES": "pixel faces", "SURFACE": "surface vertices"}[self.geometry]
         warnings = "".join(f"; {w}" for w in cloud.warnings)
+        layer = f", view layer '{cloud.view_layer}'" if cloud.view_layer else ""
         return finish(self, context, level,
                       f"Depth Cloud: {len(cloud.rows):,} {what} from frame {scene.frame_current} "
-                      f"({os.path.basename(inputs.files.depth_path)}, {inputs.camera_note}) in {seconds:.2f} s"
+                      f"({os.path.basename(inputs.files.depth_path)}{layer}, {inputs.camera_note}) in {seconds:.2f} s"
                       f"{warnings}{paused}")
 
     def _bind_sequence(self, context, obj, source, from_setup, cloud, missing, paused):
         scene = context.scene
-        sequence.bind(obj, source=source, from_setup=from_setup, options=self.build_options(),
+        sequence.bind(obj, source=source, from_setup=from_setup, options=self.build_options(scene),
                       geometry=self.geometry, surface_step=self.surface_step)
         lock = "" if scene.render.use_lock_interface else "; turned on Render > Lock Interface so renders show it"
         scene.render.use_lock_interface = True
@@ -175,7 +176,7 @@ what was baked"""
             source, from_setup = sequence.source_path(settings), settings.from_setup
             options = sequence.build_options(settings)
         else:
-            (source, from_setup), options = self.frame_source(context.scene), self.build_options()
+            (source, from_setup), options = self.frame_source(context.scene), self.build_options(context.scene)
         if self.mode == "FUSED" and self.geometry != "POINTS":
             raise DepthCloudError("a fused cloud is made of points: choose Geometry = Points, or bake one "
                                   "object per frame")
