@@ -6,6 +6,10 @@ The glue is imported only by :func:`register`, so importing the core or the CLI 
 ``bpy``. Conventions: ``docs/conventions.md``.
 """
 
+#: The version of the add-on, the library and the CLI (pyproject.toml reads it; blender_manifest.toml repeats
+#: it, and a test keeps the two equal).
+__version__ = "0.1.0"
+
 
 def register():
     from . import blender

@@ -6,6 +6,7 @@
     depth-cloud depth 'frames/depth_####.exr' --camera 'frames/camera_####.json' --frames 1-240 \\
         --to distance -o 'out/distance_####.exr'
     depth-cloud cameras --camera 'frames/camera_####.json' --frames 1-240 -o out/
+    depth-cloud inspect frames/depth_0001.exr frames/camera_0001.json
 
 CAMERA.json is the sidecar the Blender set-up writes per frame (``CameraModel.to_dict()``); by
 default ``convert`` uses the sidecar next to each depth file (``camera_NNNN.json`` beside
@@ -14,8 +15,12 @@ the ``color_NNNN.exr`` beside it. A ``#`` run in a path stands for the frame num
 the run's length.
 
 Exit status: 0 every frame written (or already complete: sequences resume, skipping outputs that
-exist and are complete, unless ``--overwrite``); 1 some frames of a sequence failed (each listed on
-stderr with its file and problem); 2 bad input or arguments, one line ``depth-cloud: error: ...``.
+exist, are complete and record the same job -- the same inputs, unchanged, and the same options --
+unless ``--overwrite``; a single file is always written); 1 some frames of a sequence failed (each
+listed on stderr with its file and problem, the others written); 2 bad input or arguments, one line
+``depth-cloud: error: ...`` and nothing written (``--debug`` shows a traceback); 128+N stopped by
+signal N (SIGTERM, SIGINT, SIGHUP): outputs written so far are complete, nothing is half-written, and
+worker processes stop with it (also when it is killed outright).
 Warnings do not change it: one line each, ``depth-cloud: warning: [frame N: ]...`` (a frame rendered
 with depth of field or motion blur, as its sidecar records; a ``--depth-kind``/``--from`` that contradicts
 what the file records). ``auto`` depth kind reads each file as what it records (its EXR header, else its
@@ -27,17 +32,33 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures
+import ctypes
+import dataclasses
 import multiprocessing
 import os
+import signal
 import sys
+import threading
 import time
+import traceback
 from dataclasses import dataclass
 from typing import NamedTuple
 
+from . import __version__
 from .core import CameraModel, DepthCloudError
 from .core._parallel import set_threads
+from .core.atomic import remove_stale_temporaries
 from .core.cloud import BuildOptions, write_depth_kinds
-from .core.export import ExportOptions, check_output, export_cloud, export_points, output_complete, read_cloud_for
+from .core.export import (
+    ExportOptions,
+    check_output,
+    export_cloud,
+    export_points,
+    input_fingerprint,
+    job_id,
+    output_complete,
+    read_cloud_for,
+)
 from .core.frame_files import frame_files_of, frame_inputs, frame_path, parse_frames, read_camera_sidecar, read_sidecar
 from .core.fusion import Fusion
 
@@ -48,17 +69,51 @@ class CliError(Exception):
     """A problem with the command line or its inputs: one line for the user, exit status 2."""
 
 
+class Stopped(Exception):
+    """SIGTERM, SIGINT or SIGHUP: stop cleanly (temporary files removed), exit status 128 + the signal."""
+
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGINT", "SIGHUP") if hasattr(signal, name))
+
+
+def _raise_stopped(signum, _frame):
+    raise Stopped(signum)
+
+
+def _stopped_message(exc: Stopped) -> str:
+    return f"depth-cloud: stopped by {exc}: the outputs written so far are complete, none is half-written"
+
+
+def _exit_on_signal(signum, _frame):
+    """In a worker: leave quietly (SystemExit), running the atomic writer's cleanup on the way."""
+    raise SystemExit(128 + signum)
+
+
 def _frames_or_single(args) -> list[int | None]:
-    """The frame numbers of ``--frames``, or ``[None]`` for a single file (no ``#`` allowed then)."""
+    """The frame numbers of ``--frames``, or ``[None]`` for a single file (no ``#`` allowed then).
+
+    A sequence whose output has no ``#`` would write every frame to the same file: refused (``convert
+    --fuse`` aside, whose one output holds every frame).
+    """
     if args.frames is None:
         for name in ("input", "camera", "color", "output"):
             if "#" in (getattr(args, name, None) or ""):
                 raise CliError(f"{name} {getattr(args, name)!r} has a # frame pattern: give --frames")
         return [None]
     try:
-        return parse_frames(args.frames)
+        numbers = parse_frames(args.frames)
     except DepthCloudError as exc:
         raise CliError(f"--frames {exc}") from None
+    per_frame_output = args.command in ("convert", "depth") and not getattr(args, "fuse", False)
+    if per_frame_output and len(numbers) > 1 and "#" not in args.output:
+        raise CliError(f"output {args.output!r} has no # for the frame number: every frame would be written to "
+                       "the same file; use a pattern such as 'out/cloud_####.ply'"
+                       + (" (or --fuse for one file of every frame)" if args.command == "convert" else ""))
+    return numbers
 
 
 def _at(pattern: str, frame: int | None) -> str:
@@ -74,22 +129,37 @@ def _say(kind: str, lines, label: str = "") -> None:
 def cmd_depth(args) -> int:
     """Convert depth EXRs between planar Z and ray distance (float32, one channel V, NaN where no hit, the
     kind recorded in the header). The input's kind: ``--from``, else what the file records (its header,
-    else the sidecar's ``capture.depth_files``), else what Cycles writes for the camera."""
-    for frame in _frames_or_single(args):
+    else the sidecar's ``capture.depth_files``), else what Cycles writes for the camera. A sequence goes on
+    past frames that fail and lists them."""
+    numbers = _frames_or_single(args)
+    failures = []
+    for frame in numbers:
         source, camera_path, out = _at(args.input, frame), _at(args.camera, frame), _at(args.output, frame)
         try:
             camera, capture = read_sidecar(camera_path)
             check_output(out, (source, camera_path))
             result = write_depth_kinds(source, camera, {args.to_kind: out}, from_kind=args.from_kind, capture=capture,
                                        view_layer=args.layer)
-        except DepthCloudError as exc:
-            raise CliError(str(exc)) from None
-        except OSError as exc:
-            raise CliError(f"{out}: cannot write: {exc}") from None
-        _say("warning", result.warnings)
+        except (DepthCloudError, OSError) as exc:
+            message = str(exc) if isinstance(exc, DepthCloudError) else f"{out}: cannot write: {exc.strerror or exc}"
+            if frame is None:
+                raise CliError(message) from None
+            failures.append(f"frame {frame}: {message}")
+            continue
+        _say("warning", result.warnings, f"frame {frame}: " if frame is not None else "")
         _say("note", result.notes)
         print(f"{source} -> {out} ({args.to_kind})", file=sys.stderr)
-    return 0
+    return _sequence_end(failures, len(numbers), "depth map")
+
+
+def _sequence_end(failures: list[str], total: int, what: str) -> int:
+    """List a sequence's failed frames (one line each) and the summary; exit status 1 if any failed."""
+    for failure in failures:
+        print(f"depth-cloud: failed: {failure}", file=sys.stderr)
+    if total > 1 or failures:
+        print(f"depth-cloud: {total - len(failures)} of {total} {what}(s) written, {len(failures)} failed",
+              file=sys.stderr)
+    return 1 if failures else 0
 
 
 @dataclass(frozen=True)
@@ -104,6 +174,7 @@ class ConvertJob:
     output: str
     build: BuildOptions
     export: ExportOptions
+    job_id: str | None = None  # recorded in the output (see core.export.job_id)
 
 
 NO_CAMERA = ("no camera: give --camera CAMERA.json (the sidecar the Blender set-up writes) or --blend FILE.blend "
@@ -134,7 +205,7 @@ def run_convert_job(job: ConvertJob) -> ConvertResult:
     """Convert one frame. Never raises."""
     try:
         cloud = read_cloud_for(_job_inputs(job), job.output, job.build)
-        n = export_cloud(job.output, cloud, job.export)
+        n = export_cloud(job.output, cloud, job.export, job=job.job_id)
         return ConvertResult(job.frame, n, None, list(cloud.warnings), cloud.view_layer)
     except (CliError, DepthCloudError) as exc:
         return ConvertResult(job.frame, 0, str(exc), [])
@@ -194,6 +265,59 @@ def _check_convert_options(args) -> None:
         raise CliError("--fuse needs --space world: the frames' cameras differ")
 
 
+def _job_description(job: ConvertJob) -> dict:
+    """What makes a frame's output: its input files (path, size, time), the camera given, the options."""
+    try:
+        files = frame_files_of(job.depth_path, color_path=job.color_path, camera_path=job.camera_path)
+        paths = (files.depth_path, files.color_path, files.camera_path)
+    except DepthCloudError:
+        paths = (job.depth_path, job.color_path, job.camera_path)
+    return {"version": __version__, "frame": job.frame, "inputs": input_fingerprint(paths),
+            "camera": job.camera_json, "build": dataclasses.asdict(job.build),
+            "export": dataclasses.asdict(job.export)}
+
+
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def _worker_init(threads: int, parent_pid: int) -> None:
+    """In each ``--jobs`` worker: share the cores, and stop when the parent stops, however it stops.
+
+    The parent's SIGTERM/SIGINT handler terminates the workers; if the parent dies outright (SIGKILL:
+    a farm cancelling the task), Linux sends SIGTERM to the worker (``PR_SET_PDEATHSIG``) and, on any
+    system, a watchdog thread sees the parent gone within half a second. SIGTERM then removes the
+    worker's temporary file (the atomic writer's cleanup) and ends it, closing the pipes it inherited.
+    """
+    set_threads(threads)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the parent decides
+    signal.signal(signal.SIGTERM, _exit_on_signal)
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
+        except (OSError, AttributeError):
+            pass  # the watchdog below still works
+    if os.getppid() != parent_pid:  # the parent died before the death signal was armed
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    def watchdog():
+        while True:
+            time.sleep(0.5)
+            if os.getppid() != parent_pid:
+                os.kill(os.getpid(), signal.SIGTERM)
+                return
+
+    threading.Thread(target=watchdog, name="depth-cloud-parent-watchdog", daemon=True).start()
+
+
+def _stop_workers() -> None:
+    """Terminate this process's worker processes (SIGTERM: they remove their temporary files) and wait."""
+    children = multiprocessing.active_children()
+    for child in children:
+        child.terminate()
+    for child in children:
+        child.join(timeout=10)
+
+
 def cmd_convert(args) -> int:
     """Depth EXR(s) + camera -> PLY/NPZ point cloud(s)."""
     numbers = _frames_or_single(args)
@@ -209,19 +333,13 @@ def cmd_convert(args) -> int:
     blend_cameras = _blend_cameras(args, numbers) if args.blend else {}
     build = BuildOptions(stride=args.stride, depth_kind=args.depth_kind, space=args.space, view_layer=args.layer)
     export = ExportOptions(colors=args.colors, normals=args.normals, radius=args.radius, fmt=args.format)
-    jobs, skipped = [], 0
+    jobs = []
     for frame in numbers:
-        output = args.output if args.fuse else _at(args.output, frame)
-        if not args.fuse and not args.overwrite and os.path.exists(output) and output_complete(output, args.format):
-            skipped += 1
-            continue
-        jobs.append(ConvertJob(frame, _at(args.input, frame), _at(args.color, frame) if args.color else None,
-                               _at(args.camera, frame) if args.camera else None, blend_cameras.get(frame),
-                               output, build, export))
-    if numbers == [None]:  # a single file: errors are bad input (exit 2)
-        if not jobs:
-            print(f"depth-cloud: {args.output} is complete already (use --overwrite)", file=sys.stderr)
-            return 0
+        job = ConvertJob(frame, _at(args.input, frame), _at(args.color, frame) if args.color else None,
+                         _at(args.camera, frame) if args.camera else None, blend_cameras.get(frame),
+                         args.output if args.fuse else _at(args.output, frame), build, export)
+        jobs.append(dataclasses.replace(job, job_id=job_id(_job_description(job))))
+    if numbers == [None]:  # a single file: always written; errors are bad input (exit 2)
         result = run_convert_job(jobs[0])
         _say("warning", result.warnings)
         if result.error:
@@ -231,17 +349,23 @@ def cmd_convert(args) -> int:
         return 0
     if fusion is not None:
         return _convert_fused(args, jobs, fusion)
-    progress = Progress(len(jobs))
-    failures, warnings, layers = [], [], set()
+    for job in jobs:
+        remove_stale_temporaries(job.output)  # of runs that died; live ones are left alone
+    todo = [job for job in jobs if args.overwrite or not output_complete(job.output, args.format, job.job_id)]
+    skipped = len(jobs) - len(todo)
     if skipped:
-        print(f"depth-cloud: {skipped} frame(s) already complete, skipped (use --overwrite)", file=sys.stderr)
+        print(f"depth-cloud: {skipped} frame(s) already complete from the same inputs and options, skipped "
+              "(use --overwrite)", file=sys.stderr)
+    progress = Progress(len(todo))
+    failures, warnings, layers = [], [], set()
+    pool = None
     if args.jobs == 1:
-        results = map(run_convert_job, jobs)
+        results = map(run_convert_job, todo)
     else:  # spawn: workers start clean (no forked OpenEXR threads); they share the cores
         threads = max(1, (os.cpu_count() or 1) // args.jobs)
         pool = concurrent.futures.ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("spawn"),
-                                                      initializer=set_threads, initargs=(threads,))
-        results = pool.map(run_convert_job, jobs)
+                                                      initializer=_worker_init, initargs=(threads, os.getpid()))
+        results = pool.map(run_convert_job, todo)
     try:
         for result in results:
             progress.update(result.points)
@@ -249,15 +373,21 @@ def cmd_convert(args) -> int:
             layers.add(result.view_layer)
             if result.error:
                 failures.append(f"frame {result.frame}: {result.error}")
+    except BaseException:
+        if pool is not None:  # stopped or failed: end the workers first, then the pool's threads
+            _stop_workers()
+            pool.shutdown(wait=True, cancel_futures=True)
+            pool = None
+        raise
     finally:
-        if args.jobs > 1:
+        if pool is not None:
             pool.shutdown()
         progress.close()
     for frame, warning in warnings:  # after the progress line; the frames went on regardless
         _say("warning", [warning], f"frame {frame}: ")
     for failure in failures:
         print(f"depth-cloud: failed: {failure}", file=sys.stderr)
-    print(f"depth-cloud: {len(jobs) - len(failures)} of {len(jobs)} frame(s) written{_layer_note(layers)}, "
+    print(f"depth-cloud: {len(todo) - len(failures)} of {len(todo)} frame(s) written{_layer_note(layers)}, "
           f"{len(failures)} failed" + (f", {skipped} already complete" if skipped else ""), file=sys.stderr)
     return 1 if failures else 0
 
@@ -265,8 +395,11 @@ def cmd_convert(args) -> int:
 def _convert_fused(args, jobs, fusion: Fusion) -> int:
     """All frames' world-space points in one file, optionally one point per voxel (mean position/color),
     streamed through :class:`Fusion` a frame at a time."""
-    if not args.overwrite and os.path.exists(args.output) and output_complete(args.output, args.format):
-        print(f"depth-cloud: {args.output} is complete already (use --overwrite)", file=sys.stderr)
+    fused_job = job_id({"fused": [job.job_id for job in jobs], "voxel": args.voxel})
+    remove_stale_temporaries(args.output)
+    if not args.overwrite and output_complete(args.output, args.format, fused_job):
+        print(f"depth-cloud: {args.output} is complete already, from the same inputs and options "
+              "(use --overwrite)", file=sys.stderr)
         return 0
     failures, warnings, progress = [], [], Progress(len(jobs))
     for job in jobs:
@@ -293,7 +426,7 @@ def _convert_fused(args, jobs, fusion: Fusion) -> int:
     points, colors, radii = fusion.result()
     try:
         n = export_points(args.output, points, colors, radii, jobs[0].export,
-                          comments=[f"fused from {fusion.frames} frames"])
+                          comments=[f"fused from {fusion.frames} frames"], job=fused_job)
     except OSError as exc:
         raise CliError(f"{args.output}: cannot write: {exc.strerror or exc}") from None
     print(f"depth-cloud: fused {fusion.frames} of {len(jobs)} frame(s) into {n:,} points "
@@ -302,22 +435,34 @@ def _convert_fused(args, jobs, fusion: Fusion) -> int:
 
 
 def cmd_cameras(args) -> int:
-    """Write cameras.json (K in OpenCV's convention, extrinsics in OpenCV and Blender axes) and transforms.json."""
+    """Write cameras.json (K in OpenCV's convention, extrinsics in OpenCV and Blender axes) and transforms.json.
+    A sequence goes on past frames whose camera cannot be read and lists them."""
     from .core.camera_export import export_cameras, nerfstudio_transforms, write_json
 
     numbers = _frames_or_single(args)
+    if os.path.exists(args.output) and not os.path.isdir(args.output):
+        raise CliError(f"{args.output}: is a file, not a folder: -o names the folder for cameras.json")
+    cameras, kept, failures = [], [], []
+    for frame in numbers:
+        try:
+            cameras.append(read_camera_sidecar(_at(args.camera, frame)))
+            kept.append(frame)
+        except DepthCloudError as exc:
+            if frame is None:
+                raise CliError(str(exc)) from None
+            failures.append(f"frame {frame}: {exc}")
+    if not cameras:
+        for failure in failures:
+            print(f"depth-cloud: failed: {failure}", file=sys.stderr)
+        raise CliError(f"no camera could be read ({len(failures)} frame(s) failed); nothing written")
+    images = [_at(args.images, frame) for frame in kept] if args.images else None
+    depths = [_at(args.depths, frame) for frame in kept] if args.depths else None
     try:
-        cameras = [read_camera_sidecar(_at(args.camera, frame)) for frame in numbers]
-    except DepthCloudError as exc:
-        raise CliError(str(exc)) from None
-    images = [_at(args.images, frame) for frame in numbers] if args.images else None
-    depths = [_at(args.depths, frame) for frame in numbers] if args.depths else None
-    os.makedirs(args.output, exist_ok=True)
-    try:
+        os.makedirs(args.output, exist_ok=True)
         write_json(os.path.join(args.output, "cameras.json"),
                    export_cameras(cameras, image_paths=images, depth_paths=depths))
     except OSError as exc:
-        raise CliError(f"{args.output}: cannot write: {exc}") from None
+        raise CliError(f"{args.output}: cannot write: {exc.strerror or exc}") from None
     written = ["cameras.json"]
     if images:
         try:
@@ -326,13 +471,27 @@ def cmd_cameras(args) -> int:
             written.append("transforms.json")
         except DepthCloudError as exc:
             print(f"depth-cloud: note: no transforms.json: {exc}", file=sys.stderr)
+        except OSError as exc:
+            raise CliError(f"{args.output}: cannot write: {exc.strerror or exc}") from None
     print(f"{len(cameras)} camera(s) -> {', '.join(os.path.join(args.output, w) for w in written)}", file=sys.stderr)
-    return 0
+    return _sequence_end(failures, len(numbers), "camera") if failures else 0
+
+
+def cmd_inspect(args) -> int:
+    """What EXRs and camera sidecars hold, and whether each can be used as it is (exit 1 if one cannot)."""
+    from .core.inspect import inspect_files
+
+    text, status = inspect_files(args.files)
+    print(text)
+    return status
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="depth-cloud", description="Exact point clouds and ground truth from "
                                      "Blender depth EXRs, without Blender.")
+    parser.add_argument("--version", action="version", version=f"depth-cloud {__version__}",
+                        help="print the version and exit")
+    parser.add_argument("--debug", action="store_true", help="show a Python traceback when something fails")
     sub = parser.add_subparsers(dest="command", required=True)
 
     convert = sub.add_parser("convert", help="depth EXR(s) + camera -> point cloud PLY/NPZ file(s)")
@@ -350,15 +509,19 @@ def build_parser() -> argparse.ArgumentParser:
                          help="kind of the depth files (auto: what each file's header records, else the "
                               "sidecar's capture.depth_files, else what Cycles writes for the camera)")
     convert.add_argument("--stride", type=int, default=1, help="every k-th pixel in each direction")
-    convert.add_argument("--space", choices=("world", "camera"), default="world")
+    convert.add_argument("--space", choices=("world", "camera"), default="world",
+                         help="coordinates of the points: world (default) or Blender's camera frame (-Z forward)")
     convert.add_argument("--colors", choices=("srgb", "linear", "none"), default="srgb",
                          help="PLY colors: sRGB-encoded uchar (default), linear float, or none")
     convert.add_argument("--normals", action="store_true", help="add nx ny nz: the direction towards the camera")
     convert.add_argument("--radius", action="store_true", help="add radius: half the pixel footprint (metres)")
-    convert.add_argument("--format", choices=("ply", "npz"), default="ply")
+    convert.add_argument("--format", choices=("ply", "npz"), default="ply",
+                         help="binary PLY (default) or NumPy .npz (points, colors, radii, pixels, camera)")
     convert.add_argument("--frames", help="frame numbers for # patterns, e.g. 1-240")
     convert.add_argument("--jobs", type=int, default=1, help="worker processes for sequences")
-    convert.add_argument("--overwrite", action="store_true", help="rewrite outputs that are already complete")
+    convert.add_argument("--overwrite", action="store_true",
+                         help="sequences: rewrite outputs that are complete and from the same inputs and options "
+                              "(those are skipped otherwise; a single file is always written)")
     convert.add_argument("--fuse", action="store_true", help="write all frames into one world-space file")
     convert.add_argument("--voxel", type=float, default=0.0,
                          help="with --fuse: keep one point per voxel of this size (metres), averaged")
@@ -373,7 +536,8 @@ def build_parser() -> argparse.ArgumentParser:
     depth.add_argument("--from", dest="from_kind", choices=("auto", "planar", "distance"), default="auto",
                        help="kind of the input (auto: what the file's header records, else the sidecar's "
                             "capture.depth_files, else what Cycles writes for the camera)")
-    depth.add_argument("--to", dest="to_kind", choices=("planar", "distance"), required=True)
+    depth.add_argument("--to", dest="to_kind", choices=("planar", "distance"), required=True,
+                       help="kind to write: planar Z (along the view axis) or ray distance (from the camera centre)")
     depth.add_argument("--frames", help="frame numbers for # patterns, e.g. 1-240")
     depth.add_argument("-o", "--output", required=True, help="output EXR (or a # pattern)")
     depth.set_defaults(run=cmd_depth)
@@ -385,17 +549,39 @@ def build_parser() -> argparse.ArgumentParser:
     cameras.add_argument("--depths", help="depth path (pattern) to record per frame")
     cameras.add_argument("-o", "--output", required=True, help="output folder")
     cameras.set_defaults(run=cmd_cameras)
+
+    inspect = sub.add_parser("inspect", help="what EXRs and camera sidecars hold, and whether they can be used as "
+                                             "they are (lossy or half-float depth, depth kind, valid pixels, ...)")
+    inspect.add_argument("files", nargs="+", metavar="FILE", help="depth/color EXRs and camera sidecar JSONs")
+    inspect.set_defaults(run=cmd_inspect)
     return parser
 
 
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    previous = {}
+    if threading.current_thread() is threading.main_thread():  # stop cleanly, however the run is stopped
+        previous = {signum: signal.signal(signum, _raise_stopped) for signum in STOP_SIGNALS}
     try:
         return args.run(args)
     except CliError as exc:
+        if args.debug:
+            traceback.print_exc()
         print(f"depth-cloud: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except Stopped as exc:
+        print("\n" + _stopped_message(exc), file=sys.stderr)
+        return 128 + exc.signum
+    except Exception as exc:  # an unexpected failure: one line, the traceback only with --debug
+        if args.debug:
+            raise
+        print(f"depth-cloud: error: {type(exc).__name__}: {exc} (run with --debug for the traceback)",
+              file=sys.stderr)
+        return EXIT_BAD_INPUT
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 if __name__ == "__main__":

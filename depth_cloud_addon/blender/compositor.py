@@ -11,9 +11,10 @@ be in the render of the captured view layer, the capture nodes are muted (:func:
 render shows the cloud (the Pixel Faces check, Render Animation of a live cloud) and writes no depth,
 color or camera file; hiding the clouds from renders resumes the capture. The panel says which.
 
-Per frame N the folder receives ``depth_NNNN.exr`` (one float32 channel, planar Z as Cycles writes
-it, not normalised), ``color_NNNN.exr`` (float32 linear premultiplied RGBA) and, written by a render
-handler (see ``handlers``), ``camera_NNNN.json`` (the ``CameraModel`` of that frame).
+Per frame N the folder receives ``depth_NNNN.exr`` (one float32 channel, Blender's Depth pass as Cycles
+writes it, not normalised: planar Z, or ray distance for panoramic cameras), ``color_NNNN.exr`` (float32
+linear premultiplied RGBA) and, written by a render handler (see ``handlers``), ``camera_NNNN.json``
+(the ``CameraModel`` of that frame and the capture facts).
 """
 
 from __future__ import annotations

@@ -1,24 +1,74 @@
 """The one atomic writer: every file the project writes goes through here.
 
-A file is written under a unique hidden temporary name in its own folder (``.NAME.<random>.tmp``)
-and renamed over the target with ``os.replace`` only once it is complete, so a reader sees the old
-file or the new one, never half of one; a failure removes the temporary file, and a process killed
-mid-write leaves at most that temporary file (never a truncated target). Two writers of one name
-never share a temporary file.
+A file is written under a unique hidden temporary name in its own folder
+(``.NAME.<host>~<pid>-<random>.tmp``) and renamed over the target with ``os.replace`` only once it is
+complete, so a reader sees the old file or the new one, never half of one; a failure (an exception,
+SIGTERM/SIGINT handled as one) removes the temporary file, and a process killed outright leaves at most
+that temporary file (never a truncated target). The next write of the same target removes such leftovers
+of processes of this machine that no longer run (host and pid are in the name); files of a live process,
+of another machine (a farm's shared folder: its pids mean nothing here), and any file whose name does not
+follow this pattern, are never touched. Two writers of one name never share a temporary
+file. The temporary name stays within the file system's 255-byte limit whatever the target's name
+(a long name is shortened, with a hash to keep it unique).
 """
 
 from __future__ import annotations
 
 import contextlib
+import glob
+import hashlib
 import os
+import re
 import secrets
+import socket
 
-__all__ = ["atomic_path", "atomic_write", "write_text"]
+__all__ = ["atomic_path", "atomic_write", "remove_stale_temporaries", "temporary_prefix", "write_text"]
+
+_MAX_BASE = 120  # bytes of the target's name kept in a temporary name (+ host, pid, random part, ".tmp")
+_TEMPORARY = re.compile(r"\.([A-Za-z0-9_-]+)~(\d+)-[0-9a-f]{8}\.tmp$")
+_HOST = re.sub(r"[^A-Za-z0-9_-]", "_", socket.gethostname())[:32] or "host"
+
+
+def temporary_prefix(path) -> str:
+    """The folder-relative prefix of every temporary file of ``path``: ``.NAME.`` (shortened if long)."""
+    base = os.path.basename(os.path.abspath(os.fspath(path)))
+    if len(base.encode("utf-8")) > _MAX_BASE:
+        digest = hashlib.sha1(base.encode("utf-8")).hexdigest()[:12]
+        base = base.encode("utf-8")[:_MAX_BASE - 13].decode("utf-8", "ignore") + "~" + digest
+    return f".{base}."
 
 
 def _temporary_path(path: str) -> str:
-    folder, base = os.path.split(os.path.abspath(path))
-    return os.path.join(folder, f".{base}.{secrets.token_hex(4)}.tmp")
+    folder = os.path.dirname(os.path.abspath(path))
+    return os.path.join(folder, f"{temporary_prefix(path)}{_HOST}~{os.getpid()}-{secrets.token_hex(4)}.tmp")
+
+
+def _running(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True  # exists (another user's), or cannot tell: keep its files
+    return True
+
+
+def remove_stale_temporaries(path) -> list[str]:
+    """Remove the temporary files of ``path`` left by this machine's processes that no longer run; returns
+    their paths."""
+    path = os.path.abspath(os.fspath(path))
+    pattern = os.path.join(glob.escape(os.path.dirname(path)), glob.escape(temporary_prefix(path)) + "*.tmp")
+    removed = []
+    for candidate in glob.glob(pattern):
+        match = _TEMPORARY.search(os.path.basename(candidate))
+        if match is None or match.group(1) != _HOST or _running(int(match.group(2))):
+            continue
+        with contextlib.suppress(OSError):
+            os.remove(candidate)
+            removed.append(candidate)
+    return removed
 
 
 @contextlib.contextmanager
@@ -26,6 +76,7 @@ def atomic_path(path):
     """Yield a temporary path to write ``path``'s new content to (for writers that take a path, like
     OpenEXR); on success it replaces ``path``, on any exception it is removed and ``path`` is untouched."""
     path = os.fspath(path)
+    remove_stale_temporaries(path)
     tmp = _temporary_path(path)
     try:
         yield tmp

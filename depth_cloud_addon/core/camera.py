@@ -169,6 +169,18 @@ class CameraModel:
             value = getattr(self, name)
             if not (math.isfinite(value) and value > 0):
                 raise CameraError(f"{name} must be a positive number, got {value!r}")
+        for name in ("shift_x", "shift_y", "latitude_min", "latitude_max", "longitude_min", "longitude_max"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise CameraError(f"{name} must be a finite number, got {value!r}")
+        if self.frame is not None:
+            frame = self.frame
+            if (isinstance(frame, bool) or not isinstance(frame, (int, float))
+                    or not math.isfinite(frame) or frame != int(frame)):
+                raise CameraError(f"frame must be a whole number, got {self.frame!r}")
+            object.__setattr__(self, "frame", int(self.frame))
+        if self.name is not None and not isinstance(self.name, str):
+            raise CameraError(f"name must be text, got {self.name!r}")
         if not (0 <= self.clip_start < self.clip_end):
             raise CameraError(f"need 0 <= clip_start < clip_end, got {self.clip_start} and {self.clip_end}")
 

@@ -3,23 +3,27 @@
 Used by ``depth-cloud convert`` (single files, sequences, ``--fuse``) and the Export PLY operator.
 PLY: see :mod:`.ply` (sRGB 8-bit colors by default). NPZ arrays: ``points`` (N, 3) float32,
 ``colors`` (N, 4) linear RGBA, ``radii`` (N,), and for a single frame ``pixels`` (N, 2) int32
-``(col, row)`` and ``camera`` (the sidecar JSON), plus ``normals`` when asked for.
+``(col, row)`` and ``camera`` (the sidecar JSON), plus ``normals`` when asked for, and ``job``: the
+fingerprint of what made the file (:func:`job_id`; in a PLY, the comment ``depth-cloud job <id>``).
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 from dataclasses import dataclass
 
 import numpy as np
 
 from .cloud import BuildOptions, CloudArrays, camera_facing_normals, read_cloud
-from .errors import OutputError
+from .errors import NoValidDepthError, OutputError
 from .frame_files import FrameInputs
-from .ply import ply_is_complete, write_npz, write_ply
+from .ply import ply_comments, ply_is_complete, write_npz, write_ply
 
-__all__ = ["COLOR_MODES", "EXPORT_FORMATS", "ExportOptions", "check_output", "export_cloud", "export_frame",
-           "export_points", "format_of", "output_complete", "read_cloud_for"]
+__all__ = ["COLOR_MODES", "EXPORT_FORMATS", "ExportOptions", "JOB_COMMENT", "check_output", "export_cloud",
+           "export_frame", "export_points", "format_of", "input_fingerprint", "job_id", "output_complete",
+           "read_cloud_for", "recorded_job"]
 
 COLOR_MODES = ("srgb", "linear", "none")
 EXPORT_FORMATS = ("ply", "npz")
@@ -63,42 +67,90 @@ def check_output(output, inputs) -> None:
                               "choose another output name")
 
 
-def output_complete(path, fmt: str) -> bool:
-    """True if ``path`` is an output of ``fmt`` written to the end (resumed runs skip those)."""
+JOB_COMMENT = "depth-cloud job "
+
+
+def input_fingerprint(paths) -> list:
+    """``[path, size, modification time]`` of each existing file of ``paths`` (None entries skipped)."""
+    out = []
+    for path in paths:
+        if path is None:
+            continue
+        try:
+            stat = os.stat(path)
+        except OSError:
+            out.append([os.path.abspath(path), None, None])
+            continue
+        out.append([os.path.abspath(path), stat.st_size, stat.st_mtime_ns])
+    return out
+
+
+def job_id(description) -> str:
+    """A fingerprint of what makes an output (its inputs' paths, sizes and times, the camera, the options):
+    outputs record it, and a resumed run skips only a complete output of the same job."""
+    text = json.dumps(description, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+
+
+def recorded_job(path, fmt: str) -> str | None:
+    """The job fingerprint an output records (None: none, or not readable)."""
     if fmt == "ply":
-        return ply_is_complete(path)
+        return next((c[len(JOB_COMMENT):].strip() for c in ply_comments(path) if c.startswith(JOB_COMMENT)), None)
     try:
         with np.load(path) as data:
-            return "points" in data.files
-    except (OSError, ValueError, EOFError):
-        return False
+            return str(data["job"]) if "job" in data.files else None
+    except Exception:  # a truncated or foreign .npz (zipfile.BadZipFile, OSError, ValueError, ...)
+        return None
+
+
+def output_complete(path, fmt: str, job: str | None = None) -> bool:
+    """True if ``path`` is an output of ``fmt`` written to the end, and (with ``job``) made by that job:
+    resumed runs skip only those. Never raises."""
+    if fmt == "ply":
+        complete = ply_is_complete(path)
+    else:
+        try:
+            with np.load(path) as data:
+                complete = "points" in data.files and data["points"].shape[-1:] == (3,)
+        except Exception:  # a truncated or foreign .npz (zipfile.BadZipFile, OSError, ValueError, ...)
+            complete = False
+    return complete and (job is None or recorded_job(path, fmt) == job)
 
 
 def export_points(path, points, colors, radii, options: ExportOptions, *, normals=None, comments=(),
-                  extra_arrays=None) -> int:
-    """Write points (N, 3) with linear RGBA ``colors`` and ``radii`` as ``options`` say; returns the count."""
+                  extra_arrays=None, job: str | None = None) -> int:
+    """Write points (N, 3) with linear RGBA ``colors`` and ``radii`` as ``options`` say, recording ``job``
+    (see :func:`job_id`); returns the count. Raises :class:`NoValidDepthError` (and writes nothing) when no
+    point has finite coordinates: an empty output is never a success."""
     path = os.fspath(path)
+    if not np.isfinite(np.asarray(points)).all(axis=-1).any():
+        raise NoValidDepthError(f"{path}: no point to write (every point has non-finite coordinates: check the "
+                                "camera's values)" if len(points) else f"{path}: no point to write")
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    job_comments = [f"{JOB_COMMENT}{job}"] if job else []
     if options.fmt == "ply":
         return write_ply(path, points, None if options.colors == "none" else colors,
                          linear_float=options.colors == "linear", normals=normals,
                          radii=radii if options.radius else None,
-                         comments=list(comments) + [f"colors {_COLOR_COMMENTS[options.colors]}"])
+                         comments=list(comments) + [f"colors {_COLOR_COMMENTS[options.colors]}"] + job_comments)
     arrays = dict(points=points, colors=colors, radii=radii, **(extra_arrays or {}))
+    if job:
+        arrays["job"] = np.array(job)
     if normals is not None:
         arrays["normals"] = np.ascontiguousarray(normals)
     write_npz(path, **arrays)
     return len(points)
 
 
-def export_cloud(path, cloud: CloudArrays, options: ExportOptions) -> int:
-    """Write one frame's cloud (points in its ``space``); returns the number of points written."""
+def export_cloud(path, cloud: CloudArrays, options: ExportOptions, *, job: str | None = None) -> int:
+    """Write one frame's cloud (points in its ``space``), recording ``job``; returns the number of points."""
     normals = camera_facing_normals(cloud) if options.normals else None
     extra = None
     if options.fmt == "npz":  # the pixel of each point and the camera travel with the NPZ only
         extra = dict(pixels=np.stack([cloud.cols, cloud.rows], axis=-1), camera=np.array(cloud.camera.to_json()))
     return export_points(path, cloud.points, cloud.colors, cloud.radii, options, normals=normals,
-                         comments=[f"frame {cloud.camera.frame}", f"space {cloud.space}"], extra_arrays=extra)
+                         comments=[f"frame {cloud.camera.frame}", f"space {cloud.space}"], extra_arrays=extra,
+                         job=job)
 
 
 def read_cloud_for(inputs: FrameInputs, output, build: BuildOptions | None = None) -> CloudArrays:

@@ -57,13 +57,14 @@ def frame_path(pattern, frame: int) -> str:
 
 
 def parse_frames(text: str) -> list[int]:
-    """``"1-240"``, ``"7"``, ``"-3--1"`` or ``"1-9,20-22"`` -> the frame numbers, in the order given.
+    """``"1-240"``, ``"7"``, ``"-3--1"``, ``"1-9,20-22"`` or Flamenco's ``"1..240"`` -> the frame numbers, in
+    the order given.
 
     Raises :class:`FrameSpecError` for anything else (an empty part, a range that runs backwards).
     """
     numbers: list[int] = []
     for part in str(text).split(","):
-        match = re.fullmatch(r"\s*(-?\d+)\s*(?:-\s*(-?\d+)\s*)?", part)
+        match = re.fullmatch(r"\s*(-?\d+)\s*(?:(?:-|\.\.)\s*(-?\d+)\s*)?", part)
         if match is None:
             raise FrameSpecError(f"{text!r}: expected ranges like 1-240 or 1-9,20-22")
         start = int(match.group(1))

@@ -19,7 +19,7 @@ import numpy as np
 from ._parallel import parallel_chunks
 from .atomic import atomic_write
 
-__all__ = ["linear_to_srgb8", "ply_is_complete", "write_npz", "write_ply"]
+__all__ = ["linear_to_srgb8", "ply_comments", "ply_is_complete", "write_npz", "write_ply"]
 
 _PLY_TYPES = {"<f4": "float", "u1": "uchar"}
 _PLY_SIZES = {"float": 4, "float32": 4, "uchar": 1, "uint8": 1, "double": 8, "int": 4, "uint": 4,
@@ -36,6 +36,13 @@ def linear_to_srgb8(linear) -> np.ndarray:
     srgb[dark] = np.float32(12.92) * c[dark]
     srgb *= np.float32(255.0)
     return np.rint(srgb, out=srgb).astype(np.uint8)
+
+
+def _comment_text(text) -> str:
+    """One PLY header comment: ASCII on one line (non-ASCII escaped as ``\\uXXXX``, line breaks and other
+    control characters as spaces), so no value can break the header."""
+    text = str(text).encode("ascii", "backslashreplace").decode("ascii")
+    return "".join(c if c.isprintable() else " " for c in text)
 
 
 def write_ply(path, points, colors=None, *, linear_float: bool = False, normals=None, radii=None,
@@ -79,7 +86,7 @@ def write_ply(path, points, colors=None, *, linear_float: bool = False, normals=
 
     parallel_chunks(len(data), fill)
     header = ["ply", "format binary_little_endian 1.0", "comment written by depth-cloud"]
-    header += [f"comment {line}" for line in comments]
+    header += [f"comment {_comment_text(line)}" for line in comments]
     header.append(f"element vertex {data.shape[0]}")
     header += [f"property {_PLY_TYPES[t]} {name}" for name, t in fields]
     header.append("end_header")
@@ -108,6 +115,20 @@ def ply_is_complete(path) -> bool:
         return False
     row = sum(_PLY_SIZES[p] for p in props)
     return size == end + len(b"end_header\n") + int(match.group(1)) * row
+
+
+def ply_comments(path) -> list[str]:
+    """The ``comment`` lines of a PLY header (empty when ``path`` is not a readable PLY)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(65536)
+    except OSError:
+        return []
+    end = head.find(b"end_header\n")
+    if not head.startswith(b"ply\n") or end < 0:
+        return []
+    lines = head[:end].decode("ascii", "replace").splitlines()
+    return [line[len("comment "):] for line in lines if line.startswith("comment ")]
 
 
 def write_npz(path, **arrays) -> None:

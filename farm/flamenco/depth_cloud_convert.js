@@ -10,23 +10,51 @@
 //       [--camera 'frames/camera_####.json'] --stride K --space world --depth-kind auto --format ply
 //
 // API followed: Flamenco 3.x job compiler scripts (JOB_TYPE + compileJob(job), the global
-// `author` module: author.Task(name, type), author.Command(name, parameters),
+// `author` module: author.Task(name, type), author.Command(name, parameters, totalStepCount),
 // task.addCommand(), job.addTask()), as documented at
 // https://flamenco.blender.org/usage/job-types/ and in the built-in
 // internal/manager/job_compilers/scripts/simple_blender_render.js, checked against the
-// Manager source (internal/manager/job_compilers/{scripts,author,job_compilers}.go) of
-// Flamenco 3.9-alpha (projects.blender.org/studio/flamenco, read through the GitHub mirror
-// mateusabelli/flamenco). The `exec` command ({exe, args}; the executable is run directly,
-// not through a shell; exit status 0 = success) exists since Flamenco 3.3, so this script
-// needs a Manager and Workers of version 3.3 or newer.
+// source of Flamenco 3.9-beta1 (projects.blender.org/studio/flamenco, read through the
+// GitHub mirror mateusabelli/flamenco): the Manager's internal/manager/job_compilers/
+// {scripts,file_loader,author,job_compilers,js_globals}.go, the setting schema in
+// pkg/api/flamenco-openapi.yaml (AvailableJobSetting), and the Worker's
+// internal/worker/{command_exec,state_awake}.go and cli_runner/cli_runner.go. The `exec`
+// command ({exe, args}; the executable is run directly, not through a shell; exit status
+// 0 = success) exists since Flamenco 3.3, so this script needs a Manager and Workers of
+// version 3.3 or newer.
 //
 // Notes from that source:
 //  - The Manager compiles this file with goja in strict mode and calls compileJob(job);
 //    `module` is not defined there, so the export at the bottom is skipped in Flamenco.
 //  - The Manager does not fill in `default` values of settings that a submission (for
-//    example a POST /api/v3/jobs) leaves out; compileJob() applies them itself.
+//    example a POST /api/v3/jobs) leaves out, nor check `required` or `choices`;
+//    compileJob() applies and checks them itself.
 //  - Frame chunking is done here (parseFrameSpec / chunkFrames), not with Flamenco's
-//    frameChunker global, so the same code runs under Node's test runner.
+//    frameChunker global, so the same code runs under Node's test runner. Like frameChunker
+//    (js_globals.go), it reads both "A-B" and Blender's "A..B"; the chunks it passes to
+//    `--frames` are always "A-B" or "N", which every depth-cloud version reads.
+//  - author.Command(name, parameters, totalStepCount): the third argument exists since
+//    Flamenco 3.8 (author.go); older Managers ignore it (goja drops extra arguments to Go
+//    functions). The Worker's `exec` command reports no steps of its own, so this script
+//    passes 0: "no steps", and the Worker counts the command as one step when it finishes.
+//  - Cancelling: the Worker runs `exec` with Go's exec.CommandContext (cli_runner.go) and
+//    no process group, so a cancel SIGKILLs only the process it started, then reads the
+//    command's output until every process holding the pipe has closed it. So the command
+//    is the depth-cloud executable itself (no shell or wrapper in between), and any process
+//    it starts must stop with it: with jobs_per_task = 1 there is none; above 1 the CLI's
+//    `--jobs` workers stop when their parent dies. See farm/README.md, "Cancelling".
+
+// Default task type of the convert tasks (setting task_type). "misc" is one of the types a
+// Worker runs by default (task_types: [blender, ffmpeg, file-management, misc] in
+// internal/worker/config.go); a dedicated type keeps the tasks off Workers without depth-cloud.
+const TASK_TYPE = "misc";
+
+// author.Command's totalStepCount for `exec`: 0 = the command reports no steps itself; the
+// Worker counts it as one step when it completes (internal/worker/task_executor.go).
+const EXEC_STEP_COUNT = 0;
+
+// Settings holding paths on the Workers; a Blender-relative "//" path is rejected in them.
+const PATH_SETTINGS = ["depth_pattern", "camera_pattern", "output_pattern", "depth_cloud_exe"];
 
 const JOB_TYPE = {
     label: "Depth Cloud: Convert Sequence",
@@ -41,11 +69,11 @@ const JOB_TYPE = {
         { key: "frames", type: "string", required: true,
           eval: "f'{C.scene.frame_start}-{C.scene.frame_end}'",
           evalInfo: { showLinkButton: true, description: "Scene frame range" },
-          description: "Frames to convert. Examples: '1-240', '7', '1-10,20-30'" },
+          description: "Frames to convert. Examples: '1-240', '1..240', '7', '1-10,20-30'" },
         { key: "chunk_size", type: "int32", default: 10, propargs: { min: 1 },
           description: "Number of frames per task" },
         { key: "jobs_per_task", type: "int32", default: 1, propargs: { min: 1 },
-          description: "Parallel processes per task (depth-cloud convert --jobs)" },
+          description: "Parallel processes per task (depth-cloud convert --jobs). 1: one process, which a cancel stops outright; above 1, cancelling relies on the CLI's workers stopping with their parent" },
         { key: "stride", type: "int32", default: 1, propargs: { min: 1 },
           description: "Keep every K-th pixel in x and y (--stride)" },
         { key: "space", type: "string", choices: ["world", "camera"], default: "world",
@@ -55,32 +83,32 @@ const JOB_TYPE = {
         { key: "format", type: "string", choices: ["ply", "npz"], default: "ply",
           description: "Output file format (--format)" },
         { key: "depth_cloud_exe", type: "string", default: "depth-cloud",
-          description: "The depth-cloud executable on the Workers: a name on their PATH, an absolute path, or a Manager variable like {depth_cloud}" },
+          description: "The depth-cloud executable on the Workers: a name on their PATH, an absolute path, or a Manager variable like {depth_cloud}. Not a wrapper that starts it as a child: a cancel kills only this process" },
+        { key: "task_type", type: "string", default: TASK_TYPE,
+          description: "Task type of the tasks. misc: any Worker with default settings takes them. A dedicated type such as depth-cloud: only Workers that list it in task_types" },
     ],
 };
 
-// Task type of the convert tasks. "misc" is one of the types every Worker runs by default;
-// use worker tags to send the job only to Workers that have depth-cloud installed.
-const TASK_TYPE = "misc";
-
-// "1-240", "7", "1-10, 20-30" -> sorted, merged, disjoint [[first, last], ...].
-// Frames are non-negative integers; whitespace is ignored; anything else throws an Error.
+// "1-240", "1..240", "7", "1-10, 20..30" -> sorted, merged, disjoint [[first, last], ...].
+// A range is FIRST-LAST or, as in Blender and Flamenco's frameChunker, FIRST..LAST. Frames are
+// non-negative integers; spaces around numbers and separators are allowed (not inside a
+// number); anything else throws an Error.
 function parseFrameSpec(spec) {
     if (typeof spec === "number" && Number.isInteger(spec) && spec >= 0) {
         spec = String(spec);
     }
     if (typeof spec !== "string") {
-        throw new Error(`frames: expected a string like "1-240" or "1-10,20-30", got ${JSON.stringify(spec)}`);
+        throw new Error(`frames: expected a string like "1-240", "1..240" or "1-10,20-30", got ${JSON.stringify(spec)}`);
     }
-    const text = spec.replace(/\s+/g, "");
-    if (text === "") {
-        throw new Error(`frames: empty frame range; expected something like "1-240" or "1-10,20-30"`);
+    if (spec.trim() === "") {
+        throw new Error(`frames: empty frame range; expected something like "1-240", "1..240" or "1-10,20-30"`);
     }
     const ranges = [];
-    for (const part of text.split(",")) {
-        const match = /^(\d+)(?:-(\d+))?$/.exec(part);
+    for (const rawPart of spec.split(",")) {
+        const part = rawPart.trim();
+        const match = /^(\d+)(?:\s*(?:-|\.\.)\s*(\d+))?$/.exec(part);
         if (!match) {
-            throw new Error(`frames "${spec}": bad range "${part}"; expected FIRST-LAST or a single frame, e.g. "1-240,300"`);
+            throw new Error(`frames "${spec}": bad range "${part}"; expected FIRST-LAST, FIRST..LAST or a single frame, e.g. "1-240,300"`);
         }
         const first = Number(match[1]);
         const last = match[2] === undefined ? first : Number(match[2]);
@@ -146,6 +174,13 @@ function resolveSettings(raw) {
         }
         settings[def.key] = value;
     }
+    for (const key of PATH_SETTINGS) {
+        if (typeof settings[key] === "string" && /^\s*\/\//.test(settings[key])) {
+            throw new Error(`${key}: "${settings[key]}" is a Blender-relative path (// means "next to the .blend file"), ` +
+                "which the Workers cannot resolve: depth-cloud runs there without a .blend. Give the absolute path on " +
+                "the shared storage (in Blender's file browser, untick Relative Path)");
+        }
+    }
     for (const key of ["depth_pattern", "output_pattern"]) {
         if (settings[key].indexOf("#") < 0) {
             throw new Error(`${key}: "${settings[key]}" has no # run for the frame number (e.g. depth_####.exr)`);
@@ -157,6 +192,12 @@ function resolveSettings(raw) {
     }
     if (String(settings.depth_cloud_exe).trim() === "") {
         throw new Error("depth_cloud_exe: empty; use \"depth-cloud\" or the executable's path");
+    }
+    // Lower case only: the Manager lower-cases the task types a Worker signs on with and
+    // stores them comma-joined, then schedules a task only if its type is among them.
+    if (typeof settings.task_type !== "string" || !/^[a-z0-9][a-z0-9._-]*$/.test(settings.task_type)) {
+        throw new Error(`task_type: expected a lower-case task type name like "misc" or "depth-cloud" ` +
+            `(a-z, 0-9, ., _, -; Workers' task types are matched in lower case), got ${JSON.stringify(settings.task_type)}`);
     }
     return settings;
 }
@@ -191,11 +232,12 @@ function compileJob(job) {
     }
 
     for (const chunk of chunks) {
-        const task = author.Task(`convert-${chunk}`, TASK_TYPE);
+        const task = author.Task(`convert-${chunk}`, settings.task_type);
+        // The exe itself is what the Worker starts and, on a cancel, kills: no shell around it.
         task.addCommand(author.Command("exec", {
             exe: settings.depth_cloud_exe,
             args: convertArgs(settings, chunk),
-        }));
+        }, EXEC_STEP_COUNT));
         job.addTask(task);
     }
     if (typeof print === "function") {
@@ -205,5 +247,8 @@ function compileJob(job) {
 
 // For Node's test runner; Flamenco's goja runtime has no `module`, so this is skipped there.
 if (typeof module !== "undefined" && module.exports) {
-    module.exports = { JOB_TYPE, TASK_TYPE, compileJob, parseFrameSpec, chunkFrames, resolveSettings, convertArgs };
+    module.exports = {
+        JOB_TYPE, TASK_TYPE, EXEC_STEP_COUNT, PATH_SETTINGS,
+        compileJob, parseFrameSpec, chunkFrames, resolveSettings, convertArgs,
+    };
 }

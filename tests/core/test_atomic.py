@@ -14,7 +14,7 @@ import sys
 import numpy as np
 import pytest
 
-from depth_cloud_addon.core import CameraModel, write_exr
+from depth_cloud_addon.core import CameraModel, atomic, write_exr
 from depth_cloud_addon.core.annotations import write_points_csv, write_points_json
 from depth_cloud_addon.core.atomic import atomic_path, atomic_write, write_text
 from depth_cloud_addon.core.camera_export import write_json
@@ -96,3 +96,27 @@ def test_every_core_writer_is_atomic(tmp_path, monkeypatch, name):
     assert [p.name for p in tmp_path.iterdir()] == [target.name]
     WRITERS[name](target)  # and without the failure, the file is written
     assert target.read_bytes() != b"old"
+
+
+def test_leftovers_of_dead_runs_are_removed_and_others_kept(tmp_path):
+    target = tmp_path / "cloud_0001.ply"
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead_pid = int(dead.stdout)
+    host = atomic._HOST
+    stale = tmp_path / f".cloud_0001.ply.{host}~{dead_pid}-0123abcd.tmp"
+    live = tmp_path / f".cloud_0001.ply.{host}~{os.getppid()}-0123abcd.tmp"  # a running process (pytest's parent)
+    elsewhere = tmp_path / f".cloud_0001.ply.farm-node-7~{dead_pid}-0123abcd.tmp"  # another machine's: unknowable
+    foreign = tmp_path / ".cloud_0001.ply.notours.tmp"
+    other_target = tmp_path / f".cloud_0002.ply.{host}~{dead_pid}-0123abcd.tmp"
+    for path in (stale, live, elsewhere, foreign, other_target):
+        path.write_bytes(b"x" * 10)
+    write_text(target, "new")
+    left = sorted(p.name for p in tmp_path.iterdir())
+    assert stale.name not in left
+    assert {live.name, elsewhere.name, foreign.name, other_target.name, target.name} <= set(left)
+
+
+def test_a_long_legal_name_does_not_fail_because_of_the_temporary_suffix(tmp_path):
+    target = tmp_path / ("c" * 251 + ".ply")  # 255 bytes: the longest legal name
+    write_ply(target, POINTS)
+    assert target.stat().st_size > 0 and [p.name for p in tmp_path.iterdir()] == [target.name]

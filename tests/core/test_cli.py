@@ -132,7 +132,7 @@ def test_convert_linear_float_colors_and_npz(colored):
     np.testing.assert_array_equal(vertex["green"], color[..., 1].ravel()[1:])  # pixel (0, 0) is background
     assert run("convert", colored / "depth_0002.exr", "--format", "npz", "-o", colored / "c.npz") == 0
     with np.load(colored / "c.npz") as data:
-        assert set(data.files) == {"points", "colors", "radii", "pixels", "camera"}
+        assert set(data.files) == {"points", "colors", "radii", "pixels", "camera", "job"}
         assert data["points"].shape == (47, 3) and data["pixels"][0].tolist() == [1, 0]  # (col, row)
         assert CameraModel.from_json(str(data["camera"])) == CAMERA.replace(frame=2)
 
@@ -242,11 +242,15 @@ def test_two_fusions_into_one_folder_at_once_do_not_collide(colored):
     assert sorted(p.name for p in colored.iterdir() if p.suffix not in (".exr", ".json")) == ["a.ply", "b.ply"]
 
 
-def test_cameras_reports_an_unreadable_sidecar_in_one_line(frames, capsys):
+def test_cameras_goes_on_past_an_unreadable_sidecar_and_lists_it(frames, capsys):
     (frames / "camera_0002.json").write_bytes(b'{"name": "\xe9"}')
-    assert run("cameras", "--camera", frames / "camera_####.json", "--frames", "1-3", "-o", frames / "out") == 2
+    assert run("cameras", "--camera", frames / "camera_####.json", "--frames", "1-3", "-o", frames / "out") == 1
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "camera_0002.json: not a camera file (not UTF-8 text)" in err[0], err
+    assert [line for line in err if "failed:" in line] == [
+        f"depth-cloud: failed: frame 2: {frames / 'camera_0002.json'}: not a camera file (not UTF-8 text)"]
+    assert err[-1] == "depth-cloud: 2 of 3 camera(s) written, 1 failed"
+    assert [f["frame"] for f in json.loads((frames / "out" / "cameras.json").read_text())["frames"]] == [1, 3]
+    assert run("cameras", "--camera", frames / "camera_0002.json", "-o", frames / "out2") == 2  # a single one
 
 
 def test_a_missing_depth_file_is_reported_as_missing_not_as_no_camera(tmp_path, capsys):

@@ -69,12 +69,13 @@ CAMERA = CameraModel(width_px=4, height_px=3, frame=7)
 @pytest.mark.parametrize("text, expected", [
     ("1-3", [1, 2, 3]), ("7", [7]), ("1-2,5,8-9", [1, 2, 5, 8, 9]), (" 2 - 3 ", [2, 3]),
     ("-3--1", [-3, -2, -1]), ("-1-1", [-1, 0, 1]),  # Blender renders negative frames too
+    ("1..3", [1, 2, 3]), ("1..2,5", [1, 2, 5]), ("-2..-1", [-2, -1]),  # Flamenco's notation
 ])
 def test_parse_frames(text, expected):
     assert parse_frames(text) == expected
 
 
-@pytest.mark.parametrize("text", ["3-1", "", "a", "1-", "1,,2", "1-2-3", "1.5"])
+@pytest.mark.parametrize("text", ["3-1", "", "a", "1-", "1,,2", "1-2-3", "1.5", "1...3", "3..1"])
 def test_bad_frame_specs_say_what_is_expected(text):
     with pytest.raises(FrameSpecError, match="expected ranges like 1-240"):
         parse_frames(text)

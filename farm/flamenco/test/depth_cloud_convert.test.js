@@ -16,8 +16,10 @@ const vm = require("node:vm");
 const SCRIPT_PATH = path.join(__dirname, "..", "depth_cloud_convert.js");
 const SOURCE = fs.readFileSync(SCRIPT_PATH, "utf8");
 
-// Stand-in for Flamenco's `author` module (internal/manager/job_compilers/author.go):
-// Task(name, type) -> task with addCommand/addDependency; Command(name, parameters).
+// Stand-in for Flamenco's `author` module (internal/manager/job_compilers/author.go, 3.9):
+// Task(name, type) -> task with addCommand/addDependency; Command(name, parameters,
+// totalStepCount). In Go, totalStepCount is an `int` that goja sets to 0 when the call leaves
+// it out; this shim is stricter and also rejects values that are not whole numbers >= 0.
 function makeAuthor() {
     return {
         Task(name, type) {
@@ -31,8 +33,16 @@ function makeAuthor() {
                 addDependency(task) { this.dependencies.push(task); },
             };
         },
-        Command(name, parameters) {
-            return { name, parameters };
+        Command(name, parameters, totalStepCount) {
+            if (typeof name !== "string" || name === "") throw new Error("author.Command(name, ...): name is required");
+            if (parameters === null || typeof parameters !== "object" || Array.isArray(parameters)) {
+                throw new Error("author.Command(name, parameters, ...): parameters must be an object");
+            }
+            const steps = totalStepCount === undefined ? 0 : totalStepCount;
+            if (!Number.isSafeInteger(steps) || steps < 0) {
+                throw new Error(`author.Command: totalStepCount must be a whole number >= 0, got ${totalStepCount}`);
+            }
+            return { name, parameters, totalStepCount: steps, stepCountGiven: totalStepCount !== undefined };
         },
     };
 }
@@ -55,6 +65,100 @@ function loadWithExports() {
     return module.exports;
 }
 
+// Flamenco's setting schema (pkg/api/flamenco-openapi.yaml, 3.9: AvailableJobType,
+// AvailableJobSetting, AvailableJobSettingType/Subtype/Visibility). The Manager exports
+// JOB_TYPE into the Go struct api.AvailableJobType with goja's ExportTo, which silently drops
+// keys it does not know, and the Blender add-on builds bpy.props from it; so a misspelt key or
+// value would not fail, it would just not do what it says. name and etag are set by the Manager.
+const SCHEMA = {
+    jobTypeKeys: ["label", "description", "settings"],
+    settingKeys: ["key", "type", "subtype", "choices", "propargs", "description", "label", "default",
+        "eval", "evalInfo", "visible", "required", "editable"],
+    type: ["string", "int32", "float", "bool"],
+    subtype: ["file_path", "dir_path", "file_name", "hashed_file_path"],
+    visible: ["visible", "hidden", "submission", "web"],
+    evalInfoKeys: ["showLinkButton", "description"],  // both required
+};
+// bpy.props keyword arguments the add-on may receive through `propargs` for these types.
+const PROPARGS = {
+    int32: ["min", "max", "soft_min", "soft_max", "step"],
+    float: ["min", "max", "soft_min", "soft_max", "step", "precision"],
+};
+
+// The problems of a JOB_TYPE object against SCHEMA, as strings (empty: none).
+function schemaProblems(jobType) {
+    const problems = [];
+    const typeOf = (v) => (Array.isArray(v) ? "array" : v === null ? "null" : typeof v);
+    for (const k of Object.keys(jobType)) {
+        if (!SCHEMA.jobTypeKeys.includes(k)) problems.push(`JOB_TYPE.${k}: not a job type key`);
+    }
+    if (typeof jobType.label !== "string" || jobType.label === "") problems.push("JOB_TYPE.label: required string");
+    if (!Array.isArray(jobType.settings)) return problems.concat("JOB_TYPE.settings: required array");
+    const seen = new Set();
+    for (const [i, st] of jobType.settings.entries()) {
+        const where = `settings[${i}] ${st && st.key}`;
+        if (typeOf(st) !== "object") { problems.push(`${where}: not an object`); continue; }
+        for (const k of Object.keys(st)) {
+            if (!SCHEMA.settingKeys.includes(k)) problems.push(`${where}: unknown key "${k}"`);
+        }
+        if (typeof st.key !== "string" || st.key === "") problems.push(`${where}: key is required`);
+        if (seen.has(st.key)) problems.push(`${where}: duplicate key`);
+        seen.add(st.key);
+        if (!SCHEMA.type.includes(st.type)) problems.push(`${where}: type ${JSON.stringify(st.type)} not in ${SCHEMA.type}`);
+        if ("subtype" in st) {
+            if (!SCHEMA.subtype.includes(st.subtype)) problems.push(`${where}: subtype ${JSON.stringify(st.subtype)} not in ${SCHEMA.subtype}`);
+            if (st.type !== "string") problems.push(`${where}: subtype is only for string settings`);
+        }
+        if ("visible" in st && !SCHEMA.visible.includes(st.visible)) {
+            problems.push(`${where}: visible ${JSON.stringify(st.visible)} not in ${SCHEMA.visible}`);
+        }
+        for (const k of ["required", "editable"]) {
+            if (k in st && typeof st[k] !== "boolean") problems.push(`${where}: ${k} must be a boolean`);
+        }
+        for (const k of ["description", "label", "eval"]) {
+            if (k in st && typeof st[k] !== "string") problems.push(`${where}: ${k} must be a string`);
+        }
+        if ("choices" in st) {
+            if (st.type !== "string") problems.push(`${where}: choices are only for string settings`);
+            if (!Array.isArray(st.choices) || st.choices.length === 0 || !st.choices.every((c) => typeof c === "string")) {
+                problems.push(`${where}: choices must be a non-empty array of strings`);
+            } else if ("default" in st && !st.choices.includes(st.default)) {
+                problems.push(`${where}: default ${JSON.stringify(st.default)} is not one of the choices`);
+            }
+        }
+        if ("default" in st) {
+            const d = st.default;
+            const ok = { string: typeof d === "string", bool: typeof d === "boolean",
+                int32: Number.isInteger(d) && d >= -(2 ** 31) && d < 2 ** 31, float: typeof d === "number" }[st.type];
+            if (!ok) problems.push(`${where}: default ${JSON.stringify(d)} is not a ${st.type}`);
+        }
+        if ("evalInfo" in st) {
+            const info = st.evalInfo;
+            if (typeOf(info) !== "object") {
+                problems.push(`${where}: evalInfo must be an object`);
+            } else {
+                for (const k of Object.keys(info)) {
+                    if (!SCHEMA.evalInfoKeys.includes(k)) problems.push(`${where}: unknown evalInfo key "${k}"`);
+                }
+                if (typeof info.showLinkButton !== "boolean") problems.push(`${where}: evalInfo.showLinkButton is a required boolean`);
+                if (typeof info.description !== "string") problems.push(`${where}: evalInfo.description is a required string`);
+                if (!("eval" in st)) problems.push(`${where}: evalInfo without eval`);
+            }
+        }
+        if ("propargs" in st) {
+            if (typeOf(st.propargs) !== "object") {
+                problems.push(`${where}: propargs must be an object`);
+            } else {
+                for (const [k, v] of Object.entries(st.propargs)) {
+                    if (!(PROPARGS[st.type] || []).includes(k)) problems.push(`${where}: propargs.${k} is not for a ${st.type}`);
+                    else if (typeof v !== "number") problems.push(`${where}: propargs.${k} must be a number`);
+                }
+            }
+        }
+    }
+    return problems;
+}
+
 const BASE = {
     depth_pattern: "/shared/shot/depth_####.exr",
     output_pattern: "/shared/shot/cloud/cloud_####.ply",
@@ -70,11 +174,11 @@ function compile(settings) {
     return { tasks, settings: job.settings, logs: context.logs };
 }
 
-// "1-10,20-25" -> [1..10, 20..25], independently of the script (the expectation).
+// "1-10,20..25" -> [1..10, 20..25], independently of the script (the expectation).
 function expand(spec) {
     const frames = [];
     for (const part of spec.split(",")) {
-        const [a, b] = part.trim().split("-").map(Number);
+        const [a, b] = part.trim().replace("..", "-").split("-").map(Number);
         for (let f = a; f <= (b === undefined ? a : b); f++) frames.push(f);
     }
     return frames;
@@ -102,6 +206,9 @@ function checkJob(settings, expectedFrames, expectedChunks) {
         assert.equal(task.commands.length, 1, `task ${task.name}: one command`);
         const cmd = task.commands[0];
         assert.equal(cmd.name, "exec");
+        assert.equal(cmd.totalStepCount, 0, "exec reports no steps: totalStepCount 0");
+        assert.ok(cmd.stepCountGiven, "totalStepCount passed explicitly");
+        assert.deepEqual(Object.keys(cmd.parameters).sort(), ["args", "exe"], "exec reads only exe and args");
         assert.equal(cmd.parameters.exe, settings.depth_cloud_exe || "depth-cloud");
         const args = cmd.parameters.args;
         assert.ok(Array.isArray(args) && args.every((a) => typeof a === "string"), "args: strings");
@@ -196,7 +303,8 @@ test("defaults are applied when a submission leaves settings out", () => {
 
 test("bad frame specs throw a clear Error", () => {
     const { parseFrameSpec, chunkFrames } = loadWithExports();
-    for (const bad of ["", "   ", "3-1", "a-b", "1-2-3", "-5", "1-", "1,,2", "1..10", "1.5", null]) {
+    for (const bad of ["", "   ", "3-1", "a-b", "1-2-3", "-5", "1-", "1,,2", "1.5", null,
+        "1...10", "1..", "..5", "1..2..3", "1-..3", "3..1", "1 0-20", "1.-10"]) {
         assert.throws(() => parseFrameSpec(bad), scriptError(/frames/),
             `parseFrameSpec(${JSON.stringify(bad)})`);
         assert.throws(() => compile({ ...BASE, frames: bad }), scriptError(/frames|required/), `compileJob frames=${JSON.stringify(bad)}`);
@@ -226,11 +334,128 @@ test("loads like Flamenco: JOB_TYPE and compileJob are globals, frameChunker is 
     const jobType = vm.runInContext("JOB_TYPE", context);
     assert.equal(jobType.label, "Depth Cloud: Convert Sequence");
     assert.equal(typeof vm.runInContext("compileJob", context), "function");
-    const keys = jobType.settings.map((s) => s.key);
-    assert.equal(new Set(keys).size, keys.length, "unique setting keys");
     for (const s of jobType.settings) {
-        assert.ok(["string", "int32", "float", "bool"].includes(s.type), `${s.key}: Flamenco setting type`);
-        assert.equal(typeof s.description, "string");
+        assert.equal(typeof s.description, "string", `${s.key}: has a description`);
     }
     assert.ok(!/\bframeChunker\s*\(/.test(SOURCE.replace(/\/\/.*$/gm, "")), "does not call frameChunker");
+});
+
+test("JOB_TYPE matches Flamenco's setting schema (keys and enums of flamenco-openapi.yaml)", () => {
+    const jobType = plain(vm.runInContext("JOB_TYPE", loadAsFlamenco()));
+    assert.deepEqual(schemaProblems(jobType), []);
+    // Path settings are file paths for the Blender add-on's file browser.
+    for (const key of ["depth_pattern", "camera_pattern", "output_pattern"]) {
+        assert.equal(jobType.settings.find((s) => s.key === key).subtype, "file_path", key);
+    }
+});
+
+test("the schema check catches what Flamenco would silently drop or misread", () => {
+    const ok = { label: "L", settings: [{ key: "a", type: "string" }] };
+    assert.deepEqual(schemaProblems(ok), []);
+    const bad = (setting, pattern) => {
+        const problems = schemaProblems({ label: "L", settings: [setting] });
+        assert.ok(problems.some((p) => pattern.test(p)), `${JSON.stringify(setting)}: ${problems.join("; ")}`);
+    };
+    bad({ key: "a", type: "int" }, /type "int" not in/);
+    bad({ key: "a", type: "string", subtype: "filepath" }, /subtype "filepath" not in/);
+    bad({ key: "a", type: "int32", subtype: "file_path" }, /subtype is only for string/);
+    bad({ key: "a", type: "string", visible: "always" }, /visible "always" not in/);
+    bad({ key: "a", type: "string", requried: true }, /unknown key "requried"/);
+    bad({ key: "a", type: "string", required: "yes" }, /required must be a boolean/);
+    bad({ key: "a", type: "int32", choices: ["1"] }, /choices are only for string/);
+    bad({ key: "a", type: "string", choices: ["x", "y"], default: "z" }, /not one of the choices/);
+    bad({ key: "a", type: "int32", default: 1.5 }, /default 1.5 is not a int32/);
+    bad({ key: "a", type: "string", eval: "1", evalInfo: { showLinkButton: true } }, /evalInfo.description/);
+    bad({ key: "a", type: "int32", propargs: { minimum: 1 } }, /propargs.minimum/);
+    assert.ok(schemaProblems({ label: "L", name: "x", settings: [] }).some((p) => /JOB_TYPE.name/.test(p)));
+    assert.ok(schemaProblems({ label: "L", settings: [{ key: "a", type: "bool" }, { key: "a", type: "bool" }] })
+        .some((p) => /duplicate key/.test(p)));
+});
+
+test("the author shim takes Flamenco's third Command argument and checks it", () => {
+    const author = makeAuthor();
+    assert.equal(author.Command("exec", {}).totalStepCount, 0, "left out: 0, as goja passes Go's zero value");
+    assert.equal(author.Command("blender-render", {}, 10).totalStepCount, 10);
+    assert.throws(() => author.Command("exec", {}, 1.5), /totalStepCount/);
+    assert.throws(() => author.Command("exec", {}, -1), /totalStepCount/);
+    assert.throws(() => author.Command("exec", "exe args"), /parameters must be an object/);
+    assert.throws(() => author.Task("", "misc"), /name is required/);
+    assert.throws(() => author.Task("t", "  "), /type is required/);
+});
+
+test("every exec command is authored with totalStepCount 0", () => {
+    const { EXEC_STEP_COUNT } = loadWithExports();
+    assert.equal(EXEC_STEP_COUNT, 0);
+    const { tasks } = compile({ ...BASE, frames: "1-30", chunk_size: 7, jobs_per_task: 3 });
+    assert.equal(tasks.length, 5);
+    for (const task of tasks) {
+        assert.equal(task.commands.length, 1);
+        assert.equal(task.commands[0].totalStepCount, 0);
+        assert.ok(task.commands[0].stepCountGiven);
+    }
+});
+
+test("Flamenco's A..B frame notation: same tasks as A-B, --frames always A-B", () => {
+    checkJob({ ...BASE, frames: "1..25" }, expand("1-25"), ["1-10", "11-20", "21-25"]);
+    checkJob({ ...BASE, frames: "1..10,20-25", chunk_size: 4 }, expand("1-10,20-25"),
+        ["1-4", "5-8", "9-10", "20-23", "24-25"]);
+    checkJob({ ...BASE, frames: " 20 .. 25 , 1 - 10 ,8..12", chunk_size: 5 }, expand("1-12,20-25"),
+        ["1-5", "6-10", "11-12", "20-24", "25"]);
+    checkJob({ ...BASE, frames: "7..7" }, [7], ["7"]);
+    const { parseFrameSpec } = loadWithExports();
+    assert.deepEqual(plain(parseFrameSpec("1..240")), plain(parseFrameSpec("1-240")));
+    assert.deepEqual(plain(parseFrameSpec("0..3, 4-6")), [[0, 6]]);
+    // The setting keeps what was submitted; the chunks are the CLI's A-B.
+    const { tasks, settings } = compile({ ...BASE, frames: "1..12" });
+    assert.equal(settings.frames, "1..12");
+    assert.deepEqual(tasks.map(framesArg), ["1-10", "11-12"]);
+});
+
+test("a Blender-relative // path is rejected with a message naming the setting", () => {
+    const { PATH_SETTINGS } = loadWithExports();
+    assert.deepEqual(plain(PATH_SETTINGS), ["depth_pattern", "camera_pattern", "output_pattern", "depth_cloud_exe"]);
+    const cases = {
+        depth_pattern: "//depth_cloud/depth_####.exr",
+        camera_pattern: "//depth_cloud/camera_####.json",
+        output_pattern: "//clouds/cloud_####.ply",
+        depth_cloud_exe: "//venv/bin/depth-cloud",
+    };
+    for (const [key, value] of Object.entries(cases)) {
+        assert.throws(() => compile({ ...BASE, frames: "1-10", [key]: value }),
+            scriptError(new RegExp(`^${key}: "${value}" is a Blender-relative path.*absolute path`)), key);
+        assert.throws(() => compile({ ...BASE, frames: "1-10", [key]: `  ${value}` }), scriptError(/Blender-relative/), `${key}, leading spaces`);
+    }
+    // "//" elsewhere in a path, a single leading "/", Windows paths and variables are fine.
+    for (const depth of ["/shared//shot/depth_####.exr", "/shared/shot/depth_####.exr", "S:\\shot\\depth_####.exr",
+        "{storage}/shot/depth_####.exr"]) {
+        const { tasks } = compile({ ...BASE, frames: "1", depth_pattern: depth });
+        assert.equal(tasks[0].commands[0].parameters.args[1], depth);
+    }
+});
+
+// The Manager lower-cases a Worker's task types at sign-on (internal/manager/api_impl/workers.go,
+// workerUpdateAfterSignOn) and stores them comma-joined: "Depth-Cloud" would never be scheduled.
+test("task_type: misc by default, a dedicated type when set, rejected when malformed", () => {
+    assert.equal(compile({ ...BASE, frames: "1-3" }).tasks[0].type, "misc");
+    const { tasks, settings } = compile({ ...BASE, frames: "1-30", task_type: "depth-cloud" });
+    assert.ok(tasks.every((t) => t.type === "depth-cloud"));
+    assert.equal(settings.task_type, "depth-cloud");
+    for (const bad of ["", " ", "depth cloud", "-x", 5, "misc\n", "Depth-Cloud", "misc,blender"]) {
+        assert.throws(() => compile({ ...BASE, frames: "1", task_type: bad }), scriptError(/task_type/), JSON.stringify(bad));
+    }
+});
+
+test("cancel-safe command: the Worker starts (and kills) depth-cloud itself, one process by default", () => {
+    // The Worker kills only the process it started (exec.CommandContext, no process group), so
+    // that process must be depth-cloud, not a shell; with --jobs 1 it starts no others.
+    const { tasks } = compile({ ...BASE, frames: "1-10" });
+    const params = plain(tasks[0].commands[0].parameters);
+    assert.equal(params.exe, "depth-cloud");
+    assert.equal(params.args[0], "convert");
+    assert.equal(params.args[params.args.indexOf("--jobs") + 1], "1");
+    // No shell syntax anywhere: each argument reaches depth-cloud as it is.
+    const { tasks: spaced } = compile({ ...BASE, frames: "1", depth_pattern: "/shared/my shot/depth_####.exr; rm -rf x" });
+    assert.equal(spaced[0].commands[0].parameters.args[1], "/shared/my shot/depth_####.exr; rm -rf x");
+    assert.ok(!/\b(setsid|setpgid|killpg|process\.kill|sh\s+-c|cmd(\.exe)?\s+\/c)\b/.test(SOURCE.replace(/\/\/.*$/gm, "")),
+        "the job type does not build a shell or process-group wrapper");
 });

@@ -1,0 +1,561 @@
+"""What a depth EXR or a camera sidecar holds, and whether it can be used as it is: the report behind
+``depth-cloud inspect FILE...``. Pure numpy + OpenEXR (no bpy).
+
+Every fact comes from the rules that read the files for real, so the report says what ``convert`` and
+Build would do: the depth channel and view layer :func:`.exr.read_exr` picks, the camera and capture
+facts of the sidecar beside the file (:func:`.frame_files.frame_files_of`, :func:`.frame_files.frame_inputs`),
+the depth kind ``auto`` gives (:func:`.cloud.read_frame_depth` -> :func:`.cloud.resolve_file_depth_kind`)
+and the valid pixels (:func:`.geometry.valid_depth_mask`). What this module adds is only what no reader
+needs: the parts, layers, pixel types and compressions of an EXR, and which compressions alter which
+channels (:func:`lossy_compression`).
+
+* An **EXR**: its parts (size, compression), layers and channels (half/float), the view layers of a
+  multilayer render, the depth channel, the color, the camera beside it, the depth kind and where it comes
+  from, the share of valid pixels and the depth range.
+* A **sidecar** (``camera_NNNN.json``/``NAME.json``): the camera in one line, the render region when the
+  image is cropped, the clip range and the capture facts (scene, view layer, depth files and their kinds,
+  fps, engine).
+
+**Problems** (the file cannot be used as it is: ``depth-cloud inspect`` exits 1): unreadable, not an EXR or
+a sidecar, no depth channel, depth stored with a compression that alters it, a broken sidecar beside it,
+a camera whose size is not the file's, no valid depth pixel. **Warnings** (exit 0): half-float depth,
+depth of field or motion blur at capture, no camera or no known depth kind, a header and a sidecar that
+disagree on the kind. Nothing here raises on a bad file: every failure is a problem of its inspection.
+
+Example::
+
+    report, status = inspect_files(["renders/depth_0001.exr", "renders/camera_0001.json"])
+    print(report)     # one block per file: a first line naming it, then one fact per line
+    sys.exit(status)  # 1 when some file has a problem, else 0
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import math
+import os
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .camera import CameraModel
+from .cloud import FileDepthKind, read_frame_depth, resolve_file_depth_kind
+from .errors import DepthCloudError
+from .exr import DEPTH_KIND_ATTRIBUTE, _openexr, find_depth_channel, read_exr, view_layers
+from .frame_files import FRAME_FILE_KINDS, CaptureInfo, FrameInputs, frame_files_of, frame_inputs, read_sidecar
+from .geometry import BACKGROUND_DEPTH, valid_depth_mask
+
+__all__ = ["Inspection", "describe_camera", "inspect_file", "inspect_files", "lossy_compression"]
+
+_EXR_MAGIC = b"\x76\x2f\x31\x01"
+_PIXEL_TYPES = {np.dtype(np.float16): "half", np.dtype(np.float32): "float", np.dtype(np.uint32): "uint"}
+#: Compressions that store every channel of every pixel type exactly (measured with OpenEXR 3.5).
+_LOSSLESS = frozenset({"NO", "RLE", "ZIPS", "ZIP", "PIZ", "HTJ2K256", "HTJ2K32", "ZSTD"})
+#: Channel-name suffixes (after the last ".", any case) that DWAA/DWAB quantise with a DCT. OpenEXR's
+#: default rules (case-sensitive R, G, B, Y, BY, RY) plus its legacy ones (case-insensitive, red, grn, ...),
+#: which older files carry; every other channel is stored exactly (zlib; A: RLE).
+_DWA_LOSSY_SUFFIXES = frozenset({"r", "red", "g", "grn", "green", "b", "blu", "blue", "y", "by", "ry"})
+_LOSSLESS_ADVICE = "write it with a lossless compression (ZIP, PIZ, ZIPS, RLE or none)"
+
+
+def lossy_compression(compression: str, pixel_type: str | None, channel: str) -> str | None:
+    """Why ``compression`` (``"ZIP"``, ``"PXR24"``, ``"DWAA"``... as OpenEXR names it, without ``_COMPRESSION``)
+    does not give ``channel`` back exactly, or None when it does.
+
+    ``pixel_type``: ``"half"``, ``"float"``, ``"uint"`` or None (unknown: assumed the worst). What OpenEXR 3.5
+    does, measured: PXR24 rounds 32-bit floats to 24 bits (half and uint exact); B44/B44A pack 4x4 blocks of
+    half floats into 14 bytes (float and uint stored as they are); DWAA/DWAB quantise only channels named R,
+    G, B, Y, BY, RY (a depth channel ``Z``, ``V`` or ``ViewLayer.Depth.Z`` is stored exactly, but Blender's
+    ``R = G = B`` depth is not); LJ2K codes R, G and B lossily. An unknown compression counts as lossy.
+    """
+    suffix = channel.rpartition(".")[2]
+    if compression in _LOSSLESS:
+        return None
+    if compression == "PXR24":
+        if pixel_type in ("half", "uint"):
+            return None
+        return "PXR24 rounds 32-bit floats to 24 bits (up to 1.5e-5 relative: 1.5 mm at 100 m)"
+    if compression in ("B44", "B44A"):
+        if pixel_type in ("float", "uint"):
+            return None
+        return f"{compression} packs each 4x4 block of half floats into 14 bytes (errors of several percent)"
+    if compression in ("DWAA", "DWAB"):
+        if suffix.lower() not in _DWA_LOSSY_SUFFIXES or pixel_type == "uint":
+            return None
+        return f"{compression} quantises channels named R, G, B, Y, BY or RY with a DCT, like JPEG"
+    if compression == "LJ2K":
+        if suffix not in ("R", "G", "B"):
+            return None
+        return "LJ2K codes R, G and B channels lossily (JPEG 2000)"
+    return f"{compression} is a compression this inspection does not know: it may alter the values"
+
+
+def _compression_note(compression: str) -> str:
+    """``"ZIP"`` -> ``"ZIP compression (lossless)"``; the channels a lossy one alters."""
+    lossy_for = {"PXR24": "float channels", "B44": "half channels", "B44A": "half channels",
+                 "DWAA": "R, G, B, Y channels", "DWAB": "R, G, B, Y channels", "LJ2K": "R, G, B channels"}
+    name = "no compression" if compression == "NO" else f"{compression} compression"
+    if compression in _LOSSLESS:
+        return f"{name} (lossless)"
+    if compression in lossy_for:
+        return f"{name} (lossy for {lossy_for[compression]})"
+    return f"{name} (unknown to this inspection)"
+
+
+@dataclass
+class Inspection:
+    """One file's report.
+
+    ``kind``: ``"exr"``, ``"sidecar"`` or ``"unknown"``. ``lines``: the whole human report, ready to print: a
+    first line naming the file, then one fact per line (indented), then one ``problem: ...`` and one
+    ``warning: ...`` line each, then a ``result: ...`` line. ``problems``: why the file cannot be used as it is
+    (the command exits 1); ``warnings``: what makes its cloud doubtful (exit 0). Their messages do not repeat
+    the file's path (the first line names it).
+    """
+
+    path: str
+    kind: str
+    lines: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def usable(self) -> bool:
+        """True when nothing stops the file from being used as it is (warnings allowed)."""
+        return not self.problems
+
+    @property
+    def text(self) -> str:
+        return "\n".join(self.lines)
+
+
+class _Report:
+    """Collects an inspection's facts, problems and warnings, then lays them out as :class:`Inspection` lines."""
+
+    def __init__(self, path: str):
+        self.path = path
+        self.kind = "unknown"
+        self.title = ""
+        self.facts: list[str] = []
+        self.problems: list[str] = []
+        self.warnings: list[str] = []
+
+    def fact(self, text: str, level: int = 1) -> None:
+        self.facts.append("  " * level + text)
+
+    def problem(self, text: str) -> None:
+        self.problems.append(_without_path(text, self.path))
+
+    def warning(self, text: str) -> None:
+        text = _without_path(text, self.path)
+        if text not in self.warnings:
+            self.warnings.append(text)
+
+    def inspection(self) -> Inspection:
+        lines = [f"{self.path}: {self.title}" if self.title else self.path, *self.facts]
+        lines += [f"  problem: {p}" for p in self.problems] + [f"  warning: {w}" for w in self.warnings]
+        if self.problems:
+            count = len(self.problems)
+            result = f"cannot be used as it is ({count} problem{'s' if count > 1 else ''})"
+        elif self.warnings:
+            count = len(self.warnings)
+            result = f"usable, with {count} warning{'s' if count > 1 else ''}"
+        else:
+            result = "usable"
+        lines.append(f"  result: {result}")
+        return Inspection(self.path, self.kind, lines, list(self.problems), list(self.warnings))
+
+
+def _count(n: int, what: str) -> str:
+    return f"{n} {what}{'' if n == 1 else 's'}"
+
+
+def _without_path(message: str, path: str) -> str:
+    """A core error message without its leading ``PATH: `` (the report's first line names the file)."""
+    message = str(message)
+    return message[len(path) + 2:] if message.startswith(f"{path}: ") else message
+
+
+def inspect_file(path) -> Inspection:
+    """Inspect one file (see the module docstring); never raises for a bad, missing or unreadable file."""
+    path = os.fspath(path)
+    report = _Report(path)
+    try:
+        _inspect(path, report)
+    except Exception as exc:  # a report must come back whatever the file holds
+        report.problem(f"cannot inspect: {type(exc).__name__}: {exc}")
+    return report.inspection()
+
+
+def inspect_files(paths) -> tuple[str, int]:
+    """Inspect each file: the report of all of them (one block each, and a summary line when there are
+    several) and the exit status, 1 when some file cannot be used as it is, else 0."""
+    inspections = [inspect_file(p) for p in paths]
+    lines = [line for inspection in inspections for line in inspection.lines]
+    bad = sum(not i.usable for i in inspections)
+    warned = sum(i.usable and bool(i.warnings) for i in inspections)
+    if len(inspections) > 1:
+        lines.append(f"{len(inspections)} files: {len(inspections) - bad - warned} usable, {warned} usable with "
+                     f"warnings, {bad} cannot be used as they are")
+    return "\n".join(lines), 1 if bad else 0
+
+
+def _inspect(path: str, report: _Report) -> None:
+    extension = os.path.splitext(path)[1].lower()
+    if os.path.isdir(path):
+        report.problem("a folder, not a file")
+        return
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4)
+    except FileNotFoundError:
+        report.kind = {".exr": "exr", ".json": "sidecar"}.get(extension, "unknown")
+        report.problem("no such file")
+        return
+    except OSError as exc:
+        report.problem(f"cannot open: {exc.strerror or exc}")
+        return
+    if head == _EXR_MAGIC:
+        report.kind = "exr"
+        _inspect_exr(path, report)
+    elif extension == ".json" or _looks_like_sidecar(path):
+        report.kind = "sidecar"
+        _inspect_sidecar(path, report)
+    elif extension == ".exr":
+        report.kind = "exr"
+        report.problem("not an OpenEXR file (bad magic number)")
+    else:
+        report.problem("not an EXR or a camera sidecar")
+
+
+def _looks_like_sidecar(path: str) -> bool:
+    """A JSON object naming the camera format, whatever the file is called."""
+    try:
+        if os.path.getsize(path) > 1_000_000:
+            return False
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError):
+        return False
+    return isinstance(data, dict) and data.get("format") == "depth_cloud.camera"
+
+
+# -- sidecars -----------------------------------------------------------------------------------
+
+
+def describe_camera(camera: CameraModel) -> str:
+    """The camera in one line: ``"PERSP 35 mm, 1920x1080 px, frame 12, 'Camera'"``."""
+    if camera.projection == "PERSP":
+        what = f"PERSP {camera.lens_mm:g} mm"
+    elif camera.projection == "ORTHO":
+        what = f"ORTHO scale {camera.ortho_scale:g}"
+    elif camera.panorama_type == "FISHEYE_EQUIDISTANT":
+        what = f"PANO FISHEYE_EQUIDISTANT {math.degrees(camera.fisheye_fov):g} deg"
+    elif camera.panorama_type == "FISHEYE_EQUISOLID":
+        what = f"PANO FISHEYE_EQUISOLID {camera.fisheye_lens_mm:g} mm"
+    else:
+        what = f"PANO {camera.panorama_type}"
+    parts = [what, f"{camera.width_px}x{camera.height_px} px"]
+    if camera.frame is not None:
+        parts.append(f"frame {camera.frame}")
+    if camera.name is not None:
+        parts.append(repr(camera.name))
+    return ", ".join(parts)
+
+
+def _render_region(camera: CameraModel) -> str:
+    full_w, full_h = camera.full_size_px
+    return (f"render region: {camera.crop_x0_px},{camera.crop_y0_px} {camera.width_px}x{camera.height_px} "
+            f"of {full_w}x{full_h} px (Crop to Border)")
+
+
+def _inspect_sidecar(path: str, report: _Report) -> None:
+    try:
+        camera, capture = read_sidecar(path)
+    except DepthCloudError as exc:
+        report.problem(f"not a usable camera sidecar: {_without_path(str(exc), path)}")
+        return
+    report.title = "camera sidecar"
+    report.fact(f"camera: {describe_camera(camera)}")
+    if camera.is_cropped:
+        report.fact(_render_region(camera))
+    report.fact(f"clip: {camera.clip_start:g} .. {camera.clip_end:g} m; depth Cycles writes: "
+                f"{camera.natural_depth_kind()}")
+    if capture == CaptureInfo():
+        report.fact("capture: not recorded (a sidecar written before capture facts, or by hand)")
+    else:
+        _capture_facts(capture, os.path.dirname(path), report)
+    for warning in capture.warnings():
+        report.warning(warning)
+
+
+def _capture_facts(capture: CaptureInfo, folder: str, report: _Report) -> None:
+    if capture.scene is not None:
+        report.fact(f"scene: {capture.scene!r}")
+    if capture.view_layer is not None:
+        report.fact(f"view layer: {capture.view_layer!r}")
+    if capture.depth_files:
+        files = ", ".join(f"{name} {kind}" + ("" if os.path.isfile(os.path.join(folder, name)) else " (not here)")
+                          for name, kind in capture.depth_files.items())
+        report.fact(f"depth files: {files}")
+    if capture.fps is not None:
+        report.fact(f"fps: {capture.fps:g}")
+    if capture.engine is not None:
+        note = " (a rasteriser: 'no hit' reads about clip_end, taken as background)" \
+            if capture.depth_buffer_background else ""
+        report.fact(f"engine: {capture.engine}{note}")
+    if capture.depth_of_field is not None:
+        report.fact(f"depth of field: {_settings(capture.depth_of_field)}")
+    if capture.motion_blur is not None:
+        report.fact(f"motion blur: {_settings(capture.motion_blur)}")
+
+
+def _settings(d: dict) -> str:
+    return ", ".join(f"{k} {v:g}" if isinstance(v, (int, float)) else f"{k} {v}" for k, v in d.items()) or "on"
+
+
+# -- EXRs ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Part:
+    """One part of an EXR, from its header."""
+
+    name: str
+    storage: str                    # "scanlineimage", "tiledimage", "deepscanline", "deeptile"
+    compression: str                # OpenEXR's name without "_COMPRESSION": "ZIP", "DWAA", "NO"...
+    data_window: tuple[int, int, int, int]     # x0, y0, width, height
+    display_window: tuple[int, int, int, int]
+    channels: tuple[str, ...]
+
+
+def _window(value) -> tuple[int, int, int, int]:
+    (x0, y0), (x1, y1) = (tuple(int(v) for v in corner) for corner in value)
+    return x0, y0, x1 - x0 + 1, y1 - y0 + 1
+
+
+def _exr_layout(path: str) -> tuple[list[_Part], dict[str, str]]:
+    """The parts from the headers, and each channel's pixel type (``{}`` when the pixels cannot be read:
+    :func:`.exr.read_exr` then says why). OpenEXR's own complaints on stdout are dropped (the report is
+    printed there)."""
+    OpenEXR = _openexr()
+    parts = []
+    with OpenEXR.File(path, header_only=True) as f:
+        for part in f.parts:
+            header = part.header
+            compression = getattr(header.get("compression"), "name", str(header.get("compression")))
+            parts.append(_Part(part.name() or "", getattr(part.type(), "name", str(part.type())),
+                               compression.removesuffix("_COMPRESSION"), _window(header["dataWindow"]),
+                               _window(header["displayWindow"]), tuple(c.name for c in header["channels"])))
+    types: dict[str, str] = {}
+    try:
+        with contextlib.redirect_stdout(io.StringIO()), OpenEXR.File(path, separate_channels=True) as f:
+            for part in f.parts:
+                for name, channel in part.channels.items():
+                    types[name] = _PIXEL_TYPES.get(channel.pixels.dtype, str(channel.pixels.dtype))
+    except Exception:  # corrupt or truncated pixels: read_exr reports it
+        types = {}
+    return parts, types
+
+
+def _layer_lines(channels: tuple[str, ...], types: dict[str, str]) -> list[str]:
+    """``ViewLayer.Combined: R, G, B, A (float)``, one line per layer, in file order."""
+    layers: dict[str, list[str]] = {}
+    for name in channels:
+        prefix, _, component = name.rpartition(".")
+        layers.setdefault(prefix, []).append(name)
+    lines = []
+    for prefix, names in layers.items():
+        kinds = {types.get(n, "?") for n in names}
+        components = [n.rpartition(".")[2] for n in names]
+        if len(kinds) == 1:
+            listed = f"{', '.join(components)} ({kinds.pop()})"
+        else:
+            listed = ", ".join(f"{c} ({types.get(n, '?')})" for c, n in zip(components, names))
+        lines.append(f"{prefix}: {listed}" if prefix else f"channels: {listed}")
+    return lines
+
+
+def _channel_group(names) -> str:
+    """``(ViewLayer.Combined.R, ...)`` -> ``"ViewLayer.Combined (R, G, B, A)"``; plain ``R, G, B, A`` as they are."""
+    prefixes = {n.rpartition(".")[0] for n in names}
+    components = ", ".join(n.rpartition(".")[2] for n in names)
+    if len(prefixes) == 1 and next(iter(prefixes)):
+        return f"{prefixes.pop()} ({components})"
+    return components if prefixes == {""} else ", ".join(names)
+
+
+def _depth_channels(image_channel: str | None, names: tuple[str, ...]) -> list[str]:
+    """The depth channels whose storage matters: the one read, and every view layer's ``Depth.Z``."""
+    found = [image_channel] if image_channel else []
+    found += [f"{layer}.Depth.Z" for layer in view_layers(names) if f"{layer}.Depth.Z" not in found]
+    return found
+
+
+def _inspect_exr(path: str, report: _Report) -> None:
+    try:
+        parts, types = _exr_layout(path)
+    except Exception as exc:
+        report.title = "OpenEXR"
+        report.problem(f"cannot read the EXR header: {_without_path(str(exc), path)}")
+        return
+    names = tuple(n for part in parts for n in part.channels)
+    report.title = f"OpenEXR, {_count(len(parts), 'part')}, {_count(len(names), 'channel')}"
+    compression_of = {n: part.compression for part in parts for n in part.channels}
+    for i, part in enumerate(parts):
+        x0, y0, w, h = part.data_window
+        label = f"part {i}" + (f" {part.name!r}" if part.name else "")
+        storage = "" if part.storage == "scanlineimage" else f", {part.storage}"
+        report.fact(f"{label}: {w}x{h} px, {_compression_note(part.compression)}{storage}")
+        if part.data_window != part.display_window:
+            dx, dy, dw, dh = part.display_window
+            report.fact(f"data window {x0},{y0} {w}x{h} of display window {dx},{dy} {dw}x{dh}", 2)
+        for line in _layer_lines(part.channels, types):
+            report.fact(line, 2)
+    layers = view_layers(names)
+    if layers:
+        report.fact(f"view layers: {', '.join(repr(v) for v in layers)}")
+    if find_depth_channel(names) is None and _is_frame_color(path):
+        _inspect_color_file(path, report)
+        return
+
+    files = frame_files_of(path)
+    inputs: FrameInputs | None = None
+    sidecar = os.path.basename(files.camera_path) if files.camera_path else None
+    if files.camera_path is not None:
+        try:
+            inputs = frame_inputs(files)
+        except DepthCloudError as exc:
+            report.problem(f"its camera sidecar {sidecar} cannot be read: {_without_path(str(exc), files.camera_path)}")
+    if inputs is not None:
+        report.fact(f"camera: {sidecar}: {describe_camera(inputs.camera)}")
+        if inputs.camera.is_cropped:
+            report.fact(_render_region(inputs.camera), 2)
+        if inputs.capture.depth_buffer_background:
+            report.fact(f"engine {inputs.capture.engine}: 'no hit' reads about clip_end, taken as background", 2)
+        for warning in inputs.warnings:
+            report.warning(warning)
+
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            if inputs is not None:
+                image, kind = read_frame_depth(inputs)
+            else:
+                image = read_exr(path)
+                kind = None
+    except DepthCloudError as exc:
+        report.problem(str(exc))
+        return
+
+    if files.camera_path is None:  # (said only of a file that holds depth)
+        report.fact("camera: none (no camera_NNNN.json or NAME.json beside it)")
+        report.warning("no camera sidecar beside it: give the camera (convert --camera or --blend)")
+    pixel_type = types.get(image.depth_channel)
+    layer_note = f", view layer {image.view_layer!r}" if image.view_layer else ""
+    report.fact(f"depth channel: {image.depth_channel} ({pixel_type or '?'}{layer_note})"
+                + (" -- R = G = B: Blender's RGB File Output depth" if image.depth_channel == "R" else ""))
+    for channel in _depth_channels(image.depth_channel, names):
+        reason = lossy_compression(compression_of.get(channel, "NO"), types.get(channel), channel)
+        if reason:
+            report.problem(f"depth channel {channel} is stored lossily: {reason}; {_LOSSLESS_ADVICE}")
+        if types.get(channel) == "half":
+            report.warning(f"depth channel {channel} is half float: values are rounded to 11 significant bits "
+                           "(up to 0.05 %: 5 cm at 100 m) and above 65504 read as infinity; store depth as float")
+    if files.color_path is not None:
+        report.fact(f"color: {os.path.basename(files.color_path)} beside it")
+    elif image.color_channels:
+        report.fact(f"color: {_channel_group(image.color_channels)}")
+    else:
+        report.fact("color: none (points are white)")
+
+    kind = _kind_facts(kind, image.depth_kind, inputs, sidecar, report)
+    _pixel_facts(image.depth, inputs.camera if inputs else None, kind, report)
+
+
+def _inspect_color_file(path: str, report: _Report) -> None:
+    """``color_NNNN.exr`` beside ``depth_NNNN.exr``: the frame's color, used as it is without a depth channel."""
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            image = read_exr(path, require_depth=False)
+    except DepthCloudError as exc:
+        report.problem(str(exc))
+        return
+    channels = f": {_channel_group(image.color_channels)}" if image.color_channels else ""
+    report.fact(f"color file of {os.path.basename(_depth_beside(path))}{channels}")
+    if image.color is None:  # a grey image whose values look like depth (see exr._grey_depth)
+        report.warning("R = G = B with A = 1 and values like depth: it is read as depth, not color "
+                       "(the frame's points come out white)")
+
+
+def _is_frame_color(path: str) -> bool:
+    prefix, extension = FRAME_FILE_KINDS["color"]
+    name = os.path.basename(path)
+    return name.startswith(prefix) and name.endswith(extension) and os.path.isfile(_depth_beside(path))
+
+
+def _depth_beside(path: str) -> str:
+    """``color_NNNN.exr`` -> the ``depth_NNNN.exr`` beside it (the set-up's naming, ``FRAME_FILE_KINDS``)."""
+    folder, name = os.path.split(path)
+    color_prefix, depth_prefix = FRAME_FILE_KINDS["color"][0], FRAME_FILE_KINDS["depth"][0]
+    return os.path.join(folder, depth_prefix + name[len(color_prefix):])
+
+
+def _kind_facts(kind: FileDepthKind | None, header_kind: str | None, inputs: FrameInputs | None,
+                sidecar: str | None, report: _Report) -> FileDepthKind | None:
+    """The depth-kind line (and its warnings); returns the kind, None when unknown."""
+    if kind is None and header_kind is not None:  # no camera: the header alone decides (the camera is not asked)
+        kind = resolve_file_depth_kind("auto", header_kind, None, None)
+    if kind is None:
+        report.fact("depth kind: unknown (no header, no sidecar, no camera)")
+        report.warning(f"the depth kind is unknown: no {DEPTH_KIND_ATTRIBUTE} header and no sidecar; Cycles writes "
+                       "planar depth for perspective and orthographic cameras, distance for panoramic ones")
+        return None
+    if kind.source == "header":
+        report.fact(f"depth kind: {kind.kind} (header {DEPTH_KIND_ATTRIBUTE})")
+        recorded = inputs.capture.kind_of(inputs.files.depth_path) if inputs is not None else None
+        if recorded is not None and recorded != kind.kind:
+            report.warning(f"the header says {kind.kind} depth but {sidecar} records {recorded}: the header wins")
+    elif kind.source == "sidecar":
+        report.fact(f"depth kind: {kind.kind} (sidecar {sidecar})")
+    else:
+        report.fact(f"depth kind: {kind.kind} (auto: what Cycles writes for the {inputs.camera.projection} "
+                    f"camera in {sidecar})")
+    return kind
+
+
+def _pixel_facts(depth: np.ndarray, camera: CameraModel | None, kind: FileDepthKind | None, report: _Report) -> None:
+    total = depth.size
+    with np.errstate(invalid="ignore"):
+        finite = np.isfinite(depth)
+        background = int(np.count_nonzero(finite & (depth >= BACKGROUND_DEPTH)))
+        not_positive = int(np.count_nonzero(finite & (depth <= 0)))
+        if camera is not None:
+            try:
+                valid = valid_depth_mask(depth, camera, depth_kind=kind.kind)
+            except DepthCloudError as exc:
+                report.problem(str(exc))
+                return
+            where = ""
+        else:
+            valid = finite & (depth > 0) & (depth < BACKGROUND_DEPTH)
+            where = " (finite, > 0, below 1e10; no camera: clip range not applied)"
+    count = int(np.count_nonzero(valid))
+    report.fact(f"valid pixels: {count:,} of {total:,} ({100.0 * count / total:.1f} %){where}")
+    invalid = {"background (1e10 or more)": background, "NaN or infinite": total - int(np.count_nonzero(finite)),
+               "zero or negative": not_positive}
+    if camera is not None:
+        invalid[f"outside the clip range {camera.clip_start:g} .. {camera.clip_end:g}"
+                + (" or the image circle" if camera.projection == "PANO" else "")] = \
+            total - count - sum(invalid.values())
+    listed = ", ".join(f"{n:,} {what}" for what, n in invalid.items() if n)
+    if listed:
+        report.fact(f"invalid: {listed}", 2)
+    if count == 0:
+        report.problem("no valid depth pixel: every pixel is background, NaN, <= 0"
+                       + (" or outside the clip range" if camera is not None else ""))
+        return
+    values = depth[valid]
+    kind_note = f" ({kind.kind})" if kind is not None else ""
+    report.fact(f"depth range: {float(values.min()):.6g} .. {float(values.max()):.6g} m{kind_note}")
