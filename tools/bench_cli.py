@@ -49,7 +49,7 @@ import numpy as np  # noqa: E402
 from _machine import cpu_model  # noqa: E402
 
 from depth_cloud_addon import cli  # noqa: E402
-from depth_cloud_addon.core import CameraModel, backproject, read_exr  # noqa: E402
+from depth_cloud_addon.core import CameraModel, backproject, read_exr, write_exr  # noqa: E402
 from depth_cloud_addon.core.camera_export import extrinsics, opencv_intrinsics  # noqa: E402
 from depth_cloud_addon.core.cloud import cloud_arrays  # noqa: E402
 from depth_cloud_addon.core.ply import linear_to_srgb8, ply_is_complete, write_ply  # noqa: E402
@@ -110,6 +110,37 @@ def open3d_cloud(o3d, depth, srgb, camera, K, world2cam):
     return o3d.geometry.PointCloud.create_from_rgbd_image(rgbd, intrinsic, world2cam)
 
 
+TARGET_BYTES_PER_PIXEL = 60
+
+
+def peak_bytes_per_pixel(entry_point, folder: pathlib.Path, size: int) -> dict:
+    """``depth-cloud convert`` of a ``size`` x ``size`` frame (depth + RGBA color + sidecar) in a process of
+    its own: its peak resident memory (the kernel's accounting of the child), per pixel."""
+    import resource
+
+    camera = CameraModel(width_px=size, height_px=size, lens_mm=30.0, frame=1)
+    depth = np.empty((size, size), np.float32)
+    depth[:] = np.linspace(2.0, 30.0, size, dtype=np.float32)[None, :]
+    write_exr(folder / "depth_0001.exr", {"V": depth}, compression="none")
+    del depth
+    plane = np.full((size, size), 0.5, np.float32)
+    write_exr(folder / "color_0001.exr", {c: plane for c in "RGBA"}, compression="none")
+    del plane
+    (folder / "camera_0001.json").write_text(camera.to_json())
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # KiB on Linux: the largest child so far
+    t0 = time.perf_counter()
+    proc = subprocess.run([str(entry_point), "convert", str(folder / "depth_0001.exr"), "-o", str(folder / "big.ply")],
+                          capture_output=True, text=True)
+    seconds = time.perf_counter() - t0
+    if proc.returncode != 0:
+        raise RuntimeError(f"{entry_point} failed on the {size}x{size} frame: {proc.stderr.strip()}")
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
+    if peak <= before * 1024:
+        raise RuntimeError("could not measure the child's peak memory (an earlier child was larger)")
+    return {"size": size, "pixels": size * size, "peak_bytes": peak, "bytes_per_pixel": peak / (size * size),
+            "seconds": seconds, "target_bytes_per_pixel": TARGET_BYTES_PER_PIXEL}
+
+
 def row(label: str, seconds: float, extra: str = "") -> str:
     return f"{label:<62}{seconds * 1e3:8.1f}" + (f"   {extra}" if extra else "")
 
@@ -121,6 +152,8 @@ def main(argv=None) -> int:
     parser.add_argument("--out", default=str(ROOT / "out/bench"), help="where cli.json goes")
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--sequence-runs", type=int, default=3)
+    parser.add_argument("--big", type=int, default=8192,
+                        help="side of the square frame whose peak memory per pixel is measured (0: skip)")
     args = parser.parse_args(argv)
     wall_start = time.perf_counter()
 
@@ -253,6 +286,12 @@ def main(argv=None) -> int:
             outputs = [out_pattern.parent / f"cloud_{frame:04d}.ply" for frame in FRAMES]
             assert all(ply_is_complete(p) for p in outputs), "sequence outputs incomplete"
             sequence[f"jobs_{jobs}"] = {"runs": runs, "best": min(runs), "frames_per_second": len(FRAMES) / min(runs)}
+
+        # 6. memory at scale: an 8192x8192 frame in a process of its own
+        big = None
+        if args.big:
+            (tmp / "big").mkdir()
+            big = peak_bytes_per_pixel(entry_point, tmp / "big", args.big)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -317,6 +356,13 @@ def main(argv=None) -> int:
     for jobs in (1, 2):
         s = sequence[f"jobs_{jobs}"]
         lines.append(f"  --jobs {jobs}: {s['best']:6.2f} s = {s['frames_per_second']:.2f} frames/s")
+    if big is not None:
+        lines += ["", f"peak memory of depth-cloud convert on a {big['size']}x{big['size']} frame "
+                      "(a process of its own): "
+                      f"{big['peak_bytes'] / 2**30:.2f} GiB = {big['bytes_per_pixel']:.1f} bytes per pixel "
+                      f"(target <= {TARGET_BYTES_PER_PIXEL}: "
+                      f"{'met' if big['bytes_per_pixel'] <= TARGET_BYTES_PER_PIXEL else 'NOT met'}), "
+                      f"{big['seconds']:.1f} s"]
     lines.append(f"bench wall time {time.perf_counter() - wall_start:.0f} s")
     print("\n".join(lines))
 
@@ -337,6 +383,7 @@ def main(argv=None) -> int:
         "open3d_recipe": o3d_result,
         "ratio_open3d_over_ours": ratio, "target_ratio": TARGET_RATIO,
         "sequence": sequence,
+        "big_frame": big,
     }
     out = pathlib.Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

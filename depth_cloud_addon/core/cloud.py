@@ -211,15 +211,17 @@ def read_cloud(inputs: FrameInputs, options: BuildOptions | None = None) -> Clou
     return dataclasses.replace(cloud, warnings=warnings, view_layer=image.view_layer or inputs.capture.view_layer)
 
 
-def camera_facing_normals(cloud: CloudArrays) -> np.ndarray:
+def camera_facing_normals(cloud: CloudArrays, start: int = 0, stop: int | None = None) -> np.ndarray:
     """(N, 3) float32 unit normals towards the camera: the direction each pixel was seen from (the
-    camera's +Z axis for orthographic cameras), in the cloud's ``space``."""
+    camera's +Z axis for orthographic cameras), in the cloud's ``space``; of rows ``start:stop`` only,
+    when given (an exporter streams them)."""
     camera = cloud.camera
+    points = cloud.points[start:stop]
     if camera.projection == "ORTHO":
         axis = camera.cam2world[:3, 2] if cloud.space == "world" else np.array([0.0, 0.0, 1.0])
-        return np.broadcast_to(axis.astype(np.float32), cloud.points.shape)
+        return np.broadcast_to(axis.astype(np.float32), points.shape)
     centre = camera.cam2world[:3, 3] if cloud.space == "world" else np.zeros(3)
-    normals = (centre - cloud.points).astype(np.float32)
+    normals = (centre - points).astype(np.float32)
     normals /= np.linalg.norm(normals, axis=1, keepdims=True)
     return normals
 

@@ -123,9 +123,9 @@ def export_points(path, points, colors, radii, options: ExportOptions, *, normal
     (see :func:`job_id`); returns the count. Raises :class:`NoValidDepthError` (and writes nothing) when no
     point has finite coordinates: an empty output is never a success."""
     path = os.fspath(path)
-    if not np.isfinite(np.asarray(points)).all(axis=-1).any():
-        raise NoValidDepthError(f"{path}: no point to write (every point has non-finite coordinates: check the "
-                                "camera's values)" if len(points) else f"{path}: no point to write")
+    points = np.asarray(points)
+    if options.fmt != "ply" and not _any_finite_row(points):  # write_ply checks as it counts its rows
+        raise NoValidDepthError(f"{path}: no point to write (none has finite coordinates: check the camera's values)")
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     job_comments = [f"{JOB_COMMENT}{job}"] if job else []
     if options.fmt == "ply":
@@ -142,9 +142,18 @@ def export_points(path, points, colors, radii, options: ExportOptions, *, normal
     return len(points)
 
 
+def _any_finite_row(points: np.ndarray) -> bool:
+    """Whether some row of ``points`` (N, 3) is finite (one fast reduction when all are)."""
+    finite = np.isfinite(points)
+    return len(points) > 0 and (bool(finite.all()) or bool(finite.all(axis=-1).any()))
+
+
 def export_cloud(path, cloud: CloudArrays, options: ExportOptions, *, job: str | None = None) -> int:
     """Write one frame's cloud (points in its ``space``), recording ``job``; returns the number of points."""
-    normals = camera_facing_normals(cloud) if options.normals else None
+    normals = None
+    if options.normals:  # PLY: computed per chunk as the file is written; NPZ: stored whole
+        normals = (lambda a, b: camera_facing_normals(cloud, a, b)) if options.fmt == "ply" else \
+            camera_facing_normals(cloud)
     extra = None
     if options.fmt == "npz":  # the pixel of each point and the camera travel with the NPZ only
         extra = dict(pixels=np.stack([cloud.cols, cloud.rows], axis=-1), camera=np.array(cloud.camera.to_json()))

@@ -18,6 +18,7 @@ import numpy as np
 
 from ._parallel import parallel_chunks
 from .atomic import atomic_write
+from .errors import NoValidDepthError
 
 __all__ = ["linear_to_srgb8", "ply_comments", "ply_is_complete", "write_npz", "write_ply"]
 
@@ -45,56 +46,84 @@ def _comment_text(text) -> str:
     return "".join(c if c.isprintable() else " " for c in text)
 
 
+#: Rows converted and written at a time: the writer's extra memory is a few of these, whatever the cloud's size.
+CHUNK_ROWS = 1 << 20
+
+
 def write_ply(path, points, colors=None, *, linear_float: bool = False, normals=None, radii=None,
               comments=()) -> int:
     """Write ``points`` (N, 3) with optional linear ``colors`` (N, 3|4), ``normals`` (N, 3), ``radii`` (N,).
 
-    Rows with a non-finite coordinate are skipped (pass ``backproject`` output reshaped to (-1, 3)).
-    Returns the number of points written.
+    ``normals`` may also be a function ``(start, stop) -> (stop - start, 3)`` of a range of rows, so that
+    they are never held for the whole cloud. Rows with a non-finite coordinate are skipped (pass
+    ``backproject`` output reshaped to (-1, 3)). The file is streamed :data:`CHUNK_ROWS` rows at a time
+    (converted, interleaved and written), so writing costs a few tens of MB beyond the arrays passed in.
+    Returns the number of points written; raises :class:`NoValidDepthError` (writing nothing) when there
+    is none.
     """
     points = np.asarray(points).reshape(-1, 3)
     n = points.shape[0]
-    everything = bool(np.isfinite(points).all())  # one fast reduction; rows only when some are not finite
+    everything = bool(np.isfinite(points).all())  # one fast reduction; a row mask only when some are not finite
     keep = None if everything else np.isfinite(points).all(axis=1)
     fields = [("x", "<f4"), ("y", "<f4"), ("z", "<f4")]
+    normals_of = None
     if normals is not None:
-        normals = np.asarray(normals).reshape(n, 3)
+        if callable(normals):
+            normals_of = normals
+        else:
+            whole = np.asarray(normals).reshape(n, 3)
+
+            def normals_of(a: int, b: int) -> np.ndarray:
+                return whole[a:b]
         fields += [("nx", "<f4"), ("ny", "<f4"), ("nz", "<f4")]
     if colors is not None:
-        colors = np.asarray(colors).reshape(n, -1)[:, :3]
+        colors = np.asarray(colors).reshape(n, -1)
         fields += [(c, "<f4" if linear_float else "u1") for c in ("red", "green", "blue")]
     if radii is not None:
         radii = np.asarray(radii).reshape(n)
         fields.append(("radius", "<f4"))
-    data = np.empty(n if everything else int(keep.sum()), dtype=fields)
-    sources = [points, normals, colors, radii]
-    if not everything:
-        sources = [None if a is None else a[keep] for a in sources]
-    points, normals, colors, radii = sources
-
-    def fill(start: int, stop: int) -> None:  # one slice of the interleaved rows
-        rows = data[start:stop]
-        rows["x"], rows["y"], rows["z"] = (points[start:stop, k] for k in range(3))
-        if normals is not None:
-            rows["nx"], rows["ny"], rows["nz"] = (normals[start:stop, k] for k in range(3))
-        if colors is not None:
-            rgb = colors[start:stop, :3]
-            rgb = rgb.astype(np.float32) if linear_float else linear_to_srgb8(rgb)
-            rows["red"], rows["green"], rows["blue"] = rgb[:, 0], rgb[:, 1], rgb[:, 2]
-        if radii is not None:
-            rows["radius"] = radii[start:stop]
-
-    parallel_chunks(len(data), fill)
+    count = n if everything else int(keep.sum())
+    if count == 0:  # an empty cloud is never a success: nothing is written
+        raise NoValidDepthError(f"{os.fspath(path)}: no point to write (none has finite coordinates: check the "
+                                "camera's values)")
     header = ["ply", "format binary_little_endian 1.0", "comment written by depth-cloud"]
     header += [f"comment {_comment_text(line)}" for line in comments]
-    header.append(f"element vertex {data.shape[0]}")
+    header.append(f"element vertex {count}")
     header += [f"property {_PLY_TYPES[t]} {name}" for name, t in fields]
     header.append("end_header")
 
+    def chunk_rows(start: int, stop: int) -> np.ndarray:
+        """Input rows ``start:stop`` as interleaved PLY rows (the finite ones)."""
+        rows_kept = None if keep is None else keep[start:stop]
+
+        def part(array):
+            return array if rows_kept is None else array[rows_kept]
+
+        xyz = part(points[start:stop])
+        data = np.empty(len(xyz), dtype=fields)
+        normal = part(np.asarray(normals_of(start, stop)).reshape(-1, 3)) if normals_of is not None else None
+        rgb = part(colors[start:stop, :3]) if colors is not None else None
+        radius = part(radii[start:stop]) if radii is not None else None
+
+        def fill(a: int, b: int) -> None:  # one slice of the chunk, in a thread
+            rows = data[a:b]
+            rows["x"], rows["y"], rows["z"] = (xyz[a:b, k] for k in range(3))
+            if normal is not None:
+                rows["nx"], rows["ny"], rows["nz"] = (normal[a:b, k] for k in range(3))
+            if rgb is not None:
+                values = rgb[a:b].astype(np.float32) if linear_float else linear_to_srgb8(rgb[a:b])
+                rows["red"], rows["green"], rows["blue"] = values[:, 0], values[:, 1], values[:, 2]
+            if radius is not None:
+                rows["radius"] = radius[a:b]
+
+        parallel_chunks(len(data), fill)
+        return data
+
     with atomic_write(path) as f:
         f.write(("\n".join(header) + "\n").encode("ascii"))
-        f.write(memoryview(data).cast("B"))  # the structured array's bytes, without a copy
-    return int(data.shape[0])
+        for start in range(0, n, CHUNK_ROWS):
+            f.write(memoryview(chunk_rows(start, min(start + CHUNK_ROWS, n))).cast("B"))
+    return count
 
 
 def ply_is_complete(path) -> bool:

@@ -44,3 +44,27 @@ def test_failed_write_leaves_nothing(tmp_path):
     with pytest.raises(OSError):
         write_ply(tmp_path / "missing_dir" / "x.ply", np.zeros((1, 3)))
     assert list(tmp_path.iterdir()) == []
+
+
+def test_streamed_chunks_write_the_same_file(tmp_path, monkeypatch):
+    """Rows are written CHUNK_ROWS at a time: chunk edges, skipped non-finite rows and normals given as a
+    function of a row range must not change a byte."""
+    from plyfile import PlyData
+
+    from depth_cloud_addon.core import ply
+
+    rng = np.random.default_rng(5)
+    points = rng.normal(size=(50, 3)).astype(np.float32)
+    points[[0, 6, 7, 31, 49]] = np.nan  # non-finite rows, some at chunk edges
+    colors = rng.uniform(0, 1, (50, 4)).astype(np.float32)
+    normals = rng.normal(size=(50, 3)).astype(np.float32)
+    radii = rng.uniform(0, 1, 50).astype(np.float32)
+    write_ply(tmp_path / "whole.ply", points, colors, normals=normals, radii=radii)
+    monkeypatch.setattr(ply, "CHUNK_ROWS", 7)
+    write_ply(tmp_path / "chunks.ply", points, colors, normals=lambda a, b: normals[a:b], radii=radii)
+    assert (tmp_path / "chunks.ply").read_bytes() == (tmp_path / "whole.ply").read_bytes()
+    vertex = PlyData.read(str(tmp_path / "chunks.ply"))["vertex"]
+    keep = np.isfinite(points).all(axis=1)
+    assert vertex.count == keep.sum() == 45
+    np.testing.assert_array_equal(np.stack([vertex["nx"], vertex["ny"], vertex["nz"]], -1), normals[keep])
+    np.testing.assert_array_equal(vertex["red"], linear_to_srgb8(colors[keep, :3])[:, 0])
