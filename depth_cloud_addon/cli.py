@@ -21,7 +21,7 @@ listed on stderr with its file and problem, the others written); 2 bad input or 
 ``depth-cloud: error: ...`` and nothing written (``--debug`` shows a traceback); 128+N stopped by
 signal N (SIGTERM, SIGINT, SIGHUP): outputs written so far are complete, nothing is half-written, and
 worker processes stop with it (also when it is killed outright).
-Warnings do not change it: one line each, ``depth-cloud: warning: [frame N: ]...`` (a frame rendered
+Warnings do not change it: one line each, ``depth-cloud: warning: ... (frames N, ...)`` (frames rendered
 with depth of field or motion blur, as its sidecar records; a ``--depth-kind``/``--from`` that contradicts
 what the file records). ``auto`` depth kind reads each file as what it records (its EXR header, else its
 sidecar's ``capture.depth_files``), else as what Cycles writes for the camera.
@@ -59,7 +59,15 @@ from .core.export import (
     output_complete,
     read_cloud_for,
 )
-from .core.frame_files import frame_files_of, frame_inputs, frame_path, parse_frames, read_camera_sidecar, read_sidecar
+from .core.frame_files import (
+    frame_files_of,
+    frame_inputs,
+    frame_path,
+    parse_frames,
+    read_camera_sidecar,
+    read_sidecar,
+    warned_frames,
+)
 from .core.fusion import Fusion
 
 EXIT_BAD_INPUT = 2
@@ -150,6 +158,14 @@ def cmd_depth(args) -> int:
         _say("note", result.notes)
         print(f"{source} -> {out} ({args.to_kind})", file=sys.stderr)
     return _sequence_end(failures, len(numbers), "depth map")
+
+
+def _by_warning(warnings) -> dict:
+    """``[(frame, warning)]`` -> ``{warning: [frames]}``: one line per warning, not one per frame."""
+    grouped: dict[str, list] = {}
+    for frame, warning in warnings:
+        grouped.setdefault(warning, []).append(frame)
+    return grouped
 
 
 def _sequence_end(failures: list[str], total: int, what: str) -> int:
@@ -383,8 +399,7 @@ def cmd_convert(args) -> int:
         if pool is not None:
             pool.shutdown()
         progress.close()
-    for frame, warning in warnings:  # after the progress line; the frames went on regardless
-        _say("warning", [warning], f"frame {frame}: ")
+    _say("warning", warned_frames(_by_warning(warnings)))  # after the progress line; the frames went on
     for failure in failures:
         print(f"depth-cloud: failed: {failure}", file=sys.stderr)
     print(f"depth-cloud: {len(todo) - len(failures)} of {len(todo)} frame(s) written{_layer_note(layers)}, "
@@ -417,8 +432,7 @@ def _convert_fused(args, jobs, fusion: Fusion) -> int:
             raise CliError(f"--voxel {args.voxel:g}: {exc}") from None
         progress.update(len(cloud.points))
     progress.close()
-    for frame, warning in warnings:
-        _say("warning", [warning], f"frame {frame}: ")
+    _say("warning", warned_frames(_by_warning(warnings)))
     for failure in failures:
         print(f"depth-cloud: failed: {failure}", file=sys.stderr)
     if fusion.frames == 0:

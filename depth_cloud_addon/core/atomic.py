@@ -7,7 +7,8 @@ SIGTERM/SIGINT handled as one) removes the temporary file, and a process killed 
 that temporary file (never a truncated target). The next write of the same target removes such leftovers
 of processes of this machine that no longer run (host and pid are in the name); files of a live process,
 of another machine (a farm's shared folder: its pids mean nothing here), and any file whose name does not
-follow this pattern, are never touched. Two writers of one name never share a temporary
+follow this pattern, are never touched (leftovers named ``NAME.tmp-<pid>`` by earlier versions of the
+writer are removed by the same rule). Two writers of one name never share a temporary
 file. The temporary name stays within the file system's 255-byte limit whatever the target's name
 (a long name is shortened, with a hash to keep it unique).
 """
@@ -68,6 +69,12 @@ def remove_stale_temporaries(path) -> list[str]:
         with contextlib.suppress(OSError):
             os.remove(candidate)
             removed.append(candidate)
+    for candidate in glob.glob(glob.escape(path) + ".tmp-*"):  # the naming of versions before 0.1.0's writer
+        pid = candidate[len(path) + len(".tmp-"):]
+        if pid.isdigit() and not _running(int(pid)):
+            with contextlib.suppress(OSError):
+                os.remove(candidate)
+                removed.append(candidate)
     return removed
 
 

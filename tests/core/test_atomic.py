@@ -120,3 +120,14 @@ def test_a_long_legal_name_does_not_fail_because_of_the_temporary_suffix(tmp_pat
     target = tmp_path / ("c" * 251 + ".ply")  # 255 bytes: the longest legal name
     write_ply(target, POINTS)
     assert target.stat().st_size > 0 and [p.name for p in tmp_path.iterdir()] == [target.name]
+
+
+def test_leftovers_of_the_earlier_naming_are_removed_too(tmp_path):
+    target = tmp_path / "cloud_0001.ply"
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    old = tmp_path / f"cloud_0001.ply.tmp-{int(dead.stdout)}"
+    live = tmp_path / f"cloud_0001.ply.tmp-{os.getppid()}"
+    old.write_bytes(b"x" * 10)
+    live.write_bytes(b"x" * 10)
+    write_text(target, "new")
+    assert not old.exists() and live.exists()

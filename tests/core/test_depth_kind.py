@@ -255,8 +255,17 @@ def test_convert_warns_once_per_frame_about_depth_of_field_and_goes_on(frames, c
     err = capsys.readouterr().err.splitlines()
     warnings = [line for line in err if line.startswith("depth-cloud: warning: ")]
     assert len(warnings) == 1, err
-    assert warnings[0].startswith("depth-cloud: warning: frame 3: depth of field was on (f/1): ")
+    assert warnings[0].startswith("depth-cloud: warning: depth of field was on (f/1): ")
+    assert warnings[0].endswith(" (frame 3)")
     assert sorted(p.name for p in (frames / "out").iterdir()) == ["c_0001.ply", "c_0002.ply", "c_0003.ply"]
+
+
+def test_a_sequence_rendered_with_depth_of_field_warns_in_one_line(frames, capsys):
+    for frame in (1, 2, 3):
+        write_camera_sidecar(frames / f"camera_{frame:04d}.json", CAMERA.replace(frame=frame), DOF)
+    assert run("convert", frames / "depth_####.exr", "--frames", "1-3", "-o", frames / "out" / "c_####.ply") == 0
+    warnings = [line for line in capsys.readouterr().err.splitlines() if line.startswith("depth-cloud: warning: ")]
+    assert len(warnings) == 1 and warnings[0].endswith(" (frames 1, 2, 3)"), warnings
 
 
 def test_convert_of_one_file_and_fuse_warn_about_depth_of_field(frames, capsys):
@@ -266,8 +275,8 @@ def test_convert_of_one_file_and_fuse_warn_about_depth_of_field(frames, capsys):
     assert len(warnings) == 1 and "depth of field was on (f/1)" in warnings[0], warnings
     assert run("convert", frames / "depth_####.exr", "--frames", "1-3", "--fuse", "-o", frames / "f.ply") == 0
     warnings = [line for line in capsys.readouterr().err.splitlines() if line.startswith("depth-cloud: warning: ")]
-    assert warnings == [w for w in warnings if w.startswith("depth-cloud: warning: frame 2: depth of field")]
-    assert len(warnings) == 1
+    assert len(warnings) == 1 and warnings[0].startswith("depth-cloud: warning: depth of field")
+    assert warnings[0].endswith(" (frame 2)")
 
 
 def test_run_convert_job_returns_the_warnings_and_never_raises(frames):
