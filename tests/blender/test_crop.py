@@ -29,8 +29,7 @@ import depth_cloud_addon
 from depth_cloud_addon.blender import builder
 from depth_cloud_addon.core import CameraModel, ResolutionMismatchError, backproject, pixel_centers, project, read_exr
 from depth_cloud_addon.core.geometry import camera_rays
-from tests.blender.conftest import ACCURACY_ROWS
-from tests.blender.test_accuracy import CAMERA_LOCATION, CAMERA_ROTATION, _interior
+from tests.blender.test_accuracy import CAMERA_LOCATION, CAMERA_ROTATION, _interior, assert_matches_ray_cast
 from tools import scenes
 
 #: Border (min_x, max_x, min_y, max_y) used by the accuracy configurations, and its measured window
@@ -157,18 +156,7 @@ def test_the_camera_is_cropped_to_the_measured_window(rendered):
 
 def test_cropped_points_match_ray_cast(rendered):
     camera, hits = rendered["camera"], rendered["hits"]
-    points = backproject(rendered["image"].depth, camera)
-    valid = np.isfinite(points[..., 0])
-    interior = _interior(rendered["object_ids"])
-    assert np.array_equal(valid[interior], np.isfinite(hits[..., 0])[interior])
-    assert not valid[(rendered["object_ids"] == -1) & _interior(rendered["object_ids"] == -1)].any()
-    assert interior.sum() > 0.3 * camera.width_px * camera.height_px
-    err = np.linalg.norm(points - hits, axis=-1)[interior]
-    dist = np.linalg.norm(hits - rendered["cam_location"], axis=-1)[interior]
-    median, p95, rel = float(np.median(err)), float(np.percentile(err, 95)), float(np.median(err / dist))
-    ACCURACY_ROWS.append((rendered["name"], int(interior.sum()), median, p95, rel))
-    assert median <= 2e-5 and rel <= 2e-6, (median, rel)
-    assert p95 <= 2e-4, p95
+    assert_matches_ray_cast(rendered, backproject(rendered["image"].depth, camera), hits)
 
 
 def test_cropped_aov_positions_project_to_the_cropped_pixel_centres(rendered):
