@@ -141,7 +141,15 @@ def capture_info(scene, camera_object, depth_files: dict | None = None) -> Captu
     layers = our_nodes(compat.compositor_tree(scene, create=False)[0]).get("render_layers")
     return CaptureInfo(scene=scene.name, view_layer=layers.layer if layers is not None else None,
                        depth_files=dict(depth_files or {}), depth_of_field=depth_of_field, motion_blur=motion_blur,
-                       fps=float(render.fps / render.fps_base), engine=str(render.engine))
+                       fps=float(render.fps / render.fps_base), engine=str(render.engine),
+                       samples=eevee_samples(scene))
+
+
+def eevee_samples(scene) -> int | None:
+    """EEVEE's render samples per pixel (each jittered: its Depth pass comes from one of them), else None."""
+    if "EEVEE" not in scene.render.engine or getattr(scene, "eevee", None) is None:
+        return None
+    return int(scene.eevee.taa_render_samples)
 
 
 def doubtful_settings(scene) -> list[str]:

@@ -93,3 +93,15 @@ def test_bake_and_export_report_the_frames_warnings(scene):
     assert bpy.ops.depth_cloud.export_ply(output=str(folder / "c_####.ply"), all_frames=True) == {"FINISHED"}
     message = scene.depth_cloud.last_message
     assert message.startswith("Depth Cloud: exported 2 PLY file(s)") and "motion blur was on" in message
+
+
+def test_eevees_sample_jitter_is_shown_and_turned_off_for_capture(scene):
+    scene, _ = scene
+    engines = {e.identifier for e in bpy.types.RenderSettings.bl_rna.properties["engine"].enum_items}
+    scene.render.engine = "BLENDER_EEVEE_NEXT" if "BLENDER_EEVEE_NEXT" in engines else "BLENDER_EEVEE"
+    scene.eevee.taa_render_samples = 16
+    assert [w for w in compositor.doubtful_settings(scene) if w.startswith("EEVEE rendered 16 jittered samples")]
+    assert bpy.ops.depth_cloud.exact_capture_settings() == {"FINISHED"}
+    assert scene.eevee.taa_render_samples == 1 and compositor.doubtful_settings(scene) == []
+    scene.render.engine = "CYCLES"  # Cycles takes depth at the pixel centre: its samples do not matter
+    assert compositor.doubtful_settings(scene) == []

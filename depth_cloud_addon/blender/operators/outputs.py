@@ -107,8 +107,8 @@ again; the clouds stay in the viewport"""
 
 
 class DEPTH_CLOUD_OT_exact_capture_settings(bpy.types.Operator):
-    """Turn off what makes the Depth pass disagree with the pixels: the scene camera's depth of field and \
-the render's motion blur"""
+    """Turn off what makes the Depth pass disagree with the pixels: the scene camera's depth of field, the \
+render's motion blur, and EEVEE's jittered samples (1 render sample)"""
 
     bl_idname = "depth_cloud.exact_capture_settings"
     bl_label = "Off for Capture"
@@ -117,7 +117,7 @@ the render's motion blur"""
     @classmethod
     def poll(cls, context):
         if not compositor.doubtful_settings(context.scene):
-            cls.poll_message_set("Depth of field and motion blur are off already")
+            cls.poll_message_set("Depth of field, motion blur and EEVEE's sample jitter are off already")
             return False
         return True
 
@@ -130,6 +130,9 @@ the render's motion blur"""
         if scene.render.use_motion_blur:
             scene.render.use_motion_blur = False
             changed.append("motion blur")
+        if (compositor.eevee_samples(scene) or 0) > 1:
+            scene.eevee.taa_render_samples = 1
+            changed.append("EEVEE's sample jitter (1 render sample)")
         return finish(self, context, "INFO", f"Depth Cloud: turned off {' and '.join(changed)} for capture")
 
 
