@@ -213,6 +213,14 @@ def ray_cast_grid(scene, origins: np.ndarray, directions: np.ndarray) -> tuple[n
     return hits, ids
 
 
+def vertex_positions_world(obj) -> np.ndarray:
+    """(N, 3) float64 world positions of a mesh object's vertices (its ``position`` attribute, bulk read)."""
+    positions = np.empty(len(obj.data.vertices) * 3, np.float32)
+    obj.data.attributes["position"].data.foreach_get("vector", positions)
+    matrix = np.array(obj.matrix_world, dtype=np.float64)
+    return positions.reshape(-1, 3) @ matrix[:3, :3].T + matrix[:3, 3]
+
+
 def render_size(scene) -> tuple[int, int]:
     r = scene.render
     return r.resolution_x * r.resolution_percentage // 100, r.resolution_y * r.resolution_percentage // 100

@@ -42,13 +42,6 @@ def render(scene, frame: int) -> None:
     bpy.ops.render.render(write_still=False)
 
 
-def vertex_positions_world(obj) -> np.ndarray:
-    positions = np.empty(len(obj.data.vertices) * 3, np.float32)
-    obj.data.attributes["position"].data.foreach_get("vector", positions)
-    matrix = np.array(obj.matrix_world, dtype=np.float64)
-    return positions.reshape(-1, 3) @ matrix[:3, :3].T + matrix[:3, 3]
-
-
 def vertex_colors(obj) -> np.ndarray:
     colors = np.empty(len(obj.data.vertices) * 4, np.float32)
     obj.data.color_attributes[builder.COLOR_ATTRIBUTE].data.foreach_get("color", colors)
@@ -141,7 +134,7 @@ def test_render_then_build_matches_ray_cast_and_exr_colors(scene_with_camera, tm
     origins, directions = scenes.pixel_rays_from_view_frame(scene, cam)
     truth, _ = scenes.ray_cast_grid(scene, origins, directions)
     hit = np.isfinite(truth[..., 0])
-    points = vertex_positions_world(obj)
+    points = scenes.vertex_positions_world(obj)
     assert len(points) == hit.sum() == scene.render.resolution_x * scene.render.resolution_y
     assert np.abs(points - truth[hit]).max() < 2e-5
     color = read_exr(tmp_path / "color_0002.exr", require_depth=False).color
@@ -169,13 +162,13 @@ def test_build_options_stride_range_and_camera_space(scene_with_camera, tmp_path
     keep[::2, ::2] = image.depth[::2, ::2] <= 7.0
     expected = backproject(image.depth, camera)[keep]
     assert 0 < len(obj.data.vertices) == keep.sum() < image.depth.size / 4
-    assert np.abs(vertex_positions_world(obj) - expected).max() < 1e-5
+    assert np.abs(scenes.vertex_positions_world(obj) - expected).max() < 1e-5
 
     bpy.ops.depth_cloud.build(space="CAMERA")
     obj = bpy.context.active_object
     assert obj.parent is not None and obj.parent.get(builder.ROLE) == "camera_empty"
     bpy.context.view_layer.update()
-    assert np.abs(vertex_positions_world(obj) - backproject(image.depth, camera).reshape(-1, 3)).max() < 1e-5
+    assert np.abs(scenes.vertex_positions_world(obj) - backproject(image.depth, camera).reshape(-1, 3)).max() < 1e-5
     assert len([o for o in scene.objects if o.get(builder.ROLE) == "cloud"]) == 1
     bpy.ops.depth_cloud.build(space="WORLD")  # back to world space: our empty goes, nothing else
     assert bpy.context.active_object.parent is None
@@ -192,8 +185,8 @@ def test_sidecar_keeps_the_rendered_camera_after_the_animation_changes(scene_wit
     cam.data.lens = 50.0
     bpy.ops.depth_cloud.build()
     obj = bpy.context.active_object
-    np.testing.assert_allclose(vertex_positions_world(obj), backproject(image.depth, rendered_camera).reshape(-1, 3),
-                               atol=1e-5)
+    expected = backproject(image.depth, rendered_camera).reshape(-1, 3)
+    np.testing.assert_allclose(scenes.vertex_positions_world(obj), expected, atol=1e-5)
     os.remove(tmp_path / "camera_0001.json")
     bpy.ops.depth_cloud.build()
     assert "no camera sidecar: used the scene camera 'Camera' at frame 1" in scene.depth_cloud.last_message

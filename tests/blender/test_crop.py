@@ -201,13 +201,6 @@ def addon():
     depth_cloud_addon.unregister()
 
 
-def vertex_positions_world(obj) -> np.ndarray:
-    positions = np.empty(len(obj.data.vertices) * 3, np.float32)
-    obj.data.attributes["position"].data.foreach_get("vector", positions)
-    matrix = np.array(obj.matrix_world, dtype=np.float64)
-    return positions.reshape(-1, 3) @ matrix[:3, :3].T + matrix[:3, 3]
-
-
 def test_build_of_a_cropped_render(addon, tmp_path):
     scene = scenes.configure_scene(bpy.context.scene)
     scene.render.pixel_aspect_y = 1.25
@@ -231,7 +224,7 @@ def test_build_of_a_cropped_render(addon, tmp_path):
     assert hit.all()  # the back wall fills the region
     assert bpy.ops.depth_cloud.build() == {"FINISHED"}
     assert "camera from camera_0001.json" in scene.depth_cloud.last_message
-    points = vertex_positions_world(builder.find_cloud(scene))
+    points = scenes.vertex_positions_world(builder.find_cloud(scene))
     assert len(points) == hit.sum() == w * h
     assert np.abs(points - truth[hit]).max() < 2e-5
     # Pixel Faces: one quad per pixel of the cropped image.
@@ -240,7 +233,7 @@ def test_build_of_a_cropped_render(addon, tmp_path):
     # Without the sidecar, Build falls back to the scene camera, cropped the same way.
     (tmp_path / "camera_0001.json").unlink()
     assert bpy.ops.depth_cloud.build(geometry="POINTS") == {"FINISHED"}
-    np.testing.assert_array_equal(vertex_positions_world(builder.find_cloud(scene)), points)
+    np.testing.assert_array_equal(scenes.vertex_positions_world(builder.find_cloud(scene)), points)
     # A genuine mismatch (the region changed after the render) is reported, naming the region.
     scenes.set_render_region(scene, 0.1, 0.9, 0.1, 0.9)
     with pytest.raises(RuntimeError, match="render region"):

@@ -15,7 +15,6 @@ import depth_cloud_addon
 from depth_cloud_addon.blender import builder
 from depth_cloud_addon.blender.operators import base, groundtruth
 from depth_cloud_addon.core import CameraModel, convert_depth, read_exr
-from tests.blender.test_addon import vertex_positions_world
 from tools import scenes
 
 ATTRIBUTE = "depthCloud.depthKind"
@@ -74,9 +73,9 @@ def test_build_from_the_distance_file_gives_the_points_of_the_depth_file(rendere
     scene, folder, render = rendered
     render("DISTANCE")
     assert bpy.ops.depth_cloud.build(filepath=str(folder / "depth_0001.exr")) == {"FINISHED"}
-    from_depth = vertex_positions_world(builder.find_cloud(scene))
+    from_depth = scenes.vertex_positions_world(builder.find_cloud(scene))
     assert bpy.ops.depth_cloud.build(filepath=str(folder / "distance_0001.exr")) == {"FINISHED"}
-    from_distance = vertex_positions_world(builder.find_cloud(scene))
+    from_distance = scenes.vertex_positions_world(builder.find_cloud(scene))
     assert from_depth.shape == from_distance.shape and len(from_depth) > 1000
     assert np.abs(from_distance - from_depth).max() <= 1e-5
 

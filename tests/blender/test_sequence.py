@@ -48,13 +48,6 @@ def rendered(tmp_path):
     depth_cloud_addon.unregister()
 
 
-def world_positions(obj) -> np.ndarray:
-    positions = np.empty(len(obj.data.vertices) * 3, np.float32)
-    obj.data.attributes["position"].data.foreach_get("vector", positions)
-    matrix = np.array(obj.matrix_world, dtype=np.float64)
-    return positions.reshape(-1, 3) @ matrix[:3, :3].T + matrix[:3, 3]
-
-
 def ray_cast_truth(scene, cam) -> np.ndarray:
     hits, _ = scenes.ray_cast_grid(scene, *scenes.pixel_rays_from_view_frame(scene, cam))
     return hits[np.isfinite(hits[..., 0])]
@@ -62,7 +55,7 @@ def ray_cast_truth(scene, cam) -> np.ndarray:
 
 def assert_cloud_is_frame(obj, scene, cam):
     truth = ray_cast_truth(scene, cam)
-    positions = world_positions(obj)
+    positions = scenes.vertex_positions_world(obj)
     assert positions.shape == truth.shape
     assert np.abs(positions - truth).max() < 2e-5
 
@@ -96,7 +89,7 @@ def test_sidecars_keep_the_rendered_cameras_when_the_animation_changes(rendered)
         scene.frame_set(frame)
         depth = read_exr(folder / f"depth_{frame:04d}.exr").depth
         expected = backproject(depth, rendered_cameras[frame]).reshape(-1, 3)
-        np.testing.assert_allclose(world_positions(obj), expected, atol=1e-5)
+        np.testing.assert_allclose(scenes.vertex_positions_world(obj), expected, atol=1e-5)
 
 
 def test_scene_camera_fallback_is_said_once(rendered):
@@ -189,7 +182,7 @@ def test_bake_fused_with_and_without_voxels(rendered):
     bpy.ops.depth_cloud.bake_sequence(mode="FUSED")
     fused = builder.find_cloud(scene, "fused")
     assert len(fused.data.vertices) == len(everything)
-    np.testing.assert_allclose(world_positions(fused), everything, atol=1e-5)
+    np.testing.assert_allclose(scenes.vertex_positions_world(fused), everything, atol=1e-5)
     voxel = 0.25
     bpy.ops.depth_cloud.bake_sequence(mode="FUSED", voxel_size=voxel)
     # The cloud holds float32 positions; voxel indices are floor(p / size) computed in float64.
