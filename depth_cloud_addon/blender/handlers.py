@@ -60,7 +60,7 @@ def record_frame(scene, camera: CameraModel, capture: CaptureInfo) -> str | None
     wanted = converted_kinds(scene.depth_cloud.depth_files, camera)
     converted = {kind: setup_file(folder, kind, frame) for kind in wanted}
     if converted:
-        write_depth_kinds(depth_path, camera, converted, from_kind=natural)
+        write_depth_kinds(depth_path, camera, converted, from_kind=natural, capture=capture)
         kinds.update({os.path.basename(path): kind for kind, path in converted.items()})
     capture = dataclasses.replace(capture, depth_files=kinds)
     return write_camera_sidecar(camera_sidecar_path(folder, frame), camera, capture)

@@ -34,7 +34,8 @@ from .geometry import (
 )
 
 __all__ = ["BuildOptions", "CloudArrays", "DepthFilesWritten", "FileDepthKind", "camera_facing_normals",
-           "cloud_arrays", "read_cloud", "read_frame_depth", "resolve_file_depth_kind", "write_depth_kinds"]
+           "cloud_arrays", "read_cloud", "read_depth_file", "read_frame_depth", "resolve_file_depth_kind",
+           "write_depth_kinds"]
 
 
 @dataclass(frozen=True)
@@ -76,15 +77,25 @@ def resolve_file_depth_kind(requested: str, header_kind: str | None, capture_kin
     return FileDepthKind(camera.natural_depth_kind(), "camera")
 
 
+def read_depth_file(path, camera: CameraModel, capture: CaptureInfo | None = None, depth_kind: str = "auto", *,
+                    view_layer: str | None = None, view_layer_required: bool = True) -> tuple[ExrImage, FileDepthKind]:
+    """Read a depth file as what it holds: its depth (a rasteriser's far-plane "no hit" made background, when
+    ``capture`` says EEVEE or Workbench wrote it) and its kind (:func:`resolve_file_depth_kind`, with the
+    file's header and ``capture``'s record). ``view_layer``: see :func:`.exr.read_exr`. Every reader of
+    depth files goes through here."""
+    capture = capture or CaptureInfo()
+    image = read_exr(path, view_layer=view_layer, view_layer_required=view_layer_required)
+    if capture.depth_buffer_background and image.depth is not None:  # EEVEE: "no hit" is about clip_end
+        image = dataclasses.replace(image, depth=depth_buffer_background(image.depth, camera))
+    return image, resolve_file_depth_kind(depth_kind, image.depth_kind, capture.kind_of(image.path), camera,
+                                          path=image.path)
+
+
 def read_frame_depth(inputs: FrameInputs, depth_kind: str = "auto", *, view_layer: str | None = None,
                      view_layer_required: bool = True) -> tuple[ExrImage, FileDepthKind]:
-    """Read a frame's depth file and decide its kind (:func:`resolve_file_depth_kind`, with the header of
-    the file and the record of the frame's sidecar). ``view_layer``: see :func:`.exr.read_exr`."""
-    image = read_exr(inputs.files.depth_path, view_layer=view_layer, view_layer_required=view_layer_required)
-    if inputs.capture.depth_buffer_background and image.depth is not None:  # EEVEE: "no hit" is about clip_end
-        image = dataclasses.replace(image, depth=depth_buffer_background(image.depth, inputs.camera))
-    return image, resolve_file_depth_kind(depth_kind, image.depth_kind, inputs.capture.kind_of(image.path),
-                                          inputs.camera, path=image.path)
+    """A frame's depth file read by :func:`read_depth_file`, with the frame's camera and sidecar."""
+    return read_depth_file(inputs.files.depth_path, inputs.camera, inputs.capture, depth_kind,
+                           view_layer=view_layer, view_layer_required=view_layer_required)
 
 @dataclass(frozen=True)
 class BuildOptions:
@@ -128,7 +139,7 @@ class CloudArrays:
     def points_cam(self) -> np.ndarray:
         if self.space == "camera":
             return self.points
-        return _transform(self.points, np.linalg.inv(self.camera.cam2world))
+        return _transform(self.points, self.camera.world2cam)
 
     @property
     def nbytes(self) -> int:
@@ -259,9 +270,7 @@ def write_depth_kinds(depth_path, camera: CameraModel, outputs: dict[str, str], 
     :func:`.exr.read_exr`; a layer the file lacks is an error).
     """
     depth_path = os.fspath(depth_path)
-    image = read_exr(depth_path, view_layer=view_layer)
-    source = resolve_file_depth_kind(from_kind, image.depth_kind, (capture or CaptureInfo()).kind_of(depth_path),
-                                     camera, path=depth_path)
+    image, source = read_depth_file(depth_path, camera, capture, from_kind, view_layer=view_layer)
     written = []
     for to_kind, out_path in outputs.items():
         write_exr(out_path, {"V": convert_depth(image.depth, camera, from_kind=source.kind, to_kind=to_kind)},

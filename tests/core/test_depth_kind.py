@@ -310,3 +310,21 @@ def test_a_rasterisers_far_plane_is_background(tmp_path, engine, expected):
     write_camera_sidecar(tmp_path / "camera_0001.json", camera, CaptureInfo(engine=engine) if engine else None)
     cloud = read_cloud(frame_inputs(frame_files_of(tmp_path / "depth_0001.exr"), 1))
     assert len(cloud.points) == expected
+
+
+def test_converting_an_eevee_depth_file_keeps_its_far_plane_background(tmp_path):
+    """The converter reads depth files like every other reader: EEVEE's "no hit" at about clip_end is
+    background (NaN in the converted file), not a far-plane surface."""
+    from depth_cloud_addon.core.cloud import write_depth_kinds
+    from depth_cloud_addon.core.frame_files import CaptureInfo
+
+    camera = CameraModel(width_px=4, height_px=3, lens_mm=30.0, clip_end=250.0)
+    depth = np.full((3, 4), 5.0, np.float32)
+    depth[0, 0] = 249.9585  # EEVEE's background, measured at clip_end 250
+    write_exr(tmp_path / "depth_0001.exr", {"V": depth})
+    for engine, background_is_nan in (("BLENDER_EEVEE_NEXT", True), ("CYCLES", False)):
+        out = tmp_path / f"distance_{engine}.exr"
+        write_depth_kinds(tmp_path / "depth_0001.exr", camera, {"distance": out}, capture=CaptureInfo(engine=engine))
+        converted = read_exr(out).depth
+        assert bool(np.isnan(converted[0, 0])) is background_is_nan
+        assert np.isfinite(converted[1:, 1:]).all()

@@ -1,5 +1,5 @@
 """Export PLY: point clouds of the current frame or a frame range as files (PLY or NPZ), through the
-core's one export (:func:`export_frame`), the same as ``depth-cloud convert``."""
+core's one export (:func:`read_cloud_for` then :func:`export_cloud`), the same as ``depth-cloud convert``."""
 
 from __future__ import annotations
 
