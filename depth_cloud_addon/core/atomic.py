@@ -16,7 +16,6 @@ file. The temporary name stays within the file system's 255-byte limit whatever 
 from __future__ import annotations
 
 import contextlib
-import glob
 import hashlib
 import os
 import re
@@ -26,7 +25,6 @@ import socket
 __all__ = ["atomic_path", "atomic_write", "remove_stale_temporaries", "temporary_prefix", "write_text"]
 
 _MAX_BASE = 120  # bytes of the target's name kept in a temporary name (+ host, pid, random part, ".tmp")
-_TEMPORARY = re.compile(r"\.([A-Za-z0-9_-]+)~(\d+)-[0-9a-f]{8}\.tmp$")
 _HOST = re.sub(r"[^A-Za-z0-9_-]", "_", socket.gethostname())[:32] or "host"
 
 
@@ -56,25 +54,44 @@ def _running(pid: int) -> bool:
     return True
 
 
+_LEFTOVER = re.compile(r"^(\..+\.)([A-Za-z0-9_-]+)~(\d+)-[0-9a-f]{8}\.tmp$")  # prefix, host, pid
+_LEGACY = re.compile(r"^(.+)\.tmp-(\d+)$")  # NAME.tmp-<pid>: the naming of earlier versions of the writer
+#: folder -> {target key -> [(name, pid)]}: each folder is listed once per process, not once per write
+#: (a sequence folder of 10,000 frames takes ~10 ms to list).
+_candidates: dict[str, dict[tuple[str, str], list[tuple[str, int]]]] = {}
+
+
+def _index(folder: str) -> dict[tuple[str, str], list[tuple[str, int]]]:
+    """This machine's temporary files in ``folder`` (both namings), by the target they belong to."""
+    index: dict[tuple[str, str], list[tuple[str, int]]] = {}
+    with contextlib.suppress(OSError), os.scandir(folder) as entries:
+        for entry in entries:
+            match = _LEFTOVER.match(entry.name)
+            if match is not None and match.group(2) == _HOST:
+                index.setdefault(("new", match.group(1)), []).append((entry.name, int(match.group(3))))
+                continue
+            match = _LEGACY.match(entry.name)
+            if match is not None:
+                index.setdefault(("legacy", match.group(1)), []).append((entry.name, int(match.group(2))))
+    return index
+
+
 def remove_stale_temporaries(path) -> list[str]:
     """Remove the temporary files of ``path`` left by this machine's processes that no longer run; returns
-    their paths."""
+    their paths. The folder is listed once per process; a target's leftovers are looked at once."""
     path = os.path.abspath(os.fspath(path))
-    pattern = os.path.join(glob.escape(os.path.dirname(path)), glob.escape(temporary_prefix(path)) + "*.tmp")
+    folder = os.path.dirname(path)
+    if folder not in _candidates:
+        _candidates[folder] = _index(folder)
+    index = _candidates[folder]
+    candidates = index.pop(("new", temporary_prefix(path)), []) + index.pop(("legacy", os.path.basename(path)), [])
     removed = []
-    for candidate in glob.glob(pattern):
-        match = _TEMPORARY.search(os.path.basename(candidate))
-        if match is None or match.group(1) != _HOST or _running(int(match.group(2))):
+    for name, pid in candidates:
+        if _running(pid):
             continue
         with contextlib.suppress(OSError):
-            os.remove(candidate)
-            removed.append(candidate)
-    for candidate in glob.glob(glob.escape(path) + ".tmp-*"):  # the naming of versions before 0.1.0's writer
-        pid = candidate[len(path) + len(".tmp-"):]
-        if pid.isdigit() and not _running(int(pid)):
-            with contextlib.suppress(OSError):
-                os.remove(candidate)
-                removed.append(candidate)
+            os.remove(os.path.join(folder, name))
+            removed.append(os.path.join(folder, name))
     return removed
 
 
