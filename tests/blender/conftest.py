@@ -12,6 +12,18 @@ import pytest  # noqa: E402
 ACCURACY_ROWS: list[tuple] = []
 
 
+@pytest.fixture
+def addon():
+    """An empty factory scene with the add-on registered (from this checkout); yields the scene."""
+    import depth_cloud_addon
+    from tools import scenes
+
+    scene = scenes.empty_scene()
+    depth_cloud_addon.register()
+    yield scene
+    depth_cloud_addon.unregister()
+
+
 def _handler_lists():
     return {name: getattr(bpy.app.handlers, name) for name in dir(bpy.app.handlers)
             if isinstance(getattr(bpy.app.handlers, name), list)}

@@ -13,20 +13,11 @@ import bpy
 import numpy as np
 import pytest
 
-import depth_cloud_addon
 from depth_cloud_addon.blender import builder, compat, compositor, panel
 from depth_cloud_addon.core import CameraModel, backproject, read_exr, write_exr
 from tools import scenes
 
 CAMERA = dict(location=(0.3, -7.0, 1.5), rotation=(1.45, 0.02, 0.05))
-
-
-@pytest.fixture
-def addon():
-    scenes.empty_scene()
-    depth_cloud_addon.register()
-    yield
-    depth_cloud_addon.unregister()
 
 
 @pytest.fixture

@@ -25,7 +25,6 @@ import bpy
 import numpy as np
 import pytest
 
-import depth_cloud_addon
 from depth_cloud_addon.blender import builder
 from depth_cloud_addon.core import CameraModel, ResolutionMismatchError, backproject, pixel_centers, project, read_exr
 from depth_cloud_addon.core.geometry import camera_rays
@@ -191,14 +190,6 @@ def test_a_region_without_crop_writes_the_full_image_with_background_outside(tmp
 
 
 # -- Build of a cropped render -------------------------------------------------------------------------
-
-
-@pytest.fixture
-def addon():
-    scenes.empty_scene()
-    depth_cloud_addon.register()
-    yield
-    depth_cloud_addon.unregister()
 
 
 def test_build_of_a_cropped_render(addon, tmp_path):

@@ -13,20 +13,11 @@ import bpy
 import numpy as np
 import pytest
 
-import depth_cloud_addon
 from depth_cloud_addon.blender import builder
 from depth_cloud_addon.core import read_exr
 from tools import scenes
 
 PSNR_RESULTS: list[tuple[str, float, int]] = []
-
-
-@pytest.fixture
-def addon():
-    scenes.empty_scene()
-    depth_cloud_addon.register()
-    yield bpy.context.scene
-    depth_cloud_addon.unregister()
 
 
 def box_filter(scene, samples: int = 16) -> None:
