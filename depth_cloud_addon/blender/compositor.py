@@ -62,10 +62,15 @@ def output_directory(scene) -> str | None:
 CAPTURE_ROLES = ("depth", "color")  # our File Output nodes
 
 
+def render_layers_node(scene):
+    """Our Render Layers node in the scene's compositor (what the capture renders), or None."""
+    tree, _ = compat.compositor_tree(scene, create=False)
+    return our_nodes(tree).get("render_layers")
+
+
 def capture_layer(scene):
     """``(scene, view layer)`` our Render Layers node captures (None, None without outputs)."""
-    tree, _ = compat.compositor_tree(scene, create=False)
-    layers = our_nodes(tree).get("render_layers")
+    layers = render_layers_node(scene)
     if layers is None:
         return None, None
     source = layers.scene or scene
@@ -138,7 +143,7 @@ def capture_info(scene, camera_object, depth_files: dict | None = None) -> Captu
     if dof is not None and dof.use_dof:
         depth_of_field = {"fstop": float(dof.aperture_fstop), "focus_distance": float(dof.focus_distance)}
     motion_blur = {"shutter": float(render.motion_blur_shutter)} if render.use_motion_blur else None
-    layers = our_nodes(compat.compositor_tree(scene, create=False)[0]).get("render_layers")
+    layers = render_layers_node(scene)
     return CaptureInfo(scene=scene.name, view_layer=layers.layer if layers is not None else None,
                        depth_files=dict(depth_files or {}), depth_of_field=depth_of_field, motion_blur=motion_blur,
                        fps=float(render.fps / render.fps_base), engine=str(render.engine),

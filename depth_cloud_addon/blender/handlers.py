@@ -19,7 +19,7 @@ import bpy
 from ..core import CameraModel
 from ..core.cloud import write_depth_kinds
 from ..core.frame_files import CaptureInfo, camera_sidecar_path, setup_file, write_camera_sidecar
-from . import compat, compositor
+from . import compositor
 
 _render_cameras: dict[str, tuple] = {}  # scene name -> (frame, camera, capture) of the frame being rendered
 
@@ -32,7 +32,7 @@ def captures_this_scene(scene) -> bool:
         return False
     if compositor.capture_paused(scene):  # one of our clouds is in the render: no EXR was written
         return False
-    layers = compositor.our_nodes(compat.compositor_tree(scene, create=False)[0]).get("render_layers")
+    layers = compositor.render_layers_node(scene)
     return layers is None or layers.scene is None or layers.scene == scene
 
 
