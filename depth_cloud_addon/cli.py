@@ -69,6 +69,7 @@ from .core.frame_files import (
     warned_frames,
 )
 from .core.fusion import Fusion
+from .core.passes import ATTRIBUTES, EDGE_THRESHOLD, check_attributes
 
 EXIT_BAD_INPUT = 2
 
@@ -279,13 +280,21 @@ def _check_convert_options(args) -> None:
         raise CliError("--voxel needs --fuse")
     if args.fuse and args.space != "world":
         raise CliError("--fuse needs --space world: the frames' cameras differ")
+    try:
+        args.attributes = check_attributes(args.attributes or ())
+    except ValueError as exc:
+        raise CliError(f"--attributes: {exc}") from None
+    if args.attributes and args.fuse:
+        raise CliError("--attributes are per frame: not with --fuse")
+    if not args.edge_threshold > 0:
+        raise CliError(f"--edge-threshold must be > 0, got {args.edge_threshold}")
 
 
 def _job_description(job: ConvertJob) -> dict:
     """What makes a frame's output: its input files (path, size, time), the camera given, the options."""
     try:
         files = frame_files_of(job.depth_path, color_path=job.color_path, camera_path=job.camera_path)
-        paths = (files.depth_path, files.color_path, files.camera_path)
+        paths = (files.depth_path, files.color_path, files.camera_path, files.passes_path)
     except DepthCloudError:
         paths = (job.depth_path, job.color_path, job.camera_path)
     return {"version": __version__, "frame": job.frame, "inputs": input_fingerprint(paths),
@@ -347,7 +356,8 @@ def cmd_convert(args) -> int:
         except DepthCloudError as exc:
             raise CliError(f"--voxel: {exc}") from None
     blend_cameras = _blend_cameras(args, numbers) if args.blend else {}
-    build = BuildOptions(stride=args.stride, depth_kind=args.depth_kind, space=args.space, view_layer=args.layer)
+    build = BuildOptions(stride=args.stride, depth_kind=args.depth_kind, space=args.space, view_layer=args.layer,
+                         attributes=args.attributes, drop_edges=args.drop_edges, edge_threshold=args.edge_threshold)
     export = ExportOptions(colors=args.colors, normals=args.normals, radius=args.radius, fmt=args.format)
     jobs = []
     for frame in numbers:
@@ -529,6 +539,16 @@ def build_parser() -> argparse.ArgumentParser:
                          help="PLY colors: sRGB-encoded uchar (default), linear float, or none")
     convert.add_argument("--normals", action="store_true", help="add nx ny nz: the direction towards the camera")
     convert.add_argument("--radius", action="store_true", help="add radius: half the pixel footprint (metres)")
+    convert.add_argument("--attributes", metavar="NAMES",
+                         help="point attributes from the captured passes, comma-separated: "
+                              + ", ".join(ATTRIBUTES) + " (PLY properties / NPZ arrays of those names; vectors as "
+                              "NAME_x NAME_y NAME_z in PLY; object_id's legend in NAME.legend.json)")
+    convert.add_argument("--drop-edges", action="store_true",
+                         help="leave out pixels that straddle a silhouette (their depth may belong to the other "
+                              "side: flying points)")
+    convert.add_argument("--edge-threshold", type=float, default=EDGE_THRESHOLD, metavar="FRACTION",
+                         help="a neighbour's depth differing by more than this fraction of the pixel's own makes "
+                              f"an edge (default {EDGE_THRESHOLD})")
     convert.add_argument("--format", choices=("ply", "npz"), default="ply",
                          help="binary PLY (default) or NumPy .npz (points, colors, radii, pixels, camera)")
     convert.add_argument("--frames", help="frame numbers for # patterns, e.g. 1-240")

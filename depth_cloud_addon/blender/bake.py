@@ -127,6 +127,7 @@ class BakeJob:
         builder.write_cloud_mesh(mesh, cloud, self.look["geometry"], self.surface_step)
         obj = bpy.data.objects.new(mesh.name, mesh)
         obj[builder.ROLE], obj["depth_cloud_frame"] = "baked_frame", frame
+        builder.set_legend(obj, cloud.legend)
         self.collection.objects.link(obj)
         self._made.append(obj)
         builder.style_object(obj, **self.look)

@@ -13,9 +13,12 @@ per-point Python loop. Only objects and data blocks this add-on created (tagged 
 
 from __future__ import annotations
 
+import json
+
 import bpy
 import numpy as np
 
+from ..core.passes import ATTRIBUTES
 from ..core.surfaces import grid_faces, grid_uvs, pixel_quads
 
 ROLE = "depth_cloud_role"
@@ -32,6 +35,7 @@ TOPOLOGY = "depth_cloud_topology"  # on a mesh: what its faces are, so a rebuild
 COLOR_ATTRIBUTE = "Color"  # an attribute named exactly "color" renders black through Cycles' Attribute node
 RADIUS_ATTRIBUTE = "radius"
 POINT_SIZE_INPUT = "Point Size"
+LEGEND = "depth_cloud_legend"  # on a cloud object: its object_id legend (JSON: hash as 8 hex digits -> name)
 #: positions, colors, radii of a cloud without points
 EMPTY_CLOUD = (np.zeros((0, 3), np.float32), np.zeros((0, 4), np.float32), np.zeros(0, np.float32))
 
@@ -134,6 +138,38 @@ def write_mesh(mesh, positions: np.ndarray, colors: np.ndarray, radii: np.ndarra
     mesh.update()
 
 
+def write_point_attributes(mesh, attributes: dict, domain: str = "POINT") -> None:
+    """The cloud's point attributes (``core.passes``) as mesh attributes of their names on ``domain``:
+    integers as INT, booleans as BOOLEAN, (N, 3) arrays as FLOAT_VECTOR. Attributes of those names that
+    ``attributes`` no longer holds are removed (a rebuild that keeps the quads keeps its attributes)."""
+    for name in [a for a in ATTRIBUTES if a not in attributes and a in mesh.attributes]:
+        mesh.attributes.remove(mesh.attributes[name])
+    for name, values in attributes.items():
+        values = np.asarray(values)
+        if values.ndim == 2:
+            kind, key, data = "FLOAT_VECTOR", "vector", np.ascontiguousarray(values, np.float32).ravel()
+        elif values.dtype == np.bool_:
+            kind, key, data = "BOOLEAN", "value", np.ascontiguousarray(values)
+        elif values.dtype.kind in "iu":
+            kind, key, data = "INT", "value", np.ascontiguousarray(values, np.int32)
+        else:
+            kind, key, data = "FLOAT", "value", np.ascontiguousarray(values, np.float32)
+        existing = mesh.attributes.get(name)
+        if existing is not None and (existing.data_type != kind or existing.domain != domain):
+            mesh.attributes.remove(existing)
+            existing = None
+        attribute = existing or mesh.attributes.new(name, kind, domain)
+        attribute.data.foreach_set(key, data)
+
+
+def set_legend(obj, legend: dict | None) -> None:
+    """The cloud's object_id legend as the object's custom property (removed when it has none)."""
+    if legend is None:
+        obj.pop(LEGEND, None)
+    else:
+        obj[LEGEND] = json.dumps(legend)
+
+
 def _set_int_attribute(mesh, name: str, values: np.ndarray) -> None:
     mesh.attributes[name].data.foreach_set("value", np.ascontiguousarray(values, np.int32).ravel())
 
@@ -194,13 +230,16 @@ def write_surface_mesh(mesh, positions: np.ndarray, faces: np.ndarray, colors: n
 
 
 def write_cloud_mesh(mesh, cloud, geometry: str = "POINTS", surface_step: float = 0.05) -> None:
-    """Fill ``mesh`` from a :class:`..core.cloud.CloudArrays` as points, per-pixel quads or a torn grid surface."""
+    """Fill ``mesh`` from a :class:`..core.cloud.CloudArrays` as points, per-pixel quads or a torn grid surface,
+    with the cloud's attributes (per point; per face for quads)."""
     if geometry == "POINTS":
         write_mesh(mesh, cloud.points, cloud.colors, cloud.radii)
     elif geometry == "FACES":
         corners = pixel_quads(cloud.depths, cloud.rows, cloud.cols, cloud.camera, depth_kind=cloud.depth_kind,
                               space=cloud.space, size=cloud.stride)
         write_faces_mesh(mesh, corners, cloud.colors)
+        write_point_attributes(mesh, cloud.attributes, "FACE")
+        return
     elif geometry == "SURFACE":
         shape = (-(-cloud.camera.height_px // cloud.stride), -(-cloud.camera.width_px // cloud.stride))
         rows, cols = cloud.rows // cloud.stride, cloud.cols // cloud.stride
@@ -209,6 +248,7 @@ def write_cloud_mesh(mesh, cloud, geometry: str = "POINTS", surface_step: float 
                                                                                 cloud.camera.shape))
     else:
         raise ValueError(f"geometry must be one of {GEOMETRY_MODES}, got {geometry!r}")
+    write_point_attributes(mesh, cloud.attributes)
 
 
 def style_object(obj, geometry: str = "POINTS", shading: str = "EMISSION", point_size: float = 1.0) -> None:
@@ -265,9 +305,11 @@ def build_cloud(context, cloud, *, geometry: str = "POINTS", shading: str = "EMI
                 name: str = CLOUD_NAME):
     """Create or update the cloud object from a :class:`..core.cloud.CloudArrays` in any geometry mode."""
     cam2world = cloud.camera.cam2world if cloud.space == "camera" else None
-    return place_cloud(context, lambda mesh: write_cloud_mesh(mesh, cloud, geometry, surface_step),
-                       cam2world=cam2world, geometry=geometry, shading=shading, point_size=point_size,
-                       source=source, frame=frame, role=role, name=name)
+    obj = place_cloud(context, lambda mesh: write_cloud_mesh(mesh, cloud, geometry, surface_step),
+                      cam2world=cam2world, geometry=geometry, shading=shading, point_size=point_size,
+                      source=source, frame=frame, role=role, name=name)
+    set_legend(obj, cloud.legend)
+    return obj
 
 
 def place_cloud(context, write, *, cam2world=None, geometry="POINTS", shading="EMISSION", point_size=1.0,

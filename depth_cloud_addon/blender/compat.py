@@ -88,6 +88,32 @@ def new_file_output(tree, directory: str, file_stem: str, socket_type: str):
     return node, node.inputs[0]
 
 
+def new_multilayer_file_output(tree, directory: str, file_stem: str, items):
+    """A File Output node writing one float32 multilayer EXR per frame, ``<directory>/<file_stem><frame>.exr``,
+    with a layer per ``(name, socket_type)`` of ``items`` ("FLOAT", "VECTOR", "RGBA"). A layer named
+    ``Vector`` keeps all four components (5.0 asks for them; 4.5 writes them; 4.2 writes X, Y, Z only).
+    5.0 writes each layer as its own part. Returns the node; its inputs are in the order of ``items``."""
+    node = tree.nodes.new("CompositorNodeOutputFile")
+    image_format = node.format
+    if hasattr(image_format, "media_type"):  # 5.0
+        image_format.media_type = "MULTI_LAYER_IMAGE"
+    image_format.file_format = "OPEN_EXR_MULTILAYER"
+    image_format.color_depth = "32"
+    image_format.exr_codec = "ZIP"
+    if hasattr(node, "file_output_items"):  # 5.0
+        node.directory, node.file_name = directory, file_stem
+        for name, socket_type in items:
+            item = node.file_output_items.new(socket_type, name)
+            if name == "Vector":
+                item.vector_socket_dimensions = 4
+    else:  # 4.x: the multilayer path names the file
+        node.base_path = directory + file_stem
+        node.layer_slots.clear()
+        for name, _ in items:
+            node.layer_slots.new(name)
+    return node
+
+
 def set_file_output_directory(node, directory: str) -> None:
     if hasattr(node, "directory"):  # 5.0
         node.directory = directory

@@ -13,8 +13,9 @@ color or camera file; hiding the clouds from renders resumes the capture. The pa
 
 Per frame N the folder receives ``depth_NNNN.exr`` (one float32 channel, Blender's Depth pass as Cycles
 writes it, not normalised: planar Z, or ray distance for panoramic cameras), ``color_NNNN.exr`` (float32
-linear premultiplied RGBA) and, written by a render handler (see ``handlers``), ``camera_NNNN.json``
-(the ``CameraModel`` of that frame and the capture facts).
+linear premultiplied RGBA), with extra passes asked for ``passes_NNNN.exr`` (one multilayer EXR, layers
+named as Blender names the passes, see ``core.passes``) and, written by a render handler (see
+``handlers``), ``camera_NNNN.json`` (the ``CameraModel`` of that frame and the capture facts).
 """
 
 from __future__ import annotations
@@ -22,12 +23,23 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..core.frame_files import CaptureInfo, setup_stem
+from ..core.passes import PASS_KINDS, PASS_LAYERS
 from . import compat
 from .builder import CLOUD_ROLES, ROLE
 
 TAG = "depth_cloud"
 DEPTH_STEM = setup_stem("depth")
 COLOR_STEM = setup_stem("color")
+PASSES_STEM = setup_stem("passes")
+#: Extra pass kind -> the view layer switches it needs.
+PASS_SWITCHES = {"OBJECT_INDEX": ("use_pass_object_index",), "MATERIAL_INDEX": ("use_pass_material_index",),
+                 "NORMAL": ("use_pass_normal",), "MOTION": ("use_pass_vector", "use_pass_cryptomatte_object"),
+                 "CRYPTOMATTE": ("use_pass_cryptomatte_object",)}
+#: Blender pass (a layer of passes_NNNN.exr) -> (File Output socket type, Render Layers output names 4.x / 5.0).
+_PASS_SOCKETS = {"IndexOB": ("FLOAT", ("IndexOB", "Object Index")), "IndexMA": ("FLOAT", ("IndexMA", "Material Index")),
+                 "Normal": ("VECTOR", ("Normal",)), "Vector": ("VECTOR", ("Vector",)),
+                 **{f"CryptoObject0{i}": ("RGBA", (f"CryptoObject0{i}",)) for i in range(3)}}
+PASSES_PROPERTY = "depth_cloud_passes"  # on our passes node: the pass kinds it writes
 FRAME_LABEL = "Depth Cloud outputs"
 #: Nodes that make a tree we created pass the render through; removed only with the tree.
 PASSTHROUGH = "passthrough"
@@ -38,6 +50,7 @@ class SetupResult:
     added: int
     directory: str
     created_tree: bool
+    passes_lacking: tuple = ()  # extra passes the render engine does not write (EEVEE: the index passes)
 
 
 def our_nodes(tree) -> dict:
@@ -59,7 +72,7 @@ def output_directory(scene) -> str | None:
     return compat.file_output_directory(node) if node is not None else None
 
 
-CAPTURE_ROLES = ("depth", "color")  # our File Output nodes
+CAPTURE_ROLES = ("depth", "color", "passes")  # our File Output nodes
 
 
 def render_layers_node(scene):
@@ -147,7 +160,14 @@ def capture_info(scene, camera_object, depth_files: dict | None = None) -> Captu
     return CaptureInfo(scene=scene.name, view_layer=layers.layer if layers is not None else None,
                        depth_files=dict(depth_files or {}), depth_of_field=depth_of_field, motion_blur=motion_blur,
                        fps=float(render.fps / render.fps_base), engine=str(render.engine),
-                       samples=eevee_samples(scene))
+                       samples=eevee_samples(scene), passes=captured_passes(scene))
+
+
+def captured_passes(scene) -> tuple[str, ...]:
+    """The extra pass kinds our passes node writes (empty: none)."""
+    tree, _ = compat.compositor_tree(scene, create=False)
+    node = our_nodes(tree).get("passes")
+    return tuple(node.get(PASSES_PROPERTY, ())) if node is not None else ()
 
 
 def eevee_samples(scene) -> int | None:
@@ -172,8 +192,38 @@ def _free_location(tree) -> tuple[float, float]:
     return (max(n.location.x for n in others) + 400.0, max(n.location.y for n in others))
 
 
-def setup_outputs(scene, view_layer, directory: str) -> SetupResult:
-    """Enable the Depth pass of ``view_layer`` and add (or refresh) our File Output nodes."""
+def _setup_passes(scene, tree, layers, frame, directory: str, passes, location) -> tuple[int, list[str]]:
+    """(Re)make our passes node for the extra pass kinds ``passes``; returns (nodes added, pass kinds the
+    render engine does not write, e.g. the index passes under EEVEE)."""
+    old = our_nodes(tree).get("passes")
+    if old is not None:
+        location = tuple(old.location)
+        tree.nodes.remove(old)
+    if not passes:
+        return 0, []
+    wanted = dict.fromkeys(layer for kind in PASS_KINDS if kind in passes for layer in PASS_LAYERS[kind])
+    sources, lacking = {}, []
+    for layer in wanted:
+        socket_type, names = _PASS_SOCKETS[layer]
+        output = next((o for o in layers.outputs if o.name in names and o.enabled), None)
+        if output is not None:
+            sources[layer] = (socket_type, output)
+    for kind in passes:
+        if not any(layer in sources for layer in PASS_LAYERS[kind]):
+            lacking.append(kind)
+    node = compat.new_multilayer_file_output(tree, directory, PASSES_STEM,
+                                             [(layer, t) for layer, (t, _) in sources.items()])
+    node[TAG], node.label, node.parent = "passes", "Depth Cloud passes", frame
+    node[PASSES_PROPERTY] = [kind for kind in PASS_KINDS if kind in passes and kind not in lacking]
+    node.location = location
+    for i, (_, output) in enumerate(sources.values()):
+        tree.links.new(output, node.inputs[i])
+    return (1 if old is None else 0), lacking
+
+
+def setup_outputs(scene, view_layer, directory: str, passes=()) -> SetupResult:
+    """Enable the Depth pass (and the ``passes`` asked for: :data:`..core.passes.PASS_KINDS`) of
+    ``view_layer`` and add (or refresh) our File Output nodes."""
     if not directory.endswith(("/", "\\")):
         directory += "/"
     view_layer.use_pass_z = True
@@ -210,8 +260,13 @@ def setup_outputs(scene, view_layer, directory: str) -> SetupResult:
         compat.set_file_output_directory(node, directory)
         if not node.inputs[0].is_linked:
             tree.links.new(layers.outputs[output], node.inputs[0])
+    for kind in passes:
+        for switch in PASS_SWITCHES[kind]:
+            setattr(view_layer, switch, True)
+    made, lacking = _setup_passes(scene, tree, layers, frame, directory, set(passes),
+                                  (layers.location.x + 300.0, layers.location.y - 360.0))
     sync_capture(scene)
-    return SetupResult(added=added, directory=directory, created_tree=created)
+    return SetupResult(added=added + made, directory=directory, created_tree=created, passes_lacking=tuple(lacking))
 
 
 def remove_outputs(scene) -> int:

@@ -11,17 +11,55 @@ Blender data and never raise into Blender (a failure is printed).
 """
 
 import dataclasses
+import hashlib
 import os
 import traceback
 
 import bpy
+import numpy as np
 
 from ..core import CameraModel
 from ..core.cloud import write_depth_kinds
 from ..core.frame_files import CaptureInfo, camera_sidecar_path, setup_file, write_camera_sidecar
 from . import compositor
+from .builder import ROLE
 
 _render_cameras: dict[str, tuple] = {}  # scene name -> (frame, camera, capture) of the frame being rendered
+_render_objects: dict[str, dict] = {}   # scene name -> frame -> object states, seen during the render (MOTION)
+#: Object types that render surfaces (and so can be under a pixel).
+GEOMETRY_TYPES = frozenset({"MESH", "CURVE", "SURFACE", "META", "FONT", "CURVES", "POINTCLOUD", "VOLUME"})
+
+
+def object_states(depsgraph) -> list[dict]:
+    """Every rendered object's state in ``depsgraph``'s frame, for exact rigid motion (see
+    ``core.frame_files.CaptureInfo.objects``): name, pass index, ``matrix_world`` and a fingerprint of its
+    evaluated mesh's vertices in object space (None for other types)."""
+    states = []
+    for obj in depsgraph.objects:
+        if obj.type not in GEOMETRY_TYPES or obj.original.get(ROLE) is not None:
+            continue
+        geometry = None
+        if obj.type == "MESH":
+            mesh = obj.data
+            co = np.empty(len(mesh.vertices) * 3, np.float32)
+            mesh.vertices.foreach_get("co", co)
+            geometry = hashlib.sha1(co.tobytes() + len(mesh.polygons).to_bytes(8, "little")).hexdigest()[:16]
+        states.append({"name": obj.name, "pass_index": int(obj.pass_index),
+                       "matrix_world": [list(map(float, row)) for row in obj.matrix_world], "geometry": geometry})
+    return states
+
+
+def motion_objects(scene, frame: int) -> tuple:
+    """The states seen at ``frame``, each with the state seen at ``frame + 1`` (Blender evaluates the next
+    frame during the render of a Vector pass) as ``next``; empty when the frame was not seen."""
+    seen = _render_objects.pop(scene.name, {})
+    following = {o["name"]: o for o in seen.get(frame + 1, ())}
+    out = []
+    for state in seen.get(frame, ()):
+        nxt = following.get(state["name"])
+        out.append({**state, "next": None if nxt is None else {"frame": frame + 1, "matrix_world": nxt["matrix_world"],
+                                                               "geometry": nxt["geometry"]}})
+    return tuple(out)
 
 
 def captures_this_scene(scene) -> bool:
@@ -74,8 +112,10 @@ def capture_render_camera(scene, depsgraph=None):
             return
         camera_object = depsgraph.scene_eval.camera
         if camera_object is not None:
-            _render_cameras[scene.name] = (scene.frame_current, CameraModel.from_blender(camera_object, scene),
-                                           compositor.capture_info(scene, camera_object))
+            capture = compositor.capture_info(scene, camera_object)
+            _render_cameras[scene.name] = (scene.frame_current, CameraModel.from_blender(camera_object, scene), capture)
+            if "MOTION" in capture.passes and scene.frame_subframe == 0:  # this frame, and the next one's step
+                _render_objects.setdefault(scene.name, {})[scene.frame_current] = object_states(depsgraph)
     except Exception:  # never raise into Blender's render loop
         print("Depth Cloud: could not read the render camera:")
         traceback.print_exc()
@@ -91,6 +131,8 @@ def record_camera_after_render(scene, *_args):
                 camera = CameraModel.from_blender(scene.camera, scene)
                 capture = compositor.capture_info(scene, scene.camera)
         if camera is not None:
+            if "MOTION" in capture.passes:
+                capture = dataclasses.replace(capture, objects=motion_objects(scene, scene.frame_current))
             record_frame(scene, camera, capture)
     except Exception:  # never raise into Blender's render loop
         print("Depth Cloud: could not write the camera sidecar:")
@@ -149,3 +191,4 @@ def register():
 def unregister():
     remove_handlers(HANDLERS)
     _render_cameras.clear()
+    _render_objects.clear()

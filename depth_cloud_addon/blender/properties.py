@@ -13,6 +13,17 @@ DEPTH_FILE_ITEMS = (
 )
 
 
+EXTRA_PASS_ITEMS = (
+    ("OBJECT_INDEX", "Object Index", "The objects' Pass Index per pixel (Cycles): the object_index attribute"),
+    ("MATERIAL_INDEX", "Material Index", "The materials' Pass Index per pixel (Cycles): the material_pass_index "
+                                         "attribute"),
+    ("NORMAL", "Normal", "The world-space surface normal per pixel: the normal attribute"),
+    ("MOTION", "Motion", "The Vector and Cryptomatte passes, and every object's placement in this frame and the next "
+                         "(in the sidecar): the exact 3D motion attribute"),
+    ("CRYPTOMATTE", "Cryptomatte", "Object names per pixel (Cryptomatte): the object_id attribute and its legend"),
+)
+
+
 class DepthCloudSceneSettings(bpy.types.PropertyGroup):
     directory: bpy.props.StringProperty(
         name="Output Folder",
@@ -30,6 +41,10 @@ class DepthCloudSceneSettings(bpy.types.PropertyGroup):
     view_layer: bpy.props.StringProperty(
         name="View Layer", description="The view layer whose passes Set Up EXR Outputs captures (empty: the active "
                                        "one)", default="",
+    )
+    extra_passes: bpy.props.EnumProperty(
+        name="Extra Passes", description="Passes to capture per frame in passes_NNNN.exr, read as point attributes",
+        items=EXTRA_PASS_ITEMS, options={"ENUM_FLAG"}, default=set(),
     )
     probe_pixel: bpy.props.FloatVectorProperty(
         name="Pixel", description="Continuous pixel coordinates (x right, y down, pixel centres at +0.5) "

@@ -18,6 +18,7 @@ import bpy
 from ..core import DepthCloudError
 from ..core.cache import FrameCache, default_cache_mb
 from ..core.cloud import BuildOptions, read_cloud
+from ..core.passes import EDGE_THRESHOLD
 from . import builder, compat, frames
 from .handlers import add_handlers, remove_handlers
 from .preferences import addon_preferences
@@ -47,6 +48,9 @@ class DepthCloudSequenceSettings(bpy.types.PropertyGroup):
     surface_step: bpy.props.FloatProperty(name="Tear Above", default=0.05)
     view_layer: bpy.props.StringProperty(name="View Layer", description="Multilayer EXRs: the view layer read")
     view_layer_required: bpy.props.BoolProperty(name="Require View Layer", default=False)
+    attributes: bpy.props.StringProperty(name="Attributes", description="Point attributes read, comma-separated")
+    drop_edges: bpy.props.BoolProperty(name="Drop Edge Pixels", default=False)
+    edge_threshold: bpy.props.FloatProperty(name="Edge Above", default=EDGE_THRESHOLD)
     message: bpy.props.StringProperty(name="Status", description="What the cloud shows, or why it is empty")
 
 
@@ -55,7 +59,8 @@ def build_options(settings) -> BuildOptions:
     return BuildOptions(stride=settings.stride, depth_kind=settings.depth_kind.lower(),
                         depth_range=(settings.depth_near, settings.depth_far) if settings.use_depth_range else None,
                         with_points=settings.geometry != "FACES", view_layer=settings.view_layer or None,
-                        view_layer_required=settings.view_layer_required)
+                        view_layer_required=settings.view_layer_required, attributes=settings.attributes,
+                        drop_edges=settings.drop_edges, edge_threshold=settings.edge_threshold)
 
 
 def source_path(settings) -> str:
@@ -102,6 +107,7 @@ def show_frame(obj, scene, frame: int) -> bool:
         return False
     if _shown.get(obj.session_uid) != key:
         builder.write_cloud_mesh(obj.data, cloud, settings.geometry, settings.surface_step)
+        builder.set_legend(obj, cloud.legend)
         _shown[obj.session_uid] = key
     note = " (no sidecar: scene camera)" if inputs.uses_fallback_camera else ""
     warnings = "".join(f"; {w}" for w in cloud.warnings)
@@ -154,6 +160,8 @@ def bind(obj, *, source: str, from_setup: bool, options: BuildOptions, geometry:
     settings.enabled, settings.source, settings.from_setup = True, source, from_setup
     settings.stride, settings.depth_kind = options.stride, options.depth_kind
     settings.view_layer, settings.view_layer_required = options.view_layer or "", options.view_layer_required
+    settings.attributes = ",".join(options.attributes)
+    settings.drop_edges, settings.edge_threshold = options.drop_edges, options.edge_threshold
     settings.use_depth_range = options.depth_range is not None
     if options.depth_range is not None:
         settings.depth_near, settings.depth_far = options.depth_range

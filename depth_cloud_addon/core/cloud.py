@@ -19,9 +19,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from .camera import CameraModel
-from .errors import NoValidDepthError, ResolutionMismatchError
-from .exr import ExrImage, read_exr, write_exr
-from .frame_files import CaptureInfo, FrameInputs
+from .errors import DepthCloudError, NoValidDepthError, ResolutionMismatchError
+from .exr import ExrImage, read_channels, read_exr, write_exr
+from .frame_files import CaptureInfo, FrameInputs, frame_inputs, neighbour_files
 from .geometry import (
     DEPTH_KINDS,
     ValidPoints,
@@ -32,9 +32,26 @@ from .geometry import (
     valid_depth_mask,
     valid_pixels,
 )
+from .passes import (
+    EDGE_THRESHOLD,
+    MOTION_RIGID,
+    MOTION_UNKNOWN,
+    MOTION_VECTOR,
+    FramePasses,
+    check_attributes,
+    decode_object_ids,
+    edge_mask,
+    legend_of,
+    missing_passes,
+    murmur3_32,
+    read_passes,
+    rigid_motion,
+    vector_motion,
+)
 
 __all__ = ["BuildOptions", "CloudArrays", "DepthFilesWritten", "FileDepthKind", "camera_facing_normals",
-           "cloud_arrays", "read_cloud", "read_depth_file", "read_frame_depth", "resolve_file_depth_kind",
+           "cloud_arrays", "read_cloud", "read_depth_file", "read_frame_depth", "read_frame_passes",
+           "resolve_file_depth_kind",
            "write_depth_kinds"]
 
 
@@ -108,6 +125,12 @@ class BuildOptions:
     with_points: bool = True  # False for pixel faces, which need no points
     view_layer: str | None = None    # multilayer render EXRs: the view layer to read (None: the first)
     view_layer_required: bool = True  # False: a file without that layer reads its first one instead
+    attributes: tuple = ()            # point attributes to read (see :mod:`.passes`: object_index, normal, ...)
+    drop_edges: bool = False          # leave out pixels that straddle a silhouette (:func:`.passes.edge_mask`)
+    edge_threshold: float = EDGE_THRESHOLD
+
+    def __post_init__(self):
+        object.__setattr__(self, "attributes", check_attributes(self.attributes))
 
 
 @dataclass(frozen=True)
@@ -128,6 +151,8 @@ class CloudArrays:
     space: str
     warnings: tuple[str, ...] = ()  # why this cloud may be off: capture warnings, a contradicted depth kind
     view_layer: str | None = None   # the view layer the depth came from (the file's, or the capture's), if known
+    attributes: dict = dataclasses.field(default_factory=dict)  # name -> (N,) or (N, 3) array, see :mod:`.passes`
+    legend: dict | None = None      # object_id: the hash as 8 hex digits -> object name
 
     @property
     def points_world(self) -> np.ndarray:
@@ -143,7 +168,8 @@ class CloudArrays:
 
     @property
     def nbytes(self) -> int:
-        return sum(a.nbytes for a in (self.points, self.colors, self.radii, self.rows, self.cols, self.depths))
+        return sum(a.nbytes for a in (self.points, self.colors, self.radii, self.rows, self.cols, self.depths,
+                                      *self.attributes.values()))
 
 
 def _transform(points: np.ndarray, matrix: np.ndarray) -> np.ndarray:
@@ -153,13 +179,13 @@ def _transform(points: np.ndarray, matrix: np.ndarray) -> np.ndarray:
 
 def cloud_arrays(depth: np.ndarray, color: np.ndarray | None, camera: CameraModel, *, stride: int = 1,
                  depth_range: tuple[float, float] | None = None, depth_kind: str = "auto",
-                 space: str = "world", with_points: bool = True) -> CloudArrays:
+                 space: str = "world", with_points: bool = True, exclude: np.ndarray | None = None) -> CloudArrays:
     """Back-project every ``stride``-th pixel (rows and columns) of a frame's (H, W) ``depth``.
 
     ``depth_range``: keep pixels whose depth value (of ``depth_kind``) lies in ``[near, far]``.
     ``color``: (H, W, 4) or None. ``with_points=False`` skips the points and radii (empty arrays):
-    pixel faces need only the valid pixels and their depths. Raises :class:`NoValidDepthError` when
-    nothing is left.
+    pixel faces need only the valid pixels and their depths. ``exclude``: (H, W) bool, pixels to leave out
+    (e.g. silhouette edges). Raises :class:`NoValidDepthError` when nothing is left.
     """
     if stride < 1:
         raise ValueError(f"stride must be >= 1, got {stride}")
@@ -172,6 +198,8 @@ def cloud_arrays(depth: np.ndarray, color: np.ndarray | None, camera: CameraMode
         near, far = depth_range
         with np.errstate(invalid="ignore"):
             mask = (depth >= near) & (depth <= far)
+    if exclude is not None:
+        mask = ~exclude if mask is None else mask & ~exclude
     if stride > 1:
         strided = np.zeros(depth.shape, bool)
         strided[::stride, ::stride] = True
@@ -187,7 +215,8 @@ def cloud_arrays(depth: np.ndarray, color: np.ndarray | None, camera: CameraMode
     if valid.rows.size == 0:
         raise NoValidDepthError("no pixel is left to build: every pixel is background, outside the clip range"
                                 + (" or outside the depth range" if depth_range else "")
-                                + (f" or skipped by stride {stride}" if stride > 1 else ""))
+                                + (f" or skipped by stride {stride}" if stride > 1 else "")
+                                + (" or on a silhouette edge" if exclude is not None else ""))
     if valid.rows.size == depth.size:  # every pixel is valid: row-major views, no gathers
         colors = color.reshape(-1, 4) if color is not None else None
         depths = depth.reshape(-1).astype(np.float32, copy=False)
@@ -216,10 +245,145 @@ def read_cloud(inputs: FrameInputs, options: BuildOptions | None = None) -> Clou
     color = image.color
     if files.color_path is not None:
         color = read_exr(files.color_path, require_depth=False).color
+    edges = None
+    if options.drop_edges or "edge" in options.attributes:
+        edges = edge_mask(image.depth, inputs.camera, alpha=color[..., 3] if color is not None else None,
+                          depth_kind=kind.kind, threshold=options.edge_threshold)
     cloud = cloud_arrays(image.depth, color, inputs.camera, stride=options.stride, depth_range=options.depth_range,
-                         depth_kind=kind.kind, space=options.space, with_points=options.with_points)
+                         depth_kind=kind.kind, space=options.space, with_points=options.with_points,
+                         exclude=edges if options.drop_edges else None)
     warnings = tuple(inputs.warnings) + ((kind.warning,) if kind.warning else ())
-    return dataclasses.replace(cloud, warnings=warnings, view_layer=image.view_layer or inputs.capture.view_layer)
+    attributes, legend = {}, None
+    if options.attributes:
+        attributes, legend, notes = _point_attributes(inputs, image, cloud, options, edges)
+        warnings += tuple(notes)
+    return dataclasses.replace(cloud, warnings=warnings, view_layer=image.view_layer or inputs.capture.view_layer,
+                               attributes=attributes, legend=legend)
+
+
+def read_frame_passes(inputs: FrameInputs, attributes, *, view_layer: str | None = None) -> FramePasses:
+    """The passes a frame's ``attributes`` need: from ``passes_NNNN.exr`` beside its depth file, else from
+    the depth file itself (a multilayer render EXR). :class:`DepthCloudError` (one line, naming the file,
+    the missing passes and how to capture them) when some are missing."""
+    path = inputs.files.passes_path or inputs.files.depth_path
+    passes = read_passes(read_channels(path), view_layer=view_layer)
+    if inputs.capture.objects:  # rigid motion needs the objects' placements only, not the Vector pass
+        attributes = [a for a in attributes if a not in ("motion", "motion_source")]
+    missing = missing_passes(passes, attributes)
+    if missing:
+        raise DepthCloudError(f"{path}: no {', '.join(missing)} pass for the attribute(s) {', '.join(attributes)} "
+                              "(capture it: Set Up EXR Outputs > Extra Passes)")
+    return passes
+
+
+def _point_attributes(inputs: FrameInputs, image: ExrImage, cloud: CloudArrays, options: BuildOptions,
+                      edges) -> tuple[dict, dict | None, list[str]]:
+    """The attributes ``options`` ask for, of the cloud's points; the legend; notes for the user."""
+    wanted = options.attributes
+    rows, cols = cloud.rows, cloud.cols
+    out, legend, notes = {}, None, []
+    passes = None
+    if any(a != "edge" for a in wanted):
+        passes = read_frame_passes(inputs, [a for a in wanted if a != "edge"], view_layer=image.view_layer)
+    to_space = np.eye(4) if cloud.space == "world" else cloud.camera.world2cam
+    if "object_index" in wanted:
+        out["object_index"] = np.rint(passes.object_index[rows, cols]).astype(np.int32)
+    if "material_pass_index" in wanted:
+        out["material_pass_index"] = np.rint(passes.material_index[rows, cols]).astype(np.int32)
+    ids = None
+    if passes is not None and passes.crypto_ranks and ({"object_id", "motion"} & set(wanted)):
+        ids = decode_object_ids([(i[rows, cols], c[rows, cols]) for i, c in passes.crypto_ranks], passes.manifest)
+    if "object_id" in wanted:
+        out["object_id"] = ids
+        manifest = passes.manifest or {o["name"]: murmur3_32(o["name"]) for o in inputs.capture.objects}
+        legend = legend_of(manifest)
+    if "normal" in wanted:
+        normal = passes.normal[rows, cols].astype(np.float64)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            normal /= np.linalg.norm(normal, axis=1, keepdims=True)
+        out["normal"] = (normal @ to_space[:3, :3].T).astype(np.float32)
+    if "motion" in wanted or "motion_source" in wanted:
+        motion, source, why = _motion(inputs, cloud, passes, ids)
+        out["motion"] = (motion.astype(np.float64) @ to_space[:3, :3].T).astype(np.float32)
+        out["motion_source"] = source
+        notes += why
+        if "motion" not in wanted:
+            del out["motion"]
+    if "edge" in wanted:
+        out["edge"] = edges[rows, cols]
+    return {a: out[a] for a in wanted}, legend, notes
+
+
+def _object_transforms(objects, next_objects) -> dict[str, np.ndarray | None]:
+    """name -> the rigid map of world points from this frame to the next (``next @ inverse(this)``), or None
+    when the object's motion is not known to be rigid (no next state, or its mesh changes, or not a mesh)."""
+    following = {o["name"]: o for o in next_objects}
+    out = {}
+    for obj in objects:
+        nxt = obj.get("next") or following.get(obj["name"])
+        geometry = obj.get("geometry")
+        if nxt is None or geometry is None or nxt.get("geometry") != geometry:
+            out[obj["name"]] = None
+            continue
+        this = np.asarray(obj["matrix_world"], np.float64)
+        out[obj["name"]] = np.asarray(nxt["matrix_world"], np.float64) @ np.linalg.inv(this)
+    return out
+
+
+def _motion(inputs: FrameInputs, cloud: CloudArrays, passes: FramePasses, ids) -> tuple:
+    """Per point: the displacement to the next frame (world), its source, and notes when some is unknown."""
+    n = len(cloud.rows)
+    frame = inputs.frame if inputs.frame is not None else inputs.camera.frame
+    next_inputs = None
+    following = neighbour_files(inputs.files, frame) if frame is not None else None
+    if following is not None and following.camera_path is not None:
+        next_inputs = frame_inputs(following, frame + 1)
+    transforms = _object_transforms(inputs.capture.objects, next_inputs.capture.objects if next_inputs else ())
+    names = list(transforms)
+    stack = np.stack([t if t is not None else np.full((4, 4), np.nan) for t in transforms.values()]) \
+        if names else np.zeros((0, 4, 4))
+    which = np.full(n, -1, np.int64)
+    if ids is not None and names:  # Cryptomatte: the object by name
+        by_hash = {np.uint32(murmur3_32(name)).view(np.int32).item(): k for k, name in enumerate(names)}
+        if passes.manifest:
+            by_hash.update({np.uint32(h).view(np.int32).item(): names.index(name)
+                            for name, h in passes.manifest.items() if name in transforms})
+        unique, inverse = np.unique(ids, return_inverse=True)
+        which = np.array([by_hash.get(int(u), -1) for u in unique], np.int64)[inverse.ravel()]
+    elif passes.object_index is not None and names:  # the pass index, when it names one motion
+        index = np.rint(passes.object_index[cloud.rows, cloud.cols]).astype(np.int64)
+        for value in np.unique(index):
+            same = [k for k, o in enumerate(inputs.capture.objects) if o.get("pass_index", 0) == value]
+            maps = [stack[k] for k in same]
+            if same and all(np.all(np.isfinite(m)) for m in maps) and all(np.array_equal(maps[0], m) for m in maps):
+                which[index == value] = same[0]
+    rigid = which >= 0
+    rigid[rigid] = np.isfinite(stack[which[rigid], 0, 0])
+    which[~rigid] = -1
+    motion = rigid_motion(cloud.points_world, stack, which)
+    source = np.where(rigid, MOTION_RIGID, MOTION_UNKNOWN).astype(np.int8)
+    notes = []
+    rest = ~rigid
+    if rest.any():
+        vector = passes.vector
+        if next_inputs is None:
+            why = "no next frame with a camera sidecar"
+        elif vector is None or not np.isfinite(vector[..., 3]).any():
+            why = "the Vector pass has no W (Blender 4.2 writes X, Y, Z only)"
+        else:
+            why = None
+            next_image, next_kind = read_frame_depth(next_inputs)
+            moved = vector_motion(cloud.points_world[rest], cloud.rows[rest], cloud.cols[rest], vector,
+                                  next_image.depth, next_inputs.camera, next_kind.kind)
+            motion[rest] = moved
+            known = np.isfinite(moved).all(axis=1)
+            sub = source[rest]
+            sub[known] = MOTION_VECTOR
+            source[rest] = sub
+        if (source == MOTION_UNKNOWN).any():  # one text for every frame, so a sequence says it once
+            notes.append("motion unknown (NaN) for some points (motion_source 0): "
+                         + (why or "their next position is outside the next frame or hidden in it"))
+    return motion, source, notes
 
 
 def camera_facing_normals(cloud: CloudArrays, start: int = 0, stop: int | None = None) -> np.ndarray:

@@ -5,6 +5,9 @@ PLY: see :mod:`.ply` (sRGB 8-bit colors by default). NPZ arrays: ``points`` (N, 
 ``colors`` (N, 4) linear RGBA, ``radii`` (N,), and for a single frame ``pixels`` (N, 2) int32
 ``(col, row)`` and ``camera`` (the sidecar JSON), plus ``normals`` when asked for, and ``job``: the
 fingerprint of what made the file (:func:`job_id`; in a PLY, the comment ``depth-cloud job <id>``).
+A cloud's point attributes (:mod:`.passes`) go into NPZ arrays and PLY properties of their names; the
+``object_id`` legend (hash as 8 hex digits -> object name) into ``NAME.legend.json`` beside the output
+(and the NPZ's ``legend`` array, as JSON).
 """
 
 from __future__ import annotations
@@ -16,14 +19,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .atomic import write_text
 from .cloud import BuildOptions, CloudArrays, camera_facing_normals, read_cloud
 from .errors import NoValidDepthError, OutputError
 from .frame_files import FrameInputs
 from .ply import ply_comments, ply_is_complete, write_npz, write_ply
 
 __all__ = ["COLOR_MODES", "EXPORT_FORMATS", "ExportOptions", "JOB_COMMENT", "check_output", "export_cloud",
-           "export_frame", "export_points", "format_of", "input_fingerprint", "job_id", "output_complete",
-           "read_cloud_for", "recorded_job"]
+           "export_frame", "export_points", "format_of", "input_fingerprint", "job_id", "legend_path",
+           "output_complete", "read_cloud_for", "recorded_job"]
 
 COLOR_MODES = ("srgb", "linear", "none")
 EXPORT_FORMATS = ("ply", "npz")
@@ -118,7 +122,7 @@ def output_complete(path, fmt: str, job: str | None = None) -> bool:
 
 
 def export_points(path, points, colors, radii, options: ExportOptions, *, normals=None, comments=(),
-                  extra_arrays=None, job: str | None = None) -> int:
+                  extra_arrays=None, job: str | None = None, attributes: dict | None = None) -> int:
     """Write points (N, 3) with linear RGBA ``colors`` and ``radii`` as ``options`` say, recording ``job``
     (see :func:`job_id`); returns the count. Raises :class:`NoValidDepthError` (and writes nothing) when no
     point has finite coordinates: an empty output is never a success."""
@@ -131,9 +135,9 @@ def export_points(path, points, colors, radii, options: ExportOptions, *, normal
     if options.fmt == "ply":
         return write_ply(path, points, None if options.colors == "none" else colors,
                          linear_float=options.colors == "linear", normals=normals,
-                         radii=radii if options.radius else None,
+                         radii=radii if options.radius else None, attributes=attributes,
                          comments=list(comments) + [f"colors {_COLOR_COMMENTS[options.colors]}"] + job_comments)
-    arrays = dict(points=points, colors=colors, radii=radii, **(extra_arrays or {}))
+    arrays = dict(points=points, colors=colors, radii=radii, **(extra_arrays or {}), **(attributes or {}))
     if job:
         arrays["job"] = np.array(job)
     if normals is not None:
@@ -157,9 +161,18 @@ def export_cloud(path, cloud: CloudArrays, options: ExportOptions, *, job: str |
     extra = None
     if options.fmt == "npz":  # the pixel of each point and the camera travel with the NPZ only
         extra = dict(pixels=np.stack([cloud.cols, cloud.rows], axis=-1), camera=np.array(cloud.camera.to_json()))
+        if cloud.legend is not None:
+            extra["legend"] = np.array(json.dumps(cloud.legend))
+    if cloud.legend is not None:  # before the cloud: a complete output always has its legend beside it
+        write_text(legend_path(path), json.dumps(cloud.legend, indent=1))
     return export_points(path, cloud.points, cloud.colors, cloud.radii, options, normals=normals,
                          comments=[f"frame {cloud.camera.frame}", f"space {cloud.space}"], extra_arrays=extra,
-                         job=job)
+                         job=job, attributes=cloud.attributes)
+
+
+def legend_path(path) -> str:
+    """Where an output's ``object_id`` legend goes: ``NAME.legend.json`` beside ``NAME.ply`` / ``NAME.npz``."""
+    return os.path.splitext(os.fspath(path))[0] + ".legend.json"
 
 
 def read_cloud_for(inputs: FrameInputs, output, build: BuildOptions | None = None) -> CloudArrays:

@@ -45,7 +45,8 @@ import numpy as np
 from .atomic import atomic_path
 from .errors import ExrReadError, MissingChannelError
 
-__all__ = ["DEPTH_KIND_ATTRIBUTE", "ExrImage", "read_exr", "find_depth_channel", "find_color_channels", "write_exr"]
+__all__ = ["DEPTH_KIND_ATTRIBUTE", "ExrChannels", "ExrImage", "find_color_channels", "find_depth_channel",
+           "read_channels", "read_exr", "write_exr"]
 
 #: The header attribute (a string, "planar" or "distance") that says which depth kind a file holds.
 DEPTH_KIND_ATTRIBUTE = "depthCloud.depthKind"
@@ -190,9 +191,11 @@ def _openexr():
     return OpenEXR
 
 
-def _load(path: str) -> tuple[dict[str, np.ndarray], tuple[str, ...], dict[str, str | None], dict[str, object]]:
-    """Every channel's pixels, the channel names in file order, each channel's color tag, and each
-    channel's recorded depth kind (its part's :data:`DEPTH_KIND_ATTRIBUTE`, unchecked; None if absent)."""
+def _load(path: str) -> tuple[dict[str, np.ndarray], tuple[str, ...], dict[str, str | None], dict[str, object],
+                             dict[str, str]]:
+    """Every channel's pixels, the channel names in file order, each channel's color tag, each channel's
+    recorded depth kind (its part's :data:`DEPTH_KIND_ATTRIBUTE`, unchecked; None if absent), and the
+    string attributes of every part's header (e.g. Cryptomatte's ``cryptomatte/<key>/manifest``)."""
     try:
         with open(path, "rb") as fh:
             magic = fh.read(4)
@@ -210,8 +213,9 @@ def _load(path: str) -> tuple[dict[str, np.ndarray], tuple[str, ...], dict[str, 
         # A plain RGBA color file reads interleaved as one (H, W, 4) array: no copy to assemble it.
         interleave = len(f.parts) == 1 and sorted(names) == ["A", "B", "G", "R"]
         with OpenEXR.File(path, separate_channels=not interleave) as f:
-            pixels, interop, kinds = {}, {}, {}
+            pixels, interop, kinds, strings = {}, {}, {}, {}
             for part in f.parts:
+                strings.update({k: v for k, v in part.header.items() if isinstance(v, str) and "/" in k})
                 tag = part.header.get("colorInteropID")  # (the header is emptied on close)
                 kind = part.header.get(DEPTH_KIND_ATTRIBUTE)
                 for name, channel in part.channels.items():
@@ -229,7 +233,25 @@ def _load(path: str) -> tuple[dict[str, np.ndarray], tuple[str, ...], dict[str, 
         raise ExrReadError(
             f"{path}: truncated or corrupt EXR: no pixel data for channel(s) {', '.join(missing)}"
         )
-    return pixels, names, interop, kinds
+    return pixels, names, interop, kinds, strings
+
+
+@dataclass(frozen=True)
+class ExrChannels:
+    """Every channel of an EXR (all parts) and the string attributes of its headers."""
+
+    path: str
+    pixels: dict            # channel name -> (H, W) array as stored (row 0 = top)
+    names: tuple[str, ...]  # channel names in file order
+    attributes: dict        # string header attributes with a "/" in their name (Cryptomatte's), all parts
+
+
+def read_channels(path) -> ExrChannels:
+    """Every channel of the EXR at ``path`` (for passes beyond depth and color: index, normal, vector,
+    Cryptomatte); :class:`ExrReadError` for a missing, non-EXR, truncated or corrupt file."""
+    path = os.fspath(path)
+    pixels, names, _, _, strings = _load(path)
+    return ExrChannels(path, pixels, names, strings)
 
 
 def _recorded_kind(path: str, value) -> str | None:
@@ -313,7 +335,7 @@ def read_exr(path, *, depth_channel=None, color_layer=None, require_depth=True, 
     is found.
     """
     path = os.fspath(path)
-    pixels, names, interop, kinds = _load(path)
+    pixels, names, interop, kinds, _ = _load(path)
     present = ", ".join(names) or "none"
     layers = _layers(names)
     in_file = view_layers(names)
@@ -390,7 +412,7 @@ _COMPRESSIONS = {
 
 
 def write_exr(path, channels: dict[str, np.ndarray], *, compression: str = "zip",
-              depth_kind: str | None = None) -> None:
+              depth_kind: str | None = None, attributes: dict[str, str] | None = None) -> None:
     """Write ``channels`` (name -> ``(H, W)`` array, row 0 = top) as a float32 single-part EXR.
 
     The file is written under a temporary name in the same folder, then renamed over ``path``, so
@@ -398,7 +420,7 @@ def write_exr(path, channels: dict[str, np.ndarray], *, compression: str = "zip"
     pxr24, b44, b44a, dwaa, dwab``. ``depth_kind`` ("planar" or "distance"): record the kind of the
     depth it holds in the header, as the string attribute :data:`DEPTH_KIND_ATTRIBUTE` (every depth
     file Depth Cloud writes does; :func:`read_exr` returns it as ``depth_kind``). Raises ValueError on
-    bad arguments, OSError if writing fails.
+    bad arguments, OSError if writing fails. ``attributes``: more string attributes for the header.
 
     Example: ``write_exr("d.exr", {"V": depth}, depth_kind="planar")`` or ``{"R": r, "G": g, "B": b, "A": a}``.
     """
@@ -420,6 +442,7 @@ def write_exr(path, channels: dict[str, np.ndarray], *, compression: str = "zip"
     }
     if depth_kind is not None:
         header[DEPTH_KIND_ATTRIBUTE] = depth_kind
+    header.update({str(k): str(v) for k, v in (attributes or {}).items()})  # e.g. a Cryptomatte manifest
     with atomic_path(path) as tmp:  # OpenEXR creates the temporary file (umask permissions)
         try:
             with OpenEXR.File(header, arrays) as f:

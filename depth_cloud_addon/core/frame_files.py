@@ -9,7 +9,9 @@ fills a ``####`` run (zero-padded to 4 digits, ``-001`` for frame -1):
 * ``depth_NNNN.exr``: Blender's Depth pass (planar Z, or ray distance for panoramic cameras);
 * ``color_NNNN.exr``: the linear premultiplied RGBA image;
 * ``camera_NNNN.json``: the frame's :class:`CameraModel` (``CameraModel.to_json``), the *sidecar*;
-* ``planar_NNNN.exr`` / ``distance_NNNN.exr``: the depth converted to that kind (when asked for).
+* ``planar_NNNN.exr`` / ``distance_NNNN.exr``: the depth converted to that kind (when asked for);
+* ``passes_NNNN.exr``: the extra passes asked for (object and material index, normal, vector, Cryptomatte;
+  a multilayer EXR, see :mod:`.passes`).
 
 Any other depth file ``NAME.exr`` takes ``NAME.json`` beside it as its camera sidecar.
 """
@@ -40,6 +42,7 @@ FRAME_FILE_KINDS = {
     "camera": ("camera_", ".json"),
     "planar": ("planar_", ".exr"),
     "distance": ("distance_", ".exr"),
+    "passes": ("passes_", ".exr"),
 }
 _DEPTH_PREFIX = FRAME_FILE_KINDS["depth"][0]
 _HASH_RUN = re.compile(r"#+")
@@ -123,6 +126,12 @@ def color_beside(depth_path) -> str | None:
     return candidate if candidate is not None and os.path.isfile(candidate) else None
 
 
+def passes_beside(depth_path) -> str | None:
+    """``passes_NNNN.exr`` beside ``depth_NNNN.exr`` (or ``planar_``/``distance_NNNN.exr``) if it exists."""
+    candidate = _sibling(os.fspath(depth_path), "passes")
+    return candidate if candidate is not None and os.path.isfile(candidate) else None
+
+
 def converted_depth_path(depth_path, kind: str) -> str:
     """Where a depth file converted to ``kind`` goes by default: ``KIND_`` + its name without ``depth_``,
     beside it (``depth_0001.exr`` -> ``distance_0001.exr``, ``shot.exr`` -> ``distance_shot.exr``)."""
@@ -148,9 +157,15 @@ class CaptureInfo:
     fps: float | None = None
     engine: str | None = None            # the render engine ("CYCLES", "BLENDER_EEVEE_NEXT", ...)
     samples: int | None = None           # rasterisers (EEVEE): render samples per pixel, each jittered
+    passes: tuple = ()                   # the extra passes written to passes_NNNN.exr (PASS_KINDS names)
+    objects: tuple = ()                  # MOTION: each rendered object's state, see :func:`_check_objects`
 
     def to_dict(self) -> dict:
-        return {name: getattr(self, name) for name in CAPTURE_FIELDS if getattr(self, name) not in (None, {})}
+        out = {name: getattr(self, name) for name in CAPTURE_FIELDS if getattr(self, name) not in (None, {}, ())}
+        for name in ("passes", "objects"):
+            if name in out:
+                out[name] = list(out[name])
+        return out
 
     @classmethod
     def from_dict(cls, d) -> CaptureInfo:
@@ -174,7 +189,8 @@ class CaptureInfo:
         return cls(scene=_optional_str(d, "scene"), view_layer=_optional_str(d, "view_layer"), depth_files=dict(kinds),
                    depth_of_field=d.get("depth_of_field"), motion_blur=d.get("motion_blur"),
                    fps=float(fps) if fps is not None else None, engine=_optional_str(d, "engine"),
-                   samples=_optional_count(d, "samples"))
+                   samples=_optional_count(d, "samples"), passes=_check_passes(d.get("passes")),
+                   objects=_check_objects(d.get("objects")))
 
     @property
     def depth_buffer_background(self) -> bool:
@@ -212,7 +228,46 @@ def warned_frames(warned: dict) -> list[str]:
 
 
 CAPTURE_FIELDS = ("scene", "view_layer", "depth_files", "depth_of_field", "motion_blur", "fps", "engine",
-                  "samples")
+                  "samples", "passes", "objects")
+
+
+def _check_passes(value) -> tuple:
+    if value is None:
+        return ()
+    if not isinstance(value, list) or any(not isinstance(v, str) for v in value):
+        raise CameraError("capture.passes must be a list of pass names")
+    return tuple(value)
+
+
+def _check_matrix(value, what: str):
+    if (not isinstance(value, list) or len(value) != 4
+            or any(not isinstance(r, list) or len(r) != 4 for r in value)
+            or any(isinstance(v, bool) or not isinstance(v, (int, float)) or v != v for r in value for v in r)):
+        raise CameraError(f"{what} must be a 4x4 list of numbers")
+
+
+def _check_objects(value) -> tuple:
+    """``capture.objects``: one object per rendered object, ``{"name": str, "pass_index": int,
+    "matrix_world": 4x4, "geometry": str | null, "next": {"frame": int, "matrix_world": 4x4,
+    "geometry": str | null} | null}``. ``geometry`` fingerprints the evaluated mesh's vertices in object
+    space (null: not a mesh): equal fingerprints in both frames make the object's motion rigid."""
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise CameraError("capture.objects must be a list")
+    for i, obj in enumerate(value):
+        what = f"capture.objects[{i}]"
+        if not isinstance(obj, dict) or not isinstance(obj.get("name"), str):
+            raise CameraError(f"{what} must be an object with a name")
+        if isinstance(obj.get("pass_index", 0), bool) or not isinstance(obj.get("pass_index", 0), int):
+            raise CameraError(f"{what}.pass_index must be a whole number")
+        _check_matrix(obj.get("matrix_world"), f"{what}.matrix_world")
+        nxt = obj.get("next")
+        if nxt is not None:
+            if not isinstance(nxt, dict):
+                raise CameraError(f"{what}.next must be an object or null")
+            _check_matrix(nxt.get("matrix_world"), f"{what}.next.matrix_world")
+    return tuple(value)
 
 
 def _optional_count(d: dict, name: str) -> int | None:
@@ -278,9 +333,10 @@ class FrameFiles:
     depth_path: str
     color_path: str | None   # None: color comes from the depth file (multilayer) or is absent
     camera_path: str | None  # None: no sidecar
+    passes_path: str | None = None  # passes_NNNN.exr beside the depth file, if any
 
 
-def frame_files_of(depth_path, *, color_path=None, camera_path=None) -> FrameFiles:
+def frame_files_of(depth_path, *, color_path=None, camera_path=None, passes_path=None) -> FrameFiles:
     """A depth file's frame: ``color_path``/``camera_path`` if given, else the files found beside it.
 
     Raises :class:`MissingFrameError` when the depth file does not exist.
@@ -290,7 +346,23 @@ def frame_files_of(depth_path, *, color_path=None, camera_path=None) -> FrameFil
         raise MissingFrameError(f"{depth_path}: no such file")
     return FrameFiles(depth_path,
                       os.fspath(color_path) if color_path is not None else color_beside(depth_path),
-                      os.fspath(camera_path) if camera_path is not None else sidecar_beside(depth_path))
+                      os.fspath(camera_path) if camera_path is not None else sidecar_beside(depth_path),
+                      os.fspath(passes_path) if passes_path is not None else passes_beside(depth_path))
+
+
+def neighbour_files(files: FrameFiles, frame: int, step: int = 1) -> FrameFiles | None:
+    """The files of frame ``frame + step`` of the sequence ``files`` (frame ``frame``) belongs to: the last
+    run of digits in the depth file's name that reads ``frame`` is replaced by the other frame number at the
+    same width, and the files beside it are found as usual. None when there is no such depth file."""
+    folder, name = os.path.split(files.depth_path)
+    for match in reversed(list(re.finditer(r"\d+", name))):
+        start = match.start() - 1 if match.start() > 0 and name[match.start() - 1] == "-" else match.start()
+        for begin in dict.fromkeys((start, match.start())):  # "-001" is frame -1 when a sign precedes it
+            if int(name[begin:match.end()]) == frame:
+                width = match.end() - begin
+                other = os.path.join(folder, f"{name[:begin]}{frame + step:0{width}d}{name[match.end():]}")
+                return frame_files_of(other) if os.path.isfile(other) else None
+    return None
 
 
 def find_frame_files(folder_or_pattern, frame: int, *, from_setup: bool) -> FrameFiles:
@@ -356,5 +428,5 @@ def frame_inputs(files: FrameFiles, frame: int | None = None, *, camera: CameraM
     else:
         raise DepthCloudError(f"{files.depth_path}: no camera sidecar beside the depth file")
     signature = (files.depth_path, _mtime(files.depth_path), files.color_path, _mtime(files.color_path),
-                 files.camera_path, _mtime(files.camera_path), camera_key)
+                 files.camera_path, _mtime(files.camera_path), files.passes_path, _mtime(files.passes_path), camera_key)
     return FrameInputs(frame, files, camera, note, signature, uses_fallback, capture)

@@ -347,6 +347,17 @@ def unproject_pixels(pixels, depth, camera: CameraModel, *, depth_kind: str = "a
     rows = np.where(inside, np.floor(np.nan_to_num(pixels[..., 1])), 0).astype(np.intp)
     valid = inside & valid_depth_mask(depth, camera, depth_kind=kind)[rows, cols]
     d = np.where(valid, depth[rows, cols], np.nan).astype(np.float64)
+    return unproject_depths(pixels, d, camera, depth_kind=kind, space=space)
+
+
+def unproject_depths(pixels, depths, camera: CameraModel, *, depth_kind: str = "auto",
+                     space: str = "world") -> np.ndarray:
+    """3D points of continuous pixel coordinates ``pixels`` (..., 2) at the given depth values ``depths``
+    (..., of ``depth_kind``; NaN gives NaN): the ray through the exact position, as :func:`unproject_pixels`."""
+    _check_space(space)
+    kind = resolve_depth_kind(depth_kind, camera)
+    pixels = np.asarray(pixels, dtype=np.float64)
+    d = np.asarray(depths, dtype=np.float64)
     origins, directions = camera_rays(pixels, camera)
     with np.errstate(invalid="ignore", divide="ignore"):
         if kind == "planar":
@@ -394,5 +405,5 @@ __all__ = [
     "BACKGROUND_DEPTH", "DEPTH_BUFFER_FAR_MARGIN", "DEPTH_KINDS", "SPACES", "ValidPoints", "backproject",
     "backproject_valid", "camera_rays", "check_depth_shape", "convert_depth", "depth_buffer_background",
     "pixel_centers", "pixel_footprint", "project", "resolve_depth_kind", "size_mismatch_message",
-    "unproject_pixels", "valid_depth_mask",
+    "unproject_depths", "unproject_pixels", "valid_depth_mask",
 ]

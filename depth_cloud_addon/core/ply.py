@@ -4,7 +4,9 @@ PLY vertex properties, in this order: ``x y z`` (float32, metres, in whatever fr
 passes), optionally ``nx ny nz`` (float32 unit normals), ``red green blue`` (by default ``uchar``
 encoded with the sRGB transfer function from the EXR's **linear** values, which is what MeshLab,
 CloudCompare and Open3D display; with ``linear_float=True`` float32 values left linear), and
-``radius`` (float32, metres). Files are written under a temporary name in the same folder and renamed,
+``radius`` (float32, metres), then the point attributes asked for (see :mod:`.passes`: ``int`` for
+integer ones, ``uchar`` for booleans, ``char`` for ``motion_source``, ``float`` for vectors as
+``NAME_x NAME_y NAME_z``). Files are written under a temporary name in the same folder and renamed,
 so a failure never leaves a partial file behind, and :func:`ply_is_complete` tells whether an existing
 file was written to the end (resumable batch jobs skip those).
 """
@@ -22,7 +24,7 @@ from .errors import NoValidDepthError
 
 __all__ = ["linear_to_srgb8", "ply_comments", "ply_is_complete", "write_npz", "write_ply"]
 
-_PLY_TYPES = {"<f4": "float", "u1": "uchar"}
+_PLY_TYPES = {"<f4": "float", "u1": "uchar", "<i4": "int", "i1": "char"}
 _PLY_SIZES = {"float": 4, "float32": 4, "uchar": 1, "uint8": 1, "double": 8, "int": 4, "uint": 4,
               "short": 2, "ushort": 2, "char": 1, "int32": 4, "uint32": 4}
 
@@ -50,9 +52,23 @@ def _comment_text(text) -> str:
 CHUNK_ROWS = 1 << 20
 
 
+def _attribute_fields(attributes: dict) -> list[tuple[str, str, str, int | None]]:
+    """(PLY property, numpy type, attribute, component or None) of each point attribute."""
+    fields = []
+    for name, values in attributes.items():
+        kind = np.asarray(values).dtype
+        dtype = "u1" if kind == np.bool_ else "i1" if kind == np.int8 else "<i4" if kind.kind in "iu" else "<f4"
+        if np.ndim(values) == 2:
+            fields += [(f"{name}_{axis}", dtype, name, k) for k, axis in enumerate("xyz")]
+        else:
+            fields.append((name, dtype, name, None))
+    return fields
+
+
 def write_ply(path, points, colors=None, *, linear_float: bool = False, normals=None, radii=None,
-              comments=()) -> int:
-    """Write ``points`` (N, 3) with optional linear ``colors`` (N, 3|4), ``normals`` (N, 3), ``radii`` (N,).
+              comments=(), attributes: dict | None = None) -> int:
+    """Write ``points`` (N, 3) with optional linear ``colors`` (N, 3|4), ``normals`` (N, 3), ``radii`` (N,)
+    and point ``attributes`` (name -> (N,) or (N, 3) array).
 
     ``normals`` may also be a function ``(start, stop) -> (stop - start, 3)`` of a range of rows, so that
     they are never held for the whole cloud. Rows with a non-finite coordinate are skipped (pass
@@ -82,6 +98,8 @@ def write_ply(path, points, colors=None, *, linear_float: bool = False, normals=
     if radii is not None:
         radii = np.asarray(radii).reshape(n)
         fields.append(("radius", "<f4"))
+    extra = _attribute_fields(attributes or {})
+    fields += [(prop, dtype) for prop, dtype, _, _ in extra]
     count = n if everything else int(keep.sum())
     if count == 0:  # an empty cloud is never a success: nothing is written
         raise NoValidDepthError(f"{os.fspath(path)}: no point to write (none has finite coordinates: check the "
@@ -104,6 +122,8 @@ def write_ply(path, points, colors=None, *, linear_float: bool = False, normals=
         normal = part(np.asarray(normals_of(start, stop)).reshape(-1, 3)) if normals_of is not None else None
         rgb = part(colors[start:stop, :3]) if colors is not None else None
         radius = part(radii[start:stop]) if radii is not None else None
+        extra_rows = [(prop, part(np.asarray(attributes[name])[start:stop] if k is None
+                                  else np.asarray(attributes[name])[start:stop, k])) for prop, _, name, k in extra]
 
         def fill(a: int, b: int) -> None:  # one slice of the chunk, in a thread
             rows = data[a:b]
@@ -115,6 +135,8 @@ def write_ply(path, points, colors=None, *, linear_float: bool = False, normals=
                 rows["red"], rows["green"], rows["blue"] = values[:, 0], values[:, 1], values[:, 2]
             if radius is not None:
                 rows["radius"] = radius[a:b]
+            for prop, values in extra_rows:
+                rows[prop] = values[a:b]
 
         parallel_chunks(len(data), fill)
         return data

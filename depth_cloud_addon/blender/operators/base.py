@@ -13,6 +13,7 @@ import bpy
 
 from ...core.cloud import BuildOptions
 from ...core.frame_files import warned_frames
+from ...core.passes import ATTRIBUTES, EDGE_THRESHOLD
 from .. import compat, compositor, frames
 
 
@@ -102,7 +103,43 @@ class SourceMixin:
         return frames.frame_source(scene, self.filepath)
 
 
-class BuildOptionsMixin(SourceMixin):
+ATTRIBUTE_ITEMS = (
+    ("OBJECT_INDEX", "Object Index", "object_index (INT): the object's Pass Index (Cycles' Object Index pass)"),
+    ("MATERIAL_PASS_INDEX", "Material Pass Index", "material_pass_index (INT): the material's Pass Index"),
+    ("OBJECT_ID", "Object ID", "object_id (INT): the object's Cryptomatte hash; the legend names the objects"),
+    ("NORMAL", "Normal", "normal (FLOAT_VECTOR): the unit surface normal from the Normal pass"),
+    ("MOTION", "Motion", "motion (FLOAT_VECTOR, metres): where the surface point moves by the next frame"),
+    ("MOTION_SOURCE", "Motion Source", "motion_source (INT): 0 unknown, 1 rigid (exact), 2 Vector pass"),
+    ("EDGE", "Edge", "edge (BOOLEAN): the pixel straddles a silhouette"),
+)
+assert [i[0].lower() for i in ATTRIBUTE_ITEMS] == list(ATTRIBUTES)
+
+
+class AttributesMixin:
+    """Point attributes read from the captured passes, and silhouette edges."""
+
+    attributes: bpy.props.EnumProperty(
+        name="Attributes", description="Point attributes to read from the captured passes (Set Up EXR Outputs > "
+                                       "Extra Passes)", items=ATTRIBUTE_ITEMS, options={"ENUM_FLAG"}, default=set(),
+    )
+    drop_edges: bpy.props.BoolProperty(
+        name="Drop Edge Pixels", description="Leave out pixels that straddle a silhouette: their color is a blend "
+                                             "and their depth may belong to the other side (flying points)",
+        default=False,
+    )
+    edge_threshold: bpy.props.FloatProperty(
+        name="Edge Above", description="A neighbour whose depth differs by more than this fraction of the pixel's "
+                                       "own makes the pixel an edge", default=EDGE_THRESHOLD, min=1e-4, soft_max=1.0,
+        subtype="FACTOR",
+    )
+
+    def attribute_options(self) -> dict:
+        """The BuildOptions fields of these settings."""
+        return dict(attributes=tuple(core_value(a) for a in self.attributes), drop_edges=self.drop_edges,
+                    edge_threshold=self.edge_threshold)
+
+
+class BuildOptionsMixin(AttributesMixin, SourceMixin):
     """The options every cloud-making operator shares (Build, Bake)."""
 
     stride: bpy.props.IntProperty(
@@ -132,7 +169,7 @@ class BuildOptionsMixin(SourceMixin):
         return BuildOptions(stride=self.stride, depth_kind=core_value(self.depth_kind), space=space,
                             depth_range=(self.depth_near, self.depth_far) if self.use_depth_range else None,
                             with_points=getattr(self, "geometry", "POINTS") != "FACES",
-                            view_layer=layer, view_layer_required=required)
+                            view_layer=layer, view_layer_required=required, **self.attribute_options())
 
 
 class LookMixin:

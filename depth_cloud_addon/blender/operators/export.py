@@ -10,10 +10,10 @@ from ...core.cloud import BuildOptions
 from ...core.export import ExportOptions, export_cloud, format_of, read_cloud_for
 from ...core.frame_files import frame_path
 from .. import compat, frames
-from .base import FrameRangeMixin, SourceMixin, core_value, finish, finish_range, restore_frame
+from .base import AttributesMixin, FrameRangeMixin, SourceMixin, core_value, finish, finish_range, restore_frame
 
 
-class DEPTH_CLOUD_OT_export_ply(SourceMixin, FrameRangeMixin, bpy.types.Operator):
+class DEPTH_CLOUD_OT_export_ply(AttributesMixin, SourceMixin, FrameRangeMixin, bpy.types.Operator):
     """Export point clouds of the current frame or a frame range as binary PLY (or .npz) files, computed from \
 the rendered EXRs and each frame's camera, like the depth-cloud command line"""
 
@@ -44,7 +44,8 @@ the rendered EXRs and each frame's camera, like the depth-cloud command line"""
         numbers = list(self.frame_numbers(scene)) if self.all_frames else [scene.frame_current]
         if len(numbers) > 1 and "#" not in pattern:
             return finish(self, context, "ERROR", "Depth Cloud: a frame range needs # in the output name")
-        build = BuildOptions(stride=self.stride, depth_kind=core_value(self.depth_kind), space=core_value(self.space))
+        build = BuildOptions(stride=self.stride, depth_kind=core_value(self.depth_kind), space=core_value(self.space),
+                             **self.attribute_options())
         export = ExportOptions(colors=core_value(self.colors), normals=self.normals, radius=self.radius,
                                fmt=format_of(pattern))
         original, written, failed, warned = scene.frame_current, 0, [], {}

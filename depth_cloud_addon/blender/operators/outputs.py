@@ -5,7 +5,7 @@ from __future__ import annotations
 import bpy
 
 from .. import compat, compositor
-from ..properties import DEPTH_FILE_ITEMS
+from ..properties import DEPTH_FILE_ITEMS, EXTRA_PASS_ITEMS
 from .base import finish
 
 
@@ -34,10 +34,15 @@ float32 depth EXR, a linear color EXR and the camera (JSON) into a folder"""
         default="",
     )
 
+    extra_passes: bpy.props.EnumProperty(
+        name="Extra Passes", description="Passes to capture per frame in passes_NNNN.exr, read as point attributes",
+        items=EXTRA_PASS_ITEMS, options={"ENUM_FLAG"}, default=set(),
+    )
+
     def invoke(self, context, event):
         settings = context.scene.depth_cloud
         self.directory, self.depth_files = settings.directory, settings.depth_files
-        self.view_layer = settings.view_layer
+        self.view_layer, self.extra_passes = settings.view_layer, settings.extra_passes
         return self.execute(context)
 
     def execute(self, context):
@@ -49,10 +54,19 @@ float32 depth EXR, a linear color EXR and the camera (JSON) into a folder"""
             names = ", ".join(f"'{v.name}'" for v in scene.view_layers)
             return finish(self, context, "ERROR",
                           f"Depth Cloud: scene '{scene.name}' has no view layer '{self.view_layer}' (it has {names})")
-        result = compositor.setup_outputs(scene, layer, self.directory)
+        result = compositor.setup_outputs(scene, layer, self.directory, self.extra_passes)
         settings = scene.depth_cloud
         settings.directory, settings.depth_files, settings.view_layer = result.directory, self.depth_files, layer.name
+        settings.extra_passes = self.extra_passes
         what = f"view layer '{layer.name}' to {result.directory}"
+        if self.extra_passes:
+            written = [kind for kind in compositor.PASS_KINDS if kind in self.extra_passes
+                       and kind not in result.passes_lacking]
+            what += f" with the {', '.join(written) or 'no'} pass(es)"
+        if result.passes_lacking:
+            return finish(self, context, "WARNING",
+                          f"Depth Cloud: writing {what}; the {scene.render.engine} engine does not render "
+                          f"{', '.join(result.passes_lacking)}: those attributes are not captured")
         if result.added == 0:
             return finish(self, context, "INFO", f"Depth Cloud: outputs already set up, now writing {what}")
         return finish(self, context, "INFO", f"Depth Cloud: added {result.added} compositor nodes writing {what}")
