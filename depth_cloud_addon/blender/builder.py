@@ -49,31 +49,96 @@ def find_cloud(scene, role: str = "cloud"):
     return _tagged(scene.objects, role)
 
 
+#: Color By modes: what a cloud's material shows, chosen per object (custom property COLOR_BY, an index).
+COLOR_BY_MODES = ("IMAGE", "OBJECT", "NORMAL", "MOTION")
+COLOR_BY = "depth_cloud_color_by"
+#: The point attributes each Color By mode reads (any one of them).
+COLOR_BY_NEEDS = {"OBJECT": ("object_id", "object_index"), "NORMAL": ("normal",), "MOTION": ("motion",)}
+_COLOR_BY_NODE = "Color By"
+
+
+def _attribute_node(nodes, name: str, kind: str = "GEOMETRY", location=(0, 0)):
+    node = nodes.new("ShaderNodeAttribute")
+    node.attribute_type, node.attribute_name, node.location = kind, name, location
+    return node
+
+
+def _mix_colors(nodes, links, factor, a, b, location):
+    """A Mix node (RGBA) of colour sockets ``a`` -> ``b`` by ``factor``; returns its colour result."""
+    mix = nodes.new("ShaderNodeMix")
+    mix.data_type, mix.location = "RGBA", location
+    sockets = [s for s in mix.inputs if s.type == "RGBA"]
+    links.new(factor, mix.inputs[0])
+    links.new(a, sockets[0])
+    links.new(b, sockets[1])
+    return next(s for s in mix.outputs if s.type == "RGBA")
+
+
+def _display_color(nodes, links):
+    """What a cloud can show: its ``Color`` attribute, and (by the object's COLOR_BY index) a colour per
+    object id, the normal or the motion as colours. Returns ``(image colour, attribute colour, factor)``:
+    the factor is 1 when the object shows an attribute. The two are mixed as shaders, so an unknown (NaN)
+    motion never reaches the image colour (Cycles skips a zero-weight branch)."""
+    image = _attribute_node(nodes, COLOR_ATTRIBUTE, location=(-900, 300)).outputs["Color"]
+    mode = _attribute_node(nodes, COLOR_BY, "OBJECT", location=(-900, 500))
+    mode.name = mode.label = _COLOR_BY_NODE
+    ids = nodes.new("ShaderNodeMath")
+    ids.operation, ids.location = "ADD", (-700, 100)
+    links.new(_attribute_node(nodes, "object_id", location=(-900, 150)).outputs["Fac"], ids.inputs[0])
+    links.new(_attribute_node(nodes, "object_index", location=(-900, 0)).outputs["Fac"], ids.inputs[1])
+    noise = nodes.new("ShaderNodeTexWhiteNoise")
+    noise.noise_dimensions, noise.location = "1D", (-500, 100)
+    links.new(ids.outputs["Value"], noise.inputs["W"])
+    shown = {"OBJECT": noise.outputs["Color"]}
+    for i, (name, scale) in enumerate((("normal", 0.5), ("motion", 2.0))):
+        as_color = nodes.new("ShaderNodeVectorMath")
+        as_color.operation, as_color.location = "MULTIPLY_ADD", (-500, -150 - 200 * i)
+        links.new(_attribute_node(nodes, name, location=(-900, -150 - 200 * i)).outputs["Vector"], as_color.inputs[0])
+        as_color.inputs[1].default_value = (scale, scale, scale)
+        as_color.inputs[2].default_value = (0.5, 0.5, 0.5)
+        shown[name.upper()] = as_color.outputs["Vector"]
+    color = shown["OBJECT"]
+    for index, name in enumerate(COLOR_BY_MODES[2:], start=2):
+        pick = nodes.new("ShaderNodeMath")
+        pick.operation, pick.location = "COMPARE", (-300, 400 - 150 * index)
+        links.new(mode.outputs["Fac"], pick.inputs[0])
+        pick.inputs[1].default_value, pick.inputs[2].default_value = float(index), 0.5
+        color = _mix_colors(nodes, links, pick.outputs["Value"], color, shown[name], (-100 + 50 * index, 300))
+    factor = nodes.new("ShaderNodeMath")
+    factor.operation, factor.location = "GREATER_THAN", (-300, 600)
+    links.new(mode.outputs["Fac"], factor.inputs[0])
+    factor.inputs[1].default_value = 0.5
+    return image, color, factor.outputs["Value"]
+
+
 def cloud_material(shading: str = "EMISSION"):
-    """The material that shows the ``Color`` attribute: "EMISSION" (shadeless: a render shows the
-    captured colors unchanged) or "SHADED" (a Principled BSDF lit by the scene)."""
+    """The material that shows the ``Color`` attribute (or what the object's Color By picks):
+    "EMISSION" (shadeless: a render shows the captured colors unchanged) or "SHADED" (a Principled BSDF
+    lit by the scene). A material of ours from before Color By is rebuilt."""
     role = {"EMISSION": "points", "SHADED": "shaded"}[shading]
     mat = _tagged(bpy.data.materials, role)
-    if mat is not None:
+    if mat is not None and _COLOR_BY_NODE in mat.node_tree.nodes:
         return mat
-    mat = bpy.data.materials.new(MATERIAL_NAME if shading == "EMISSION" else SHADED_MATERIAL_NAME)
-    mat[ROLE] = role
+    if mat is None:
+        mat = bpy.data.materials.new(MATERIAL_NAME if shading == "EMISSION" else SHADED_MATERIAL_NAME)
+        mat[ROLE] = role
     if mat.node_tree is None:  # 4.x; 5.0 materials always have nodes
         mat.use_nodes = True
     nodes, links = mat.node_tree.nodes, mat.node_tree.links
     nodes.clear()
-    attribute = nodes.new("ShaderNodeAttribute")
-    attribute.attribute_type, attribute.attribute_name = "GEOMETRY", COLOR_ATTRIBUTE
+    image, attribute, factor = _display_color(nodes, links)
+    kind, color_input, out = (("ShaderNodeEmission", "Color", "Emission") if shading == "EMISSION"
+                              else ("ShaderNodeBsdfPrincipled", "Base Color", "BSDF"))
+    mix = nodes.new("ShaderNodeMixShader")
+    links.new(factor, mix.inputs["Fac"])
+    for i, color in enumerate((image, attribute)):
+        shader = nodes.new(kind)
+        shader.location = (250, 200 - 300 * i)
+        links.new(color, shader.inputs[color_input])
+        links.new(shader.outputs[out], mix.inputs[1 + i])
     output = nodes.new("ShaderNodeOutputMaterial")
-    if shading == "EMISSION":
-        shader = nodes.new("ShaderNodeEmission")
-        links.new(attribute.outputs["Color"], shader.inputs["Color"])
-        links.new(shader.outputs["Emission"], output.inputs["Surface"])
-    else:
-        shader = nodes.new("ShaderNodeBsdfPrincipled")
-        links.new(attribute.outputs["Color"], shader.inputs["Base Color"])
-        links.new(shader.outputs["BSDF"], output.inputs["Surface"])
-    shader.location, output.location = (250, 0), (550, 0)
+    links.new(mix.outputs["Shader"], output.inputs["Surface"])
+    mix.location, output.location = (550, 0), (800, 0)
     return mat
 
 

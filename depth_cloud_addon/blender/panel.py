@@ -14,6 +14,13 @@ def _wrap(text: str, width: int = 48) -> list[str]:
     return textwrap.wrap(text, width) or [""]
 
 
+def _build_button(row, settings, **kwargs):
+    """A Build button that reads the attributes and edge setting shown in the panel."""
+    op = row.operator("depth_cloud.build", **kwargs)
+    op.attributes, op.drop_edges = settings.attributes, settings.drop_edges
+    return op
+
+
 class VIEW3D_PT_depth_cloud(bpy.types.Panel):
     bl_label = TITLE
     bl_category = TITLE
@@ -30,8 +37,11 @@ class VIEW3D_PT_depth_cloud(bpy.types.Panel):
         box.prop(settings, "directory", text="")
         box.prop(settings, "depth_files")
         box.prop_search(settings, "view_layer", context.scene, "view_layers")
+        box.label(text="Extra Passes (point attributes):")
+        box.prop(settings, "extra_passes")
         row = box.row(align=True)
-        row.operator("depth_cloud.setup_outputs", icon="ADD").directory = settings.directory
+        setup = row.operator("depth_cloud.setup_outputs", icon="ADD")
+        setup.directory, setup.extra_passes = settings.directory, settings.extra_passes
         row.operator("depth_cloud.remove_outputs", text="", icon="X")
         box.label(text=f"Writing to {directory}" if directory else "Not set up", icon="INFO")
         doubtful = compositor.doubtful_settings(context.scene)
@@ -55,12 +65,19 @@ class VIEW3D_PT_depth_cloud(bpy.types.Panel):
 
         box = layout.box()
         box.label(text="3. Cloud", icon="OUTLINER_OB_POINTCLOUD")
+        box.label(text="Attributes:")
+        box.prop(settings, "attributes")
+        box.prop(settings, "drop_edges")
         row = box.row(align=True)
-        row.operator("depth_cloud.build", icon="PLAY")
-        row.operator("depth_cloud.build", text="Sequence", icon="SEQUENCE").sequence = True
+        _build_button(row, settings, icon="PLAY")
+        _build_button(row, settings, text="Sequence", icon="SEQUENCE").sequence = True
         row = box.row(align=True)
-        row.operator("depth_cloud.build", text="Pixel Faces", icon="MESH_PLANE").geometry = "FACES"
-        row.operator("depth_cloud.build", text="Surface", icon="MESH_GRID").geometry = "SURFACE"
+        _build_button(row, settings, text="Pixel Faces", icon="MESH_PLANE").geometry = "FACES"
+        _build_button(row, settings, text="Surface", icon="MESH_GRID").geometry = "SURFACE"
+        row = box.row(align=True)
+        row.label(text="Color by:")
+        for mode, label in (("IMAGE", "Image"), ("OBJECT", "Object"), ("NORMAL", "Normal"), ("MOTION", "Motion")):
+            row.operator("depth_cloud.color_by", text=label).mode = mode
         if settings.last_message:
             box.label(text=settings.last_message.removeprefix("Depth Cloud: "))
 

@@ -24,6 +24,17 @@ EXTRA_PASS_ITEMS = (
 )
 
 
+ATTRIBUTE_ITEMS = (
+    ("OBJECT_INDEX", "Object Index", "object_index (INT): the object's Pass Index (Cycles' Object Index pass)"),
+    ("MATERIAL_PASS_INDEX", "Material Pass Index", "material_pass_index (INT): the material's Pass Index"),
+    ("OBJECT_ID", "Object ID", "object_id (INT): the object's Cryptomatte hash; the legend names the objects"),
+    ("NORMAL", "Normal", "normal (FLOAT_VECTOR): the unit surface normal from the Normal pass"),
+    ("MOTION", "Motion", "motion (FLOAT_VECTOR, metres): where the surface point moves by the next frame"),
+    ("MOTION_SOURCE", "Motion Source", "motion_source (INT): 0 unknown, 1 rigid (exact), 2 Vector pass"),
+    ("EDGE", "Edge", "edge (BOOLEAN): the pixel straddles a silhouette"),
+)
+
+
 class DepthCloudSceneSettings(bpy.types.PropertyGroup):
     directory: bpy.props.StringProperty(
         name="Output Folder",
@@ -41,6 +52,14 @@ class DepthCloudSceneSettings(bpy.types.PropertyGroup):
     view_layer: bpy.props.StringProperty(
         name="View Layer", description="The view layer whose passes Set Up EXR Outputs captures (empty: the active "
                                        "one)", default="",
+    )
+    attributes: bpy.props.EnumProperty(
+        name="Attributes", description="Point attributes Build reads from the captured passes",
+        items=ATTRIBUTE_ITEMS, options={"ENUM_FLAG"}, default=set(),
+    )
+    drop_edges: bpy.props.BoolProperty(
+        name="Drop Edge Pixels", description="Build leaves out pixels that straddle a silhouette (flying points)",
+        default=False,
     )
     extra_passes: bpy.props.EnumProperty(
         name="Extra Passes", description="Passes to capture per frame in passes_NNNN.exr, read as point attributes",

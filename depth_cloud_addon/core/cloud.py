@@ -336,8 +336,12 @@ def _motion(inputs: FrameInputs, cloud: CloudArrays, passes: FramePasses, ids) -
     frame = inputs.frame if inputs.frame is not None else inputs.camera.frame
     next_inputs = None
     following = neighbour_files(inputs.files, frame) if frame is not None else None
+    unreadable = None
     if following is not None and following.camera_path is not None:
-        next_inputs = frame_inputs(following, frame + 1)
+        try:
+            next_inputs = frame_inputs(following, frame + 1)
+        except DepthCloudError as exc:  # this frame is fine; only its Vector-pass motion is unknown
+            unreadable = f"the next frame's sidecar cannot be read ({exc})"
     transforms = _object_transforms(inputs.capture.objects, next_inputs.capture.objects if next_inputs else ())
     names = list(transforms)
     stack = np.stack([t if t is not None else np.full((4, 4), np.nan) for t in transforms.values()]) \
@@ -367,7 +371,7 @@ def _motion(inputs: FrameInputs, cloud: CloudArrays, passes: FramePasses, ids) -
     if rest.any():
         vector = passes.vector
         if next_inputs is None:
-            why = "no next frame with a camera sidecar"
+            why = unreadable or "no next frame with a camera sidecar"
         elif vector is None or not np.isfinite(vector[..., 3]).any():
             why = "the Vector pass has no W (Blender 4.2 writes X, Y, Z only)"
         else:

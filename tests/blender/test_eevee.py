@@ -14,10 +14,12 @@ import sys
 import pytest
 
 SCRIPT = os.path.join(os.path.dirname(__file__), "scripts", "eevee_capture.py")
+PASSES_SCRIPT = os.path.join(os.path.dirname(__file__), "scripts", "eevee_passes.py")
 
 
-def capture(folder, clip_end: float, samples: int | None = None) -> dict:
-    args = [sys.executable, SCRIPT, str(folder), str(clip_end)] + ([str(samples)] if samples else [])
+def capture(folder, clip_end: float, samples: int | None = None, script: str = SCRIPT) -> dict:
+    args = [sys.executable, script, str(folder)] + ([str(clip_end)] if clip_end else []) \
+        + ([str(samples)] if samples else [])
     run = subprocess.run(args, capture_output=True, text=True, timeout=300)
     lines = [line for line in run.stdout.splitlines() if line.startswith("RESULT ")]
     assert run.returncode == 0 and lines, run.stdout[-2000:] + run.stderr[-2000:]
@@ -42,3 +44,14 @@ def test_eevees_jittered_samples_are_measured_and_warned_about(tmp_path):
     # The depth of one jittered sample: measured 1 mm median on 4.5/5.0, 13 mm on 4.2 (EEVEE Next's first release).
     assert 2e-4 < result["median_error"] < 5e-2, result
     assert "EEVEE rendered" in result["message"] and "jittered samples per pixel" in result["message"]
+
+
+def test_eevee_passes_give_object_ids_normals_and_exact_rigid_motion(tmp_path):
+    """EEVEE has Cryptomatte, Normal and Vector (not the index passes: Set Up says so)."""
+    result = capture(tmp_path, 0, script=PASSES_SCRIPT)
+    assert "does not render OBJECT_INDEX" in result["setup_message"]
+    assert result["passes"] == ["NORMAL", "MOTION", "CRYPTOMATTE"]
+    assert result["objects"] == result["legend"] == ["Floor", "Mover", "Still"]
+    assert result["inner"] > 1000 and result["object_id_match"] >= 0.999, result
+    assert result["normal_angle_median"] < 1e-3 and result["normal_angle_p99"] < 5e-3, result
+    assert result["cube_points"] > 50 and result["cube_rigid"] == 1.0 and result["motion_error_max"] < 1e-5, result

@@ -243,3 +243,40 @@ def test_build_writes_point_attributes_and_the_legend(capture):
     result = bpy.ops.depth_cloud.build(filepath=pattern, geometry="FACES", attributes={"OBJECT_INDEX"})
     assert result == {"FINISHED"}
     assert obj.data.attributes["object_index"].domain == "FACE"
+
+
+def test_color_by_object_renders_one_color_per_object(capture, tmp_path):
+    """Pixel Faces colored by object, rendered through the capture camera: every object's pixels share one
+    colour, and the objects' colours differ."""
+    scene = bpy.context.scene
+    scene.frame_set(1)
+    result = bpy.ops.depth_cloud.build(filepath=str(capture["folder"] / "depth_####.exr"), geometry="FACES",
+                                       attributes={"OBJECT_ID"})
+    assert result == {"FINISHED"}
+    assert bpy.ops.depth_cloud.color_by(mode="OBJECT") == {"FINISHED"}
+    cloud_object = bpy.context.active_object
+    originals = [o for o in scene.objects if o.type == "MESH" and o != cloud_object]
+    for obj in originals:
+        obj.hide_render = True
+    try:
+        scene.render.filepath = str(tmp_path / "by_object.png")
+        scene.render.image_settings.file_format = "PNG"
+        bpy.ops.render.render(write_still=True)
+        image = bpy.data.images.load(str(tmp_path / "by_object.png"))
+        w, h = image.size
+        rgb = np.array(image.pixels[:], np.float32).reshape(h, w, 4)[::-1, :, :3]  # rows top-down
+    finally:
+        for obj in originals:
+            obj.hide_render = False
+    names, same = capture["names"].astype(str), capture["same"]
+    colours = {}
+    for name in ("Floor", "Mover", "Still", "Panel"):
+        pixels = rgb[same & (names == name)]
+        assert len(pixels) > 10 and np.ptp(pixels, axis=0).max() < 0.02, name  # one colour per object
+        colours[name] = pixels.mean(axis=0)
+    values = list(colours.values())
+    for i in range(len(values)):
+        for j in range(i + 1, len(values)):
+            assert np.abs(values[i] - values[j]).max() > 0.05  # and the objects differ
+    assert bpy.ops.depth_cloud.color_by(mode="MOTION") == {"FINISHED"}
+    assert bpy.context.scene.depth_cloud.last_message.startswith("Depth Cloud: DepthCloud has no motion")

@@ -2,6 +2,7 @@
 silhouette edges, rigid and Vector-pass motion, the passes file's layouts and the CLI's --attributes.
 (The Blender captures are checked against ray casts in tests/blender/test_passes.py.)"""
 
+import dataclasses
 import json
 
 import numpy as np
@@ -195,3 +196,23 @@ def test_attribute_names_are_checked():
     assert check_attributes("edge, normal") == ("normal", "edge")
     with pytest.raises(ValueError, match="unknown attribute"):
         check_attributes(["material_index"])
+
+
+def test_fused_clouds_drop_edges_but_refuse_attributes(passes_frame, capsys):
+    args = ["convert", str(passes_frame / "depth_####.exr"), "--frames", "1", "--fuse", "-o",
+            str(passes_frame / "fused.ply")]
+    assert cli.main(args + ["--attributes", "normal"]) == 2
+    assert "not with --fuse" in capsys.readouterr().err
+    assert cli.main(args + ["--drop-edges"]) == 0
+    assert PlyData.read(str(passes_frame / "fused.ply"))["vertex"].count == 80
+
+
+def test_an_unreadable_next_sidecar_leaves_vector_motion_unknown_and_says_why(passes_frame):
+    write_exr(passes_frame / "depth_0002.exr", {"V": np.full(CAMERA.shape, 8.0, np.float32)})
+    (passes_frame / "camera_0002.json").write_text("{not json")
+    inputs = frame_inputs(frame_files_of(passes_frame / "depth_0001.exr"), 1)
+    objects = tuple({**o, "next": None} for o in inputs.capture.objects)  # not rigid-known: Vector pass needed
+    inputs = dataclasses.replace(inputs, capture=dataclasses.replace(inputs.capture, objects=objects))
+    cloud = read_cloud(inputs, BuildOptions(attributes="motion,motion_source"))
+    assert (cloud.attributes["motion_source"] == 0).all() and np.isnan(cloud.attributes["motion"]).all()
+    assert any("next frame's sidecar cannot be read" in w for w in cloud.warnings)

@@ -15,6 +15,7 @@ from ...core.cloud import BuildOptions
 from ...core.frame_files import warned_frames
 from ...core.passes import ATTRIBUTES, EDGE_THRESHOLD
 from .. import compat, compositor, frames
+from ..properties import ATTRIBUTE_ITEMS
 
 
 def core_value(identifier: str) -> str:
@@ -103,15 +104,6 @@ class SourceMixin:
         return frames.frame_source(scene, self.filepath)
 
 
-ATTRIBUTE_ITEMS = (
-    ("OBJECT_INDEX", "Object Index", "object_index (INT): the object's Pass Index (Cycles' Object Index pass)"),
-    ("MATERIAL_PASS_INDEX", "Material Pass Index", "material_pass_index (INT): the material's Pass Index"),
-    ("OBJECT_ID", "Object ID", "object_id (INT): the object's Cryptomatte hash; the legend names the objects"),
-    ("NORMAL", "Normal", "normal (FLOAT_VECTOR): the unit surface normal from the Normal pass"),
-    ("MOTION", "Motion", "motion (FLOAT_VECTOR, metres): where the surface point moves by the next frame"),
-    ("MOTION_SOURCE", "Motion Source", "motion_source (INT): 0 unknown, 1 rigid (exact), 2 Vector pass"),
-    ("EDGE", "Edge", "edge (BOOLEAN): the pixel straddles a silhouette"),
-)
 assert [i[0].lower() for i in ATTRIBUTE_ITEMS] == list(ATTRIBUTES)
 
 

@@ -180,6 +180,9 @@ what was baked"""
         if self.mode == "FUSED" and self.geometry != "POINTS":
             raise DepthCloudError("a fused cloud is made of points: choose Geometry = Points, or bake one "
                                   "object per frame")
+        if self.mode == "FUSED" and options.attributes:
+            raise DepthCloudError("point attributes are per frame: bake one object per frame to keep them (a fused "
+                                  "cloud has positions and colors only)")
         return bake.BakeJob(context, source=source, from_setup=from_setup, options=options,
                             frame_numbers=self.frame_numbers(context.scene), mode=self.mode,
                             voxel_size=self.voxel_size if self.mode == "FUSED" else 0.0, **self.look())
@@ -244,4 +247,53 @@ what was baked"""
             finish(self, context, "ERROR", f"Depth Cloud: nothing baked; {summary}")
 
 
-classes = (DEPTH_CLOUD_OT_build, DEPTH_CLOUD_OT_preload_sequence, DEPTH_CLOUD_OT_bake_sequence)
+def _clouds_to_color(context) -> list:
+    """The add-on's clouds among the selected objects (and the active one)."""
+    chosen = list(context.selected_objects)
+    if context.active_object is not None and context.active_object not in chosen:
+        chosen.append(context.active_object)
+    return [obj for obj in chosen if obj.get(builder.ROLE) in builder.CLOUD_ROLES]
+
+
+class DEPTH_CLOUD_OT_color_by(bpy.types.Operator):
+    """Show the selected clouds by their captured color, or by object (a color per object ID), normal or \
+motion (the point attributes read at Build)"""
+
+    bl_idname = "depth_cloud.color_by"
+    bl_label = "Color By"
+    bl_options = {"REGISTER", "UNDO"}
+
+    mode: bpy.props.EnumProperty(name="Color By", items=(
+        ("IMAGE", "Image", "The captured color"),
+        ("OBJECT", "Object", "A color per object (the object_id or object_index attribute)"),
+        ("NORMAL", "Normal", "The normal attribute as a color (x, y, z -> r, g, b)"),
+        ("MOTION", "Motion", "The motion attribute as a color (grey: still)")), default="IMAGE")
+
+    @classmethod
+    def poll(cls, context):
+        if not _clouds_to_color(context):
+            cls.poll_message_set("Select a Depth Cloud cloud")
+            return False
+        return True
+
+    def execute(self, context):
+        clouds = _clouds_to_color(context)
+        lacking = []
+        for obj in clouds:
+            obj[builder.COLOR_BY] = builder.COLOR_BY_MODES.index(self.mode)
+            obj.data.update()
+            needs = builder.COLOR_BY_NEEDS.get(self.mode, ())
+            if needs and not any(name in obj.data.attributes for name in needs):
+                lacking.append(obj.name)
+        for material in {slot.material for obj in clouds for slot in obj.material_slots if slot.material}:
+            if material.get(builder.ROLE) in ("points", "shaded"):
+                builder.cloud_material("EMISSION" if material[builder.ROLE] == "points" else "SHADED")
+        if lacking:
+            needs = " or ".join(builder.COLOR_BY_NEEDS[self.mode])
+            return finish(self, context, "WARNING", f"Depth Cloud: {', '.join(lacking)} has no {needs} attribute: "
+                                                    f"build it with that attribute to color by {self.mode.lower()}")
+        return finish(self, context, "INFO", f"Depth Cloud: {len(clouds)} cloud(s) colored by {self.mode.lower()}")
+
+
+classes = (DEPTH_CLOUD_OT_build, DEPTH_CLOUD_OT_preload_sequence, DEPTH_CLOUD_OT_bake_sequence,
+           DEPTH_CLOUD_OT_color_by)
