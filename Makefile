@@ -47,7 +47,7 @@ lint: setup
 
 test: setup setup-lts lint
 	node --test farm/flamenco/test/
-	$(VENV_42)/bin/python -m pytest tests/core tests/blender
+	$(VENV_42)/bin/python -m pytest tests/core tests/blender tests/formats
 	$(VENV_45)/bin/python -m pytest tests/blender
 	$(VENV_50)/bin/python -m pytest tests/core tests/blender
 

@@ -54,6 +54,7 @@ from .core.export import (
     check_output,
     export_cloud,
     export_points,
+    format_of,
     input_fingerprint,
     job_id,
     output_complete,
@@ -70,6 +71,7 @@ from .core.frame_files import (
 )
 from .core.fusion import Fusion
 from .core.passes import ATTRIBUTES, EDGE_THRESHOLD, check_attributes
+from .core.usd import is_usd
 
 EXIT_BAD_INPUT = 2
 
@@ -117,11 +119,13 @@ def _frames_or_single(args) -> list[int | None]:
         numbers = parse_frames(args.frames)
     except DepthCloudError as exc:
         raise CliError(f"--frames {exc}") from None
-    per_frame_output = args.command in ("convert", "depth") and not getattr(args, "fuse", False)
+    one_file = getattr(args, "fuse", False) or (args.command == "convert" and is_usd(args.output))
+    per_frame_output = args.command in ("convert", "depth") and not one_file
     if per_frame_output and len(numbers) > 1 and "#" not in args.output:
         raise CliError(f"output {args.output!r} has no # for the frame number: every frame would be written to "
                        "the same file; use a pattern such as 'out/cloud_####.ply'"
-                       + (" (or --fuse for one file of every frame)" if args.command == "convert" else ""))
+                       + (" (or --fuse for one file of every frame, or a .usd file: one point cache)"
+                          if args.command == "convert" else ""))
     return numbers
 
 
@@ -276,6 +280,14 @@ def _check_convert_options(args) -> None:
         raise CliError(f"--stride must be >= 1, got {args.stride}")
     if args.jobs < 1:
         raise CliError(f"--jobs must be >= 1, got {args.jobs}")
+    if args.format is None:
+        args.format = format_of(args.output)
+    if is_usd(args.output) and args.fuse:
+        raise CliError("a .usd output is a point cache of every frame already: not with --fuse")
+    if args.geometry == "faces" and not is_usd(args.output):
+        raise CliError("--geometry faces is for USD outputs (.usd, .usda, .usdc)")
+    if args.fps is not None and not args.fps > 0:
+        raise CliError(f"--fps must be > 0, got {args.fps}")
     if args.voxel and not args.fuse:
         raise CliError("--voxel needs --fuse")
     if args.fuse and args.space != "world":
@@ -365,6 +377,8 @@ def cmd_convert(args) -> int:
                          _at(args.camera, frame) if args.camera else None, blend_cameras.get(frame),
                          args.output if args.fuse else _at(args.output, frame), build, export)
         jobs.append(dataclasses.replace(job, job_id=job_id(_job_description(job))))
+    if is_usd(args.output):  # one point cache of every frame (a single file: one time sample)
+        return _convert_usd(args, jobs)
     if numbers == [None]:  # a single file: always written; errors are bad input (exit 2)
         result = run_convert_job(jobs[0])
         _say("warning", result.warnings)
@@ -455,6 +469,52 @@ def _convert_fused(args, jobs, fusion: Fusion) -> int:
         raise CliError(f"{args.output}: cannot write: {exc.strerror or exc}") from None
     print(f"depth-cloud: fused {fusion.frames} of {len(jobs)} frame(s) into {n:,} points "
           f"-> {args.output}", file=sys.stderr)
+    return 1 if failures else 0
+
+
+def _convert_usd(args, jobs) -> int:
+    """Every frame into one USD point cache (time code = frame; fps from the sidecars, else --fps, else 24)."""
+    from .core.usd import UsdWriter, usd_job
+
+    usd_job_id = job_id({"usd": [job.job_id for job in jobs], "fps": args.fps, "geometry": args.geometry})
+    remove_stale_temporaries(args.output)
+    if not args.overwrite and os.path.isfile(args.output) and usd_job(args.output) == usd_job_id:
+        print(f"depth-cloud: {args.output} is complete already, from the same inputs and options "
+              "(use --overwrite)", file=sys.stderr)
+        return 0
+    failures, warnings, progress, writer, layers = [], [], Progress(len(jobs)), None, set()
+    show = progress.update if len(jobs) > 1 else (lambda _points: None)  # one frame: no progress line
+    for job in jobs:
+        try:
+            inputs = _job_inputs(job)
+            cloud = read_cloud_for(inputs, args.output, job.build)
+            if writer is None:
+                fps = args.fps or inputs.capture.fps or 24.0
+                writer = UsdWriter(args.output, fps=fps, faces=args.geometry == "faces", job=usd_job_id)
+            elif args.fps is None and inputs.capture.fps not in (None, writer.fps):
+                warnings.append((job.frame, f"the sidecars' fps differ: the file uses {writer.fps:g}"))
+            n = writer.add(cloud, job.frame)
+            warnings += [(job.frame, w) for w in cloud.warnings]
+            layers.add(cloud.view_layer)
+        except (CliError, DepthCloudError) as exc:
+            if isinstance(exc, DepthCloudError) and "usd-core" in str(exc):
+                raise CliError(str(exc)) from None
+            failures.append(f"frame {job.frame}: {exc}" if job.frame is not None else str(exc))
+            n = 0
+        show(n)
+    progress.close()
+    _say("warning", warned_frames(_by_warning(warnings)) + (writer.notes if writer else []))
+    for failure in failures:
+        print(f"depth-cloud: failed: {failure}", file=sys.stderr)
+    if writer is None or not writer.frames:
+        raise CliError("no frame could be converted; nothing written")
+    try:
+        writer.close()
+    except OSError as exc:
+        raise CliError(f"{args.output}: cannot write: {exc.strerror or exc}") from None
+    print(f"depth-cloud: {len(writer.frames)} of {len(jobs)} frame(s), {writer.points_written:,} "
+          f"{'faces' if writer.faces else 'points'}{_layer_note(layers)} at {writer.fps:g} fps -> {args.output}",
+          file=sys.stderr)
     return 1 if failures else 0
 
 
@@ -549,8 +609,13 @@ def build_parser() -> argparse.ArgumentParser:
     convert.add_argument("--edge-threshold", type=float, default=EDGE_THRESHOLD, metavar="FRACTION",
                          help="a neighbour's depth differing by more than this fraction of the pixel's own makes "
                               f"an edge (default {EDGE_THRESHOLD})")
-    convert.add_argument("--format", choices=("ply", "npz"), default="ply",
-                         help="binary PLY (default) or NumPy .npz (points, colors, radii, pixels, camera)")
+    convert.add_argument("--fps", type=float, help="USD outputs: time codes per second when the sidecars "
+                                                   "record no fps (default 24)")
+    convert.add_argument("--geometry", choices=("points", "faces"), default="points",
+                         help="USD outputs: UsdGeom.Points, or one camera-facing quad per pixel (UsdGeom.Mesh)")
+    convert.add_argument("--format", choices=("ply", "npz"), default=None,
+                         help="binary PLY or NumPy .npz (points, colors, radii, pixels, camera); default: by the "
+                              "output's extension (.npz, else PLY; .usd/.usda/.usdc write one USD point cache)")
     convert.add_argument("--frames", help="frame numbers for # patterns, e.g. 1-240")
     convert.add_argument("--jobs", type=int, default=1, help="worker processes for sequences")
     convert.add_argument("--overwrite", action="store_true",

@@ -37,9 +37,9 @@ def temporary_prefix(path) -> str:
     return f".{base}."
 
 
-def _temporary_path(path: str) -> str:
+def _temporary_path(path: str, suffix: str = "") -> str:
     folder = os.path.dirname(os.path.abspath(path))
-    return os.path.join(folder, f"{temporary_prefix(path)}{_HOST}~{os.getpid()}-{secrets.token_hex(4)}.tmp")
+    return os.path.join(folder, f"{temporary_prefix(path)}{_HOST}~{os.getpid()}-{secrets.token_hex(4)}.tmp{suffix}")
 
 
 def _running(pid: int) -> bool:
@@ -54,7 +54,7 @@ def _running(pid: int) -> bool:
     return True
 
 
-_LEFTOVER = re.compile(r"^(\..+\.)([A-Za-z0-9_-]+)~(\d+)-[0-9a-f]{8}\.tmp$")  # prefix, host, pid
+_LEFTOVER = re.compile(r"^(\..+\.)([A-Za-z0-9_-]+)~(\d+)-[0-9a-f]{8}\.tmp(?:\.[A-Za-z0-9]+)?$")  # prefix, host, pid
 _LEGACY = re.compile(r"^(.+)\.tmp-(\d+)$")  # NAME.tmp-<pid>: the naming of earlier versions of the writer
 #: folder -> {target key -> [(name, pid)]}: each folder is listed once per process, not once per write
 #: (a sequence folder of 10,000 frames takes ~10 ms to list).
@@ -96,12 +96,13 @@ def remove_stale_temporaries(path) -> list[str]:
 
 
 @contextlib.contextmanager
-def atomic_path(path):
+def atomic_path(path, suffix: str = ""):
     """Yield a temporary path to write ``path``'s new content to (for writers that take a path, like
-    OpenEXR); on success it replaces ``path``, on any exception it is removed and ``path`` is untouched."""
+    OpenEXR); on success it replaces ``path``, on any exception it is removed and ``path`` is untouched.
+    ``suffix`` ends the temporary name (e.g. ``".usdc"``, for writers that pick a format by extension)."""
     path = os.fspath(path)
     remove_stale_temporaries(path)
-    tmp = _temporary_path(path)
+    tmp = _temporary_path(path, suffix)
     try:
         yield tmp
         os.replace(tmp, path)

@@ -104,15 +104,16 @@ def test_leftovers_of_dead_runs_are_removed_and_others_kept(tmp_path):
     dead_pid = int(dead.stdout)
     host = atomic._HOST
     stale = tmp_path / f".cloud_0001.ply.{host}~{dead_pid}-0123abcd.tmp"
+    stale_with_suffix = tmp_path / f".cloud_0001.ply.{host}~{dead_pid}-4567abcd.tmp.usdc"  # atomic_path(suffix=)
     live = tmp_path / f".cloud_0001.ply.{host}~{os.getppid()}-0123abcd.tmp"  # a running process (pytest's parent)
     elsewhere = tmp_path / f".cloud_0001.ply.farm-node-7~{dead_pid}-0123abcd.tmp"  # another machine's: unknowable
     foreign = tmp_path / ".cloud_0001.ply.notours.tmp"
     other_target = tmp_path / f".cloud_0002.ply.{host}~{dead_pid}-0123abcd.tmp"
-    for path in (stale, live, elsewhere, foreign, other_target):
+    for path in (stale, stale_with_suffix, live, elsewhere, foreign, other_target):
         path.write_bytes(b"x" * 10)
     write_text(target, "new")
     left = sorted(p.name for p in tmp_path.iterdir())
-    assert stale.name not in left
+    assert stale.name not in left and stale_with_suffix.name not in left
     assert {live.name, elsewhere.name, foreign.name, other_target.name, target.name} <= set(left)
 
 

@@ -1,5 +1,8 @@
 """Export PLY: point clouds of the current frame or a frame range as files (PLY or NPZ), through the
-core's one export (:func:`read_cloud_for` then :func:`export_cloud`), the same as ``depth-cloud convert``."""
+core's one export (:func:`read_cloud_for` then :func:`export_cloud`), the same as ``depth-cloud convert``;
+or one USD point cache of the range (``.usd``/``.usda``/``.usdc``, :class:`...core.usd.UsdWriter`), which
+needs USD's Python module ``pxr`` (Blender's own builds have it; the ``bpy`` wheels do not: then the
+operator says so and ``depth-cloud convert -o cloud.usd`` does the same with ``usd-core``)."""
 
 from __future__ import annotations
 
@@ -9,6 +12,7 @@ from ...core import DepthCloudError
 from ...core.cloud import BuildOptions
 from ...core.export import ExportOptions, export_cloud, format_of, read_cloud_for
 from ...core.frame_files import frame_path
+from ...core.usd import UsdWriter, is_usd
 from .. import compat, frames
 from .base import AttributesMixin, FrameRangeMixin, SourceMixin, core_value, finish, finish_range, restore_frame
 
@@ -18,10 +22,11 @@ class DEPTH_CLOUD_OT_export_ply(AttributesMixin, SourceMixin, FrameRangeMixin, b
 the rendered EXRs and each frame's camera, like the depth-cloud command line"""
 
     bl_idname = "depth_cloud.export_ply"
-    bl_label = "Export PLY"
+    bl_label = "Export PLY / NPZ / USD"
 
     output: bpy.props.StringProperty(
-        name="Output", description="PLY/NPZ file, or a pattern with # for the frame number (with a frame range)",
+        name="Output", description="PLY/NPZ file, or a pattern with # for the frame number (with a frame range); "
+                                    "or one .usd/.usda/.usdc point cache of every frame",
         subtype="FILE_PATH", options=compat.path_options(), default="//depth_cloud/cloud_####.ply")
     all_frames: bpy.props.BoolProperty(name="Frame Range", description="Export every frame of the range, "
                                        "not just the current one", default=False)
@@ -42,22 +47,30 @@ the rendered EXRs and each frame's camera, like the depth-cloud command line"""
         scene = context.scene
         pattern = bpy.path.abspath(self.output)
         numbers = list(self.frame_numbers(scene)) if self.all_frames else [scene.frame_current]
-        if len(numbers) > 1 and "#" not in pattern:
+        usd = is_usd(pattern)
+        if len(numbers) > 1 and "#" not in pattern and not usd:
             return finish(self, context, "ERROR", "Depth Cloud: a frame range needs # in the output name")
         build = BuildOptions(stride=self.stride, depth_kind=core_value(self.depth_kind), space=core_value(self.space),
                              **self.attribute_options())
         export = ExportOptions(colors=core_value(self.colors), normals=self.normals, radius=self.radius,
                                fmt=format_of(pattern))
         original, written, failed, warned = scene.frame_current, 0, [], {}
+        writer = None
         try:
             source, from_setup = self.frame_source(scene)
+            if usd:
+                writer = UsdWriter(pattern, fps=scene.render.fps / scene.render.fps_base)
             for frame in numbers:
                 try:
                     if frame != scene.frame_current:
                         scene.frame_set(frame)  # the scene camera, for frames without a sidecar
                     inputs = frames.frame_inputs(scene, source, from_setup, frame)
-                    cloud = read_cloud_for(inputs, frame_path(pattern, frame), build)
-                    export_cloud(frame_path(pattern, frame), cloud, export)
+                    target = pattern if usd else frame_path(pattern, frame)
+                    cloud = read_cloud_for(inputs, target, build)
+                    if writer is not None:
+                        writer.add(cloud, frame)
+                    else:
+                        export_cloud(target, cloud, export)
                     written += 1
                     for warning in cloud.warnings:
                         warned.setdefault(warning, []).append(frame)
@@ -65,12 +78,19 @@ the rendered EXRs and each frame's camera, like the depth-cloud command line"""
                     failed.append(f"frame {frame}: {exc}")
                 except OSError as exc:
                     failed.append(f"frame {frame}: {frame_path(pattern, frame)}: cannot write: {exc.strerror or exc}")
+            if writer is not None and written:
+                writer.close()
         except DepthCloudError as exc:
             return finish(self, context, "ERROR", f"Depth Cloud: {exc}")
+        except OSError as exc:
+            return finish(self, context, "ERROR", f"Depth Cloud: {pattern}: cannot write: {exc.strerror or exc}")
         finally:
             restore_frame(scene, original)
-        summary = (f"exported {written} {export.fmt.upper()} file(s) to {frame_path(pattern, numbers[0])}"
-                   if written else None)
+        if writer is not None:
+            summary = (f"exported {written} frame(s) to the USD point cache {pattern}" if written else None)
+        else:
+            summary = (f"exported {written} {export.fmt.upper()} file(s) to {frame_path(pattern, numbers[0])}"
+                       if written else None)
         return finish_range(self, context, summary, failed, "exported", warned)
 
 

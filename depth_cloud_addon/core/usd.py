@@ -1,0 +1,232 @@
+"""USD point caches: a whole sequence's clouds and its render camera in one ``.usd``/``.usda``/``.usdc``.
+
+Needs ``usd-core`` (``pip install 'depth-cloud[usd]'``), imported when a file is written. The stage:
+
+* ``metersPerUnit`` 1, ``upAxis`` Z (Blender's world), time codes = frame numbers,
+  ``timeCodesPerSecond`` = ``framesPerSecond`` = the capture's fps; ``defaultPrim`` ``/DepthCloud``.
+* ``/DepthCloud/Points`` (``UsdGeom.Points``), one time sample per frame (the count may change):
+  ``points`` (metres, world), ``widths`` (the pixel footprint: twice :attr:`CloudArrays.radii`),
+  ``primvars:displayColor`` (linear RGB, vertex) and ``primvars:displayOpacity`` (alpha), ``ids`` (stable
+  per pixel: ``row * width + col`` of the written image), ``velocities`` (metres per second: the ``motion``
+  attribute times fps, 0 where the motion is unknown) when the cloud has ``motion``, and every other point
+  attribute (:mod:`.passes`) as a vertex primvar of its name.
+* or, with ``faces=True``, ``/DepthCloud/Faces`` (``UsdGeom.Mesh``): one camera-facing quad per pixel
+  (:func:`.surfaces.pixel_quads`), ``displayColor`` per face.
+* ``/DepthCloud/Camera`` (``UsdGeom.Camera``), animated: ``xformOp:transform`` = the camera's cam2world
+  (USD cameras look down -Z with +Y up, as Blender's), and the lens as USD measures it, in tenths of a scene
+  unit (``metersPerUnit`` 1: a 50 mm lens is ``focalLength`` 0.5): with Blender's intrinsics
+  ``(fx, fy, cx, cy)`` (pixel centres at +0.5) of a W x H image, ``horizontalAperture = F W / fx``,
+  ``verticalAperture = F H / fy``, ``horizontalApertureOffset = F (W/2 - cx) / fx``,
+  ``verticalApertureOffset = F (cy - H/2) / fy`` (``F`` the focal length; orthographic cameras use
+  ``F = 10``: the apertures are the view's size in tenths of a metre); ``clippingRange`` = (clip_start,
+  clip_end). USD's projection of a point then lands on Blender's pixel. Panoramic cameras have no USD
+  equivalent: the file then has no camera (and the writer says so in :attr:`UsdWriter.notes`).
+
+The file is written when the writer closes, atomically (nothing at the path until it is complete).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+
+import numpy as np
+
+from .atomic import atomic_path
+from .camera import CameraModel
+from .errors import DepthCloudError, NoValidDepthError
+from .surfaces import pixel_quads
+
+__all__ = ["USD_EXTENSIONS", "UsdWriter", "is_usd", "usd_camera_parameters", "usd_job"]
+
+USD_EXTENSIONS = (".usd", ".usda", ".usdc")
+JOB_KEY = "depthCloudJob"  # customLayerData: the job fingerprint (see core.export.job_id)
+ROOT = "/DepthCloud"
+
+
+def is_usd(path) -> bool:
+    return os.fspath(path).lower().endswith(USD_EXTENSIONS)
+
+
+def _pxr():
+    try:
+        from pxr import Gf, Sdf, Usd, UsdGeom, Vt
+    except ImportError:
+        raise DepthCloudError("USD output needs USD's Python module pxr: pip install 'depth-cloud[usd]' "
+                              "(usd-core); in Blender, a Blender build that bundles it, or depth-cloud convert "
+                              "-o NAME.usd") from None
+    return Gf, Sdf, Usd, UsdGeom, Vt
+
+
+def usd_camera_parameters(camera: CameraModel) -> dict:
+    """The USD camera attributes that reproduce ``camera``'s projection (see the module docstring)."""
+    fx, fy, cx, cy = camera.intrinsics_px()
+    w, h = camera.width_px, camera.height_px
+    if camera.projection == "PERSP":
+        focal, projection = camera.lens_mm / 100.0, "perspective"
+    else:
+        focal, projection = 10.0, "orthographic"
+    out = {"projection": projection, "horizontalAperture": focal * w / fx, "verticalAperture": focal * h / fy,
+           "horizontalApertureOffset": focal * (0.5 * w - cx) / fx,
+           "verticalApertureOffset": focal * (cy - 0.5 * h) / fy,
+           "clippingRange": (camera.clip_start, camera.clip_end)}
+    if camera.projection == "PERSP":
+        out["focalLength"] = focal
+    return out
+
+
+class UsdWriter:
+    """Add frames' clouds (:meth:`add`), then :meth:`close` to write the file. Use as a context manager:
+    an exception inside the block writes nothing."""
+
+    def __init__(self, path, *, fps: float = 24.0, faces: bool = False, job: str | None = None):
+        Gf, Sdf, Usd, UsdGeom, Vt = _pxr()
+        self._pxr = (Gf, Sdf, Usd, UsdGeom, Vt)
+        self.path, self.fps, self.faces, self.job = os.fspath(path), float(fps), faces, job
+        if not self.fps > 0:
+            raise DepthCloudError(f"fps must be > 0, got {fps}")
+        self.stage = Usd.Stage.CreateInMemory()
+        UsdGeom.SetStageUpAxis(self.stage, UsdGeom.Tokens.z)
+        UsdGeom.SetStageMetersPerUnit(self.stage, 1.0)
+        self.stage.SetTimeCodesPerSecond(self.fps)
+        self.stage.SetFramesPerSecond(self.fps)
+        root = UsdGeom.Xform.Define(self.stage, ROOT)
+        self.stage.SetDefaultPrim(root.GetPrim())
+        self.frames: list[int] = []
+        self.points_written = 0
+        self.notes: list[str] = []
+        self._camera = None
+        self._geometry = None
+        self._primvars: dict[str, object] = {}
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, value, tb):
+        if kind is None:
+            self.close()
+
+    def _define_geometry(self):
+        _, _, _, UsdGeom, _ = self._pxr
+        if self._geometry is None:
+            if self.faces:
+                self._geometry = UsdGeom.Mesh.Define(self.stage, f"{ROOT}/Faces")
+                self._geometry.CreateDoubleSidedAttr(True)
+                self._geometry.CreateSubdivisionSchemeAttr(UsdGeom.Tokens.none)
+            else:
+                self._geometry = UsdGeom.Points.Define(self.stage, f"{ROOT}/Points")
+        return self._geometry
+
+    def _primvar(self, name: str, type_name, interpolation):
+        _, _, _, UsdGeom, _ = self._pxr
+        if name not in self._primvars:
+            api = UsdGeom.PrimvarsAPI(self._geometry.GetPrim())
+            self._primvars[name] = api.CreatePrimvar(name, type_name, interpolation)
+        return self._primvars[name]
+
+    def _write_camera(self, camera: CameraModel, time: float) -> None:
+        Gf, _, _, UsdGeom, _ = self._pxr
+        if camera.projection == "PANO":
+            note = "panoramic cameras have no USD equivalent: the file has no camera"
+            if note not in self.notes:
+                self.notes.append(note)
+            return
+        if self._camera is None:
+            self._camera = UsdGeom.Camera.Define(self.stage, f"{ROOT}/Camera")
+            self._camera_op = self._camera.AddTransformOp()
+        params = usd_camera_parameters(camera)
+        self._camera_op.Set(Gf.Matrix4d(np.asarray(camera.cam2world, np.float64).T.tolist()), time)
+        cam = self._camera
+        cam.GetProjectionAttr().Set(params["projection"], time)
+        cam.GetHorizontalApertureAttr().Set(params["horizontalAperture"], time)
+        cam.GetVerticalApertureAttr().Set(params["verticalAperture"], time)
+        cam.GetHorizontalApertureOffsetAttr().Set(params["horizontalApertureOffset"], time)
+        cam.GetVerticalApertureOffsetAttr().Set(params["verticalApertureOffset"], time)
+        cam.GetClippingRangeAttr().Set(Gf.Vec2f(*params["clippingRange"]), time)
+        if "focalLength" in params:
+            cam.GetFocalLengthAttr().Set(params["focalLength"], time)
+
+    def add(self, cloud, frame: int | None = None) -> int:
+        """Add one frame's cloud (:class:`.cloud.CloudArrays`, world space) at time code ``frame`` (default:
+        its camera's frame); returns the number of points (or faces) written."""
+        _, Sdf, _, UsdGeom, Vt = self._pxr
+        if cloud.space != "world":
+            raise DepthCloudError("USD point caches hold world-space clouds: build with space 'world'")
+        frame = frame if frame is not None else cloud.camera.frame
+        if frame is None:
+            frame = (self.frames[-1] + 1) if self.frames else 1
+        time = float(frame)
+        finite = np.isfinite(cloud.points).all(axis=1) if not self.faces else np.ones(len(cloud.rows), bool)
+        if not finite.any():
+            raise NoValidDepthError(f"frame {frame}: no point to write")
+        geometry = self._define_geometry()
+        colors = np.ascontiguousarray(cloud.colors[finite], np.float32)
+        if self.faces:
+            corners = pixel_quads(cloud.depths, cloud.rows, cloud.cols, cloud.camera, depth_kind=cloud.depth_kind,
+                                  space="world", size=cloud.stride)
+            n = len(corners)
+            geometry.GetPointsAttr().Set(Vt.Vec3fArray.FromNumpy(np.ascontiguousarray(corners.reshape(-1, 3),
+                                                                                     np.float32)), time)
+            geometry.GetFaceVertexCountsAttr().Set(Vt.IntArray.FromNumpy(np.full(n, 4, np.int32)), time)
+            geometry.GetFaceVertexIndicesAttr().Set(Vt.IntArray.FromNumpy(np.arange(4 * n, dtype=np.int32)), time)
+            interpolation = UsdGeom.Tokens.uniform
+        else:
+            n = int(finite.sum())
+            geometry.GetPointsAttr().Set(Vt.Vec3fArray.FromNumpy(np.ascontiguousarray(cloud.points[finite])), time)
+            geometry.GetWidthsAttr().Set(Vt.FloatArray.FromNumpy(np.ascontiguousarray(2.0 * cloud.radii[finite],
+                                                                                        np.float32)), time)
+            geometry.SetWidthsInterpolation(UsdGeom.Tokens.vertex)
+            ids = cloud.rows[finite].astype(np.int64) * cloud.camera.width_px + cloud.cols[finite]
+            geometry.GetIdsAttr().Set(Vt.Int64Array.FromNumpy(ids), time)
+            if "motion" in cloud.attributes:
+                velocity = np.nan_to_num(cloud.attributes["motion"][finite], nan=0.0) * np.float32(self.fps)
+                geometry.GetVelocitiesAttr().Set(Vt.Vec3fArray.FromNumpy(np.ascontiguousarray(velocity,
+                                                                                             np.float32)), time)
+            interpolation = UsdGeom.Tokens.vertex
+        self._primvar("displayColor", Sdf.ValueTypeNames.Color3fArray, interpolation).Set(
+            Vt.Vec3fArray.FromNumpy(np.ascontiguousarray(colors[:, :3])), time)
+        self._primvar("displayOpacity", Sdf.ValueTypeNames.FloatArray, interpolation).Set(
+            Vt.FloatArray.FromNumpy(np.ascontiguousarray(colors[:, 3])), time)
+        for name, values in cloud.attributes.items():
+            values = np.asarray(values)[finite]
+            if values.ndim == 2:
+                kind, array = Sdf.ValueTypeNames.Float3Array, Vt.Vec3fArray.FromNumpy(
+                    np.ascontiguousarray(values, np.float32))
+            elif values.dtype.kind in "biu":
+                kind, array = Sdf.ValueTypeNames.IntArray, Vt.IntArray.FromNumpy(values.astype(np.int32))
+            else:
+                kind, array = Sdf.ValueTypeNames.FloatArray, Vt.FloatArray.FromNumpy(values.astype(np.float32))
+            self._primvar(name, kind, interpolation).Set(array, time)
+        self._write_camera(cloud.camera, time)
+        self.frames.append(int(frame))
+        self.points_written += n
+        return n
+
+    def close(self) -> str:
+        """Write the file (atomically); returns its path. :class:`NoValidDepthError` without frames."""
+        if not self.frames:
+            raise NoValidDepthError(f"{self.path}: no frame to write")
+        self.stage.SetStartTimeCode(float(min(self.frames)))
+        self.stage.SetEndTimeCode(float(max(self.frames)))
+        layer = self.stage.GetRootLayer()
+        data = dict(layer.customLayerData)
+        data.update({"writer": "depth-cloud", "frames": len(self.frames)})
+        if self.job:
+            data[JOB_KEY] = self.job
+        layer.customLayerData = data
+        extension = os.path.splitext(self.path)[1].lower()
+        os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
+        with atomic_path(self.path, suffix=extension) as tmp:
+            if not layer.Export(tmp):
+                raise OSError(f"{self.path}: USD could not write the file")
+        return self.path
+
+
+def usd_job(path) -> str | None:
+    """The job fingerprint a USD file records (None: none, unreadable, or no usd-core)."""
+    with contextlib.suppress(Exception):
+        _, Sdf, _, _, _ = _pxr()
+        layer = Sdf.Layer.OpenAsAnonymous(os.fspath(path))
+        if layer is not None:
+            return layer.customLayerData.get(JOB_KEY)
+    return None
