@@ -539,8 +539,12 @@ def cmd_cameras(args) -> int:
         for failure in failures:
             print(f"depth-cloud: failed: {failure}", file=sys.stderr)
         raise CliError(f"no camera could be read ({len(failures)} frame(s) failed); nothing written")
-    images = [_at(args.images, frame) for frame in kept] if args.images else None
-    depths = [_at(args.depths, frame) for frame in kept] if args.depths else None
+    def beside_output(pattern):  # as recorded: relative to the output folder, so the files resolve from there
+        return [os.path.relpath(os.path.abspath(_at(pattern, frame)), os.path.abspath(args.output)).replace(os.sep, "/")
+                for frame in kept]
+
+    images = beside_output(args.images) if args.images else None
+    depths = beside_output(args.depths) if args.depths else None
     try:
         os.makedirs(args.output, exist_ok=True)
         write_json(os.path.join(args.output, "cameras.json"),
@@ -644,8 +648,10 @@ def build_parser() -> argparse.ArgumentParser:
     cameras = sub.add_parser("cameras", help="export intrinsics/extrinsics (cameras.json, transforms.json)")
     cameras.add_argument("--camera", required=True, help="camera sidecar JSON (or a # pattern)")
     cameras.add_argument("--frames", help="frame numbers for # patterns, e.g. 1-240")
-    cameras.add_argument("--images", help="image path (pattern) to record per frame, e.g. 'color_####.exr'")
-    cameras.add_argument("--depths", help="depth path (pattern) to record per frame")
+    cameras.add_argument("--images", help="image path (pattern) to record per frame, e.g. 'color_####.exr' (recorded "
+                                          "relative to the output folder)")
+    cameras.add_argument("--depths", help="depth path (pattern) to record per frame (recorded relative to the output "
+                                          "folder)")
     cameras.add_argument("-o", "--output", required=True, help="output folder")
     cameras.set_defaults(run=cmd_cameras)
 

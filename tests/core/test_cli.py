@@ -72,16 +72,18 @@ def test_bad_input_is_one_line_and_exit_status_2(frames, capsys, argv, message):
     assert sorted(p.name for p in frames.iterdir()) == before  # no partial output
 
 
-def test_cameras_writes_opencv_k_and_nerfstudio_transforms(frames):
+def test_cameras_writes_opencv_k_and_nerfstudio_transforms(frames, monkeypatch):
     out = frames / "export"
+    monkeypatch.chdir(frames)  # --images as typed in the frames' folder: recorded relative to export/
     assert run("cameras", "--camera", frames / "camera_####.json", "--frames", "1-3", "--images",
-               "color_####.exr", "-o", out) == 0
+               "color_####.exr", "-o", "export") == 0
     cameras = json.loads((out / "cameras.json").read_text())
     fx, fy, cx, cy = CAMERA.intrinsics_px()
     assert [f["frame"] for f in cameras["frames"]] == [1, 2, 3]
     np.testing.assert_allclose(cameras["frames"][0]["K"], [[fx, 0, cx - 0.5], [0, fy, cy - 0.5], [0, 0, 1]])
     transforms = json.loads((out / "transforms.json").read_text())
-    assert [f["file_path"] for f in transforms["frames"]] == ["color_0001.exr", "color_0002.exr", "color_0003.exr"]
+    assert [f["file_path"] for f in transforms["frames"]] == ["../color_0001.exr", "../color_0002.exr",
+                                                               "../color_0003.exr"]
     assert transforms["cx"] == pytest.approx(cx)  # nerfstudio puts pixel centres at +0.5, like us
 
 
