@@ -50,6 +50,7 @@ from .core._parallel import set_threads
 from .core.atomic import remove_stale_temporaries
 from .core.cloud import BuildOptions, write_depth_kinds
 from .core.export import (
+    JOB_COMMENT,
     ExportOptions,
     check_output,
     export_cloud,
@@ -119,7 +120,7 @@ def _frames_or_single(args) -> list[int | None]:
         numbers = parse_frames(args.frames)
     except DepthCloudError as exc:
         raise CliError(f"--frames {exc}") from None
-    one_file = getattr(args, "fuse", False) or (args.command == "convert" and is_usd(args.output))
+    one_file = getattr(args, "fuse", False) or (args.command == "convert" and _one_file(args.output))
     per_frame_output = args.command in ("convert", "depth") and not one_file
     if per_frame_output and len(numbers) > 1 and "#" not in args.output:
         raise CliError(f"output {args.output!r} has no # for the frame number: every frame would be written to "
@@ -282,8 +283,13 @@ def _check_convert_options(args) -> None:
         raise CliError(f"--jobs must be >= 1, got {args.jobs}")
     if args.format is None:
         args.format = format_of(args.output)
-    if is_usd(args.output) and args.fuse:
-        raise CliError("a .usd output is a point cache of every frame already: not with --fuse")
+    if _one_file(args.output) and args.fuse:
+        raise CliError(f"{args.output}: holds every frame already (a USD point cache, or one E57 scan per frame): "
+                       "not with --fuse")
+    survey = args.output.lower().endswith((".e57", ".las", ".laz"))
+    if survey and (args.attributes or args.normals or args.radius or args.colors == "linear"):
+        raise CliError(f"{args.output}: E57 and LAS hold positions and 8/16-bit sRGB colours only: --attributes, "
+                       "--normals, --radius and --colors linear need PLY, NPZ or USD")
     if args.geometry == "faces" and not is_usd(args.output):
         raise CliError("--geometry faces is for USD outputs (.usd, .usda, .usdc)")
     if args.fps is not None and not args.fps > 0:
@@ -377,8 +383,8 @@ def cmd_convert(args) -> int:
                          _at(args.camera, frame) if args.camera else None, blend_cameras.get(frame),
                          args.output if args.fuse else _at(args.output, frame), build, export)
         jobs.append(dataclasses.replace(job, job_id=job_id(_job_description(job))))
-    if is_usd(args.output):  # one point cache of every frame (a single file: one time sample)
-        return _convert_usd(args, jobs)
+    if _one_file(args.output):  # every frame in one file (a single file: one time sample, one scan)
+        return _convert_one_file(args, jobs)
     if numbers == [None]:  # a single file: always written; errors are bad input (exit 2)
         result = run_convert_job(jobs[0])
         _say("warning", result.warnings)
@@ -472,13 +478,20 @@ def _convert_fused(args, jobs, fusion: Fusion) -> int:
     return 1 if failures else 0
 
 
-def _convert_usd(args, jobs) -> int:
-    """Every frame into one USD point cache (time code = frame; fps from the sidecars, else --fps, else 24)."""
+def _one_file(path) -> bool:
+    """Outputs that hold every frame of a sequence: a USD point cache, an E57 of one scan per frame."""
+    return is_usd(path) or os.fspath(path).lower().endswith(".e57")
+
+
+def _convert_one_file(args, jobs) -> int:
+    """Every frame into one file: a USD point cache (time code = frame; fps from the sidecars, else --fps,
+    else 24) or an E57 with one scan per frame (its camera as the scan's pose)."""
     from .core.usd import UsdWriter, usd_job
 
-    usd_job_id = job_id({"usd": [job.job_id for job in jobs], "fps": args.fps, "geometry": args.geometry})
+    usd = is_usd(args.output)
+    one_job = job_id({"one file": [job.job_id for job in jobs], "fps": args.fps, "geometry": args.geometry})
     remove_stale_temporaries(args.output)
-    if not args.overwrite and os.path.isfile(args.output) and usd_job(args.output) == usd_job_id:
+    if usd and not args.overwrite and os.path.isfile(args.output) and usd_job(args.output) == one_job:
         print(f"depth-cloud: {args.output} is complete already, from the same inputs and options "
               "(use --overwrite)", file=sys.stderr)
         return 0
@@ -488,33 +501,47 @@ def _convert_usd(args, jobs) -> int:
         try:
             inputs = _job_inputs(job)
             cloud = read_cloud_for(inputs, args.output, job.build)
-            if writer is None:
+            if writer is None and usd:
                 fps = args.fps or inputs.capture.fps or 24.0
-                writer = UsdWriter(args.output, fps=fps, faces=args.geometry == "faces", job=usd_job_id)
-            elif args.fps is None and inputs.capture.fps not in (None, writer.fps):
+                writer = UsdWriter(args.output, fps=fps, faces=args.geometry == "faces", job=one_job)
+            elif writer is None:
+                from .core.survey import E57Writer
+
+                writer = E57Writer(args.output, comments=[f"{JOB_COMMENT}{one_job}"])
+            elif usd and args.fps is None and inputs.capture.fps not in (None, writer.fps):
                 warnings.append((job.frame, f"the sidecars' fps differ: the file uses {writer.fps:g}"))
-            n = writer.add(cloud, job.frame)
+            if usd:
+                n = writer.add(cloud, job.frame)
+            else:
+                name = f"frame {job.frame if job.frame is not None else cloud.camera.frame}"
+                n = writer.add(cloud.points_world, None if args.colors == "none" else cloud.colors,
+                               cloud.camera.cam2world, name=name)
             warnings += [(job.frame, w) for w in cloud.warnings]
             layers.add(cloud.view_layer)
         except (CliError, DepthCloudError) as exc:
-            if isinstance(exc, DepthCloudError) and "usd-core" in str(exc):
+            if isinstance(exc, DepthCloudError) and "pip install" in str(exc):  # a missing optional package
                 raise CliError(str(exc)) from None
             failures.append(f"frame {job.frame}: {exc}" if job.frame is not None else str(exc))
             n = 0
         show(n)
     progress.close()
-    _say("warning", warned_frames(_by_warning(warnings)) + (writer.notes if writer else []))
+    _say("warning", warned_frames(_by_warning(warnings)) + (getattr(writer, "notes", []) if writer else []))
     for failure in failures:
         print(f"depth-cloud: failed: {failure}", file=sys.stderr)
-    if writer is None or not writer.frames:
+    if writer is None:
         raise CliError("no frame could be converted; nothing written")
     try:
         writer.close()
+    except DepthCloudError as exc:
+        raise CliError(f"no frame could be converted; nothing written ({exc})") from None
     except OSError as exc:
         raise CliError(f"{args.output}: cannot write: {exc.strerror or exc}") from None
-    print(f"depth-cloud: {len(writer.frames)} of {len(jobs)} frame(s), {writer.points_written:,} "
-          f"{'faces' if writer.faces else 'points'}{_layer_note(layers)} at {writer.fps:g} fps -> {args.output}",
-          file=sys.stderr)
+    if usd:
+        what = (f"{len(writer.frames)} of {len(jobs)} frame(s), {writer.points_written:,} "
+                f"{'faces' if writer.faces else 'points'}{_layer_note(layers)} at {writer.fps:g} fps")
+    else:
+        what = f"{writer.scans} of {len(jobs)} frame(s) as E57 scans, {writer.points:,} points{_layer_note(layers)}"
+    print(f"depth-cloud: {what} -> {args.output}", file=sys.stderr)
     return 1 if failures else 0
 
 

@@ -1,7 +1,8 @@
 """The one export of a cloud to a file (PLY or NPZ), with its output checks. Pure numpy.
 
 Used by ``depth-cloud convert`` (single files, sequences, ``--fuse``) and the Export PLY operator.
-PLY: see :mod:`.ply` (sRGB 8-bit colors by default). NPZ arrays: ``points`` (N, 3) float32,
+PLY: see :mod:`.ply` (sRGB 8-bit colors by default); LAS/LAZ: see :mod:`.survey` (positions and 16-bit sRGB
+colors only). NPZ arrays: ``points`` (N, 3) float32,
 ``colors`` (N, 4) linear RGBA, ``radii`` (N,), and for a single frame ``pixels`` (N, 2) int32
 ``(col, row)`` and ``camera`` (the sidecar JSON), plus ``normals`` when asked for, and ``job``: the
 fingerprint of what made the file (:func:`job_id`; in a PLY, the comment ``depth-cloud job <id>``).
@@ -24,13 +25,14 @@ from .cloud import BuildOptions, CloudArrays, camera_facing_normals, read_cloud
 from .errors import NoValidDepthError, OutputError
 from .frame_files import FrameInputs
 from .ply import ply_comments, ply_is_complete, write_npz, write_ply
+from .survey import las_comments, write_las
 
 __all__ = ["COLOR_MODES", "EXPORT_FORMATS", "ExportOptions", "JOB_COMMENT", "check_output", "export_cloud",
            "export_frame", "export_points", "format_of", "input_fingerprint", "job_id", "legend_path",
            "output_complete", "read_cloud_for", "recorded_job"]
 
 COLOR_MODES = ("srgb", "linear", "none")
-EXPORT_FORMATS = ("ply", "npz")
+EXPORT_FORMATS = ("ply", "npz", "las")
 _COLOR_COMMENTS = {"srgb": "sRGB-encoded 8-bit", "linear": "linear float", "none": "none"}
 
 
@@ -51,8 +53,9 @@ class ExportOptions:
 
 
 def format_of(path) -> str:
-    """"npz" for a ``.npz`` path, else "ply"."""
-    return "npz" if os.fspath(path).lower().endswith(".npz") else "ply"
+    """"npz" for a ``.npz`` path, "las" for ``.las``/``.laz`` (see :mod:`.survey`), else "ply"."""
+    name = os.fspath(path).lower()
+    return "npz" if name.endswith(".npz") else "las" if name.endswith((".las", ".laz")) else "ply"
 
 
 def _same_file(a: str, b: str) -> bool:
@@ -98,8 +101,9 @@ def job_id(description) -> str:
 
 def recorded_job(path, fmt: str) -> str | None:
     """The job fingerprint an output records (None: none, or not readable)."""
-    if fmt == "ply":
-        return next((c[len(JOB_COMMENT):].strip() for c in ply_comments(path) if c.startswith(JOB_COMMENT)), None)
+    if fmt in ("ply", "las"):
+        comments = ply_comments(path) if fmt == "ply" else las_comments(path)
+        return next((c[len(JOB_COMMENT):].strip() for c in comments if c.startswith(JOB_COMMENT)), None)
     try:
         with np.load(path) as data:
             return str(data["job"]) if "job" in data.files else None
@@ -112,6 +116,8 @@ def output_complete(path, fmt: str, job: str | None = None) -> bool:
     resumed runs skip only those. Never raises."""
     if fmt == "ply":
         complete = ply_is_complete(path)
+    elif fmt == "las":  # written atomically: a file there was written to the end; the job says by whom
+        complete = os.path.isfile(path) and job is not None
     else:
         try:
             with np.load(path) as data:
@@ -132,6 +138,12 @@ def export_points(path, points, colors, radii, options: ExportOptions, *, normal
         raise NoValidDepthError(f"{path}: no point to write (none has finite coordinates: check the camera's values)")
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     job_comments = [f"{JOB_COMMENT}{job}"] if job else []
+    if options.fmt == "las":  # positions and sRGB colours only (LAS has no radius, normals or attributes)
+        if attributes or normals is not None or options.radius or options.colors == "linear":
+            raise OutputError(f"{path}: LAS holds positions and 16-bit sRGB colours only: no point attributes, "
+                              "normals, radius or linear colours")
+        return write_las(path, points, None if options.colors == "none" else colors,
+                         comments=list(comments) + job_comments)
     if options.fmt == "ply":
         return write_ply(path, points, None if options.colors == "none" else colors,
                          linear_float=options.colors == "linear", normals=normals,
