@@ -592,6 +592,46 @@ def cmd_cameras(args) -> int:
     return _sequence_end(failures, len(numbers), "camera") if failures else 0
 
 
+def cmd_dataset(args) -> int:
+    """Frames -> a training dataset: images/depth PNGs, transforms.json, a COLMAP model, splats.ply. Frames
+    whose files or camera cannot be found are listed and left out; a frame that is found but bad stops the
+    export before anything is written."""
+    from .core.dataset import export_dataset
+
+    numbers = _frames_or_single(args)
+    build = BuildOptions(stride=args.stride, depth_kind=args.depth_kind, view_layer=args.layer,
+                         drop_edges=args.drop_edges)
+    frames, failures = [], []
+    for frame in numbers:
+        job = ConvertJob(frame, _at(args.input, frame), _at(args.color, frame) if args.color else None,
+                         _at(args.camera, frame) if args.camera else None, None, args.output, build, ExportOptions())
+        try:
+            frames.append(_job_inputs(job))
+        except (CliError, DepthCloudError) as exc:
+            if frame is None:
+                raise CliError(str(exc)) from None
+            failures.append(f"frame {frame}: {exc}")
+    if not frames:
+        for failure in failures:
+            print(f"depth-cloud: failed: {failure}", file=sys.stderr)
+        raise CliError(f"no frame could be read ({len(failures)} failed); nothing written")
+    try:
+        for inputs in frames:
+            check_output(args.output, (inputs.files.depth_path, inputs.files.color_path, inputs.files.camera_path))
+        result = export_dataset(frames, args.output, voxel_size=args.voxel, colmap_format=args.colmap, build=build)
+    except DepthCloudError as exc:
+        raise CliError(str(exc)) from None
+    except OSError as exc:
+        raise CliError(f"{args.output}: cannot write: {exc.strerror or exc}") from None
+    _say("warning", list(result.warnings))
+    print(f"depth-cloud: dataset of {result.frames} frame(s) -> {args.output}: images/, depth/"
+          + (", masks/" if result.has_alpha else "") + f", transforms.json, colmap/sparse/0 ({result.cameras} "
+          f"camera(s), {result.colmap_points:,} points, mean track {result.mean_track_length:.2f}), sparse_pc.ply "
+          f"and splats.ply ({result.points:,} points, voxel {result.voxel_size:g} m"
+          + (" chosen automatically)" if result.voxel_size_auto else ")"), file=sys.stderr)
+    return _sequence_end(failures, len(numbers), "frame") if failures else 0
+
+
 def cmd_inspect(args) -> int:
     """What EXRs and camera sidecars hold, and whether each can be used as it is (exit 1 if one cannot)."""
     from .core.inspect import inspect_files
@@ -681,6 +721,27 @@ def build_parser() -> argparse.ArgumentParser:
                                           "folder)")
     cameras.add_argument("-o", "--output", required=True, help="output folder")
     cameras.set_defaults(run=cmd_cameras)
+
+    dataset = sub.add_parser("dataset", help="frames -> a dataset that trains as it is (nerfstudio transforms.json, "
+                                             "COLMAP model, 3DGS splats.ply)")
+    dataset.add_argument("input", help="depth EXR pattern with # (with --frames), or one depth EXR")
+    dataset.add_argument("--frames", help="frame numbers for # patterns, e.g. 1-240")
+    dataset.add_argument("--color", help="color EXR (or # pattern); default: the file beside the depth file")
+    dataset.add_argument("--camera", help="camera sidecar JSON (or # pattern); default: the sidecar beside the "
+                                          "depth file")
+    dataset.add_argument("--layer", metavar="NAME", help="multilayer render EXRs: the view layer to read")
+    dataset.add_argument("--depth-kind", choices=("auto", "planar", "distance"), default="auto",
+                         help="what the depth files hold (default: what they say, see docs/conventions.md)")
+    dataset.add_argument("--stride", type=int, default=1, help="every k-th pixel in each direction (the cloud only)")
+    dataset.add_argument("--drop-edges", action="store_true",
+                         help="leave pixels that straddle a silhouette out of the initial cloud")
+    dataset.add_argument("--voxel", type=float, default=0.0,
+                         help="voxel size of the fused initial cloud in metres (default 0: chosen so that it has at "
+                              "most 1M points)")
+    dataset.add_argument("--colmap", choices=("binary", "text"), default="binary",
+                         help="COLMAP model files: .bin (default) or .txt")
+    dataset.add_argument("-o", "--output", required=True, help="output folder")
+    dataset.set_defaults(run=cmd_dataset)
 
     inspect = sub.add_parser("inspect", help="what EXRs and camera sidecars hold, and whether they can be used as "
                                              "they are (lossy or half-float depth, depth kind, valid pixels, ...)")

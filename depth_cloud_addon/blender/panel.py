@@ -92,7 +92,9 @@ class VIEW3D_PT_depth_cloud(bpy.types.Panel):
         row = box.row(align=True)
         row.operator("depth_cloud.convert_depth", icon="MOD_DATA_TRANSFER")
         row.operator("depth_cloud.export_cameras", icon="CAMERA_DATA").directory = settings.directory
-        box.operator("depth_cloud.export_ply", icon="EXPORT")
+        row = box.row(align=True)
+        row.operator("depth_cloud.export_ply", icon="EXPORT")
+        row.operator("depth_cloud.export_dataset", icon="FILE_FOLDER")
 
         obj = context.active_object
         if obj is not None and obj.type == "MESH" and obj.depth_cloud_sequence.enabled:

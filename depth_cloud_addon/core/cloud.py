@@ -291,7 +291,7 @@ def _point_attributes(inputs: FrameInputs, image: ExrImage, cloud: CloudArrays, 
     if "material_pass_index" in wanted:
         out["material_pass_index"] = np.rint(passes.material_index[rows, cols]).astype(np.int32)
     ids = None
-    if passes is not None and passes.crypto_ranks and ({"object_id", "motion"} & set(wanted)):
+    if passes is not None and passes.crypto_ranks and ({"object_id", "motion", "motion_source"} & set(wanted)):
         ids = decode_object_ids([(i[rows, cols], c[rows, cols]) for i, c in passes.crypto_ranks], passes.manifest)
     if "object_id" in wanted:
         out["object_id"] = ids
@@ -352,8 +352,10 @@ def _motion(inputs: FrameInputs, cloud: CloudArrays, passes: FramePasses, ids) -
         if passes.manifest:
             by_hash.update({np.uint32(h).view(np.int32).item(): names.index(name)
                             for name, h in passes.manifest.items() if name in transforms})
-        unique, inverse = np.unique(ids, return_inverse=True)
-        which = np.array([by_hash.get(int(u), -1) for u in unique], np.int64)[inverse.ravel()]
+        known = np.array(sorted(by_hash), np.int32)  # a lookup in the few objects' hashes: no sort of the ids
+        slot = np.clip(np.searchsorted(known, ids), 0, max(len(known) - 1, 0))
+        found = known[slot] == ids if len(known) else np.zeros(len(ids), bool)
+        which = np.where(found, np.array([by_hash[int(h)] for h in known], np.int64)[slot] if len(known) else -1, -1)
     elif passes.object_index is not None and names:  # the pass index, when it names one motion
         index = np.rint(passes.object_index[cloud.rows, cloud.cols]).astype(np.int64)
         for value in np.unique(index):

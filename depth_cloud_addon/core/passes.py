@@ -290,7 +290,8 @@ def rigid_motion(points_world: np.ndarray, transforms: np.ndarray, which: np.nda
     picks one per point (-1: unknown, NaN). Computed as ``(T - I) p + t`` in float64."""
     points = np.asarray(points_world, np.float64)
     out = np.full(points.shape, np.nan, np.float32)
-    for k in np.unique(which[which >= 0]):
+    present = np.flatnonzero(np.bincount(which[which >= 0], minlength=len(transforms))) if len(transforms) else []
+    for k in present:  # (bincount: no sort of the points)
         sel = which == k
         t = np.asarray(transforms[k], np.float64)
         out[sel] = points[sel] @ (t[:3, :3] - np.eye(3)).T + t[:3, 3]

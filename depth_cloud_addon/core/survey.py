@@ -370,9 +370,7 @@ def write_las(path, points_world, colors, *, comments=(), scale: float = LAS_SCA
     header = laspy.LasHeader(point_format=point_format, version="1.2" if small else "1.4")
     header.scales = np.full(3, scale)
     header.offsets = offset
-    from .. import __version__
-
-    header.generating_software = f"depth-cloud {__version__}"[:32]
+    header.generating_software = "depth-cloud"  # (the core does not import the package root: no cycle)
     text = "\n".join(["written by depth-cloud", *(str(c) for c in comments)])
     header.vlrs.append(laspy.VLR(user_id="LASF_Spec", record_id=3, description="Text area description",
                                  record_data=text.encode("utf-8")))

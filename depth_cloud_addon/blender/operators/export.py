@@ -10,7 +10,8 @@ import bpy
 
 from ...core import DepthCloudError
 from ...core.cloud import BuildOptions
-from ...core.export import ExportOptions, export_cloud, format_of, read_cloud_for
+from ...core.dataset import export_dataset
+from ...core.export import ExportOptions, check_output, export_cloud, format_of, read_cloud_for
 from ...core.frame_files import frame_path
 from ...core.usd import UsdWriter, is_usd
 from .. import compat, frames
@@ -94,4 +95,57 @@ the rendered EXRs and each frame's camera, like the depth-cloud command line"""
         return finish_range(self, context, summary, failed, "exported", warned)
 
 
-classes = (DEPTH_CLOUD_OT_export_ply,)
+class DEPTH_CLOUD_OT_export_dataset(SourceMixin, FrameRangeMixin, bpy.types.Operator):
+    """Export the frame range as a dataset that trains as it is: sRGB PNG images, 16-bit depth PNGs (mm) \
+and float32 depth EXRs, nerfstudio's transforms.json, a COLMAP model with tracks and 3D Gaussian \
+Splatting's splats.ply, like depth-cloud dataset"""
+
+    bl_idname = "depth_cloud.export_dataset"
+    bl_label = "Export Dataset"
+
+    directory: bpy.props.StringProperty(
+        name="Folder", description="The dataset's folder (images/, depth/, transforms.json, colmap/, splats.ply)",
+        subtype="DIR_PATH", options=compat.path_options(), default="//depth_cloud/dataset/")
+    voxel_size: bpy.props.FloatProperty(
+        name="Voxel", description="Voxel size of the fused initial cloud (0: chosen so that it has at most 1M "
+                                  "points)", default=0.0, min=0.0, subtype="DISTANCE", unit="LENGTH")
+    colmap_format: bpy.props.EnumProperty(name="COLMAP Files", items=(
+        ("BINARY", "Binary", "cameras.bin, images.bin, points3D.bin"),
+        ("TEXT", "Text", "cameras.txt, images.txt, points3D.txt")), default="BINARY")
+
+    def execute(self, context):
+        scene = context.scene
+        folder = bpy.path.abspath(self.directory)
+        original, chosen, failed = scene.frame_current, [], []
+        try:
+            source, from_setup = self.frame_source(scene)
+            for frame in self.frame_numbers(scene):
+                try:
+                    if frame != scene.frame_current:
+                        scene.frame_set(frame)  # the scene camera, for frames without a sidecar
+                    chosen.append(frames.frame_inputs(scene, source, from_setup, frame))
+                except DepthCloudError as exc:
+                    failed.append(f"frame {frame}: {exc}")
+            if not chosen:
+                return finish(self, context, "ERROR", "Depth Cloud: no frame to export"
+                              + (f"; {failed[0]}" if failed else ""))
+            for inputs in chosen:
+                check_output(folder, (inputs.files.depth_path, inputs.files.color_path, inputs.files.camera_path))
+            result = export_dataset(chosen, folder, voxel_size=self.voxel_size,
+                                    colmap_format=core_value(self.colmap_format))
+        except DepthCloudError as exc:
+            return finish(self, context, "ERROR", f"Depth Cloud: {exc}")
+        except OSError as exc:
+            return finish(self, context, "ERROR", f"Depth Cloud: {folder}: cannot write: {exc.strerror or exc}")
+        finally:
+            restore_frame(scene, original)
+        summary = (f"dataset of {result.frames} frame(s) in {folder} ({result.points:,} points, "
+                   f"voxel {result.voxel_size:g} m, {result.colmap_points:,} COLMAP points)")
+        if result.warnings:  # e.g. depths beyond the 16-bit PNG's 65.535 m (the EXRs beside them are exact)
+            return finish(self, context, "WARNING", f"Depth Cloud: {summary}"
+                          + "".join(f"; {w}" for w in result.warnings)
+                          + (f"; {len(failed)} failed: {failed[0]}" if failed else ""))
+        return finish_range(self, context, summary, failed, "exported")
+
+
+classes = (DEPTH_CLOUD_OT_export_ply, DEPTH_CLOUD_OT_export_dataset)

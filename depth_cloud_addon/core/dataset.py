@@ -1,0 +1,721 @@
+"""Rendered frames -> a dataset that trains as it is: nerfstudio, COLMAP and 3D Gaussian Splatting in one folder.
+
+Pure numpy (+ OpenEXR through the core, + zlib); never imports ``bpy``. :func:`export_dataset` writes, in
+``out_dir`` (every file atomically, through :mod:`.atomic`):
+
+* ``images/frame_NNNN.png``: the frame's colour, 8-bit sRGB (:func:`.ply.linear_to_srgb8`, the one sRGB
+  rule). When the film is transparent (some alpha in the sequence would encode below 255) every image is
+  RGBA with straight alpha: the linear premultiplied colour is divided by alpha before encoding (0 where
+  alpha is 0); otherwise RGB of the colour as it is.
+* ``depth/frame_NNNN.png``: 16-bit greyscale, **planar** depth in **millimetres** (nerfstudio's default
+  ``depth_unit_scale_factor`` 1e-3), rounded; 0 where the depth is not valid (background, non-finite,
+  outside the clip range), at least 1 where it is, clipped to 65535 (65.535 m; :attr:`DatasetResult.warnings`
+  counts the clipped pixels). Beside it ``depth/frame_NNNN.exr``: the exact float32 planar depth in metres
+  (channel ``V``, NaN where not valid, ``depthCloud.depthKind = planar`` in its header). The depth maps are
+  the frames' depth: :class:`.cloud.BuildOptions` (stride, depth range, dropped edges) shape the point cloud only.
+* ``masks/frame_NNNN.png``: only with a transparent film: 8-bit, 255 where alpha >= 0.5 (the pixel is mostly
+  covered: train on it), 0 elsewhere.
+* ``sparse_pc.ply``: the initial point cloud: every frame's points fused on a voxel grid (:class:`.fusion.Fusion`),
+  colours un-premultiplied and written as sRGB ``uchar`` by :func:`.ply.write_ply`.
+* ``splats.ply``: the same points as 3D Gaussians in the reference 3DGS layout at SH degree 3 (see
+  :data:`SPLAT_PROPERTIES`): a flat disc facing the camera that saw the point from closest, of the point's radius
+  (half its pixel footprint, at least half a voxel) across and 1 % of that thick, opacity 0.9.
+* ``colmap/sparse/0/{cameras,images,points3D}.bin`` (``.txt`` with ``colmap_format="text"``): one PINHOLE
+  camera per distinct intrinsics, one image per frame (named ``frame_NNNN.png``, in ``images/``), the
+  fused points with their tracks. This is where nerfstudio's ``colmap`` data parser looks by default
+  (``colmap_path = colmap/sparse/0``, ``images_path = images``).
+* ``transforms.json``: nerfstudio's layout, by :func:`.camera_export.nerfstudio_transforms` (``OPENCV``,
+  per-frame intrinsics when they differ), plus ``depth_file_path`` and, with alpha, ``mask_path`` per frame
+  and ``ply_file_path`` = ``sparse_pc.ply``; every path relative to ``out_dir`` with ``/``. Written last.
+
+Conventions:
+
+* **COLMAP pixels**: the top-left corner of the image is (0, 0) and the centre of the top-left pixel is
+  (0.5, 0.5) (COLMAP's ``doc/database.rst``: "COLMAP uses the convention that the upper left image corner
+  has coordinate (0, 0) and the center of the upper left most pixel has coordinate (0.5, 0.5)"; pycolmap's
+  default principal point of a W-wide camera is W / 2). That is Depth Cloud's own convention, so
+  PINHOLE's ``fx, fy, cx, cy`` are :meth:`CameraModel.intrinsics_px` unchanged (not
+  :func:`.camera_export.opencv_intrinsics`, whose centres are 0.5 smaller), and a 2D point is
+  :func:`.geometry.project` unchanged.
+* **COLMAP poses**: ``images`` hold world-to-camera ``[R | t]`` in OpenCV/COLMAP camera axes
+  (:func:`.camera_export.extrinsics` ``world2cam_opencv``), R as the unit quaternion ``qw qx qy qz`` with qw >= 0.
+* **Tracks**: the fused point of a voxel came from the pixels whose back-projection fell into that voxel.
+  Per image, its track holds at most one 2D point: of the voxel's pixels in that image, the one whose centre is
+  nearest the projection of the fused point (the voxel's mean); the 2D point is that projection itself (so the
+  reprojection error is 0, and ``error`` is written as 0), kept only when it lies inside the image and within
+  :data:`TRACK_MAX_OFFSET_PX` of that pixel's centre. Points left without any observation are not written to
+  ``points3D`` (they stay in the PLYs); ``point3D_id`` is the point's row in ``sparse_pc.ply`` + 1, image ids
+  are the frames' positions + 1, camera ids count from 1 in order of first use.
+* **Voxel size** (``voxel_size=0``, automatic): a power of two in metres: the largest power of two not above
+  the median pixel footprint of the first frame (so voxels hold about one pixel of each view), doubled while
+  the fused cloud would have more than ``max_points`` points (default :data:`AUTO_MAX_POINTS`; a doubling
+  divides a surface's voxels by about 4, so the cloud ends with max_points / 4 to max_points points unless the
+  frames have fewer). Exact: the count is that of the occupied voxels of every point, not an estimate.
+* **Splats**: ``f_dc = (c - 0.5) / C0`` with ``c`` the point's sRGB colour (the ``uchar`` of ``sparse_pc.ply``)
+  / 255 and ``C0`` = :data:`SH_C0` (the reference code's ``RGB2SH``); ``f_rest`` 0; ``opacity`` =
+  logit(:data:`SPLAT_OPACITY`) = ln 9; ``scale`` = ln of (radius, radius, radius x :data:`SPLAT_THICKNESS`)
+  along the splat's local x, y, z (the reference applies ``exp``); ``rot`` = the unit quaternion (w, x, y, z)
+  = ``rot_0 .. rot_3`` turning local +z onto the unit direction from the point to the centre of the nearest
+  camera among the frames whose pixels made the point; ``nx ny nz`` 0, as the reference writes them.
+
+Input rules: perspective cameras only (COLMAP's PINHOLE; orthographic and panoramic frames raise
+:class:`CameraError`), every frame needs a colour image (``color_NNNN.exr`` or the depth file's own) and at
+least one valid depth pixel. **A bad frame writes nothing**: every frame is read and checked (camera, sizes,
+colour, depth, voxel extent) before the first file is written, and the first bad one raises its
+:class:`DepthCloudError` (one line, naming the file); ``out_dir`` is not even created. Files of an earlier
+export into the same folder that this one does not write are left as they are.
+
+The frames are read up to three times (check, write, tracks); what fits in :data:`CACHE_BYTES` is read once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import struct
+from dataclasses import dataclass
+
+import numpy as np
+
+from .atomic import atomic_write
+from .camera_export import extrinsics, nerfstudio_transforms, write_json
+from .cloud import BuildOptions, CloudArrays, read_cloud, read_frame_depth
+from .errors import CameraError, DepthCloudError, NoValidDepthError, ResolutionMismatchError
+from .exr import read_exr, write_exr
+from .frame_files import FrameInputs
+from .fusion import Fusion
+from .geometry import convert_depth, project, size_mismatch_message, valid_depth_mask
+from .ply import linear_to_srgb8, write_ply
+from .png import write_png
+from .voxel import KEY_BITS, KEY_OFFSET, VoxelExtentError, unpack_voxel_keys, voxel_keys
+
+__all__ = [
+    "AUTO_MAX_POINTS", "COLMAP_FORMATS", "ColmapImage", "DatasetResult", "SH_C0", "SPLAT_OPACITY", "SPLAT_PROPERTIES",
+    "SPLAT_THICKNESS", "TRACK_MAX_OFFSET_PX", "auto_voxel_size", "export_dataset", "rotation_to_quaternion",
+    "write_colmap_model", "write_splats",
+]
+
+#: Automatic voxel size: the fused cloud gets at most this many points.
+AUTO_MAX_POINTS = 1_000_000
+COLMAP_FORMATS = ("binary", "text")
+#: A 2D observation is kept when the fused point projects within this many pixels of its pixel's centre.
+TRACK_MAX_OFFSET_PX = 1.0
+#: The spherical-harmonics DC constant, 1 / (2 sqrt(pi)) (the reference 3DGS code's ``C0``).
+SH_C0 = 0.28209479177387814
+SH_DEGREE = 3
+#: Initial opacity of every splat (written as its logit, ln 9).
+SPLAT_OPACITY = 0.9
+#: A splat's thickness along its view direction, relative to its radius.
+SPLAT_THICKNESS = 0.01
+#: The vertex properties of ``splats.ply``, in order, all float32 (the reference 3DGS ``save_ply``).
+SPLAT_PROPERTIES = (("x", "y", "z", "nx", "ny", "nz", "f_dc_0", "f_dc_1", "f_dc_2")
+                    + tuple(f"f_rest_{i}" for i in range(3 * ((SH_DEGREE + 1) ** 2 - 1)))
+                    + ("opacity", "scale_0", "scale_1", "scale_2", "rot_0", "rot_1", "rot_2", "rot_3"))
+#: Depth PNG units per metre (millimetres) and its largest value.
+DEPTH_PNG_SCALE = 1000.0
+DEPTH_PNG_MAX = 65535
+#: Alpha at or above which a pixel is kept in ``masks/``.
+MASK_MIN_ALPHA = 0.5
+#: Bytes of frame data (clouds and images) kept in memory between the passes.
+CACHE_BYTES = 512 << 20
+_COLMAP_PINHOLE = 1  # COLMAP's model id of PINHOLE (fx, fy, cx, cy)
+_ROTATION_TOLERANCE = 1e-6
+
+
+@dataclass(frozen=True)
+class DatasetResult:
+    """What :func:`export_dataset` wrote: counts, the voxel size, and paths (``*_path``/``colmap_dir``: joined
+    to ``out_dir`` as given; ``image_paths``/``depth_paths``/``mask_paths``: relative to it, with ``/``)."""
+
+    out_dir: str
+    frames: int                 # frames exported (= images)
+    images: int                 # images written (and COLMAP images)
+    points: int                 # fused points: rows of sparse_pc.ply and splats.ply
+    colmap_points: int          # points3D with at least one observation
+    observations: int           # 2D points of every image (= the sum of the track lengths)
+    cameras: int                # COLMAP cameras (distinct intrinsics)
+    voxel_size: float           # metres
+    voxel_size_auto: bool       # True: chosen by :func:`auto_voxel_size`
+    has_alpha: bool             # RGBA images and masks were written
+    transforms_path: str
+    sparse_pc_path: str
+    splats_path: str
+    colmap_dir: str
+    image_paths: tuple[str, ...]
+    depth_paths: tuple[str, ...]
+    mask_paths: tuple[str, ...]  # empty without alpha
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def mean_track_length(self) -> float:
+        return self.observations / self.colmap_points if self.colmap_points else 0.0
+
+
+# -- input checks ----------------------------------------------------------------------------
+
+
+def _named(path: str, exc: DepthCloudError) -> DepthCloudError:
+    """``exc`` with ``path`` at the start of its message (unless it names it already), same type."""
+    text = str(exc)
+    return exc if path in text else type(exc)(f"{path}: {text}")
+
+
+def _where(inputs: FrameInputs) -> str:
+    return inputs.files.camera_path or inputs.files.depth_path
+
+
+def _check_camera(inputs: FrameInputs) -> None:
+    camera = inputs.camera
+    if camera.projection != "PERSP":
+        kind = camera.panorama_type if camera.projection == "PANO" else "ORTHO"
+        raise CameraError(f"{_where(inputs)}: the camera is {kind}; a dataset needs perspective cameras "
+                          "(COLMAP's PINHOLE, nerfstudio's OPENCV)")
+    rotation = camera.cam2world[:3, :3]
+    if not np.allclose(rotation.T @ rotation, np.eye(3), atol=_ROTATION_TOLERANCE):
+        raise CameraError(f"{_where(inputs)}: the camera's matrix is sheared (its axes are not perpendicular), "
+                          "which COLMAP's rotation + translation cannot hold")
+    if np.linalg.det(rotation) < 0:
+        raise CameraError(f"{_where(inputs)}: the camera's matrix is mirrored (a negative scale), "
+                          "which COLMAP's rotation + translation cannot hold")
+
+
+def _frame_names(frames: list[FrameInputs]) -> list[str]:
+    """``frame_NNNN`` of each frame: its frame number (Blender's 4-digit run), else its position + 1."""
+    names = []
+    for index, inputs in enumerate(frames):
+        number = inputs.frame if inputs.frame is not None else inputs.camera.frame
+        names.append(f"frame_{(index + 1) if number is None else number:04d}")
+    seen: dict[str, str] = {}
+    for name, inputs in zip(names, frames):
+        if name in seen:
+            raise DepthCloudError(f"{inputs.files.depth_path}: two frames would both be {name} "
+                                  f"(the other is {seen[name]}); give each frame its own number")
+        seen[name] = inputs.files.depth_path
+    return names
+
+
+# -- reading frames --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _FrameImages:
+    planar: np.ndarray   # (H, W) float32 metres, NaN where not valid
+    color: np.ndarray    # (H, W, 4) float32 linear premultiplied RGBA
+
+    @property
+    def nbytes(self) -> int:
+        return self.planar.nbytes + self.color.nbytes
+
+
+class _Frames:
+    """Reads a frame's cloud and images (the check pass raises the first bad frame's error), keeping what fits
+    in :data:`CACHE_BYTES` for the later passes."""
+
+    def __init__(self, frames: list[FrameInputs], build: BuildOptions):
+        self.frames, self.build = frames, build
+        self._cache: dict[tuple[str, int], object] = {}
+        self._bytes = 0
+
+    def _keep(self, key, value, nbytes: int):
+        if self._bytes + nbytes <= CACHE_BYTES:
+            self._cache[key] = value
+            self._bytes += nbytes
+        return value
+
+    def cloud(self, index: int) -> CloudArrays:
+        if ("cloud", index) in self._cache:
+            return self._cache[("cloud", index)]
+        inputs = self.frames[index]
+        try:
+            cloud = read_cloud(inputs, self.build)
+        except DepthCloudError as exc:
+            raise _named(inputs.files.depth_path, exc) from None
+        return self._keep(("cloud", index), cloud, cloud.nbytes)
+
+    def images(self, index: int) -> _FrameImages:
+        if ("images", index) in self._cache:
+            return self._cache[("images", index)]
+        inputs = self.frames[index]
+        try:
+            images = _read_images(inputs, self.build)
+        except DepthCloudError as exc:
+            raise _named(inputs.files.depth_path, exc) from None
+        return self._keep(("images", index), images, images.nbytes)
+
+
+def _read_images(inputs: FrameInputs, build: BuildOptions) -> _FrameImages:
+    """The frame's planar depth (NaN where not valid) and its full colour image (the colour file's, else the
+    depth file's own), by the rules :func:`.cloud.read_cloud` reads them with."""
+    camera = inputs.camera
+    image, kind = read_frame_depth(inputs, build.depth_kind, view_layer=build.view_layer,
+                                   view_layer_required=build.view_layer_required)
+    valid = valid_depth_mask(image.depth, camera, depth_kind=kind.kind)  # checks the size against the camera
+    planar = convert_depth(image.depth, camera, from_kind=kind.kind, to_kind="planar").astype(np.float32)
+    planar[~(valid & np.isfinite(planar))] = np.nan
+    color = image.color
+    if inputs.files.color_path is not None:
+        try:
+            color = read_exr(inputs.files.color_path, require_depth=False).color
+        except DepthCloudError as exc:
+            raise _named(inputs.files.color_path, exc) from None
+    if color is None:
+        raise DepthCloudError(f"{inputs.files.depth_path}: no colour image (a dataset needs the render: "
+                              "color_NNNN.exr beside the depth file, or a render EXR with its Combined pass)")
+    if color.shape[:2] != camera.shape:
+        where = inputs.files.color_path or inputs.files.depth_path
+        raise ResolutionMismatchError(f"{where}: {size_mismatch_message(color.shape, camera, 'colour image')}")
+    return _FrameImages(planar, np.asarray(color, np.float32))
+
+
+def _has_alpha(color: np.ndarray) -> bool:
+    """Some pixel's alpha would encode below 255 in 8 bits."""
+    return bool((color[..., 3] < 1.0 - 0.5 / 255.0).any())
+
+
+# -- voxel size ------------------------------------------------------------------------------
+
+
+def _pack(index: np.ndarray) -> np.ndarray:
+    """(N, 3) int64 voxel indices -> keys, as :func:`.voxel.voxel_keys` packs them."""
+    keys = np.zeros(len(index), np.int64)
+    for axis in range(3):
+        keys <<= KEY_BITS
+        keys |= index[:, axis] + KEY_OFFSET
+    return keys
+
+
+class _VoxelGrid:
+    """The occupied voxels of every point added, at a fixed size or (``max_points``) the finest power-of-two
+    size from the first frame's median pixel footprint up that keeps them at most ``max_points``.
+
+    Sizes are powers of two and the origin 0, so the voxel of a coarser level is the finer index shifted
+    right by one bit (``floor(floor(p / s) / 2) = floor(p / 2s)``, exactly in float64): the occupied
+    voxels are coarsened in place, never recomputed from the points."""
+
+    def __init__(self, voxel_size: float = 0.0, max_points: int | None = None):
+        self.size = voxel_size if voxel_size > 0 else None
+        self.max_points = max_points
+        self.keys = np.zeros(0, np.int64)
+
+    def add(self, points: np.ndarray, radii: np.ndarray) -> None:
+        if self.size is None:
+            footprint = 2.0 * float(np.median(radii))
+            self.size = 2.0 ** math.floor(math.log2(footprint)) if math.isfinite(footprint) and footprint > 0 \
+                else 2.0 ** -10
+        while True:
+            try:
+                frame_keys = _sorted_unique(voxel_keys(points, self.size))
+                break
+            except VoxelExtentError:
+                if self.max_points is None:
+                    raise
+                self._coarsen()
+        self.keys = _sorted_unique(np.concatenate([self.keys, frame_keys]))
+        while self.max_points is not None and self.keys.size > self.max_points:
+            self._coarsen()
+
+    def _coarsen(self) -> None:
+        self.keys = _sorted_unique(_pack(unpack_voxel_keys(self.keys) >> 1))  # >> floors negative indices too
+        self.size *= 2.0
+
+
+def auto_voxel_size(clouds, max_points: int = AUTO_MAX_POINTS) -> float:
+    """The automatic voxel size of :func:`export_dataset` for an iterable of world-space clouds
+    (:class:`CloudArrays`, or ``(points, radii)`` pairs): see the module docstring."""
+    grid = _VoxelGrid(0.0, max_points)
+    for cloud in clouds:
+        points, radii = (cloud.points_world, cloud.radii) if isinstance(cloud, CloudArrays) else cloud
+        grid.add(np.asarray(points), np.asarray(radii))
+    if grid.size is None:
+        raise NoValidDepthError("auto_voxel_size: no cloud given")
+    return grid.size
+
+
+# -- rotations -------------------------------------------------------------------------------
+
+
+def rotation_to_quaternion(rotation) -> np.ndarray:
+    """A 3x3 rotation matrix -> its unit quaternion ``(w, x, y, z)`` with ``w >= 0`` (Shepperd's method)."""
+    m = np.asarray(rotation, np.float64)
+    trace = m[0, 0] + m[1, 1] + m[2, 2]
+    if trace > 0:
+        s = 2.0 * math.sqrt(trace + 1.0)
+        q = [0.25 * s, (m[2, 1] - m[1, 2]) / s, (m[0, 2] - m[2, 0]) / s, (m[1, 0] - m[0, 1]) / s]
+    elif m[0, 0] > m[1, 1] and m[0, 0] > m[2, 2]:
+        s = 2.0 * math.sqrt(1.0 + m[0, 0] - m[1, 1] - m[2, 2])
+        q = [(m[2, 1] - m[1, 2]) / s, 0.25 * s, (m[0, 1] + m[1, 0]) / s, (m[0, 2] + m[2, 0]) / s]
+    elif m[1, 1] > m[2, 2]:
+        s = 2.0 * math.sqrt(1.0 + m[1, 1] - m[0, 0] - m[2, 2])
+        q = [(m[0, 2] - m[2, 0]) / s, (m[0, 1] + m[1, 0]) / s, 0.25 * s, (m[1, 2] + m[2, 1]) / s]
+    else:
+        s = 2.0 * math.sqrt(1.0 + m[2, 2] - m[0, 0] - m[1, 1])
+        q = [(m[1, 0] - m[0, 1]) / s, (m[0, 2] + m[2, 0]) / s, (m[1, 2] + m[2, 1]) / s, 0.25 * s]
+    q = np.array(q) / np.linalg.norm(q)
+    return -q if q[0] < 0 else q
+
+
+def _z_to_direction_quaternions(directions: np.ndarray) -> np.ndarray:
+    """(N, 4) unit quaternions (w, x, y, z) turning +z onto each unit direction (N, 3) by the shortest arc:
+    ``(1 + z.d, z x d)`` normalised; a half turn about x for d = -z."""
+    d = np.asarray(directions, np.float64)
+    q = np.stack([1.0 + d[:, 2], -d[:, 1], d[:, 0], np.zeros(len(d))], axis=1)
+    norm = np.linalg.norm(q, axis=1)
+    opposite = norm < 1e-9
+    q[opposite] = (0.0, 1.0, 0.0, 0.0)
+    norm[opposite] = 1.0
+    return q / norm[:, None]
+
+
+# -- tracks ----------------------------------------------------------------------------------
+
+
+def _sorted_unique(values: np.ndarray) -> np.ndarray:
+    """The distinct values, ascending (a plain sort: faster than numpy 2's hashing ``np.unique`` here)."""
+    values = np.sort(values)
+    return values[np.append(True, values[1:] != values[:-1])] if values.size else values
+
+
+def _group(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Group (N,) non-negative integers below 2**(63 - bits of N) (N > 0): ``(order, starts, distinct)``:
+    ``order`` lists the indices value by value ascending (equal values by index), ``starts`` where each value's
+    run begins in it, ``distinct`` the values. One sort of ``value << b | index``, as :mod:`.voxel` groups points."""
+    bits = max(len(values) - 1, 1).bit_length()
+    packed = values.astype(np.int64) << bits
+    packed |= np.arange(len(values), dtype=np.int64)
+    packed.sort()
+    order = packed & ((1 << bits) - 1)
+    packed >>= bits
+    starts = np.flatnonzero(np.append(True, packed[1:] != packed[:-1]))
+    return order, starts, packed[starts]
+
+
+def _frame_observations(cloud: CloudArrays, fused_keys: np.ndarray, fused_points: np.ndarray,
+                        voxel_size: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """One frame's observations of the fused points: ``(rows (K,), xy (K, 2))`` of the kept ones, in the frame's
+    pixel order, and ``(touched (U,), distance (U,))``: the fused rows this frame's pixels made and their
+    distance to the camera centre."""
+    camera = cloud.camera
+    keys = voxel_keys(cloud.points_world, voxel_size)
+    slot = np.searchsorted(fused_keys, keys)
+    if slot.size and (slot.max() >= fused_keys.size or not np.array_equal(fused_keys[slot], keys)):
+        raise RuntimeError("export_dataset: a pixel's voxel is not in the fused cloud (the passes disagree)")
+    order, starts, touched = _group(slot)
+    group = np.repeat(np.arange(starts.size), np.diff(np.append(starts, slot.size)))  # voxel rank, sorted order
+    fused = fused_points[touched].astype(np.float64)
+    distance = np.linalg.norm(fused - camera.cam2world[:3, 3], axis=1)
+    xy = project(fused, camera)                                    # (U, 2), centres at +0.5: COLMAP's too
+    with np.errstate(invalid="ignore"):
+        offset2 = ((cloud.cols[order] + 0.5 - xy[group, 0]) ** 2 + (cloud.rows[order] + 0.5 - xy[group, 1]) ** 2)
+    offset2[np.isnan(offset2)] = np.inf
+    best = np.minimum.reduceat(offset2, starts)                     # (U,), voxel by voxel in ``touched`` order
+    hits = np.flatnonzero(offset2 == best[group])                   # every pixel at its voxel's least offset ...
+    hits = hits[np.append(True, group[hits][1:] != group[hits][:-1])]  # ... the first (lowest pixel) of each
+    first = order[hits]
+    with np.errstate(invalid="ignore"):
+        keep = ((best <= TRACK_MAX_OFFSET_PX ** 2) & (xy[:, 0] >= 0) & (xy[:, 0] < camera.width_px)
+                & (xy[:, 1] >= 0) & (xy[:, 1] < camera.height_px))
+    pixel = cloud.rows[first].astype(np.int64) * camera.width_px + cloud.cols[first]
+    kept = np.flatnonzero(keep)
+    kept = kept[np.argsort(pixel[kept], kind="stable")]            # the image's 2D points in pixel order
+    return touched[kept], xy[kept], touched, distance
+
+
+# -- COLMAP ----------------------------------------------------------------------------------
+
+_POINT_HEADER = np.dtype([("id", "<u8"), ("xyz", "<f8", (3,)), ("rgb", "u1", (3,)), ("error", "<f8"),
+                          ("length", "<u8")])
+_TRACK_ELEMENT = np.dtype([("image_id", "<u4"), ("point2d_idx", "<u4")])
+_POINT2D = np.dtype([("x", "<f8"), ("y", "<f8"), ("point3d_id", "<u8")])
+_CHUNK_POINTS = 1 << 16
+
+
+@dataclass(frozen=True)
+class ColmapImage:
+    """One image of a COLMAP model: ids, file name (relative to the images folder), pose and 2D points."""
+
+    image_id: int
+    camera_id: int
+    name: str
+    qvec: np.ndarray      # (4,) w, x, y, z of world2cam (OpenCV axes)
+    tvec: np.ndarray      # (3,)
+    xy: np.ndarray        # (K, 2) float64
+    point3d_ids: np.ndarray  # (K,) uint64
+
+
+def _points3d_chunks(headers: np.ndarray, tracks: np.ndarray, lengths: np.ndarray):
+    """The bytes of ``points3D.bin`` after the count: each point's header then its track elements,
+    interleaved without a Python loop over points (a scatter per chunk of points)."""
+    header_bytes = headers.view(np.uint8).reshape(len(headers), _POINT_HEADER.itemsize)
+    track_bytes = tracks.view(np.uint8).reshape(-1)
+    ends = np.cumsum(lengths)
+    starts = ends - lengths
+    size = _POINT_HEADER.itemsize
+    element = _TRACK_ELEMENT.itemsize
+    for a in range(0, len(headers), _CHUNK_POINTS):
+        b = min(a + _CHUNK_POINTS, len(headers))
+        t0, t1 = int(starts[a]), int(ends[b - 1])
+        out = np.empty(size * (b - a) + element * (t1 - t0), np.uint8)
+        offsets = size * np.arange(b - a) + element * (starts[a:b] - t0)
+        at = (offsets[:, None] + np.arange(size)).reshape(-1)
+        is_track = np.ones(out.size, bool)
+        is_track[at] = False
+        out[at] = header_bytes[a:b].reshape(-1)
+        out[is_track] = track_bytes[element * t0:element * t1]
+        yield out
+
+
+def write_colmap_model(folder, cameras: list[tuple], images: list[ColmapImage], point_ids: np.ndarray,
+                       xyz: np.ndarray, rgb: np.ndarray, tracks: np.ndarray, lengths: np.ndarray,
+                       fmt: str = "binary") -> list[str]:
+    """Write a COLMAP sparse model (``cameras``, ``images``, ``points3D``; ``.bin`` or ``.txt``) into ``folder``.
+
+    ``cameras``: ``(camera_id, width, height, fx, fy, cx, cy)`` PINHOLE cameras (COLMAP's pixel convention:
+    centres at +0.5); ``images``: :class:`ColmapImage`; ``point_ids`` (P,), ``xyz`` (P, 3), ``rgb`` (P, 3)
+    uint8 and the tracks: (T,) records of ``_TRACK_ELEMENT`` (``image_id``, ``point2d_idx``) grouped by point,
+    ``lengths`` (P,) elements per point. Errors are
+    written as 0 (the 2D points are the exact projections). Returns the paths written, each atomically.
+    The binary files are built with numpy (tracks interleaved per chunk of points); the text files are
+    formatted point by point in Python (slower: meant for small models and for reading).
+    """
+    if fmt not in COLMAP_FORMATS:
+        raise DepthCloudError(f"colmap_format must be 'binary' or 'text', got {fmt!r}")
+    folder = os.fspath(folder)
+    os.makedirs(folder, exist_ok=True)
+    ext = ".bin" if fmt == "binary" else ".txt"
+    paths = [os.path.join(folder, name + ext) for name in ("cameras", "images", "points3D")]
+    if fmt == "binary":
+        with atomic_write(paths[0]) as f:
+            f.write(struct.pack("<Q", len(cameras)))
+            for camera_id, width, height, fx, fy, cx, cy in cameras:
+                f.write(struct.pack("<IiQQ4d", camera_id, _COLMAP_PINHOLE, width, height, fx, fy, cx, cy))
+        with atomic_write(paths[1]) as f:
+            f.write(struct.pack("<Q", len(images)))
+            for image in images:
+                f.write(struct.pack("<I4d3dI", image.image_id, *image.qvec, *image.tvec, image.camera_id))
+                f.write(image.name.encode("utf-8") + b"\0")
+                f.write(struct.pack("<Q", len(image.xy)))
+                points = np.empty(len(image.xy), _POINT2D)
+                points["x"], points["y"], points["point3d_id"] = image.xy[:, 0], image.xy[:, 1], image.point3d_ids
+                f.write(points.tobytes())
+        headers = np.empty(len(point_ids), _POINT_HEADER)
+        headers["id"], headers["xyz"], headers["rgb"] = point_ids, xyz, rgb
+        headers["error"], headers["length"] = 0.0, lengths
+        with atomic_write(paths[2]) as f:
+            f.write(struct.pack("<Q", len(point_ids)))
+            for chunk in _points3d_chunks(headers, np.ascontiguousarray(tracks, _TRACK_ELEMENT), lengths):
+                f.write(chunk.tobytes())
+        return paths
+    with atomic_write(paths[0], "w") as f:
+        f.write("# Camera list with one line of data per camera:\n#   CAMERA_ID, MODEL, WIDTH, HEIGHT, PARAMS[]\n"
+                f"# Number of cameras: {len(cameras)}\n")
+        for camera_id, width, height, fx, fy, cx, cy in cameras:
+            f.write(f"{camera_id} PINHOLE {width} {height} {fx!r} {fy!r} {cx!r} {cy!r}\n")
+    with atomic_write(paths[1], "w") as f:
+        f.write("# Image list with two lines of data per image:\n"
+                "#   IMAGE_ID, QW, QX, QY, QZ, TX, TY, TZ, CAMERA_ID, NAME\n#   POINTS2D[] as (X, Y, POINT3D_ID)\n"
+                f"# Number of images: {len(images)}\n")
+        for image in images:
+            pose = " ".join(repr(float(v)) for v in (*image.qvec, *image.tvec))
+            f.write(f"{image.image_id} {pose} {image.camera_id} {image.name}\n")
+            f.write(" ".join(f"{x!r} {y!r} {i}" for (x, y), i in zip(image.xy.tolist(), image.point3d_ids.tolist()))
+                    + "\n")
+    with atomic_write(paths[2], "w") as f:
+        f.write("# 3D point list with one line of data per point:\n"
+                "#   POINT3D_ID, X, Y, Z, R, G, B, ERROR, TRACK[] as (IMAGE_ID, POINT2D_IDX)\n"
+                f"# Number of points: {len(point_ids)}\n")
+        ends = np.cumsum(lengths).tolist()
+        image_ids, indices = tracks["image_id"].tolist(), tracks["point2d_idx"].tolist()
+        start = 0
+        for point_id, (x, y, z), (r, g, b), end in zip(point_ids.tolist(), xyz.tolist(), rgb.tolist(), ends):
+            track = " ".join(f"{image_ids[k]} {indices[k]}" for k in range(start, end))
+            f.write(f"{point_id} {x!r} {y!r} {z!r} {r} {g} {b} 0 {track}\n")
+            start = end
+    return paths
+
+
+# -- splats ----------------------------------------------------------------------------------
+
+
+def write_splats(path, points, srgb8, radii, directions) -> int:
+    """Write 3D Gaussians as the reference 3DGS ``save_ply`` lays them out (:data:`SPLAT_PROPERTIES`, float32,
+    binary little endian): ``points`` (N, 3), ``srgb8`` (N, 3) uint8 colours, ``radii`` (N,) metres,
+    ``directions`` (N, 3) unit vectors the discs face (their local +z). See the module docstring for the
+    values. Returns N."""
+    points = np.asarray(points)
+    n = len(points)
+    dtype = np.dtype([(name, "<f4") for name in SPLAT_PROPERTIES])
+    header = ["ply", "format binary_little_endian 1.0", "comment written by depth-cloud (3D Gaussian Splatting, "
+              f"SH degree {SH_DEGREE})", f"element vertex {n}"]
+    header += [f"property float {name}" for name in SPLAT_PROPERTIES]
+    header.append("end_header")
+    opacity = math.log(SPLAT_OPACITY / (1.0 - SPLAT_OPACITY))
+    with atomic_write(path) as f:
+        f.write(("\n".join(header) + "\n").encode("ascii"))
+        for a in range(0, n, _CHUNK_POINTS * 4):
+            b = min(a + _CHUNK_POINTS * 4, n)
+            rows = np.zeros(b - a, dtype)
+            rows["x"], rows["y"], rows["z"] = (points[a:b, k] for k in range(3))
+            dc = (np.asarray(srgb8[a:b], np.float64) / 255.0 - 0.5) / SH_C0
+            rows["f_dc_0"], rows["f_dc_1"], rows["f_dc_2"] = dc[:, 0], dc[:, 1], dc[:, 2]
+            rows["opacity"] = opacity
+            log_radius = np.log(np.asarray(radii[a:b], np.float64))
+            rows["scale_0"], rows["scale_1"] = log_radius, log_radius
+            rows["scale_2"] = log_radius + math.log(SPLAT_THICKNESS)
+            q = _z_to_direction_quaternions(directions[a:b])
+            rows["rot_0"], rows["rot_1"], rows["rot_2"], rows["rot_3"] = q[:, 0], q[:, 1], q[:, 2], q[:, 3]
+            f.write(rows.tobytes())
+    return n
+
+
+# -- the export ------------------------------------------------------------------------------
+
+
+def _straight(colors: np.ndarray) -> np.ndarray:
+    """Linear premultiplied RGBA (..., 4) -> straight linear RGB (..., 3): divided by alpha, 0 where alpha <= 0."""
+    alpha = colors[..., 3:4]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(alpha > 0, colors[..., :3] / np.where(alpha > 0, alpha, 1.0), 0.0).astype(np.float32)
+
+
+def export_dataset(frames: list[FrameInputs], out_dir, *, voxel_size: float = 0.0, colmap_format: str = "binary",
+                   build: BuildOptions | None = None, max_points: int = AUTO_MAX_POINTS) -> DatasetResult:
+    """Write ``frames`` as a training dataset in ``out_dir`` (see the module docstring for every file and
+    convention); returns what was written.
+
+    ``voxel_size``: metres of the fusion grid, 0 for the automatic size (a power of two, the cloud at most
+    ``max_points`` points). ``colmap_format``: "binary" (``.bin``) or "text" (``.txt``). ``build``: how the
+    frames' pixels make the cloud (stride, depth range, depth kind, view layer, dropped edges); its ``space``
+    and ``attributes`` are ignored (world space, no attributes). A bad frame raises its
+    :class:`DepthCloudError` before anything is written (``out_dir`` is not created).
+    """
+    frames = list(frames)
+    if not frames:
+        raise DepthCloudError("export_dataset needs at least one frame")
+    if any(not isinstance(f, FrameInputs) for f in frames):
+        raise DepthCloudError("export_dataset: frames must be FrameInputs (see frame_files.frame_inputs)")
+    if colmap_format not in COLMAP_FORMATS:
+        raise DepthCloudError(f"colmap_format must be 'binary' or 'text', got {colmap_format!r}")
+    try:
+        voxel_size = float(voxel_size)
+    except (TypeError, ValueError):
+        raise DepthCloudError(f"voxel_size must be a number of metres (0: automatic), got {voxel_size!r}") from None
+    if not (math.isfinite(voxel_size) and voxel_size >= 0):
+        raise DepthCloudError(f"voxel_size must be a finite number of metres >= 0 (0: automatic), got {voxel_size!r}")
+    if isinstance(max_points, bool) or not isinstance(max_points, int) or max_points < 1:
+        raise DepthCloudError(f"max_points must be a whole number >= 1, got {max_points!r}")
+    build = dataclasses.replace(build or BuildOptions(), space="world", with_points=True, attributes=())
+    out_dir = os.fspath(out_dir)
+    names = _frame_names(frames)
+    reader = _Frames(frames, build)
+
+    # 1. Check every frame (nothing is written before all are good), find the transparency and the voxel size.
+    grid = _VoxelGrid(voxel_size, None if voxel_size > 0 else max_points)
+    has_alpha = False
+    warnings: dict[str, None] = {}
+    for index, inputs in enumerate(frames):
+        _check_camera(inputs)
+        cloud = reader.cloud(index)
+        has_alpha |= _has_alpha(reader.images(index).color)
+        try:
+            grid.add(cloud.points_world, cloud.radii)
+        except VoxelExtentError as exc:
+            raise _named(inputs.files.depth_path, exc) from None
+        warnings.update(dict.fromkeys(f"{inputs.files.depth_path}: {w}" for w in cloud.warnings))
+    size = float(grid.size)
+
+    # 2. Images, depth maps and masks; the fusion.
+    for folder in ("images", "depth") + (("masks",) if has_alpha else ()):
+        os.makedirs(os.path.join(out_dir, folder), exist_ok=True)
+    image_paths = [f"images/{name}.png" for name in names]
+    depth_paths = [f"depth/{name}.png" for name in names]
+    mask_paths = [f"masks/{name}.png" for name in names] if has_alpha else []
+    fusion = Fusion(size)
+    fused_keys = np.zeros(0, np.int64)
+    clipped = 0
+    for index in range(len(frames)):
+        images = reader.images(index)
+        alpha = np.clip(images.color[..., 3], 0.0, 1.0)
+        if has_alpha:
+            rgba = np.concatenate([linear_to_srgb8(_straight(images.color)),
+                                   np.rint(alpha * 255.0).astype(np.uint8)[..., None]], axis=-1)
+            write_png(os.path.join(out_dir, image_paths[index]), rgba)
+            mask = np.where(alpha >= MASK_MIN_ALPHA, 255, 0).astype(np.uint8)
+            write_png(os.path.join(out_dir, mask_paths[index]), mask)
+        else:
+            write_png(os.path.join(out_dir, image_paths[index]), linear_to_srgb8(images.color[..., :3]))
+        valid = np.isfinite(images.planar)
+        millimetres = np.rint(np.where(valid, images.planar.astype(np.float64), 0.0) * DEPTH_PNG_SCALE)
+        clipped += int(np.count_nonzero(millimetres > DEPTH_PNG_MAX))
+        millimetres = np.where(valid, np.clip(millimetres, 1, DEPTH_PNG_MAX), 0).astype(np.uint16)
+        write_png(os.path.join(out_dir, depth_paths[index]), millimetres)
+        write_exr(os.path.join(out_dir, depth_paths[index][:-4] + ".exr"), {"V": images.planar}, depth_kind="planar")
+        cloud = reader.cloud(index)
+        fusion.add(cloud)
+        fused_keys = _sorted_unique(np.concatenate([fused_keys, voxel_keys(cloud.points_world, size)]))
+    points, colors, radii = fusion.result()
+    if len(points) != fused_keys.size:
+        raise RuntimeError("export_dataset: the fused cloud and its voxels disagree")
+    srgb8 = linear_to_srgb8(_straight(colors))
+
+    # 3. Tracks: every frame's observations of the fused points, and the nearest camera of each point.
+    nearest = np.full(len(points), np.inf)
+    nearest_frame = np.zeros(len(points), np.int64)
+    observed_rows, observed_xy = [], []
+    for index in range(len(frames)):
+        rows, xy, touched, distance = _frame_observations(reader.cloud(index), fused_keys, points, size)
+        closer = distance < nearest[touched]
+        nearest[touched[closer]], nearest_frame[touched[closer]] = distance[closer], index
+        observed_rows.append(rows)
+        observed_xy.append(xy)
+
+    # 4. The clouds, the COLMAP model, transforms.json (last).
+    sparse_pc = os.path.join(out_dir, "sparse_pc.ply")
+    write_ply(sparse_pc, points, _straight(colors), comments=[f"fused initial cloud, voxel size {size!r} m"])
+    centres = np.array([f.camera.cam2world[:3, 3] for f in frames])
+    directions = centres[nearest_frame] - points.astype(np.float64)
+    lengths = np.linalg.norm(directions, axis=1, keepdims=True)
+    directions = np.divide(directions, lengths, out=np.tile([0.0, 0.0, 1.0], (len(points), 1)), where=lengths > 0)
+    splats = os.path.join(out_dir, "splats.ply")
+    write_splats(splats, points, srgb8, radii, directions)
+
+    colmap_dir = os.path.join(out_dir, "colmap", "sparse", "0")
+    camera_ids: dict[tuple, int] = {}
+    colmap_images = []
+    for index, (inputs, name) in enumerate(zip(frames, names)):
+        camera = inputs.camera
+        intrinsics = (camera.width_px, camera.height_px, *(float(v) for v in camera.intrinsics_px()))
+        camera_id = camera_ids.setdefault(intrinsics, len(camera_ids) + 1)
+        world2cam = extrinsics(camera)["world2cam_opencv"]
+        colmap_images.append(ColmapImage(index + 1, camera_id, f"{name}.png",
+                                          rotation_to_quaternion(world2cam[:3, :3]), world2cam[:3, 3].copy(),
+                                          observed_xy[index], observed_rows[index].astype(np.uint64) + 1))
+    all_rows = np.concatenate(observed_rows)
+    image_ids = np.concatenate([np.full(len(r), i + 1, np.int64) for i, r in enumerate(observed_rows)])
+    point2d_idx = np.concatenate([np.arange(len(r)) for r in observed_rows])
+    order = np.lexsort((image_ids, all_rows))
+    tracks = np.empty(len(order), _TRACK_ELEMENT)
+    tracks["image_id"], tracks["point2d_idx"] = image_ids[order], point2d_idx[order]
+    counts = np.bincount(all_rows, minlength=len(points))
+    seen = np.flatnonzero(counts)
+    write_colmap_model(colmap_dir, [(i, *k) for k, i in camera_ids.items()], colmap_images, seen.astype(np.uint64) + 1,
+                       points[seen].astype(np.float64), srgb8[seen], tracks, counts[seen], colmap_format)
+
+    transforms = nerfstudio_transforms([f.camera for f in frames], image_paths, depth_paths=depth_paths)
+    if has_alpha:
+        for record, mask in zip(transforms["frames"], mask_paths):
+            record["mask_path"] = mask
+    transforms["ply_file_path"] = "sparse_pc.ply"
+    transforms_path = os.path.join(out_dir, "transforms.json")
+    write_json(transforms_path, transforms)
+
+    if clipped:
+        warnings[f"{clipped} depth pixel(s) beyond {DEPTH_PNG_MAX / DEPTH_PNG_SCALE:g} m clipped to "
+                 f"{DEPTH_PNG_MAX} in the 16-bit depth PNGs (the EXRs beside them hold the exact depth)"] = None
+    return DatasetResult(
+        out_dir=out_dir, frames=len(frames), images=len(frames), points=len(points), colmap_points=int(seen.size),
+        observations=int(len(tracks)), cameras=len(camera_ids), voxel_size=size, voxel_size_auto=voxel_size == 0,
+        has_alpha=has_alpha, transforms_path=transforms_path, sparse_pc_path=sparse_pc, splats_path=splats,
+        colmap_dir=colmap_dir, image_paths=tuple(image_paths), depth_paths=tuple(depth_paths),
+        mask_paths=tuple(mask_paths), warnings=tuple(warnings),
+    )
