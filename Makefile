@@ -61,13 +61,15 @@ demo: setup
 extension: setup
 	$(VENV_50)/bin/python tools/build_extension.py
 
-# 1920x1080: Build vs the forum recipe, then sequence playback; tables + out/bench/*.json (about 1 minute).
+# 1920x1080: Build vs the forum recipe, sequence playback, then the cost of each point attribute; tables +
+# out/bench/*.json (about 2 minutes).
 # Then, in the Open3D venv: Open3D must read our PLY (a missing Open3D fails that test), and the CLI vs
 # Open3D on the sequence's frame. bench_cli.py runs even when the test failed, to say which figures are
 # absent; the target then fails with the test's status. (-p no:dash: a pytest plugin that Open3D's dash brings.)
 bench: setup setup-open3d
 	$(VENV_50)/bin/python tools/bench.py
 	$(VENV_50)/bin/python tools/bench_sequence.py
+	$(VENV_50)/bin/python tools/bench_attributes.py
 	DEPTH_CLOUD_REQUIRE_OPEN3D=1 $(VENV_O3D)/bin/python -m pytest -q -p no:dash tests/open3d; \
 	  status=$$?; $(VENV_O3D)/bin/python tools/bench_cli.py && exit $$status
 

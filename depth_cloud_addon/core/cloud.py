@@ -292,7 +292,8 @@ def _point_attributes(inputs: FrameInputs, image: ExrImage, cloud: CloudArrays, 
         out["material_pass_index"] = np.rint(passes.material_index[rows, cols]).astype(np.int32)
     ids = None
     if passes is not None and passes.crypto_ranks and ({"object_id", "motion", "motion_source"} & set(wanted)):
-        ids = decode_object_ids([(i[rows, cols], c[rows, cols]) for i, c in passes.crypto_ranks], passes.manifest)
+        ids = decode_object_ids(passes.crypto_ranks, passes.manifest)  # the whole image, then one gather
+        ids = ids.reshape(-1) if len(rows) == ids.size else ids[rows, cols]
     if "object_id" in wanted:
         out["object_id"] = ids
         manifest = passes.manifest or {o["name"]: murmur3_32(o["name"]) for o in inputs.capture.objects}

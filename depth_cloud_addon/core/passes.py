@@ -147,11 +147,16 @@ def decode_object_ids(ranks, manifest: dict[str, int] | None = None) -> np.ndarr
     are matched to ``manifest``'s hashes through :func:`cryptomatte_float_bits` (which changes a hash only
     when its exponent bits are 0 or 255); ids not in the manifest keep their bits.
     """
-    ids = np.stack([np.asarray(i, np.float32) for i, _ in ranks], axis=-1)
-    coverage = np.stack([np.asarray(c, np.float32) for _, c in ranks], axis=-1)
-    best = np.argmax(coverage, axis=-1)[..., None]
-    bits = np.take_along_axis(ids, best, axis=-1)[..., 0].view(np.uint32).copy()
-    bits[~(np.take_along_axis(coverage, best, axis=-1)[..., 0] > 0)] = 0
+    first_id, first_coverage = ranks[0]
+    bits = np.asarray(first_id, np.float32).view(np.uint32).copy()
+    most = np.asarray(first_coverage, np.float32).copy()
+    for rank_id, rank_coverage in ranks[1:]:  # a running maximum: no (..., ranks) copies of the arrays
+        rank_coverage = np.asarray(rank_coverage, np.float32)
+        better = rank_coverage > most
+        if better.any():
+            most[better] = rank_coverage[better]
+            bits[better] = np.asarray(rank_id, np.float32).view(np.uint32)[better]
+    bits[~(most > 0)] = 0
     if manifest:
         hashes = np.fromiter(manifest.values(), np.uint32, len(manifest))
         stored = cryptomatte_float_bits(hashes)

@@ -216,3 +216,14 @@ def test_an_unreadable_next_sidecar_leaves_vector_motion_unknown_and_says_why(pa
     cloud = read_cloud(inputs, BuildOptions(attributes="motion,motion_source"))
     assert (cloud.attributes["motion_source"] == 0).all() and np.isnan(cloud.attributes["motion"]).all()
     assert any("next frame's sidecar cannot be read" in w for w in cloud.warnings)
+
+
+def test_motion_source_alone_finds_objects_by_cryptomatte_like_motion(passes_frame):
+    """Two objects that move differently share a pass index: only Cryptomatte tells them apart, whichever
+    of motion and motion_source is asked for."""
+    inputs = frame_inputs(frame_files_of(passes_frame / "depth_0001.exr"), 1)
+    shared = tuple({**o, "pass_index": 2} for o in inputs.capture.objects)
+    inputs = dataclasses.replace(inputs, capture=dataclasses.replace(inputs.capture, objects=shared))
+    for attributes in ("motion_source", "motion,motion_source", "object_id,motion_source"):
+        cloud = read_cloud(inputs, BuildOptions(attributes=attributes))
+        assert (cloud.attributes["motion_source"] == 1).all(), attributes
