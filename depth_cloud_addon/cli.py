@@ -342,23 +342,44 @@ def _worker_init(threads: int, parent_pid: int) -> None:
     if os.getppid() != parent_pid:  # the parent died before the death signal was armed
         os.kill(os.getpid(), signal.SIGTERM)
 
+    main = threading.main_thread().ident
+
     def watchdog():
-        while True:
+        while os.getppid() == parent_pid:
             time.sleep(0.5)
-            if os.getppid() != parent_pid:
-                os.kill(os.getpid(), signal.SIGTERM)
-                return
+        # A process-directed signal may land on any thread, leaving the main thread blocked in a read of the
+        # task queue for ever: signal the main thread itself, and leave outright if it is still here after 5 s.
+        signal.pthread_kill(main, signal.SIGTERM)
+        time.sleep(5.0)
+        os._exit(128 + signal.SIGTERM)
 
     threading.Thread(target=watchdog, name="depth-cloud-parent-watchdog", daemon=True).start()
 
 
-def _stop_workers() -> None:
-    """Terminate this process's worker processes (SIGTERM: they remove their temporary files) and wait."""
+def _quiet_stopped_pool(args) -> None:
+    """Thread exceptions while the pool is stopped: CPython 3.11's ProcessPoolExecutor sets an exception on the
+    futures it cancelled when its workers die (``InvalidStateError`` in ``terminate_broken``; fixed in 3.12).
+    That one is expected and says nothing to the user; anything else is shown as usual."""
+    if not isinstance(args.exc_value, concurrent.futures.InvalidStateError):
+        threading.__excepthook__(args)
+
+
+def _stop_workers(outputs=()) -> None:
+    """Stop this process's worker processes: SIGTERM (they remove their temporary files), then SIGKILL for any
+    still there after 3 s (a signal that landed on one of a worker's other threads leaves its main thread
+    blocked); then remove what killed workers left half-written among ``outputs``' temporary files."""
     children = multiprocessing.active_children()
     for child in children:
         child.terminate()
+    deadline = time.monotonic() + 3.0
     for child in children:
-        child.join(timeout=10)
+        child.join(timeout=max(0.0, deadline - time.monotonic()))
+    for child in children:
+        if child.is_alive():
+            child.kill()
+            child.join(timeout=5)
+    for output in outputs:
+        remove_stale_temporaries(output, refresh=True)
 
 
 def cmd_convert(args) -> int:
@@ -421,8 +442,9 @@ def cmd_convert(args) -> int:
                 failures.append(f"frame {result.frame}: {result.error}")
     except BaseException:
         if pool is not None:  # stopped or failed: end the workers first, then the pool's threads
-            _stop_workers()
-            pool.shutdown(wait=True, cancel_futures=True)
+            threading.excepthook = _quiet_stopped_pool
+            _stop_workers([job.output for job in todo])
+            pool.shutdown(wait=False, cancel_futures=True)
             pool = None
         raise
     finally:

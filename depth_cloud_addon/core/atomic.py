@@ -76,12 +76,13 @@ def _index(folder: str) -> dict[tuple[str, str], list[tuple[str, int]]]:
     return index
 
 
-def remove_stale_temporaries(path) -> list[str]:
+def remove_stale_temporaries(path, *, refresh: bool = False) -> list[str]:
     """Remove the temporary files of ``path`` left by this machine's processes that no longer run; returns
-    their paths. The folder is listed once per process; a target's leftovers are looked at once."""
+    their paths. The folder is listed once per process; a target's leftovers are looked at once (``refresh``:
+    list the folder again, e.g. after this process stopped its own workers)."""
     path = os.path.abspath(os.fspath(path))
     folder = os.path.dirname(path)
-    if folder not in _candidates:
+    if refresh or folder not in _candidates:
         _candidates[folder] = _index(folder)
     index = _candidates[folder]
     candidates = index.pop(("new", temporary_prefix(path)), []) + index.pop(("legacy", os.path.basename(path)), [])
