@@ -85,7 +85,7 @@ from .errors import CameraError, DepthCloudError, NoValidDepthError, ResolutionM
 from .exr import read_exr, write_exr
 from .frame_files import FrameInputs
 from .fusion import Fusion
-from .geometry import convert_depth, project, size_mismatch_message, valid_depth_mask
+from .geometry import convert_depth, project, rotation_to_quaternion, size_mismatch_message, valid_depth_mask
 from .ply import linear_to_srgb8, write_ply
 from .png import write_png
 from .voxel import KEY_BITS, KEY_OFFSET, VoxelExtentError, unpack_voxel_keys, voxel_keys
@@ -333,26 +333,6 @@ def auto_voxel_size(clouds, max_points: int = AUTO_MAX_POINTS) -> float:
 
 
 # -- rotations -------------------------------------------------------------------------------
-
-
-def rotation_to_quaternion(rotation) -> np.ndarray:
-    """A 3x3 rotation matrix -> its unit quaternion ``(w, x, y, z)`` with ``w >= 0`` (Shepperd's method)."""
-    m = np.asarray(rotation, np.float64)
-    trace = m[0, 0] + m[1, 1] + m[2, 2]
-    if trace > 0:
-        s = 2.0 * math.sqrt(trace + 1.0)
-        q = [0.25 * s, (m[2, 1] - m[1, 2]) / s, (m[0, 2] - m[2, 0]) / s, (m[1, 0] - m[0, 1]) / s]
-    elif m[0, 0] > m[1, 1] and m[0, 0] > m[2, 2]:
-        s = 2.0 * math.sqrt(1.0 + m[0, 0] - m[1, 1] - m[2, 2])
-        q = [(m[2, 1] - m[1, 2]) / s, 0.25 * s, (m[0, 1] + m[1, 0]) / s, (m[0, 2] + m[2, 0]) / s]
-    elif m[1, 1] > m[2, 2]:
-        s = 2.0 * math.sqrt(1.0 + m[1, 1] - m[0, 0] - m[2, 2])
-        q = [(m[0, 2] - m[2, 0]) / s, (m[0, 1] + m[1, 0]) / s, 0.25 * s, (m[1, 2] + m[2, 1]) / s]
-    else:
-        s = 2.0 * math.sqrt(1.0 + m[2, 2] - m[0, 0] - m[1, 1])
-        q = [(m[1, 0] - m[0, 1]) / s, (m[0, 2] + m[2, 0]) / s, (m[1, 2] + m[2, 1]) / s, 0.25 * s]
-    q = np.array(q) / np.linalg.norm(q)
-    return -q if q[0] < 0 else q
 
 
 def _z_to_direction_quaternions(directions: np.ndarray) -> np.ndarray:

@@ -401,9 +401,33 @@ def project(points, camera: CameraModel, *, space: str = "world") -> np.ndarray:
     return pixels
 
 
+def rotation_to_quaternion(rotation) -> np.ndarray:
+    """A 3x3 rotation matrix -> its unit quaternion ``(w, x, y, z)`` with ``w >= 0`` (Shepperd's method: divide
+    by the largest of 4w^2, 4x^2, 4y^2, 4z^2, well conditioned everywhere). The one conversion, used for E57
+    scan poses and COLMAP image poses."""
+    r = np.asarray(rotation, np.float64)
+    trace = float(np.trace(r))
+    k = int(np.argmax([trace, r[0, 0], r[1, 1], r[2, 2]]))
+    if k == 0:
+        s = 2.0 * np.sqrt(1.0 + trace)
+        q = [0.25 * s, (r[2, 1] - r[1, 2]) / s, (r[0, 2] - r[2, 0]) / s, (r[1, 0] - r[0, 1]) / s]
+    elif k == 1:
+        s = 2.0 * np.sqrt(1.0 + r[0, 0] - r[1, 1] - r[2, 2])
+        q = [(r[2, 1] - r[1, 2]) / s, 0.25 * s, (r[0, 1] + r[1, 0]) / s, (r[0, 2] + r[2, 0]) / s]
+    elif k == 2:
+        s = 2.0 * np.sqrt(1.0 + r[1, 1] - r[0, 0] - r[2, 2])
+        q = [(r[0, 2] - r[2, 0]) / s, (r[0, 1] + r[1, 0]) / s, 0.25 * s, (r[1, 2] + r[2, 1]) / s]
+    else:
+        s = 2.0 * np.sqrt(1.0 + r[2, 2] - r[0, 0] - r[1, 1])
+        q = [(r[1, 0] - r[0, 1]) / s, (r[0, 2] + r[2, 0]) / s, (r[1, 2] + r[2, 1]) / s, 0.25 * s]
+    q = np.array(q, np.float64) / np.linalg.norm(q)
+    return -q if q[0] < 0 else q
+
+
 __all__ = [
     "BACKGROUND_DEPTH", "DEPTH_BUFFER_FAR_MARGIN", "DEPTH_KINDS", "SPACES", "ValidPoints", "backproject",
     "backproject_valid", "camera_rays", "check_depth_shape", "convert_depth", "depth_buffer_background",
-    "pixel_centers", "pixel_footprint", "project", "resolve_depth_kind", "size_mismatch_message",
+    "pixel_centers", "pixel_footprint", "project", "resolve_depth_kind", "rotation_to_quaternion",
+    "size_mismatch_message",
     "unproject_depths", "unproject_pixels", "valid_depth_mask",
 ]

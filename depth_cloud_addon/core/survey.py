@@ -48,7 +48,6 @@ E57, laspy and lazrs for LAS/LAZ), imported only when a file is written.
 from __future__ import annotations
 
 import contextlib
-import math
 import os
 import uuid
 
@@ -57,6 +56,7 @@ import numpy as np
 from .atomic import atomic_path, atomic_write
 from .camera import _normalized_axes
 from .errors import DepthCloudError, NoValidDepthError
+from .geometry import rotation_to_quaternion
 from .ply import linear_to_srgb8
 
 __all__ = ["CHUNK_ROWS", "E57Writer", "LAS_SCALE", "pose_quaternion", "quaternion_matrix", "write_e57", "write_las"]
@@ -131,25 +131,7 @@ def pose_quaternion(cam2world) -> tuple[np.ndarray, np.ndarray]:
     u, _, vt = np.linalg.svd(m[:3, :3])
     if np.linalg.det(u @ vt) < 0:  # a mirrored camera: the nearest rotation flips the weakest axis
         u[:, -1] = -u[:, -1]
-    r = u @ vt
-    # Shepperd's method: divide by the largest of 4w^2, 4x^2, 4y^2, 4z^2 (well conditioned everywhere).
-    trace = np.trace(r)
-    k = int(np.argmax([trace, r[0, 0], r[1, 1], r[2, 2]]))
-    if k == 0:
-        s = 2.0 * math.sqrt(1.0 + trace)
-        q = [0.25 * s, (r[2, 1] - r[1, 2]) / s, (r[0, 2] - r[2, 0]) / s, (r[1, 0] - r[0, 1]) / s]
-    elif k == 1:
-        s = 2.0 * math.sqrt(1.0 + r[0, 0] - r[1, 1] - r[2, 2])
-        q = [(r[2, 1] - r[1, 2]) / s, 0.25 * s, (r[0, 1] + r[1, 0]) / s, (r[0, 2] + r[2, 0]) / s]
-    elif k == 2:
-        s = 2.0 * math.sqrt(1.0 + r[1, 1] - r[0, 0] - r[2, 2])
-        q = [(r[0, 2] - r[2, 0]) / s, (r[0, 1] + r[1, 0]) / s, 0.25 * s, (r[1, 2] + r[2, 1]) / s]
-    else:
-        s = 2.0 * math.sqrt(1.0 + r[2, 2] - r[0, 0] - r[1, 1])
-        q = [(r[1, 0] - r[0, 1]) / s, (r[0, 2] + r[2, 0]) / s, (r[1, 2] + r[2, 1]) / s, 0.25 * s]
-    q = np.array(q) / np.linalg.norm(q)
-    if q[0] < 0:
-        q = -q
+    q = rotation_to_quaternion(u @ vt)
     return q, m[:3, 3].copy()
 
 
