@@ -188,11 +188,36 @@ def add_points_modifier(obj, point_size: float = 1.0):
     return modifier
 
 
+def _same_points_layout(mesh, n: int) -> bool:
+    """Whether ``mesh`` is already ``n`` loose vertices with our ``Color`` and ``radius`` point attributes and
+    nothing else but cloud attributes (so writing the new values over them equals rebuilding it)."""
+    if len(mesh.vertices) != n or len(mesh.edges) or len(mesh.polygons) or TOPOLOGY in mesh:
+        return False
+    color, radius = mesh.attributes.get(COLOR_ATTRIBUTE), mesh.attributes.get(RADIUS_ATTRIBUTE)
+    if (color is None or radius is None or (color.data_type, color.domain) != ("FLOAT_COLOR", "POINT")
+            or (radius.data_type, radius.domain) != ("FLOAT", "POINT")):
+        return False
+    known = {"position", COLOR_ATTRIBUTE, RADIUS_ATTRIBUTE, *ATTRIBUTES}
+    return all(a.name in known or a.name.startswith(".") for a in mesh.attributes) and not len(mesh.uv_layers)
+
+
 def write_mesh(mesh, positions: np.ndarray, colors: np.ndarray, radii: np.ndarray) -> None:
-    """Replace ``mesh``'s geometry by loose vertices with ``Color`` and ``radius`` point attributes."""
+    """Replace ``mesh``'s geometry by loose vertices with ``Color`` and ``radius`` point attributes.
+
+    A mesh that already holds as many points (a sequence's next frame, a rebuild) gets the new values
+    written over its attributes instead: no reallocation of the geometry."""
+    n = len(positions)
+    if _same_points_layout(mesh, n):
+        mesh.attributes["position"].data.foreach_set("vector", np.ascontiguousarray(positions, np.float32).ravel())
+        color = mesh.attributes[COLOR_ATTRIBUTE]
+        color.data.foreach_set("color", np.ascontiguousarray(colors, np.float32).ravel())
+        mesh.attributes[RADIUS_ATTRIBUTE].data.foreach_set("value", np.ascontiguousarray(radii, np.float32).ravel())
+        if mesh.color_attributes.active_color_name != COLOR_ATTRIBUTE:
+            mesh.color_attributes.active_color = mesh.color_attributes[COLOR_ATTRIBUTE]
+        mesh.update()
+        return
     mesh.clear_geometry()
     mesh.pop(TOPOLOGY, None)
-    n = len(positions)
     mesh.vertices.add(n)
     mesh.attributes["position"].data.foreach_set("vector", np.ascontiguousarray(positions, np.float32).ravel())
     color = mesh.color_attributes.new(COLOR_ATTRIBUTE, "FLOAT_COLOR", "POINT")

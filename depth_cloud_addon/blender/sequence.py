@@ -9,9 +9,21 @@ cloud for that frame and sets one message on the object (shown in the panel), pr
 While a render runs, frame-change handlers run on the render thread; changing mesh data the viewport
 draws is then only safe with Render > Lock Interface on, which Build turns on for sequences. Without
 it, the handler leaves the data alone during renders (and says so).
+
+Frames ahead are decoded in the background: after showing a frame, the handler queues the next
+``PREFETCH_AHEAD`` frames (in the direction the timeline last moved) on a small thread pool, which
+runs only :func:`read_cloud` on inputs resolved on the main thread (core arrays; never bpy data) and
+puts the result into the cache (within its limit). A frame change takes a decoded frame from the cache;
+a frame still queued is taken back and read on the spot; a frame being decoded is waited for (sooner
+done than reading it again). A failed background read is forgotten: the frame is read again on the
+spot, which reports the failure as usual. Frames without a sidecar are not read ahead (their camera is
+the scene camera at that frame, known only once the frame is evaluated).
 """
 
 from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
 
 import bpy
 
@@ -26,6 +38,12 @@ from .preferences import addon_preferences
 CACHE = FrameCache()
 _shown: dict[int, object] = {}  # object session_uid -> key of the frame its mesh holds now (None: empty)
 _UNKNOWN = object()  # not in _shown: what the mesh holds is not known
+
+PREFETCH_AHEAD = 3  # frames decoded ahead of the one shown
+PREFETCH_WORKERS = max(1, min(2, os.cpu_count() or 1))
+_pool: ThreadPoolExecutor | None = None
+_pending: dict = {}  # cache key -> Future of its background decode (main thread only)
+_last_frame: dict[int, int] = {}  # object session_uid -> frame shown last (the direction of play)
 
 
 def cache_limit_bytes() -> int:
@@ -72,16 +90,110 @@ def sequence_objects(scene):
 
 
 def frame_cloud(scene, settings, frame: int, *, use_cache: bool = True):
-    """``(inputs, cloud, cache key)`` of ``frame`` for a sequence binding, through the cache."""
+    """``(inputs, cloud, cache key)`` of ``frame`` for a sequence binding, through the cache (and what the
+    background decoding has read ahead)."""
     inputs = frames.frame_inputs(scene, source_path(settings), settings.from_setup, frame)
     options = build_options(settings)
     key = (inputs.signature, options)
-    cloud = CACHE.get(key) if use_cache else None
+    cloud = None
+    if use_cache:
+        cloud = CACHE.get(key)
+        if cloud is None and key in _pending:
+            cloud = _collect(key)
     if cloud is None:
         cloud = read_cloud(inputs, options)
         if use_cache:
             CACHE.put(key, cloud, cache_limit_bytes())
     return inputs, cloud, key
+
+
+# --- background decoding of the frames ahead -------------------------------------------------------
+
+def _decode(key, inputs, options, limit_bytes: int) -> None:
+    """Worker thread: one frame into the cache if it fits beside the frames there (never evicts them).
+    Core arrays only: never touches bpy data."""
+    CACHE.put(key, read_cloud(inputs, options), limit_bytes, evict=False)
+
+
+def _collect(key):
+    """The frame of ``key`` from its background decode: None if it was still queued (taken back), failed,
+    or did not fit in the cache; waits for a decode under way."""
+    future = _pending.pop(key)
+    if future.cancel():
+        return None
+    try:
+        future.result()
+    except Exception:  # read again on the spot, which reports the failure as usual
+        return None
+    return CACHE.get(key)
+
+
+def _prune() -> None:
+    for key in [k for k, f in _pending.items() if f.done()]:
+        del _pending[key]
+
+
+def prefetch(obj, scene, frame: int) -> int:
+    """Queue the background decoding of the frames after ``frame`` (before it when the timeline last
+    stepped back) for ``obj``'s sequence; queued frames no longer ahead are dropped. Returns how many
+    were queued. Never raises."""
+    global _pool
+    uid = obj.session_uid
+    last, _last_frame[uid] = _last_frame.get(uid), frame
+    direction = -1 if last is not None and 0 < last - frame <= PREFETCH_AHEAD else 1
+    wanted, queued, options = set(), 0, None
+    try:
+        settings = obj.depth_cloud_sequence
+        source, options = source_path(settings), build_options(settings)
+        limit = cache_limit_bytes()
+        _prune()
+        shown = CACHE.get(_shown.get(uid))  # the size of a frame, to queue only what fits in the cache
+        size = CACHE.size_of(shown) if shown is not None else 0
+        for i in range(1, PREFETCH_AHEAD + 1):
+            ahead = frame + direction * i
+            if not scene.frame_start <= ahead <= scene.frame_end:
+                break
+            inputs = frames.frame_inputs(scene, source, settings.from_setup, ahead)
+            if inputs.uses_fallback_camera:
+                break
+            key = (inputs.signature, options)
+            wanted.add(key)
+            if key in _pending or key in CACHE:
+                continue
+            if CACHE.nbytes + size * (len(_pending) + 1) > limit:
+                break
+            if _pool is None:
+                _pool = ThreadPoolExecutor(PREFETCH_WORKERS, thread_name_prefix="depth-cloud-prefetch")
+            _pending[key] = _pool.submit(_decode, key, inputs, options, limit)
+            queued += 1
+    except Exception:  # a missing or unreadable frame ahead: nothing more to read ahead now
+        pass
+    for key in [k for k in _pending if k not in wanted and k[1] == options]:
+        if _pending[key].cancel():  # still queued and no longer ahead
+            del _pending[key]
+    return queued
+
+
+def wait_prefetch() -> None:
+    """Wait until every queued background decode is done (tests, benchmarks)."""
+    for future in list(_pending.values()):
+        try:
+            future.result()
+        except Exception:
+            pass
+    _prune()
+
+
+def stop_prefetch() -> None:
+    """Drop the queued decodes, let the running ones end, and forget the pool."""
+    global _pool
+    for future in _pending.values():
+        future.cancel()
+    _pending.clear()
+    _last_frame.clear()
+    if _pool is not None:
+        _pool.shutdown(wait=False, cancel_futures=True)
+        _pool = None
 
 
 def _set_message(obj, text: str, *, problem: bool = False) -> None:
@@ -131,6 +243,8 @@ def on_frame_change(scene, *_args):
             return
         for obj in objects:
             show_frame(obj, scene, scene.frame_current)
+        for obj in objects:
+            prefetch(obj, scene, scene.frame_current)
     except Exception as exc:  # a handler must never raise into Blender's frame change
         print(f"Depth Cloud: frame change failed: {type(exc).__name__}: {exc}")
 
@@ -138,6 +252,7 @@ def on_frame_change(scene, *_args):
 @bpy.app.handlers.persistent
 def on_load(*_args):
     """A file was opened: forget what the cache and the meshes held, then show the current frame."""
+    stop_prefetch()
     CACHE.clear()
     forget_shown()
     on_frame_change(bpy.context.scene)
@@ -176,6 +291,7 @@ def register():
 
 def unregister():
     remove_handlers(HANDLERS)
+    stop_prefetch()
     CACHE.clear()
     _shown.clear()
     del bpy.types.Object.depth_cloud_sequence

@@ -7,17 +7,19 @@ of that frame's camera (``view_frame``), with the scene evaluated at that frame.
 
 from __future__ import annotations
 
+import concurrent.futures
 import json
 import os
+import threading
 
 import bpy
 import numpy as np
 import pytest
 
 import depth_cloud_addon
-from depth_cloud_addon.blender import bake, builder, sequence
+from depth_cloud_addon.blender import bake, builder, frames, sequence
 from depth_cloud_addon.core import CameraModel, backproject, read_exr
-from depth_cloud_addon.core.cloud import BuildOptions
+from depth_cloud_addon.core.cloud import BuildOptions, read_cloud
 from tools import scenes
 
 FRAMES = range(1, 5)
@@ -216,3 +218,109 @@ def test_bake_reports_gaps_resolution_and_camera_type_changes_and_can_stop(rende
     assert summary.startswith("baked 1 of 4 frames") and "cancelled before frame 2" in summary
     assert len([o for o in scene.objects if o.get(builder.ROLE) == "baked_frame"]) == 1
     assert scene.frame_current == 3  # the timeline is back where it was
+
+
+def _frame_key(scene, settings, frame):
+    inputs = frames.frame_inputs(scene, sequence.source_path(settings), settings.from_setup, frame)
+    return inputs, (inputs.signature, sequence.build_options(settings))
+
+
+def _assert_same_cloud(a, b):
+    for name in ("points", "colors", "radii", "rows", "cols", "depths"):
+        np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
+
+
+def test_frames_ahead_are_decoded_in_the_background(rendered):
+    scene, cam, _ = rendered
+    bpy.ops.depth_cloud.build(sequence=True)
+    obj = bpy.context.active_object
+    settings = obj.depth_cloud_sequence
+    sequence.wait_prefetch()
+    sequence.CACHE.clear()
+    sequence.forget_shown()
+    scene.frame_set(1)
+    sequence.wait_prefetch()
+    assert scene.frame_current == 1
+    for frame in (2, 3, 4):  # in the cache without a frame change, the same as a read of that frame
+        inputs, key = _frame_key(scene, settings, frame)
+        assert key in sequence.CACHE, frame
+        _assert_same_cloud(sequence.CACHE.get(key), read_cloud(inputs, sequence.build_options(settings)))
+    for frame in (2, 3, 4):  # shown from what was read ahead: each frame decoded once
+        scene.frame_set(frame)
+        assert_cloud_is_frame(obj, scene, cam)
+    assert len(sequence.CACHE) == len(FRAMES)
+    sequence.CACHE.clear()
+    scene.frame_set(4)
+    scene.frame_set(3)  # a step back: the frames before are read ahead
+    sequence.wait_prefetch()
+    assert all(_frame_key(scene, settings, f)[1] in sequence.CACHE for f in (1, 2))
+
+
+def test_frame_change_waits_for_or_takes_back_a_frame_read_ahead(rendered, monkeypatch):
+    scene, cam, _ = rendered
+    bpy.ops.depth_cloud.build(sequence=True)
+    obj = bpy.context.active_object
+    settings = obj.depth_cloud_sequence
+    sequence.wait_prefetch()
+    sequence.CACHE.clear()
+    release = threading.Event()
+    decode = sequence._decode
+
+    def slow_decode(*args):
+        release.wait(10)
+        decode(*args)
+
+    monkeypatch.setattr(sequence, "_decode", slow_decode)
+    scene.frame_set(1)
+    assert len(sequence._pending) == 3  # frames 2-4 queued or under way, none done
+    threading.Timer(0.2, release.set).start()
+    scene.frame_set(2)  # waits for frame 2 (or reads it itself if it was still queued): never a stale frame
+    assert_cloud_is_frame(obj, scene, cam)
+    sequence.wait_prefetch()
+    _, key = _frame_key(scene, settings, 2)
+    assert key in sequence.CACHE
+
+
+def test_a_failed_read_ahead_is_read_again_on_the_spot(rendered, monkeypatch):
+    scene, cam, _ = rendered
+    bpy.ops.depth_cloud.build(sequence=True)
+    obj = bpy.context.active_object
+
+    def broken(*_args):
+        raise OSError("disk went away")
+
+    sequence.wait_prefetch()
+    sequence.CACHE.clear()
+    monkeypatch.setattr(sequence, "_decode", broken)
+    scene.frame_set(1)
+    futures = list(sequence._pending.values())
+    assert futures
+    concurrent.futures.wait(futures)  # failed, and still pending: the frame change collects the failure
+    scene.frame_set(2)
+    assert_cloud_is_frame(obj, scene, cam)
+    assert obj.depth_cloud_sequence.message.startswith("frame 2: ")
+
+
+def test_points_of_the_same_count_are_written_in_place():
+    mesh = bpy.data.meshes.new("InPlace")
+    try:
+        rng = np.random.default_rng(0)
+        first = [rng.random((50, k), dtype=np.float32) for k in (3, 4)] + [rng.random(50, dtype=np.float32)]
+        builder.write_mesh(mesh, *first)
+        mesh.attributes.new("object_index", "INT", "POINT")
+        second = [rng.random((50, k), dtype=np.float32) for k in (3, 4)] + [rng.random(50, dtype=np.float32)]
+        builder.write_mesh(mesh, *second)  # in place: the other cloud attribute is left to write_point_attributes
+        assert "object_index" in mesh.attributes
+        for name, key, values in (("position", "vector", second[0]), (builder.COLOR_ATTRIBUTE, "color", second[1]),
+                                  (builder.RADIUS_ATTRIBUTE, "value", second[2])):
+            got = np.empty(values.size, np.float32)
+            mesh.attributes[name].data.foreach_get(key, got)
+            np.testing.assert_array_equal(got, values.ravel())
+        assert mesh.color_attributes.active_color.name == builder.COLOR_ATTRIBUTE
+        mesh.attributes.new("user_thing", "FLOAT", "POINT")  # not ours: rebuilt, as before
+        builder.write_mesh(mesh, *[a[:40] for a in second])
+        assert len(mesh.vertices) == 40 and "user_thing" not in mesh.attributes
+        builder.write_mesh(mesh, *[a[:40] for a in first])
+        assert len(mesh.vertices) == 40 and "user_thing" not in mesh.attributes
+    finally:
+        bpy.data.meshes.remove(mesh)
