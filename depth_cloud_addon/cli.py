@@ -296,6 +296,8 @@ def _check_convert_options(args) -> None:
         raise CliError(f"--fps must be > 0, got {args.fps}")
     if args.voxel and not args.fuse:
         raise CliError("--voxel needs --fuse")
+    if getattr(args, "partial", False) and not args.fuse:
+        raise CliError("--partial needs --fuse --voxel S (a partial grid of a chunk of frames)")
     if args.fuse and args.space != "world":
         raise CliError("--fuse needs --space world: the frames' cameras differ")
     try:
@@ -461,14 +463,27 @@ def cmd_convert(args) -> int:
 
 def _convert_fused(args, jobs, fusion: Fusion) -> int:
     """All frames' world-space points in one file, optionally one point per voxel (mean position/color),
-    streamed through :class:`Fusion` a frame at a time."""
-    fused_job = job_id({"fused": [job.job_id for job in jobs], "voxel": args.voxel})
+    streamed through :class:`Fusion` a frame at a time. With ``--partial``, the voxel sums of these frames as a
+    partial grid (:mod:`.core.fusion`) that ``depth-cloud merge`` adds to the other chunks' exactly."""
+    from .core.fusion import PARTIAL_VERSION, partial_complete, write_partial
+
+    if args.partial:
+        if not args.voxel:
+            raise CliError("--partial needs --voxel S: a partial grid holds the sums of voxels of size S")
+        if args.format != "npz":
+            raise CliError(f"--partial writes a partial grid, a .npz file: not {args.output}")
+        # Each frame's fingerprint without its export options: merge adds its own (see core.fusion).
+        frame_jobs = [{k: v for k, v in _job_description(job).items() if k != "export"} for job in jobs]
+        fused_job = job_id({"partial": frame_jobs, "voxel": args.voxel, "version": PARTIAL_VERSION})
+    else:
+        fused_job = job_id({"fused": [job.job_id for job in jobs], "voxel": args.voxel})
     remove_stale_temporaries(args.output)
-    if not args.overwrite and output_complete(args.output, args.format, fused_job):
+    if not args.overwrite and (partial_complete(args.output, fused_job) if args.partial
+                               else output_complete(args.output, args.format, fused_job)):
         print(f"depth-cloud: {args.output} is complete already, from the same inputs and options "
               "(use --overwrite)", file=sys.stderr)
         return 0
-    failures, warnings, progress = [], [], Progress(len(jobs))
+    failures, warnings, progress, fused = [], [], Progress(len(jobs)), set()
     for job in jobs:
         try:
             cloud = read_cloud_for(_job_inputs(job), args.output, job.build)
@@ -482,6 +497,7 @@ def _convert_fused(args, jobs, fusion: Fusion) -> int:
         except DepthCloudError as exc:  # e.g. a voxel grid too fine for the scene: no frame can be fused
             progress.close()
             raise CliError(f"--voxel {args.voxel:g}: {exc}") from None
+        fused.add(job.frame)
         progress.update(len(cloud.points))
     progress.close()
     _say("warning", warned_frames(_by_warning(warnings)))
@@ -489,6 +505,15 @@ def _convert_fused(args, jobs, fusion: Fusion) -> int:
         print(f"depth-cloud: failed: {failure}", file=sys.stderr)
     if fusion.frames == 0:
         raise CliError("no frame could be converted; nothing fused")
+    if args.partial:
+        try:
+            write_partial(args.output, fusion.grid, [job.frame for job in jobs], [job.frame in fused for job in jobs],
+                          frame_jobs, fused_job)
+        except OSError as exc:
+            raise CliError(f"{args.output}: cannot write: {exc.strerror or exc}") from None
+        print(f"depth-cloud: fused {fusion.frames} of {len(jobs)} frame(s) into {len(fusion.grid):,} voxels "
+              f"-> {args.output} (a partial grid: depth-cloud merge combines them)", file=sys.stderr)
+        return 1 if failures else 0
     points, colors, radii = fusion.result()
     try:
         n = export_points(args.output, points, colors, radii, jobs[0].export,
@@ -654,6 +679,64 @@ def cmd_dataset(args) -> int:
     return _sequence_end(failures, len(numbers), "frame") if failures else 0
 
 
+def cmd_merge(args) -> int:
+    """Partial voxel grids (``convert --fuse --voxel S --partial``) -> one fused cloud: the same bytes as one
+    ``convert --fuse --voxel S`` of all their frames (in ascending order), whatever the order of the partials and
+    however the frames were split (see :mod:`.core.fusion`). Resumes like ``convert``."""
+    import json
+
+    from .core.fusion import check_partials, merge_partials, read_partial
+
+    if _one_file(args.output):
+        raise CliError(f"{args.output}: merge writes one fused cloud as PLY, NPZ or LAS")
+    fmt = args.format or format_of(args.output)
+    if fmt == "las" and (args.radius or args.colors == "linear"):
+        raise CliError(f"{args.output}: LAS holds positions and 16-bit sRGB colours only: --radius and --colors "
+                       "linear need PLY or NPZ")
+    export = ExportOptions(colors=args.colors, radius=args.radius, fmt=fmt)
+    try:
+        check_output(args.output, args.partials)
+        headers = [read_partial(path, grid=False) for path in args.partials]
+        check_partials(headers)
+    except DepthCloudError as exc:
+        raise CliError(str(exc)) from None
+    entries = sorted(((frame, fused, description, header.path) for header in headers
+                      for frame, fused, description in zip(header.frames, header.fused, header.frame_jobs)),
+                     key=lambda entry: entry[0])  # frame order (no frame is in two partials)
+    builds = {}
+    for _frame, _fused, description, path in entries:
+        builds.setdefault(json.dumps(description.get("build"), sort_keys=True), path)
+    if len(builds) > 1:
+        first, other = list(builds.values())[:2]
+        raise CliError(f"{first} and {other} were made with other options (--stride, --depth-kind, --layer, "
+                       "--drop-edges, ...): the partials of one fusion share them")
+    # The fused job of convert --fuse: each frame's job id (with this output's export options), in frame order.
+    frame_ids = [job_id({**description, "export": dataclasses.asdict(export)}) for _, _, description, _ in entries]
+    fused_job = job_id({"fused": frame_ids, "voxel": headers[0].voxel_size})
+    n_fused = sum(fused for _, fused, _, _ in entries)
+    remove_stale_temporaries(args.output)
+    if not args.overwrite and output_complete(args.output, fmt, fused_job):
+        print(f"depth-cloud: {args.output} is complete already, from the same partial grids and options "
+              "(use --overwrite)", file=sys.stderr)
+        return 0
+    if n_fused == 0:
+        raise CliError("no frame was fused in these partial grids; nothing to merge")
+    try:
+        grid, _ = merge_partials(args.partials)
+        points, colors, radii, _counts = grid.result()
+        n = export_points(args.output, points, colors, radii, export, comments=[f"fused from {n_fused} frames"],
+                          job=fused_job)
+    except DepthCloudError as exc:
+        raise CliError(str(exc)) from None
+    except OSError as exc:
+        raise CliError(f"{args.output}: cannot write: {exc.strerror or exc}") from None
+    failed = [frame for frame, fused, _, _ in entries if not fused]
+    _say("warning", warned_frames({"failed in their chunk, not in the cloud": failed} if failed else {}))
+    print(f"depth-cloud: merged {len(headers)} partial grid(s), {n_fused} frame(s), into {n:,} points "
+          f"-> {args.output}", file=sys.stderr)
+    return 0
+
+
 def cmd_inspect(args) -> int:
     """What EXRs and camera sidecars hold, and whether each can be used as it is (exit 1 if one cannot)."""
     from .core.inspect import inspect_files
@@ -717,6 +800,9 @@ def build_parser() -> argparse.ArgumentParser:
     convert.add_argument("--fuse", action="store_true", help="write all frames into one world-space file")
     convert.add_argument("--voxel", type=float, default=0.0,
                          help="with --fuse: keep one point per voxel of this size (metres), averaged")
+    convert.add_argument("--partial", action="store_true",
+                         help="with --fuse --voxel: write the frames' exact voxel sums to a .npz partial grid, for "
+                              "depth-cloud merge (a farm fuses a range in chunks, then merges them)")
     convert.add_argument("-o", "--output", required=True, help="output file (or a # pattern)")
     convert.set_defaults(run=cmd_convert)
 
@@ -764,6 +850,19 @@ def build_parser() -> argparse.ArgumentParser:
                          help="COLMAP model files: .bin (default) or .txt")
     dataset.add_argument("-o", "--output", required=True, help="output folder")
     dataset.set_defaults(run=cmd_dataset)
+
+    merge = sub.add_parser("merge", help="partial voxel grids (convert --fuse --voxel S --partial) -> one fused "
+                                         "cloud, exactly as one machine fusing every frame")
+    merge.add_argument("partials", nargs="+", metavar="PARTIAL", help="partial grid .npz files, in any order")
+    merge.add_argument("--colors", choices=("srgb", "linear", "none"), default="srgb",
+                       help="PLY colors: sRGB-encoded uchar (default), linear float, or none")
+    merge.add_argument("--radius", action="store_true", help="add radius: the voxel's mean (at least half a voxel)")
+    merge.add_argument("--format", choices=("ply", "npz"), default=None,
+                       help="binary PLY or NumPy .npz; default: by the output's extension (.npz, .las/.laz, else PLY)")
+    merge.add_argument("--overwrite", action="store_true",
+                       help="rewrite an output that is complete and from the same partial grids and options")
+    merge.add_argument("-o", "--output", required=True, help="the fused cloud")
+    merge.set_defaults(run=cmd_merge)
 
     inspect = sub.add_parser("inspect", help="what EXRs and camera sidecars hold, and whether they can be used as "
                                              "they are (lossy or half-float depth, depth kind, valid pixels, ...)")

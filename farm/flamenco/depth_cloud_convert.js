@@ -9,6 +9,14 @@
 //   depth-cloud convert 'frames/depth_####.exr' --frames 11-20 --jobs N -o 'out/cloud_####.ply'
 //       [--camera 'frames/camera_####.json'] --stride K --space world --depth-kind auto --format ply
 //
+// With the setting `fuse` (a fuse job), each chunk task writes the exact voxel sums of its frames
+// to a partial grid, and one merge task, which depends on every chunk task, adds them up into the
+// one fused cloud (the same bytes as one machine fusing every frame; see farm/README.md):
+//
+//   depth-cloud convert 'frames/depth_####.exr' --frames 11-20 -o 'out/fused_partials/partial_11-20.npz'
+//       --fuse --voxel S --partial [--camera ...] --stride K --space world --depth-kind auto
+//   depth-cloud merge 'out/fused_partials/partial_1-10.npz' ... -o 'out/fused.ply' --format ply
+//
 // API followed: Flamenco 3.x job compiler scripts (JOB_TYPE + compileJob(job), the global
 // `author` module: author.Task(name, type), author.Command(name, parameters, totalStepCount),
 // task.addCommand(), job.addTask()), as documented at
@@ -54,18 +62,18 @@ const TASK_TYPE = "misc";
 const EXEC_STEP_COUNT = 0;
 
 // Settings holding paths on the Workers; a Blender-relative "//" path is rejected in them.
-const PATH_SETTINGS = ["depth_pattern", "camera_pattern", "output_pattern", "depth_cloud_exe"];
+const PATH_SETTINGS = ["depth_pattern", "camera_pattern", "output_pattern", "partials_dir", "depth_cloud_exe"];
 
 const JOB_TYPE = {
     label: "Depth Cloud: Convert Sequence",
-    description: "Convert a Blender depth EXR sequence into per-frame point clouds with the depth-cloud CLI",
+    description: "Convert a Blender depth EXR sequence into per-frame point clouds with the depth-cloud CLI, or fuse it into one cloud (chunks of partial voxel grids, then one exact merge)",
     settings: [
         { key: "depth_pattern", type: "string", subtype: "file_path", required: true,
           description: "Depth EXRs on shared storage, with a # run for the frame number, e.g. /shared/shot/depth_####.exr" },
         { key: "camera_pattern", type: "string", subtype: "file_path", required: false, default: "",
           description: "Camera sidecars with a # run, e.g. /shared/shot/camera_####.json. Empty: the camera_####.json next to each depth file" },
         { key: "output_pattern", type: "string", subtype: "file_path", required: true,
-          description: "Point clouds to write, with a # run, e.g. /shared/shot/cloud/cloud_####.ply" },
+          description: "Point clouds to write, with a # run, e.g. /shared/shot/cloud/cloud_####.ply. With fuse: the one fused cloud, without #, e.g. /shared/shot/fused.ply" },
         { key: "frames", type: "string", required: true,
           eval: "f'{C.scene.frame_start}-{C.scene.frame_end}'",
           evalInfo: { showLinkButton: true, description: "Scene frame range" },
@@ -82,6 +90,12 @@ const JOB_TYPE = {
           description: "What the depth EXRs hold; auto: what Cycles writes for the camera (--depth-kind)" },
         { key: "format", type: "string", choices: ["ply", "npz"], default: "ply",
           description: "Output file format (--format)" },
+        { key: "fuse", type: "bool", default: false,
+          description: "Fuse all frames into one cloud of one point per voxel: chunk tasks write partial voxel grids (convert --fuse --voxel --partial), then one merge task, after all of them, combines them exactly (depth-cloud merge)" },
+        { key: "voxel_size", type: "float", default: 0.0, propargs: { min: 0 },
+          description: "With fuse: the voxel size in metres (--voxel), required > 0" },
+        { key: "partials_dir", type: "string", subtype: "dir_path", required: false, default: "",
+          description: "With fuse: folder on shared storage for the chunks' partial grids. Empty: NAME_partials beside the fused output NAME.ply" },
         { key: "depth_cloud_exe", type: "string", default: "depth-cloud",
           description: "The depth-cloud executable on the Workers: a name on their PATH, an absolute path, or a Manager variable like {depth_cloud}. Not a wrapper that starts it as a child: a cancel kills only this process" },
         { key: "task_type", type: "string", default: TASK_TYPE,
@@ -155,6 +169,21 @@ function positiveInt(value, key) {
     return number;
 }
 
+function nonNegativeNumber(value, key) {
+    const number = typeof value === "string" && value.trim() !== "" ? Number(value) : value;
+    if (typeof number !== "number" || !Number.isFinite(number) || number < 0) {
+        throw new Error(`${key}: expected a number >= 0, got ${JSON.stringify(value)}`);
+    }
+    return number;
+}
+
+// JSON true/false; also the strings "true"/"false" of a hand-written submission.
+function boolValue(value, key) {
+    if (value === true || value === "true") return true;
+    if (value === false || value === "false") return false;
+    throw new Error(`${key}: expected true or false, got ${JSON.stringify(value)}`);
+}
+
 // The job's settings with JOB_TYPE defaults for missing ones, validated.
 function resolveSettings(raw) {
     const settings = {};
@@ -171,6 +200,10 @@ function resolveSettings(raw) {
         }
         if (def.type === "int32") {
             value = positiveInt(value, def.key);
+        } else if (def.type === "float") {
+            value = nonNegativeNumber(value, def.key);
+        } else if (def.type === "bool") {
+            value = boolValue(value, def.key);
         }
         settings[def.key] = value;
     }
@@ -181,9 +214,22 @@ function resolveSettings(raw) {
                 "the shared storage (in Blender's file browser, untick Relative Path)");
         }
     }
-    for (const key of ["depth_pattern", "output_pattern"]) {
+    for (const key of settings.fuse ? ["depth_pattern"] : ["depth_pattern", "output_pattern"]) {
         if (settings[key].indexOf("#") < 0) {
             throw new Error(`${key}: "${settings[key]}" has no # run for the frame number (e.g. depth_####.exr)`);
+        }
+    }
+    if (settings.fuse) {
+        if (settings.output_pattern.indexOf("#") >= 0) {
+            throw new Error(`output_pattern: "${settings.output_pattern}" has a # run, but a fuse job writes one ` +
+                "fused cloud: give its file name, e.g. /shared/shot/fused.ply");
+        }
+        if (!(settings.voxel_size > 0)) {
+            throw new Error("voxel_size: a fuse job needs a voxel size > 0 in metres (--voxel): its chunks are " +
+                "partial voxel grids");
+        }
+        if (settings.space !== "world") {
+            throw new Error(`space: a fuse job needs "world" (the frames' cameras differ), got "${settings.space}"`);
         }
     }
     const ext = /\.(ply|npz)$/i.exec(settings.output_pattern);
@@ -200,6 +246,51 @@ function resolveSettings(raw) {
             `(a-z, 0-9, ., _, -; Workers' task types are matched in lower case), got ${JSON.stringify(settings.task_type)}`);
     }
     return settings;
+}
+
+// Where a fuse job's chunks write their partial grids: partials_dir, else NAME_partials beside
+// the fused output NAME.ext. Paths stay as given ("/" or "\\" as the output uses; Manager
+// variables like {storage} pass through).
+function partialsDir(settings) {
+    const dir = String(settings.partials_dir || "").trim();
+    if (dir !== "") {
+        return dir.replace(/[\\/]+$/, "");
+    }
+    return settings.output_pattern.replace(/\.[^.\\/]*$/, "") + "_partials";
+}
+
+// The partial grid of one chunk ("11-20") of a fuse job.
+function partialPath(settings, chunk) {
+    const dir = partialsDir(settings);
+    const sep = dir.indexOf("\\") >= 0 && dir.indexOf("/") < 0 ? "\\" : "/";
+    return `${dir}${sep}partial_${chunk}.npz`;
+}
+
+// The `args` of a fuse job's chunk task: the chunk's exact voxel sums, a partial grid. No --jobs:
+// fusion reads the frames one at a time.
+function fuseArgs(settings, chunk) {
+    const args = [
+        "convert", settings.depth_pattern,
+        "--frames", chunk,
+        "-o", partialPath(settings, chunk),
+        "--fuse", "--voxel", String(settings.voxel_size), "--partial",
+    ];
+    if (settings.camera_pattern && String(settings.camera_pattern).trim() !== "") {
+        args.push("--camera", settings.camera_pattern);
+    }
+    args.push("--stride", String(settings.stride), "--space", settings.space, "--depth-kind", settings.depth_kind);
+    return args;
+}
+
+// The `args` of a fuse job's merge task: every chunk's partial grid, in chunk order (the order
+// does not change the result), into the fused output.
+function mergeArgs(settings, chunks) {
+    const args = ["merge"];
+    for (const chunk of chunks) {
+        args.push(partialPath(settings, chunk));
+    }
+    args.push("-o", settings.output_pattern, "--format", settings.format);
+    return args;
 }
 
 // The `args` of the exec command for one chunk ("11-20").
@@ -231,17 +322,32 @@ function compileJob(job) {
         job.settings[key] = settings[key];
     }
 
+    const chunkTasks = [];
     for (const chunk of chunks) {
-        const task = author.Task(`convert-${chunk}`, settings.task_type);
+        const task = author.Task(`${settings.fuse ? "fuse" : "convert"}-${chunk}`, settings.task_type);
         // The exe itself is what the Worker starts and, on a cancel, kills: no shell around it.
         task.addCommand(author.Command("exec", {
             exe: settings.depth_cloud_exe,
-            args: convertArgs(settings, chunk),
+            args: settings.fuse ? fuseArgs(settings, chunk) : convertArgs(settings, chunk),
         }, EXEC_STEP_COUNT));
         job.addTask(task);
+        chunkTasks.push(task);
+    }
+    if (settings.fuse) {
+        // One merge, once every chunk's partial grid is written (as Flamenco's own
+        // simple_blender_render.js makes its video task depend on the render tasks).
+        const merge = author.Task("merge", settings.task_type);
+        merge.addCommand(author.Command("exec", {
+            exe: settings.depth_cloud_exe,
+            args: mergeArgs(settings, chunks),
+        }, EXEC_STEP_COUNT));
+        for (const task of chunkTasks) {
+            merge.addDependency(task);
+        }
+        job.addTask(merge);
     }
     if (typeof print === "function") {
-        print(`depth-cloud-convert: ${chunks.length} task(s) for frames ${settings.frames}`);
+        print(`depth-cloud-convert: ${chunks.length} task(s)${settings.fuse ? " and a merge" : ""} for frames ${settings.frames}`);
     }
 }
 
@@ -249,6 +355,6 @@ function compileJob(job) {
 if (typeof module !== "undefined" && module.exports) {
     module.exports = {
         JOB_TYPE, TASK_TYPE, EXEC_STEP_COUNT, PATH_SETTINGS,
-        compileJob, parseFrameSpec, chunkFrames, resolveSettings, convertArgs,
+        compileJob, parseFrameSpec, chunkFrames, resolveSettings, convertArgs, fuseArgs, mergeArgs, partialPath,
     };
 }

@@ -413,11 +413,13 @@ test("Flamenco's A..B frame notation: same tasks as A-B, --frames always A-B", (
 
 test("a Blender-relative // path is rejected with a message naming the setting", () => {
     const { PATH_SETTINGS } = loadWithExports();
-    assert.deepEqual(plain(PATH_SETTINGS), ["depth_pattern", "camera_pattern", "output_pattern", "depth_cloud_exe"]);
+    assert.deepEqual(plain(PATH_SETTINGS), ["depth_pattern", "camera_pattern", "output_pattern", "partials_dir",
+        "depth_cloud_exe"]);
     const cases = {
         depth_pattern: "//depth_cloud/depth_####.exr",
         camera_pattern: "//depth_cloud/camera_####.json",
         output_pattern: "//clouds/cloud_####.ply",
+        partials_dir: "//clouds/partials",
         depth_cloud_exe: "//venv/bin/depth-cloud",
     };
     for (const [key, value] of Object.entries(cases)) {
@@ -458,4 +460,116 @@ test("cancel-safe command: the Worker starts (and kills) depth-cloud itself, one
     assert.equal(spaced[0].commands[0].parameters.args[1], "/shared/my shot/depth_####.exr; rm -rf x");
     assert.ok(!/\b(setsid|setpgid|killpg|process\.kill|sh\s+-c|cmd(\.exe)?\s+\/c)\b/.test(SOURCE.replace(/\/\/.*$/gm, "")),
         "the job type does not build a shell or process-group wrapper");
+});
+
+// -- fuse jobs: chunk tasks writing partial grids, then one merge task depending on all of them ---------
+
+const FUSE = {
+    depth_pattern: "/shared/shot/depth_####.exr",
+    output_pattern: "/shared/shot/fused.ply",
+    fuse: true,
+    voxel_size: 0.02,
+};
+
+// The value after `flag` in a task's args.
+function argOf(task, flag) {
+    const args = task.commands[0].parameters.args;
+    const i = args.indexOf(flag);
+    return i >= 0 ? args[i + 1] : undefined;
+}
+
+test("fuse: one partial-grid task per chunk, then one merge task that depends on every one of them", () => {
+    const { tasks, settings, logs } = compile({ ...FUSE, frames: "1-25" });
+    assert.equal(tasks.length, 4);
+    const chunks = tasks.slice(0, 3);
+    const merge = tasks[3];
+    assert.deepEqual(chunks.map((t) => t.name), ["fuse-1-10", "fuse-11-20", "fuse-21-25"]);
+    assert.deepEqual(plain(chunks[1].commands[0].parameters), {
+        exe: "depth-cloud",
+        args: ["convert", FUSE.depth_pattern, "--frames", "11-20", "-o", "/shared/shot/fused_partials/partial_11-20.npz",
+            "--fuse", "--voxel", "0.02", "--partial", "--stride", "1", "--space", "world", "--depth-kind", "auto"],
+    });
+    for (const task of chunks) {
+        assert.equal(task.commands.length, 1);
+        assert.equal(task.commands[0].name, "exec");
+        assert.equal(task.commands[0].totalStepCount, 0);
+        assert.ok(task.commands[0].stepCountGiven);
+        assert.deepEqual(task.dependencies, [], "chunk tasks run in parallel");
+        assert.equal(task.type, "misc");
+    }
+    assert.equal(merge.name, "merge");
+    assert.equal(merge.type, "misc");
+    assert.equal(merge.commands.length, 1);
+    assert.equal(merge.commands[0].totalStepCount, 0);
+    assert.deepEqual(plain(merge.commands[0].parameters), {
+        exe: "depth-cloud",
+        args: ["merge", "/shared/shot/fused_partials/partial_1-10.npz", "/shared/shot/fused_partials/partial_11-20.npz",
+            "/shared/shot/fused_partials/partial_21-25.npz", "-o", "/shared/shot/fused.ply", "--format", "ply"],
+    });
+    // The merge waits for exactly the chunk tasks (the same objects the job holds).
+    assert.equal(merge.dependencies.length, 3);
+    chunks.forEach((task, i) => assert.ok(merge.dependencies[i] === task, `merge depends on ${task.name}`));
+    // Each chunk writes the partial grid the merge reads; every frame in exactly one chunk.
+    assert.deepEqual(chunks.map((t) => argOf(t, "-o")), plain(merge.commands[0].parameters.args.slice(1, 4)));
+    assert.deepEqual(chunks.map(framesArg), ["1-10", "11-20", "21-25"]);
+    assert.equal(settings.fuse, true);
+    assert.equal(settings.voxel_size, 0.02);
+    assert.ok(logs.some((line) => /3 task\(s\) and a merge/.test(line)), logs.join("\n"));
+});
+
+test("fuse: gaps, camera pattern, options, partials_dir and the task type reach the commands", () => {
+    const { tasks } = compile({
+        ...FUSE, frames: "1..4, 10-12", chunk_size: 3, camera_pattern: "/shared/shot/camera_####.json",
+        stride: 2, depth_kind: "planar", format: "npz", output_pattern: "/shared/shot/fused.npz",
+        partials_dir: "/scratch/partials/", voxel_size: "0.5", task_type: "depth-cloud",
+        depth_cloud_exe: "/opt/venv/bin/depth-cloud", jobs_per_task: 4,
+    });
+    assert.deepEqual(tasks.map((t) => t.name), ["fuse-1-3", "fuse-4", "fuse-10-12", "merge"]);
+    assert.ok(tasks.every((t) => t.type === "depth-cloud" && t.commands[0].parameters.exe === "/opt/venv/bin/depth-cloud"));
+    assert.deepEqual(plain(tasks[1].commands[0].parameters.args), [
+        "convert", "/shared/shot/depth_####.exr", "--frames", "4", "-o", "/scratch/partials/partial_4.npz",
+        "--fuse", "--voxel", "0.5", "--partial", "--camera", "/shared/shot/camera_####.json",
+        "--stride", "2", "--space", "world", "--depth-kind", "planar",
+    ]);
+    assert.ok(!tasks[0].commands[0].parameters.args.includes("--jobs"), "fusion reads frames one at a time");
+    assert.deepEqual(plain(tasks[3].commands[0].parameters.args), [
+        "merge", "/scratch/partials/partial_1-3.npz", "/scratch/partials/partial_4.npz",
+        "/scratch/partials/partial_10-12.npz", "-o", "/shared/shot/fused.npz", "--format", "npz",
+    ]);
+    assert.equal(tasks[3].dependencies.length, 3);
+    // Windows paths keep their separator; an output without extension gets NAME_partials.
+    const { partialPath } = loadWithExports();
+    assert.equal(partialPath({ output_pattern: "S:\\shot\\fused.ply", partials_dir: "" }, "1-10"),
+        "S:\\shot\\fused_partials\\partial_1-10.npz");
+    assert.equal(partialPath({ output_pattern: "/shared/v1.2/fused", partials_dir: "" }, "7"),
+        "/shared/v1.2/fused_partials/partial_7.npz");
+    assert.equal(partialPath({ output_pattern: "/x/fused.ply", partials_dir: "{storage}/p" }, "7"), "{storage}/p/partial_7.npz");
+});
+
+test("fuse: bad settings throw a clear Error naming the setting", () => {
+    assert.throws(() => compile({ ...FUSE, frames: "1-10", voxel_size: 0 }), scriptError(/^voxel_size: a fuse job needs a voxel size > 0/));
+    assert.throws(() => compile({ ...FUSE, frames: "1-10", voxel_size: undefined }), scriptError(/^voxel_size/));
+    assert.throws(() => compile({ ...FUSE, frames: "1-10", voxel_size: -1 }), scriptError(/^voxel_size: expected a number >= 0/));
+    assert.throws(() => compile({ ...FUSE, frames: "1-10", voxel_size: "fine" }), scriptError(/^voxel_size: expected a number/));
+    assert.throws(() => compile({ ...FUSE, frames: "1-10", output_pattern: "/shared/fused_####.ply" }),
+        scriptError(/^output_pattern: .* has a # run, but a fuse job writes one fused cloud/));
+    assert.throws(() => compile({ ...FUSE, frames: "1-10", space: "camera" }), scriptError(/^space: a fuse job needs "world"/));
+    assert.throws(() => compile({ ...FUSE, frames: "1-10", format: "npz" }), scriptError(/ends in \.ply but format is npz/));
+    assert.throws(() => compile({ ...FUSE, frames: "1-10", fuse: "yes" }), scriptError(/^fuse: expected true or false/));
+    assert.throws(() => compile({ ...FUSE, frames: "1-10", partials_dir: "//partials" }), scriptError(/^partials_dir: .*Blender-relative/));
+    assert.throws(() => compile({ ...FUSE, frames: "1-10", depth_pattern: "/shared/depth.exr" }), scriptError(/^depth_pattern.*# run/));
+    // Not a fuse job: the voxel size is not used, and the output still needs its # run.
+    assert.equal(compile({ ...BASE, frames: "1-3", fuse: false, voxel_size: 0 }).tasks.length, 1);
+    assert.equal(compile({ ...BASE, frames: "1-3", fuse: "false" }).tasks[0].name, "convert-1-3");
+    assert.throws(() => compile({ ...BASE, frames: "1-3", output_pattern: "/shared/fused.ply" }), scriptError(/^output_pattern.*# run/));
+});
+
+test("a convert job (fuse left out or false) has no merge task and no dependencies", () => {
+    for (const fuse of [undefined, false]) {
+        const { tasks, settings } = compile({ ...BASE, frames: "1-30", fuse });
+        assert.deepEqual(tasks.map((t) => t.name), ["convert-1-10", "convert-11-20", "convert-21-30"]);
+        assert.ok(tasks.every((t) => t.dependencies.length === 0));
+        assert.equal(settings.fuse, false);
+        assert.equal(settings.voxel_size, 0);
+    }
 });
