@@ -7,6 +7,11 @@
         --to distance -o 'out/distance_####.exr'
     depth-cloud cameras --camera 'frames/camera_####.json' --frames 1-240 -o out/
     depth-cloud inspect frames/depth_0001.exr frames/camera_0001.json
+    depth-cloud convert 'frames/depth_####.exr' --frames 1-240 --attributes object_id,normal,motion -o shot.usdc
+    depth-cloud convert 'frames/depth_####.exr' --frames 1-240 -o survey.e57   # or 'f_####.las', --fuse -o x.laz
+    depth-cloud dataset 'frames/depth_####.exr' --frames 1-240 -o dataset/
+    depth-cloud convert 'frames/depth_####.exr' --frames 1-120 --fuse --voxel 0.02 --partial -o parts/a.npz
+    depth-cloud merge parts/*.npz -o fused.ply
 
 CAMERA.json is the sidecar the Blender set-up writes per frame (``CameraModel.to_dict()``); by
 default ``convert`` uses the sidecar next to each depth file (``camera_NNNN.json`` beside
