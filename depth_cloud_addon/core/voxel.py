@@ -20,11 +20,11 @@ Conventions:
   :class:`ExactVoxelAccumulator`, below); outputs float32.
 * Points must be finite: NaN (invalid-pixel) rows are an error here, callers drop them first (e.g.
   :func:`~depth_cloud_addon.core.geometry.backproject_valid` gives valid points only). Non-finite
-  colors or radii are not checked by :func:`voxel_downsample` and :class:`VoxelAccumulator` (they
-  propagate into their voxel's mean); :class:`ExactVoxelAccumulator` refuses them.
+  colors or radii are not checked by :func:`voxel_downsample` (they propagate into their voxel's mean);
+  :class:`ExactVoxelAccumulator` refuses them.
 
-Three ways to fuse: :func:`voxel_downsample` (all points at once), :class:`VoxelAccumulator` (streamed,
-float64 sums) and :class:`ExactVoxelAccumulator` (streamed and mergeable: its sums are exact integers,
+Two ways to fuse: :func:`voxel_downsample` (all points at once, float64 sums) and
+:class:`ExactVoxelAccumulator` (``VoxelAccumulator``; streamed and mergeable: its sums are exact integers,
 ``rint(value * 2**32)`` summed in two int64 per channel, so chunks of frames fused on different machines
 merge, in any order, into the same bits as one accumulator of every frame; ``core.fusion`` and
 ``depth-cloud convert --fuse`` use it, ``depth-cloud merge`` merges its partial grids).
@@ -348,104 +348,6 @@ def _inserted(slots, state: np.ndarray, values: np.ndarray, found: np.ndarray) -
 # -- streaming fusion ------------------------------------------------------------------------
 
 
-class VoxelAccumulator:
-    """Streaming voxel fusion of many frames: ``add()`` each frame, then ``result()``.
-
-    ``result()`` equals :func:`voxel_downsample` of all the added points at once (same order, same
-    numbers up to float64 rounding of the sums). Memory is bounded by the number of occupied voxels,
-    not by the points added: per voxel a key, float64 sums of position, color and radius, and an int64
-    count (80 bytes with RGBA colors and radii, see :attr:`nbytes`). Each ``add()`` reduces the frame
-    to its voxels and merges them into the accumulator's sorted arrays (``np.searchsorted``; no Python
-    loop over points or voxels), so it costs O(frame log frame + occupied voxels).
-
-    The first ``add()`` fixes whether colors and radii are tracked and the number of color channels;
-    later frames must match (an empty frame too). Example::
-
-        acc = VoxelAccumulator(0.05)
-        for frame in frames:
-            acc.add(frame.points, frame.colors, frame.radii)
-        points, colors, radii, counts = acc.result()   # len(acc) == len(points); acc.points_added == counts.sum()
-    """
-
-    def __init__(self, voxel_size: float, origin=(0.0, 0.0, 0.0)):
-        self.voxel_size = _check_voxel_size(voxel_size)
-        self.origin = _check_origin(origin)
-        #: Number of points passed to :meth:`add` so far.
-        self.points_added = 0
-        self._keys = np.zeros(0, dtype=np.int64)
-        self._sums = np.zeros((3, 0), dtype=np.float64)  # (K, M): x, y, z, color channels, radius
-        self._counts = np.zeros(0, dtype=np.int64)
-        self._n_colors: int | None = None
-        self._has_radii = False
-        self._layout_fixed = False
-
-    def __len__(self) -> int:
-        """Number of occupied voxels."""
-        return int(self._keys.size)
-
-    def __repr__(self) -> str:
-        return (f"VoxelAccumulator(voxel_size={self.voxel_size:g}, origin={self.origin.tolist()}, "
-                f"voxels={len(self)}, points_added={self.points_added})")
-
-    @property
-    def nbytes(self) -> int:
-        """Bytes held by the per-voxel state (keys, float64 sums, counts)."""
-        return int(self._keys.nbytes + self._sums.nbytes + self._counts.nbytes)
-
-    def _check_layout(self, colors: np.ndarray | None, radii: np.ndarray | None) -> None:
-        n_colors = None if colors is None else colors.shape[1]
-        has_radii = radii is not None
-        if self._layout_fixed and (n_colors != self._n_colors or has_radii != self._has_radii):
-            def describe(c, r):
-                return f"colors {f'(N, {c})' if c else 'None'}, radii {'(N,)' if r else 'None'}"
-            raise ValueError(f"every frame must have the same attributes as the first: it had "
-                             f"{describe(self._n_colors, self._has_radii)}, "
-                             f"this one has {describe(n_colors, has_radii)}")
-
-    def add(self, points, colors=None, radii=None) -> None:
-        """Fuse one frame: ``points`` (N, 3) finite, ``colors`` (N, 3|4) or None, ``radii`` (N,) or None.
-
-        Same conventions and errors as :func:`voxel_downsample`; on error the accumulator is unchanged.
-        """
-        points = _check_points(points)
-        colors, radii = _check_attributes(points.shape[0], colors, radii)
-        self._check_layout(colors, radii)
-        keys, sums, counts = _reduce(points, colors, radii, self.voxel_size, self.origin)
-        if not self._layout_fixed:
-            self._n_colors = None if colors is None else colors.shape[1]
-            self._has_radii, self._layout_fixed = radii is not None, True
-            self._sums = np.zeros((sums.shape[0], 0), dtype=np.float64)
-        self.points_added += points.shape[0]
-        if keys.size:
-            self._merge(keys, sums, counts)
-
-    def _merge(self, keys: np.ndarray, sums: np.ndarray, counts: np.ndarray) -> None:
-        """Merge sorted unique ``keys`` with their (K, M) sums and counts into the sorted state."""
-        if self._keys.size == 0:
-            self._keys, self._sums, self._counts = keys, sums, counts
-            return
-        at, found = _find(self._keys, keys)
-        # Row by row: 1-D fancy indexing is much faster than 2-D.
-        for row in range(sums.shape[0]):
-            self._sums[row, at] += sums[row, found]
-        self._counts[at] += counts[found]
-        slots = _insert_slots(self._keys, keys, found)
-        if slots is not None:
-            self._counts = _inserted(slots, self._counts, counts, found)
-            self._keys = _inserted(slots, self._keys, keys, found)
-            self._sums = _inserted(slots, self._sums, sums, found)
-
-    def result(self):
-        """``(points, colors, radii, counts)`` of the fused voxels, as :func:`voxel_downsample` returns.
-
-        Before any ``add()`` (or with only empty frames) the arrays are empty; colors and radii are
-        None when the frames had none.
-        """
-        return _finish(self._sums, self._counts, self._n_colors, self._has_radii, self.voxel_size)
-
-
-# -- exact, mergeable fusion -----------------------------------------------------------------
-
 #: Fractional bits of the exact sums: each summed value ``v`` counts as the integer ``rint(v * 2**32)``.
 SUM_FRACTION_BITS = 32
 _SUM_SCALE = float(1 << SUM_FRACTION_BITS)
@@ -545,10 +447,11 @@ def _exact_reduce(points: np.ndarray, channels: list[np.ndarray], size: float, o
 class ExactVoxelAccumulator:
     """Streaming voxel fusion whose sums are exact: any grouping and order of the same points gives the same bits.
 
-    Like :class:`VoxelAccumulator` (``add()`` each frame, then ``result()``; same voxels, order, layout rules
-    and result), but mergeable: :meth:`merge` adds another accumulator's voxels, so frames can be fused in
-    chunks on different machines and the chunks combined in any order into bit-identical results, the same as
-    one accumulator fed every frame (``depth-cloud merge``; the file format is in :mod:`.fusion`).
+    ``add()`` each frame, then ``result()``: the same voxels, order, layout rules and result as
+    :func:`voxel_downsample` of every point at once (to the 2**-32 rounding of each value). And mergeable:
+    :meth:`merge` adds another accumulator's voxels, so frames can be fused in chunks on different machines
+    and the chunks combined in any order into bit-identical results, the same as one accumulator fed every
+    frame (``depth-cloud merge``; the file format is in :mod:`.fusion`).
 
     Why exact: floating-point addition is not associative, so float sums of the same points in another order
     or grouping differ in their last bits. Here every summed value ``v`` (each coordinate, color channel and
@@ -744,3 +647,8 @@ __all__ = [
     "SUM_FRACTION_BITS", "ExactVoxelAccumulator", "IncompatibleGridError", "VoxelAccumulator", "VoxelExtentError",
     "VoxelSumError", "channel_names", "unpack_voxel_keys", "voxel_downsample", "voxel_keys",
 ]
+
+
+#: The streaming accumulator under its earlier name (library users): the exact one, see
+#: :class:`ExactVoxelAccumulator`.
+VoxelAccumulator = ExactVoxelAccumulator

@@ -259,7 +259,7 @@ def test_accumulator_memory_bounded_by_voxels_not_points():
     acc = VoxelAccumulator(1.0)
     acc.add(points, colors, radii)
     voxels, nbytes = len(acc), acc.nbytes
-    assert nbytes == voxels * (8 + 8 * 8 + 8)  # key, 3 + 4 + 1 float64 sums, count
+    assert nbytes == voxels * (8 + 2 * 8 * 8 + 8)  # key, 3 + 4 + 1 exact sums of two int64 each, count
     for _ in range(5):
         acc.add(points, colors, radii)  # the same voxels again
     assert len(acc) == voxels and acc.nbytes == nbytes and acc.points_added == 12000
