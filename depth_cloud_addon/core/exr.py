@@ -54,8 +54,9 @@ _RECORDED_KINDS = ("planar", "distance")
 
 _EXR_MAGIC = b"\x76\x2f\x31\x01"
 # Single-channel Blender passes that are not depth: Mist is normalised to 0..1; Denoising Depth
-# is averaged over samples (the Depth pass is not).
-_NOT_DEPTH_LAYERS = frozenset({"Mist", "Denoising Depth"})
+# is averaged over samples (the Depth pass is not); the index passes (in passes_NNNN.exr too) and Alpha.
+_NOT_DEPTH_LAYERS = frozenset({"Mist", "Denoising Depth", "IndexOB", "IndexMA", "Object Index", "Material Index",
+                               "Alpha"})
 _threads_set = False
 
 

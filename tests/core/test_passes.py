@@ -227,3 +227,11 @@ def test_motion_source_alone_finds_objects_by_cryptomatte_like_motion(passes_fra
     for attributes in ("motion_source", "motion,motion_source", "object_id,motion_source"):
         cloud = read_cloud(inputs, BuildOptions(attributes=attributes))
         assert (cloud.attributes["motion_source"] == 1).all(), attributes
+
+
+def test_a_passes_file_is_never_read_as_depth(passes_frame, capsys):
+    """passes_NNNN.exr's single-channel IndexOB.V is an object index, not depth: refused in one line."""
+    assert cli.main(["convert", str(passes_frame / "passes_0001.exr"), "--camera",
+                     str(passes_frame / "camera_0001.json"), "-o", str(passes_frame / "wrong.ply")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "no depth channel" in err and not (passes_frame / "wrong.ply").exists()
