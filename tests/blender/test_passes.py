@@ -280,3 +280,4 @@ def test_color_by_object_renders_one_color_per_object(capture, tmp_path):
             assert np.abs(values[i] - values[j]).max() > 0.05  # and the objects differ
     assert bpy.ops.depth_cloud.color_by(mode="MOTION") == {"FINISHED"}
     assert bpy.context.scene.depth_cloud.last_message.startswith("Depth Cloud: DepthCloud has no motion")
+
