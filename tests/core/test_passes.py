@@ -235,3 +235,17 @@ def test_a_passes_file_is_never_read_as_depth(passes_frame, capsys):
                      str(passes_frame / "camera_0001.json"), "-o", str(passes_frame / "wrong.ply")]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "no depth channel" in err and not (passes_frame / "wrong.ply").exists()
+
+
+def test_a_resumed_motion_output_is_redone_when_the_next_frame_appears(passes_frame, capsys):
+    """Motion reads frame N+1: an output made before N+1 was rendered is not the same job any more."""
+    args = ["convert", str(passes_frame / "depth_####.exr"), "--frames", "1", "--attributes", "motion",
+            "-o", str(passes_frame / "m_####.ply")]
+    assert cli.main(args) == 0
+    capsys.readouterr()
+    assert cli.main(args) == 0
+    assert "already complete" in capsys.readouterr().err
+    write_exr(passes_frame / "depth_0002.exr", {"V": np.full(CAMERA.shape, 8.0, np.float32)})
+    write_camera_sidecar(passes_frame / "camera_0002.json", CAMERA.replace(frame=2))
+    assert cli.main(args) == 0
+    assert "already complete" not in capsys.readouterr().err
