@@ -602,6 +602,25 @@ def _convert_one_file(args, jobs) -> int:
     return 1 if failures else 0
 
 
+def _read_frames(numbers, read, what: str) -> tuple[list, list, list[str]]:
+    """``read(frame)`` for each frame: ``(frames read, their results, failures)``. A single file's problem is
+    bad input (exit 2); a sequence goes on past failed frames, and fails (listing them) only if none is read."""
+    kept, results, failures = [], [], []
+    for frame in numbers:
+        try:
+            results.append(read(frame))
+            kept.append(frame)
+        except (CliError, DepthCloudError) as exc:
+            if frame is None:
+                raise CliError(str(exc)) from None
+            failures.append(f"frame {frame}: {exc}")
+    if not results:
+        for failure in failures:
+            print(f"depth-cloud: failed: {failure}", file=sys.stderr)
+        raise CliError(f"no {what} could be read ({len(failures)} frame(s) failed); nothing written")
+    return kept, results, failures
+
+
 def cmd_cameras(args) -> int:
     """Write cameras.json (K in OpenCV's convention, extrinsics in OpenCV and Blender axes) and transforms.json.
     A sequence goes on past frames whose camera cannot be read and lists them."""
@@ -610,19 +629,8 @@ def cmd_cameras(args) -> int:
     numbers = _frames_or_single(args)
     if os.path.exists(args.output) and not os.path.isdir(args.output):
         raise CliError(f"{args.output}: is a file, not a folder: -o names the folder for cameras.json")
-    cameras, kept, failures = [], [], []
-    for frame in numbers:
-        try:
-            cameras.append(read_camera_sidecar(_at(args.camera, frame)))
-            kept.append(frame)
-        except DepthCloudError as exc:
-            if frame is None:
-                raise CliError(str(exc)) from None
-            failures.append(f"frame {frame}: {exc}")
-    if not cameras:
-        for failure in failures:
-            print(f"depth-cloud: failed: {failure}", file=sys.stderr)
-        raise CliError(f"no camera could be read ({len(failures)} frame(s) failed); nothing written")
+    kept, cameras, failures = _read_frames(numbers, lambda frame: read_camera_sidecar(_at(args.camera, frame)),
+                                           "camera")
     def beside_output(pattern):  # as recorded: relative to the output folder, so the files resolve from there
         return [os.path.relpath(os.path.abspath(_at(pattern, frame)), os.path.abspath(args.output)).replace(os.sep, "/")
                 for frame in kept]
@@ -658,20 +666,12 @@ def cmd_dataset(args) -> int:
     numbers = _frames_or_single(args)
     build = BuildOptions(stride=args.stride, depth_kind=args.depth_kind, view_layer=args.layer,
                          drop_edges=args.drop_edges)
-    frames, failures = [], []
-    for frame in numbers:
-        job = ConvertJob(frame, _at(args.input, frame), _at(args.color, frame) if args.color else None,
-                         _at(args.camera, frame) if args.camera else None, None, args.output, build, ExportOptions())
-        try:
-            frames.append(_job_inputs(job))
-        except (CliError, DepthCloudError) as exc:
-            if frame is None:
-                raise CliError(str(exc)) from None
-            failures.append(f"frame {frame}: {exc}")
-    if not frames:
-        for failure in failures:
-            print(f"depth-cloud: failed: {failure}", file=sys.stderr)
-        raise CliError(f"no frame could be read ({len(failures)} failed); nothing written")
+    def inputs_of(frame):
+        return _job_inputs(ConvertJob(frame, _at(args.input, frame), _at(args.color, frame) if args.color else None,
+                                      _at(args.camera, frame) if args.camera else None, None, args.output, build,
+                                      ExportOptions()))
+
+    _, frames, failures = _read_frames(numbers, inputs_of, "frame")
     try:
         for inputs in frames:
             check_output(args.output, (inputs.files.depth_path, inputs.files.color_path, inputs.files.camera_path))
