@@ -99,8 +99,7 @@ def build_ours(path: str, scene, cam, update: bool = True) -> tuple[dict[str, fl
     the depsgraph update the viewport does next; per-step seconds."""
     cloud, (t0, t1, t2, t3) = _load_ours(path, scene, cam)
     n = len(cloud.points)
-    builder.build_cloud_object(bpy.context, cloud.points, cloud.colors, cloud.radii,
-                               source=path, frame=scene.frame_current)
+    builder.build_cloud(bpy.context, cloud, source=path, frame=scene.frame_current, release=True)
     del cloud
     t4 = time.perf_counter()
     if update:
@@ -244,7 +243,7 @@ def memory_child(path: str, width: int, height: int) -> dict:
         lambda: held.update(cloud=cloud_arrays(held["image"].depth, held["image"].color, camera)))
     cloud = held["cloud"]
     steps["object_write"] = peak_rss_extra(
-        lambda: builder.build_cloud_object(bpy.context, cloud.points, cloud.colors, cloud.radii))
+        lambda: builder.build_cloud(bpy.context, cloud, release=True))
     result["rss_steps"] = {k: {"peak_rss_extra_bytes": v[0], "rss_kept_bytes": v[1]} for k, v in steps.items()}
     held.clear()
     del cloud

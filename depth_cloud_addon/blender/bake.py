@@ -124,7 +124,7 @@ class BakeJob:
 
     def _frame_object(self, frame: int, cloud) -> None:
         mesh = bpy.data.meshes.new(f"{builder.CLOUD_NAME} {frame:04d}")
-        builder.write_cloud_mesh(mesh, cloud, self.look["geometry"], self.surface_step)
+        builder.write_cloud_mesh(mesh, cloud, self.look["geometry"], self.surface_step, release=True)
         obj = bpy.data.objects.new(mesh.name, mesh)
         obj[builder.ROLE], obj["depth_cloud_frame"] = "baked_frame", frame
         builder.set_legend(obj, cloud.legend)

@@ -206,12 +206,22 @@ def write_mesh(mesh, positions: np.ndarray, colors: np.ndarray, radii: np.ndarra
 
     A mesh that already holds as many points (a sequence's next frame, a rebuild) gets the new values
     written over its attributes instead: no reallocation of the geometry."""
-    n = len(positions)
+    arrays = {"points": positions, "colors": colors, "radii": radii}
+    write_mesh_from(mesh, len(positions), arrays.__getitem__)
+
+
+def _flat(array: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(array, np.float32).ravel()
+
+
+def write_mesh_from(mesh, n: int, take) -> None:
+    """:func:`write_mesh` of ``n`` points whose arrays come one at a time from ``take(name)`` ("points",
+    "colors", "radii"; e.g. :meth:`..core.cloud.CloudArrays.take`): each is written, then dropped here,
+    so an array the caller let go of is freed before the next attribute is allocated."""
     if _same_points_layout(mesh, n):
-        mesh.attributes["position"].data.foreach_set("vector", np.ascontiguousarray(positions, np.float32).ravel())
-        color = mesh.attributes[COLOR_ATTRIBUTE]
-        color.data.foreach_set("color", np.ascontiguousarray(colors, np.float32).ravel())
-        mesh.attributes[RADIUS_ATTRIBUTE].data.foreach_set("value", np.ascontiguousarray(radii, np.float32).ravel())
+        mesh.attributes["position"].data.foreach_set("vector", _flat(take("points")))
+        mesh.attributes[COLOR_ATTRIBUTE].data.foreach_set("color", _flat(take("colors")))
+        mesh.attributes[RADIUS_ATTRIBUTE].data.foreach_set("value", _flat(take("radii")))
         if mesh.color_attributes.active_color_name != COLOR_ATTRIBUTE:
             mesh.color_attributes.active_color = mesh.color_attributes[COLOR_ATTRIBUTE]
         mesh.update()
@@ -219,11 +229,11 @@ def write_mesh(mesh, positions: np.ndarray, colors: np.ndarray, radii: np.ndarra
     mesh.clear_geometry()
     mesh.pop(TOPOLOGY, None)
     mesh.vertices.add(n)
-    mesh.attributes["position"].data.foreach_set("vector", np.ascontiguousarray(positions, np.float32).ravel())
+    mesh.attributes["position"].data.foreach_set("vector", _flat(take("points")))
     color = mesh.color_attributes.new(COLOR_ATTRIBUTE, "FLOAT_COLOR", "POINT")
-    color.data.foreach_set("color", np.ascontiguousarray(colors, np.float32).ravel())
+    color.data.foreach_set("color", _flat(take("colors")))
     radius = mesh.attributes.new(RADIUS_ATTRIBUTE, "FLOAT", "POINT")
-    radius.data.foreach_set("value", np.ascontiguousarray(radii, np.float32).ravel())
+    radius.data.foreach_set("value", _flat(take("radii")))
     mesh.color_attributes.active_color = color
     mesh.update()
 
@@ -319,11 +329,20 @@ def write_surface_mesh(mesh, positions: np.ndarray, faces: np.ndarray, colors: n
     mesh.update(calc_edges=True)
 
 
-def write_cloud_mesh(mesh, cloud, geometry: str = "POINTS", surface_step: float = 0.05) -> None:
+def write_cloud_mesh(mesh, cloud, geometry: str = "POINTS", surface_step: float = 0.05,
+                     release: bool = False) -> None:
     """Fill ``mesh`` from a :class:`..core.cloud.CloudArrays` as points, per-pixel quads or a torn grid surface,
-    with the cloud's attributes (per point; per face for quads)."""
+    with the cloud's attributes (per point; per face for quads).
+
+    ``release``: points are written from the cloud's own arrays, each taken from it (and so freed) as soon
+    as it is written; the cloud is left without its arrays (a Build's cloud, never a cached one)."""
     if geometry == "POINTS":
-        write_mesh(mesh, cloud.points, cloud.colors, cloud.radii)
+        if release:
+            for name in ("rows", "cols", "depths"):  # points need none of these: free them before the mesh grows
+                cloud.take(name)
+            write_mesh_from(mesh, len(cloud.points), cloud.take)
+        else:
+            write_mesh(mesh, cloud.points, cloud.colors, cloud.radii)
     elif geometry == "FACES":
         corners = pixel_quads(cloud.depths, cloud.rows, cloud.cols, cloud.camera, depth_kind=cloud.depth_kind,
                               space=cloud.space, size=cloud.stride)
@@ -392,10 +411,11 @@ def build_cloud_object(context, positions, colors, radii, *, cam2world=None, poi
 
 def build_cloud(context, cloud, *, geometry: str = "POINTS", shading: str = "EMISSION", point_size: float = 1.0,
                 surface_step: float = 0.05, source: str = "", frame: int | None = None, role: str = "cloud",
-                name: str = CLOUD_NAME):
-    """Create or update the cloud object from a :class:`..core.cloud.CloudArrays` in any geometry mode."""
+                name: str = CLOUD_NAME, release: bool = False):
+    """Create or update the cloud object from a :class:`..core.cloud.CloudArrays` in any geometry mode
+    (``release``: see :func:`write_cloud_mesh`)."""
     cam2world = cloud.camera.cam2world if cloud.space == "camera" else None
-    obj = place_cloud(context, lambda mesh: write_cloud_mesh(mesh, cloud, geometry, surface_step),
+    obj = place_cloud(context, lambda mesh: write_cloud_mesh(mesh, cloud, geometry, surface_step, release),
                       cam2world=cam2world, geometry=geometry, shading=shading, point_size=point_size,
                       source=source, frame=frame, role=role, name=name)
     set_legend(obj, cloud.legend)

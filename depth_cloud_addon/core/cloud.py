@@ -166,6 +166,17 @@ class CloudArrays:
             return self.points
         return _transform(self.points, self.camera.world2cam)
 
+    def take(self, name: str) -> np.ndarray:
+        """The array ``name`` ("points", "colors", "radii", "rows", "cols" or "depths"); the cloud lets go of
+        it (keeps an empty array of its dtype). A Build writes the mesh attribute by attribute from
+        ``take``, so each array is freed once written and the peak memory stays below twice the cloud's
+        size. Never take from a cloud that is cached or used again."""
+        if name not in ("points", "colors", "radii", "rows", "cols", "depths"):
+            raise ValueError(f"no array {name!r} to take")
+        array = getattr(self, name)
+        object.__setattr__(self, name, np.empty((0, *array.shape[1:]), array.dtype))
+        return array
+
     @property
     def nbytes(self) -> int:
         return sum(a.nbytes for a in (self.points, self.colors, self.radii, self.rows, self.cols, self.depths,

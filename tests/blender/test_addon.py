@@ -15,6 +15,7 @@ import pytest
 
 from depth_cloud_addon.blender import builder, compat, compositor, panel
 from depth_cloud_addon.core import CameraModel, backproject, read_exr, write_exr
+from depth_cloud_addon.core.cloud import cloud_arrays
 from tools import scenes
 
 CAMERA = dict(location=(0.3, -7.0, 1.5), rotation=(1.45, 0.02, 0.05))
@@ -392,3 +393,27 @@ def test_a_sequence_needs_a_source_but_may_start_on_a_frame_not_rendered_yet(sce
     cloud = builder.find_cloud(scene)
     assert cloud.depth_cloud_sequence.enabled and len(cloud.data.vertices) == 0
     assert "no depth file for frame 1" in cloud.depth_cloud_sequence.message
+
+
+def test_a_build_that_releases_the_arrays_writes_the_same_mesh(scene_with_camera, tmp_path):
+    """Build frees each array once written (peak memory, issue 15): same vertices, colours and radii as a
+    write from arrays that stay, both as a new mesh and written over a mesh of the same size."""
+    scene, cam = scene_with_camera
+    path = scenes.render_multilayer(scene, str(tmp_path / "frame.exr"))
+    image = read_exr(path)
+    camera = CameraModel.from_blender(cam, scene)
+    kept = cloud_arrays(image.depth, image.color, camera)
+    expected = {"position": kept.points.ravel(), builder.COLOR_ATTRIBUTE: kept.colors.ravel(),
+                builder.RADIUS_ATTRIBUTE: kept.radii}
+    for rebuild in (False, True):  # a new mesh, then the same-size mesh written over
+        released = cloud_arrays(image.depth, image.color, camera)
+        obj = builder.build_cloud(bpy.context, released, release=True)
+        assert released.nbytes == 0 and len(released.points) == 0
+        mesh = obj.data
+        assert len(mesh.vertices) == len(kept.points) > 1000
+        for name, values in expected.items():
+            got = np.empty(values.size, np.float32)
+            attribute = mesh.attributes[name]
+            attribute.data.foreach_get({"FLOAT_VECTOR": "vector", "FLOAT_COLOR": "color"}.get(attribute.data_type,
+                                                                                           "value"), got)
+            np.testing.assert_array_equal(got, values, err_msg=f"{name}, rebuild={rebuild}")

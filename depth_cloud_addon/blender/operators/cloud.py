@@ -67,8 +67,9 @@ color EXRs, placed with the camera that rendered the frame; with Sequence, it fo
             inputs = cloud = None  # a sequence may start on a frame that is not rendered yet
             missing = str(exc)
         if cloud is not None:
+            count = len(cloud.rows)
             obj = builder.build_cloud(context, cloud, source=inputs.files.depth_path, frame=scene.frame_current,
-                                      **self.look())
+                                      release=True, **self.look())  # each array is freed once in the mesh
         else:
             obj = builder.place_cloud(context, builder.clear_mesh, source=source, frame=scene.frame_current,
                                       geometry=self.geometry, shading=self.shading, point_size=self.point_size)
@@ -82,7 +83,7 @@ color EXRs, placed with the camera that rendered the frame; with Sequence, it fo
         warnings = "".join(f"; {w}" for w in cloud.warnings)
         layer = f", view layer '{cloud.view_layer}'" if cloud.view_layer else ""
         return finish(self, context, level,
-                      f"Depth Cloud: {len(cloud.rows):,} {what} from frame {scene.frame_current} "
+                      f"Depth Cloud: {count:,} {what} from frame {scene.frame_current} "
                       f"({os.path.basename(inputs.files.depth_path)}{layer}, {inputs.camera_note}) in {seconds:.2f} s"
                       f"{warnings}{paused}")
 
