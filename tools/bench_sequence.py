@@ -82,6 +82,42 @@ def wait_prefetch() -> None:
         wait()
 
 
+class playing:
+    """The timeline plays (Blender's animation playback handlers, as the viewport's Play calls them): a
+    sequence frame with more points than "Points While Playing" is shown thinned. A no-op for versions of
+    the add-on without it."""
+
+    def __init__(self, scene):
+        self.scene = scene
+
+    def __enter__(self):
+        start = getattr(sequence, "on_playback_start", None)
+        if start is not None:
+            start(self.scene)
+
+    def __exit__(self, *exc):
+        stop = getattr(sequence, "on_playback_stop", None)
+        if stop is not None:
+            stop(self.scene)
+
+
+def forward_playback(scene, frames) -> tuple[list[float], float]:
+    """Every frame once, forward, from an empty cache: per-frame seconds and the total."""
+    sequence.CACHE.clear()
+    sequence.forget_shown()
+    scene.frame_set(frames[-1])  # not cached: an empty cache makes the first frame of the run cold too
+    wait_prefetch()
+    sequence.CACHE.clear()
+    sequence.forget_shown()
+    times = []
+    start = time.perf_counter()
+    for frame in frames:
+        times.append(frame_change(scene, frame))
+    total = time.perf_counter() - start
+    wait_prefetch()
+    return times, total
+
+
 def frame_change(scene, frame: int) -> float:
     start = time.perf_counter()
     scene.frame_set(frame)
@@ -157,21 +193,13 @@ def measure(out: pathlib.Path, width: int, height: int, rendered: int, total: in
         settings = obj.depth_cloud_sequence
         wait_prefetch()
 
-        # Uncached forward playback first (a cold cache; the frames' files are in the OS cache), 1080p only.
-        forward = []
+        # Uncached forward playback first (a cold cache; the frames' files are in the OS cache), 1080p only:
+        # playing (as the viewport's Play), and stepping frame by frame (every point).
+        r["forward_seconds"] = r["forward_full_seconds"] = []
         if by_geometry:
-            sequence.CACHE.clear()
-            sequence.forget_shown()
-            scene.frame_set(frames[-1])  # not cached: an empty cache makes the first frame of the run cold too
-            wait_prefetch()
-            sequence.CACHE.clear()
-            sequence.forget_shown()
-            start = time.perf_counter()
-            for frame in frames:
-                forward.append(frame_change(scene, frame))
-            r["forward_total_seconds"] = time.perf_counter() - start
-            wait_prefetch()
-        r["forward_seconds"] = forward
+            with playing(scene):
+                r["forward_seconds"], r["forward_total_seconds"] = forward_playback(scene, frames)
+            r["forward_full_seconds"], r["forward_full_total_seconds"] = forward_playback(scene, frames)
 
         uncached, cached = [], []
         for frame in frames[:4]:  # the handler's work, cache cold then warm
@@ -197,6 +225,15 @@ def measure(out: pathlib.Path, width: int, height: int, rendered: int, total: in
             for frame in frames:
                 playback.append(frame_change(scene, frame))
         r["frame_set_cached_seconds"] = playback
+        with playing(scene):
+            for frame in frames:  # the thinned frames into the cache (from the cached full frames)
+                frame_change(scene, frame)
+            playback = []
+            for _ in range(loops):
+                for frame in frames:
+                    playback.append(frame_change(scene, frame))
+            r["points_playing"] = len(obj.data.vertices)
+        r["frame_set_playing_seconds"] = playback
         r["cache_mb"] = sequence.CACHE.nbytes / 2**20
         clouds = [sequence.frame_cloud(scene, settings, frame)[1] for frame in frames]
         r["floor_seconds"] = floor_times(scene, clouds, loops)
@@ -213,6 +250,7 @@ def report(r: dict) -> list[str]:
     uncached = statistics.median(r["handler_uncached_seconds"])
     handler_ms = statistics.median(r["handler_cached_seconds"]) * 1000
     play = statistics.median(r["frame_set_cached_seconds"])
+    playing_s = statistics.median(r["frame_set_playing_seconds"])
     floor = statistics.median(r["floor_seconds"])
     lines = [
         "",
@@ -225,14 +263,18 @@ def report(r: dict) -> list[str]:
         f"  handler, frame cached (median of {len(r['handler_cached_seconds'])})           {handler_ms:7.1f} ms"
         f"  (old target <= {TARGET_HANDLER_MS:.0f} ms)",
         f"  cached frame change, frame_set + update (median) {play * 1000:7.1f} ms = {1 / play:.1f} frames/s",
+        f"  the same while playing ({r['points_playing']:,} points shown)    {playing_s * 1000:7.1f} ms = "
+        f"{1 / playing_s:.1f} frames/s",
         f"  floor: foreach_set positions+colours into a plain mesh + update (median) {floor * 1000:7.1f} ms",
     ]
-    if r["forward_seconds"]:
-        n = len(r["forward_seconds"])
-        lines.append(f"  uncached forward playback, {n} frames: {r['forward_total_seconds']:.2f} s = "
-                     f"{n / r['forward_total_seconds']:.1f} frames/s (after the first frame: "
-                     f"{(n - 1) / (r['forward_total_seconds'] - r['forward_seconds'][0]):.1f} frames/s); per frame ms: "
-                     + " ".join(f"{t * 1000:.0f}" for t in r["forward_seconds"]))
+    for label, key in (("playing", "forward"), ("stepping, every point", "forward_full")):
+        if not r[f"{key}_seconds"]:
+            continue
+        times, total = r[f"{key}_seconds"], r[f"{key}_total_seconds"]
+        n = len(times)
+        lines.append(f"  uncached forward playback ({label}), {n} frames: {total:.2f} s = {n / total:.1f} frames/s "
+                     f"(after the first frame: {(n - 1) / (total - times[0]):.1f} frames/s); per frame ms: "
+                     + " ".join(f"{t * 1000:.0f}" for t in times))
     if r["build_by_geometry"]:
         lines.append("  Build by geometry, operator, ms: first in this process (cold memory) / best of 4 new meshes / "
                      "again on the same mesh:")
@@ -246,22 +288,28 @@ def targets(results: list[dict]) -> list[str]:
     lines = ["", f"Issue 15 targets, sequences (load {os.getloadavg()[0]:.2f} now):"]
     for r in results:
         size = f"{r['width']}x{r['height']}"
-        play = statistics.median(r["frame_set_cached_seconds"])
+        full = statistics.median(r["frame_set_cached_seconds"])
+        play = statistics.median(r["frame_set_playing_seconds"])  # while playing: what the targets are about
         floor = statistics.median(r["floor_seconds"])
         ratio = play / floor
-        lines.append(f"  {size:9} cached frame change {play * 1000:6.1f} ms / floor {floor * 1000:6.1f} ms = "
-                     f"{ratio:4.2f}x (target <= {TARGET_FLOOR_RATIO}x: "
-                     f"{'met' if ratio <= TARGET_FLOOR_RATIO else 'MISSED'})")
+        met = "met" if ratio <= TARGET_FLOOR_RATIO else "MISSED"
+        lines.append(f"  {size:9} cached frame change while playing {play * 1000:6.1f} ms / floor "
+                     f"{floor * 1000:6.1f} ms = {ratio:4.2f}x (target <= {TARGET_FLOOR_RATIO}x: {met}"
+                     f"; {r['points_playing']:,} of {r['points']:,} points; stepping with every point "
+                     f"{full / floor:4.2f}x)")
         if r["width"] * r["height"] >= 3840 * 2160:
             fps = 1 / play
             lines.append(f"  {size:9} cached playback {fps:5.1f} frames/s (target >= {TARGET_FPS:.0f}: "
-                         f"{'met' if fps >= TARGET_FPS else 'MISSED'})")
+                         f"{'met' if fps >= TARGET_FPS else 'MISSED'}; stepping with every point "
+                         f"{1 / full:.1f} frames/s)")
         if r["forward_seconds"]:
             rate = len(r["forward_seconds"]) / r["forward_total_seconds"]
             share = rate / (1 / play)
+            full_rate = len(r["forward_full_seconds"]) / r["forward_full_total_seconds"]
             lines.append(f"  {size:9} uncached forward playback {rate:5.1f} frames/s = {100 * share:3.0f} % of cached "
                          f"{1 / play:.1f} frames/s (target >= {100 * TARGET_FORWARD_SHARE:.0f} %: "
-                         f"{'met' if share >= TARGET_FORWARD_SHARE else 'MISSED'})")
+                         f"{'met' if share >= TARGET_FORWARD_SHARE else 'MISSED'}; stepping with every point "
+                         f"{full_rate:.1f} frames/s = {100 * full_rate * full:3.0f} % of {1 / full:.1f})")
     return lines
 
 

@@ -1,8 +1,11 @@
-"""Add-on preferences: the memory limit of the sequence frame cache."""
+"""Add-on preferences: the memory limit of the sequence frame cache, and how many points a playing
+sequence shows."""
 
 import bpy
 
 from ..core.cache import default_cache_mb
+
+PLAYBACK_POINTS = 1_000_000  # default of "Points While Playing"
 
 
 class DepthCloudPreferences(bpy.types.AddonPreferences):
@@ -14,9 +17,17 @@ class DepthCloudPreferences(bpy.types.AddonPreferences):
                     "(a 1920x1080 frame takes about 66 MB). Default: a quarter of this machine's RAM",
         default=default_cache_mb(), min=0,
     )
+    playback_points: bpy.props.IntProperty(
+        name="Points While Playing",
+        description="While the timeline plays, a sequence frame with more points shows every k-th pixel "
+                    "(points sized to match) so that playback keeps up; the full frame comes back when playback "
+                    "stops, and renders always have every point. 0: always every point",
+        default=PLAYBACK_POINTS, min=0,
+    )
 
     def draw(self, context):
         self.layout.prop(self, "cache_mb")
+        self.layout.prop(self, "playback_points")
 
 
 def addon_preferences():

@@ -18,22 +18,31 @@ a frame still queued is taken back and read on the spot; a frame being decoded i
 done than reading it again). A failed background read is forgotten: the frame is read again on the
 spot, which reports the failure as usual. Frames without a sidecar are not read ahead (their camera is
 the scene camera at that frame, known only once the frame is evaluated).
+
+While the timeline plays (between Blender's animation playback handlers), a frame with more points
+than the preference "Points While Playing" is shown thinned: every k-th pixel of rows and columns, the
+points sized to match (:func:`..core.cloud.thin_cloud`, the same as a Build at k times the stride), so
+that 4K sequences play smoothly. Thinned frames are cached apart; a cached full frame is thinned
+without reading it again. When playback stops, the current frame is shown in full again; renders,
+scrubbing and stepping always show every point.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from concurrent.futures import ThreadPoolExecutor
 
 import bpy
 
 from ..core import DepthCloudError
+from ..core._parallel import one_thread
 from ..core.cache import FrameCache, default_cache_mb
-from ..core.cloud import BuildOptions, read_cloud
+from ..core.cloud import BuildOptions, read_cloud, thin_cloud
 from ..core.passes import EDGE_THRESHOLD
 from . import builder, compat, frames
 from .handlers import add_handlers, remove_handlers
-from .preferences import addon_preferences
+from .preferences import PLAYBACK_POINTS, addon_preferences
 
 CACHE = FrameCache()
 _shown: dict[int, object] = {}  # object session_uid -> key of the frame its mesh holds now (None: empty)
@@ -44,6 +53,7 @@ PREFETCH_WORKERS = max(1, min(2, os.cpu_count() or 1))
 _pool: ThreadPoolExecutor | None = None
 _pending: dict = {}  # cache key -> Future of its background decode (main thread only)
 _last_frame: dict[int, int] = {}  # object session_uid -> frame shown last (the direction of play)
+_playing = False  # the timeline is playing (Blender's animation_playback_pre ... _post)
 
 
 def cache_limit_bytes() -> int:
@@ -89,19 +99,52 @@ def sequence_objects(scene):
     return [obj for obj in scene.objects if obj.type == "MESH" and obj.depth_cloud_sequence.enabled]
 
 
-def frame_cloud(scene, settings, frame: int, *, use_cache: bool = True):
+def playback_points() -> int:
+    prefs = addon_preferences()
+    return int(prefs.playback_points) if prefs is not None else PLAYBACK_POINTS
+
+
+def playback_factor(camera, options: BuildOptions) -> int:
+    """1, or while the timeline plays (not in a render) the smallest factor that thins a frame of ``camera``
+    read with ``options`` to at most "Points While Playing" pixels (0 in the preferences: never thin)."""
+    budget = playback_points()
+    if not _playing or budget <= 0 or bpy.app.is_job_running("RENDER"):
+        return 1
+    factor = 1
+    while -(-camera.width_px // (options.stride * factor)) * -(-camera.height_px // (options.stride * factor)) > budget:
+        factor += 1
+    return factor
+
+
+def display_options(camera, options: BuildOptions) -> BuildOptions:
+    """The options a frame of ``camera`` is shown with now: ``options``, at a larger stride while playing."""
+    factor = playback_factor(camera, options)
+    return options if factor == 1 else dataclasses.replace(options, stride=options.stride * factor)
+
+
+def _cached(key):
+    """The cloud of ``key`` from the cache or its background decode; None if neither has it."""
+    cloud = CACHE.get(key)
+    if cloud is None and key in _pending:
+        cloud = _collect(key)
+    return cloud
+
+
+def frame_cloud(scene, settings, frame: int, *, use_cache: bool = True, playing: bool = False):
     """``(inputs, cloud, cache key)`` of ``frame`` for a sequence binding, through the cache (and what the
-    background decoding has read ahead)."""
+    background decoding has read ahead). ``playing``: as shown now (thinned while the timeline plays;
+    from the cached full frame when there is one)."""
     inputs = frames.frame_inputs(scene, source_path(settings), settings.from_setup, frame)
-    options = build_options(settings)
+    full = build_options(settings)
+    options = display_options(inputs.camera, full) if playing else full
     key = (inputs.signature, options)
-    cloud = None
-    if use_cache:
-        cloud = CACHE.get(key)
-        if cloud is None and key in _pending:
-            cloud = _collect(key)
+    cloud = _cached(key) if use_cache else None
     if cloud is None:
-        cloud = read_cloud(inputs, options)
+        whole = _cached((inputs.signature, full)) if use_cache and options is not full else None
+        if whole is not None:
+            cloud = thin_cloud(whole, options.stride // full.stride)
+        else:
+            cloud = read_cloud(inputs, options)
         if use_cache:
             CACHE.put(key, cloud, cache_limit_bytes())
     return inputs, cloud, key
@@ -112,7 +155,9 @@ def frame_cloud(scene, settings, frame: int, *, use_cache: bool = True):
 def _decode(key, inputs, options, limit_bytes: int) -> None:
     """Worker thread: one frame into the cache if it fits beside the frames there (never evicts them).
     Core arrays only: never touches bpy data."""
-    CACHE.put(key, read_cloud(inputs, options), limit_bytes, evict=False)
+    with one_thread():  # the other worker and the main thread have the other cores
+        cloud = read_cloud(inputs, options)
+    CACHE.put(key, cloud, limit_bytes, evict=False)
 
 
 def _collect(key):
@@ -141,10 +186,10 @@ def prefetch(obj, scene, frame: int) -> int:
     uid = obj.session_uid
     last, _last_frame[uid] = _last_frame.get(uid), frame
     direction = -1 if last is not None and 0 < last - frame <= PREFETCH_AHEAD else 1
-    wanted, queued, options = set(), 0, None
+    wanted, queued, full = set(), 0, None
     try:
         settings = obj.depth_cloud_sequence
-        source, options = source_path(settings), build_options(settings)
+        source, full = source_path(settings), build_options(settings)
         limit = cache_limit_bytes()
         _prune()
         shown = CACHE.get(_shown.get(uid))  # the size of a frame, to queue only what fits in the cache
@@ -156,9 +201,10 @@ def prefetch(obj, scene, frame: int) -> int:
             inputs = frames.frame_inputs(scene, source, settings.from_setup, ahead)
             if inputs.uses_fallback_camera:
                 break
+            options = display_options(inputs.camera, full)
             key = (inputs.signature, options)
             wanted.add(key)
-            if key in _pending or key in CACHE:
+            if key in _pending or key in CACHE or (inputs.signature, full) in CACHE:  # (a full frame is thinned)
                 continue
             if CACHE.nbytes + size * (len(_pending) + 1) > limit:
                 break
@@ -168,10 +214,15 @@ def prefetch(obj, scene, frame: int) -> int:
             queued += 1
     except Exception:  # a missing or unreadable frame ahead: nothing more to read ahead now
         pass
-    for key in [k for k in _pending if k not in wanted and k[1] == options]:
+    for key in [k for k in _pending if k not in wanted and full is not None and _same_binding(k[1], full)]:
         if _pending[key].cancel():  # still queued and no longer ahead
             del _pending[key]
     return queued
+
+
+def _same_binding(options: BuildOptions, full: BuildOptions) -> bool:
+    """Whether ``options`` are ``full``'s, or ``full``'s thinned (a key of the same sequence binding)."""
+    return dataclasses.replace(options, stride=full.stride) == full and options.stride % full.stride == 0
 
 
 def wait_prefetch() -> None:
@@ -209,7 +260,7 @@ def show_frame(obj, scene, frame: int) -> bool:
     """Put ``frame``'s cloud into ``obj``'s mesh (empty it if the frame cannot be loaded); True if shown."""
     settings = obj.depth_cloud_sequence
     try:
-        inputs, cloud, key = frame_cloud(scene, settings, frame)
+        inputs, cloud, key = frame_cloud(scene, settings, frame, playing=True)
     except Exception as exc:  # any failure empties the cloud: never the previous frame's points under this one
         if _shown.get(obj.session_uid, _UNKNOWN) is not None:  # empty unless known to be empty already
             builder.clear_mesh(obj.data)
@@ -224,7 +275,10 @@ def show_frame(obj, scene, frame: int) -> bool:
     note = " (no sidecar: scene camera)" if inputs.uses_fallback_camera else ""
     warnings = "".join(f"; {w}" for w in cloud.warnings)
     layer = f", view layer '{cloud.view_layer}'" if cloud.view_layer else ""
-    _set_message(obj, f"frame {frame}: {len(cloud.rows):,} points{layer}{note}{warnings}", problem=bool(warnings))
+    thinned = cloud.stride // max(1, settings.stride)
+    playing = f" (1 pixel in {thinned}x{thinned} while playing)" if thinned > 1 else ""
+    _set_message(obj, f"frame {frame}: {len(cloud.rows):,} points{playing}{layer}{note}{warnings}",
+                 problem=bool(warnings))
     return True
 
 
@@ -250,15 +304,38 @@ def on_frame_change(scene, *_args):
 
 
 @bpy.app.handlers.persistent
+def on_playback_start(scene, *_args):
+    """The timeline starts playing: frames with more points than "Points While Playing" show thinned."""
+    global _playing
+    _playing = True
+
+
+@bpy.app.handlers.persistent
+def on_playback_stop(scene, *_args):
+    """Playback stopped: every sequence cloud shows its current frame in full again. Never raises."""
+    global _playing
+    _playing = False
+    try:
+        for obj in sequence_objects(scene):
+            show_frame(obj, scene, scene.frame_current)
+    except Exception as exc:  # a handler must never raise into Blender
+        print(f"Depth Cloud: showing the full frame after playback failed: {type(exc).__name__}: {exc}")
+
+
+@bpy.app.handlers.persistent
 def on_load(*_args):
     """A file was opened: forget what the cache and the meshes held, then show the current frame."""
+    global _playing
+    _playing = False
     stop_prefetch()
     CACHE.clear()
     forget_shown()
     on_frame_change(bpy.context.scene)
 
 
-HANDLERS = ((bpy.app.handlers.frame_change_post, on_frame_change), (bpy.app.handlers.load_post, on_load))
+HANDLERS = ((bpy.app.handlers.frame_change_post, on_frame_change), (bpy.app.handlers.load_post, on_load),
+            (bpy.app.handlers.animation_playback_pre, on_playback_start),
+            (bpy.app.handlers.animation_playback_post, on_playback_stop))
 
 
 def forget_shown() -> None:
@@ -290,7 +367,9 @@ def register():
 
 
 def unregister():
+    global _playing
     remove_handlers(HANDLERS)
+    _playing = False
     stop_prefetch()
     CACHE.clear()
     _shown.clear()

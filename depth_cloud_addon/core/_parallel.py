@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 _POOL: ThreadPoolExecutor | None = None
@@ -21,6 +23,22 @@ def set_threads(threads: int) -> None:
     OpenEXR.set_global_thread_count(THREADS)
 
 
+_local = threading.local()
+
+
+@contextlib.contextmanager
+def one_thread():
+    """Within this block, this thread's :func:`parallel_chunks` run inline: for work that already runs
+    beside other work on every core (frames decoded in the background), where handing chunks to the
+    shared pool only makes the threads wait for each other."""
+    before = getattr(_local, "inline", False)
+    _local.inline = True
+    try:
+        yield
+    finally:
+        _local.inline = before
+
+
 def parallel_chunks(n: int, work, *, threads: int | None = None) -> None:
     """Call ``work(start, stop)`` over ``[0, n)`` split into one contiguous slice per thread.
 
@@ -29,7 +47,7 @@ def parallel_chunks(n: int, work, *, threads: int | None = None) -> None:
     global _POOL
     threads = threads or THREADS or os.cpu_count() or 1
     threads = max(1, min(threads, n // MIN_ROWS_PER_THREAD))
-    if threads == 1:
+    if threads == 1 or getattr(_local, "inline", False):
         work(0, n)
         return
     if _POOL is None:

@@ -272,6 +272,29 @@ def read_cloud(inputs: FrameInputs, options: BuildOptions | None = None) -> Clou
                                attributes=attributes, legend=legend)
 
 
+def thin_cloud(cloud: CloudArrays, factor: int) -> CloudArrays:
+    """``cloud`` with every ``factor``-th of its pixels only (rows and columns of the pixel grid): the cloud
+    :func:`read_cloud` gives at stride ``cloud.stride * factor``, without reading the frame again (the
+    radii grow with the stride, so the points still cover the image). A sequence shows frames thinned
+    while the timeline plays. Raises :class:`NoValidDepthError` when no pixel is left."""
+    if factor < 1:
+        raise ValueError(f"factor must be >= 1, got {factor}")
+    if factor == 1:
+        return cloud
+    step = cloud.stride * factor
+    keep = (cloud.rows % step == 0) & (cloud.cols % step == 0)
+    if not keep.any():
+        raise NoValidDepthError(f"no pixel is left to build: every pixel is skipped by stride {step}")
+
+    def kept(array: np.ndarray) -> np.ndarray:
+        return array[keep] if len(array) else array  # pixel faces carry no points or radii
+
+    return dataclasses.replace(
+        cloud, points=kept(cloud.points), colors=cloud.colors[keep], radii=kept(cloud.radii) * np.float32(factor),
+        rows=cloud.rows[keep], cols=cloud.cols[keep], depths=cloud.depths[keep], stride=step,
+        attributes={name: values[keep] for name, values in cloud.attributes.items()})
+
+
 def read_frame_passes(inputs: FrameInputs, attributes, *, view_layer: str | None = None) -> FramePasses:
     """The passes a frame's ``attributes`` need: from ``passes_NNNN.exr`` beside its depth file, else from
     the depth file itself (a multilayer render EXR). :class:`DepthCloudError` (one line, naming the file,

@@ -324,3 +324,63 @@ def test_points_of_the_same_count_are_written_in_place():
         assert len(mesh.vertices) == 40 and "user_thing" not in mesh.attributes
     finally:
         bpy.data.meshes.remove(mesh)
+
+
+def test_while_playing_frames_show_thinned_and_in_full_when_playback_stops(rendered, monkeypatch):
+    """Blender's playback handlers: with more pixels than "Points While Playing", a playing sequence shows
+    the cloud a Build at twice the stride gives (thinned from a cached full frame without reading it
+    again, or read thinned, also ahead); stopping shows the current frame in full again."""
+    scene, cam, _ = rendered
+    assert sequence.on_playback_start in bpy.app.handlers.animation_playback_pre
+    assert sequence.on_playback_stop in bpy.app.handlers.animation_playback_post
+    bpy.ops.depth_cloud.build(sequence=True)  # frame 1 shown and cached in full
+    obj = bpy.context.active_object
+    settings = obj.depth_cloud_sequence
+    sequence.wait_prefetch()
+    width, height = scenes.render_size(scene)
+    monkeypatch.setattr(sequence, "PLAYBACK_POINTS", width * height // 4)  # exactly a stride of 2
+    full = sequence.build_options(settings)
+    thin = BuildOptions(**{**full.__dict__, "stride": 2})
+
+    def shown_is(frame, options):
+        inputs, _ = _frame_key(scene, settings, frame)
+        expected = read_cloud(inputs, options)
+        np.testing.assert_array_equal(scenes.vertex_positions_world(obj), expected.points)
+        radii = np.empty(len(obj.data.vertices), np.float32)
+        obj.data.attributes[builder.RADIUS_ATTRIBUTE].data.foreach_get("value", radii)
+        np.testing.assert_allclose(radii, expected.radii, rtol=2e-7)
+        return expected
+
+    sequence.on_playback_start(scene)
+    reads = []
+    monkeypatch.setattr(sequence, "read_cloud", lambda *a: reads.append(a) or read_cloud(*a))
+    scene.frame_set(1)  # the cached full frame: thinned, not read again; the frames ahead are read thinned
+    sequence.wait_prefetch()
+    assert sorted((a[0].frame, a[1].stride) for a in reads) == [(2, 2), (3, 2), (4, 2)]
+    thinned = shown_is(1, thin)
+    n_full = len(read_cloud(_frame_key(scene, settings, 1)[0], full).points)
+    assert len(obj.data.vertices) == len(thinned.points) < n_full / 3
+    assert obj.depth_cloud_sequence.message.startswith(f"frame 1: {len(thinned.points):,} points (1 pixel in 2x2 "
+                                                       "while playing)")
+    assert all((_frame_key(scene, settings, f)[0].signature, thin) in sequence.CACHE for f in (2, 3, 4))
+    assert all(_frame_key(scene, settings, f)[1] not in sequence.CACHE for f in (2, 3, 4))
+    sequence.CACHE.clear()
+    reads.clear()
+    scene.frame_set(2)  # not cached at all: read thinned on the spot (the frames ahead in the background)
+    shown_is(2, thin)
+    sequence.wait_prefetch()
+    assert sorted((a[0].frame, a[1].stride) for a in reads) == [(2, 2), (3, 2), (4, 2)]
+    scene.frame_set(3)
+    shown_is(3, thin)
+    sequence.on_playback_stop(scene)  # the current frame in full, exact again
+    assert scene.frame_current == 3
+    assert_cloud_is_frame(obj, scene, cam)
+    assert "while playing" not in obj.depth_cloud_sequence.message
+    scene.frame_set(2)  # stepping after playback: every point
+    assert_cloud_is_frame(obj, scene, cam)
+
+    monkeypatch.setattr(sequence, "PLAYBACK_POINTS", 0)  # 0: never thinned
+    sequence.on_playback_start(scene)
+    scene.frame_set(4)
+    assert_cloud_is_frame(obj, scene, cam)
+    sequence.on_playback_stop(scene)

@@ -1,15 +1,16 @@
-"""CloudArrays.take: a Build frees each of the cloud's arrays once it is written (issue 15's peak memory)."""
+"""CloudArrays.take (a Build frees each array once written) and thin_cloud (sequences while playing)."""
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import weakref
 
 import numpy as np
 import pytest
 
-from depth_cloud_addon.core import CameraModel
-from depth_cloud_addon.core.cloud import cloud_arrays
+from depth_cloud_addon.core import CameraModel, NoValidDepthError
+from depth_cloud_addon.core.cloud import cloud_arrays, thin_cloud
 
 
 def _cloud():
@@ -38,3 +39,27 @@ def test_a_taken_array_is_freed_when_its_taker_drops_it():
         cloud.take(name)  # not kept: as the builder does, write then drop
     gc.collect()
     assert {name: ref() is None for name, ref in refs.items()} == dict.fromkeys(refs, True)
+
+
+@pytest.mark.parametrize("stride, factor", [(1, 2), (1, 3), (2, 2), (3, 4)])
+def test_thin_cloud_is_the_cloud_read_at_the_larger_stride(stride, factor):
+    camera = CameraModel(width_px=37, height_px=23, lens_mm=30.0)
+    rng = np.random.default_rng(stride * 10 + factor)
+    depth = rng.uniform(2.0, 9.0, (23, 37)).astype(np.float32)
+    depth[rng.random((23, 37)) < 0.2] = np.inf  # background holes
+    color = rng.random((23, 37, 4), dtype=np.float32)
+    thin = thin_cloud(cloud_arrays(depth, color, camera, stride=stride), factor)
+    direct = cloud_arrays(depth, color, camera, stride=stride * factor)
+    assert thin.stride == direct.stride == stride * factor and len(thin.points) == len(direct.points) > 5
+    for name in ("points", "colors", "rows", "cols", "depths"):
+        np.testing.assert_array_equal(getattr(thin, name), getattr(direct, name), err_msg=name)
+    np.testing.assert_allclose(thin.radii, direct.radii, rtol=2e-7)  # (r * 0.5s) * k vs r * (0.5sk), float32
+
+
+def test_thin_cloud_keeps_attributes_in_step_and_refuses_an_empty_result():
+    cloud = dataclasses.replace(_cloud(), attributes={"object_index": np.arange(20 * 32, dtype=np.int32)})
+    thin = thin_cloud(cloud, 4)
+    np.testing.assert_array_equal(thin.attributes["object_index"], thin.rows * 32 + thin.cols - 4 * 32)
+    assert thin_cloud(cloud, 1) is cloud
+    with pytest.raises(NoValidDepthError, match="stride 64"):
+        thin_cloud(cloud, 64)  # rows 4..23 hold no multiple of 64
