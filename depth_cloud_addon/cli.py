@@ -53,7 +53,7 @@ from . import __version__
 from .core import CameraModel, DepthCloudError
 from .core._parallel import set_threads
 from .core.atomic import remove_stale_temporaries
-from .core.cloud import BuildOptions, write_depth_kinds
+from .core.cloud import BuildOptions, motion_frame_files, write_depth_kinds
 from .core.export import (
     JOB_COMMENT,
     ExportOptions,
@@ -70,7 +70,6 @@ from .core.frame_files import (
     frame_files_of,
     frame_inputs,
     frame_path,
-    neighbour_files,
     parse_frames,
     read_camera_sidecar,
     read_sidecar,
@@ -321,10 +320,9 @@ def _job_description(job: ConvertJob) -> dict:
     try:
         files = frame_files_of(job.depth_path, color_path=job.color_path, camera_path=job.camera_path)
         paths = (files.depth_path, files.color_path, files.camera_path, files.passes_path)
-        if {"motion", "motion_source"} & set(job.build.attributes) and job.frame is not None:
-            following = neighbour_files(files, job.frame)  # motion reads the next frame too
-            if following is not None:
-                paths += (following.depth_path, following.camera_path, following.passes_path)
+        following = motion_frame_files(files, job.frame, job.build.attributes)  # motion reads frame N+1 too
+        if following is not None:
+            paths += (following.depth_path, following.camera_path, following.passes_path)
     except DepthCloudError:
         paths = (job.depth_path, job.color_path, job.camera_path)
     return {"version": __version__, "frame": job.frame, "inputs": input_fingerprint(paths),

@@ -38,7 +38,8 @@ import bpy
 from ..core import DepthCloudError
 from ..core._parallel import one_thread
 from ..core.cache import FrameCache, default_cache_mb
-from ..core.cloud import BuildOptions, read_cloud, thin_cloud
+from ..core.cloud import BuildOptions, motion_frame_files, read_cloud, thin_cloud
+from ..core.frame_files import files_signature
 from ..core.passes import EDGE_THRESHOLD
 from . import builder, compat, frames
 from .handlers import add_handlers, remove_handlers
@@ -122,6 +123,13 @@ def display_options(camera, options: BuildOptions) -> BuildOptions:
     return options if factor == 1 else dataclasses.replace(options, stride=options.stride * factor)
 
 
+def frame_key(inputs, options: BuildOptions) -> tuple:
+    """The cache key of a frame's cloud: its inputs, the options, and the next frame's files when the
+    options' motion attributes read them (so motion unknown before frame N+1 was rendered is read again)."""
+    following = motion_frame_files(inputs.files, inputs.frame, options.attributes)
+    return inputs.signature, options, files_signature(following) if following is not None else None
+
+
 def _cached(key):
     """The cloud of ``key`` from the cache or its background decode; None if neither has it."""
     cloud = CACHE.get(key)
@@ -137,10 +145,10 @@ def frame_cloud(scene, settings, frame: int, *, use_cache: bool = True, playing:
     inputs = frames.frame_inputs(scene, source_path(settings), settings.from_setup, frame)
     full = build_options(settings)
     options = display_options(inputs.camera, full) if playing else full
-    key = (inputs.signature, options)
+    key = frame_key(inputs, options)
     cloud = _cached(key) if use_cache else None
     if cloud is None:
-        whole = _cached((inputs.signature, full)) if use_cache and options is not full else None
+        whole = _cached(frame_key(inputs, full)) if use_cache and options is not full else None
         if whole is not None:
             cloud = thin_cloud(whole, options.stride // full.stride)
         else:
@@ -202,9 +210,9 @@ def prefetch(obj, scene, frame: int) -> int:
             if inputs.uses_fallback_camera:
                 break
             options = display_options(inputs.camera, full)
-            key = (inputs.signature, options)
+            key = frame_key(inputs, options)
             wanted.add(key)
-            if key in _pending or key in CACHE or (inputs.signature, full) in CACHE:  # (a full frame is thinned)
+            if key in _pending or key in CACHE or frame_key(inputs, full) in CACHE:  # (a full frame is thinned)
                 continue
             if CACHE.nbytes + size * (len(_pending) + 1) > limit:
                 break

@@ -21,7 +21,7 @@ import numpy as np
 from .camera import CameraModel
 from .errors import DepthCloudError, NoValidDepthError, ResolutionMismatchError
 from .exr import ExrImage, read_channels, read_exr, write_exr
-from .frame_files import CaptureInfo, FrameInputs, frame_inputs, neighbour_files
+from .frame_files import CaptureInfo, FrameFiles, FrameInputs, frame_inputs, neighbour_files
 from .geometry import (
     DEPTH_KINDS,
     ValidPoints,
@@ -363,6 +363,15 @@ def _object_transforms(objects, next_objects) -> dict[str, np.ndarray | None]:
         this = np.asarray(obj["matrix_world"], np.float64)
         out[obj["name"]] = np.asarray(nxt["matrix_world"], np.float64) @ np.linalg.inv(this)
     return out
+
+
+def motion_frame_files(files: FrameFiles, frame: int | None, attributes) -> FrameFiles | None:
+    """The next frame's files that a frame's cloud also reads: the ``motion`` attributes need frame
+    ``frame + 1`` (its sidecar and passes). None when they are not asked for or that frame has no depth
+    file. Whatever caches or resumes a frame's cloud keys it on these files too."""
+    if frame is None or not {"motion", "motion_source"} & set(attributes):
+        return None
+    return neighbour_files(files, frame)
 
 
 def _motion(inputs: FrameInputs, cloud: CloudArrays, passes: FramePasses, ids) -> tuple:

@@ -406,6 +406,12 @@ def _mtime(path: str | None) -> int | None:
     return os.stat(path).st_mtime_ns if path else None
 
 
+def files_signature(files: FrameFiles) -> tuple:
+    """Changes when any of a frame's files changes (paths and modification times)."""
+    return (files.depth_path, _mtime(files.depth_path), files.color_path, _mtime(files.color_path),
+            files.camera_path, _mtime(files.camera_path), files.passes_path, _mtime(files.passes_path))
+
+
 def frame_inputs(files: FrameFiles, frame: int | None = None, *, camera: CameraModel | None = None,
                  camera_note: str = "", fallback: Callable[[], tuple[CameraModel, str]] | None = None
                  ) -> FrameInputs:
@@ -427,6 +433,5 @@ def frame_inputs(files: FrameFiles, frame: int | None = None, *, camera: CameraM
         camera_key, uses_fallback = camera.to_json(), True
     else:
         raise DepthCloudError(f"{files.depth_path}: no camera sidecar beside the depth file")
-    signature = (files.depth_path, _mtime(files.depth_path), files.color_path, _mtime(files.color_path),
-                 files.camera_path, _mtime(files.camera_path), files.passes_path, _mtime(files.passes_path), camera_key)
+    signature = (*files_signature(files), camera_key)
     return FrameInputs(frame, files, camera, note, signature, uses_fallback, capture)

@@ -222,7 +222,7 @@ def test_bake_reports_gaps_resolution_and_camera_type_changes_and_can_stop(rende
 
 def _frame_key(scene, settings, frame):
     inputs = frames.frame_inputs(scene, sequence.source_path(settings), settings.from_setup, frame)
-    return inputs, (inputs.signature, sequence.build_options(settings))
+    return inputs, sequence.frame_key(inputs, sequence.build_options(settings))
 
 
 def _assert_same_cloud(a, b):
@@ -362,7 +362,7 @@ def test_while_playing_frames_show_thinned_and_in_full_when_playback_stops(rende
     assert len(obj.data.vertices) == len(thinned.points) < n_full / 3
     assert obj.depth_cloud_sequence.message.startswith(f"frame 1: {len(thinned.points):,} points (1 pixel in 2x2 "
                                                        "while playing)")
-    assert all((_frame_key(scene, settings, f)[0].signature, thin) in sequence.CACHE for f in (2, 3, 4))
+    assert all(sequence.frame_key(_frame_key(scene, settings, f)[0], thin) in sequence.CACHE for f in (2, 3, 4))
     assert all(_frame_key(scene, settings, f)[1] not in sequence.CACHE for f in (2, 3, 4))
     sequence.CACHE.clear()
     reads.clear()
@@ -384,3 +384,25 @@ def test_while_playing_frames_show_thinned_and_in_full_when_playback_stops(rende
     scene.frame_set(4)
     assert_cloud_is_frame(obj, scene, cam)
     sequence.on_playback_stop(scene)
+
+
+def test_a_frame_with_motion_is_keyed_on_the_next_frames_files(rendered):
+    """Motion reads frame N+1: a frame shown before N+1 was rendered (motion unknown) is read again once
+    N+1's files appear or change; without motion attributes the next frame does not matter."""
+    import shutil
+
+    scene, _, folder = rendered
+    bpy.ops.depth_cloud.build(sequence=True)
+    settings = bpy.context.active_object.depth_cloud_sequence
+    inputs = frames.frame_inputs(scene, sequence.source_path(settings), settings.from_setup, 4)
+    plain = sequence.build_options(settings)
+    motion = BuildOptions(**{**plain.__dict__, "attributes": ("motion",)})
+    before = sequence.frame_key(inputs, motion)
+    assert before[2] is None and sequence.frame_key(inputs, plain)[2] is None
+    for kind in ("depth", "color"):
+        shutil.copyfile(folder / f"{kind}_0004.exr", folder / f"{kind}_0005.exr")
+    appeared = sequence.frame_key(inputs, motion)
+    assert appeared != before and appeared[2][0] == str(folder / "depth_0005.exr")
+    shutil.copyfile(folder / "camera_0004.json", folder / "camera_0005.json")
+    assert sequence.frame_key(inputs, motion) not in (before, appeared)
+    assert sequence.frame_key(inputs, plain) == (inputs.signature, plain, None)
