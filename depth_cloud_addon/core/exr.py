@@ -211,9 +211,17 @@ def _load(path: str) -> tuple[dict[str, np.ndarray], tuple[str, ...], dict[str, 
         # The headers list every channel; a truncated file's full read silently drops parts.
         with OpenEXR.File(path, header_only=True) as f:
             names = tuple(c.name for p in f.parts for c in p.header["channels"])
-        # A plain RGBA color file reads interleaved as one (H, W, 4) array: no copy to assemble it.
-        interleave = len(f.parts) == 1 and sorted(names) == ["A", "B", "G", "R"]
-        with OpenEXR.File(path, separate_channels=not interleave) as f:
+            # A plain RGBA color file reads interleaved as one (H, W, 4) array: no copy to assemble it.
+            # (Inside the block: the parts are gone once the file is closed.)
+            interleave = len(f.parts) == 1 and sorted(names) == ["A", "B", "G", "R"]
+        if interleave:
+            try:
+                opened = OpenEXR.File(path, separate_channels=False)
+            except ValueError:  # "cannot coalesce": the four channels differ in type (e.g. a half alpha)
+                interleave = False
+        if not interleave:
+            opened = OpenEXR.File(path, separate_channels=True)
+        with opened as f:
             pixels, interop, kinds, strings = {}, {}, {}, {}
             for part in f.parts:
                 strings.update({k: v for k, v in part.header.items() if isinstance(v, str) and "/" in k})

@@ -407,3 +407,36 @@ def test_module_does_not_import_bpy():
     code = "import sys, depth_cloud_addon.core.exr; assert not {'bpy', 'mathutils'} & set(sys.modules)"
     subprocess.run([sys.executable, "-c", code], check=True,
                    env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+
+
+@pytest.mark.parametrize("types", [dict.fromkeys("RGBA", np.float32), dict.fromkeys("RGBA", np.float16),
+                                   {**dict.fromkeys("RGB", np.float32), "A": np.float16}],
+                         ids=["float", "half", "float-with-half-alpha"])
+def test_a_plain_rgba_file_reads_interleaved_whatever_its_channel_types(tmp_path, types):
+    """A color file of R, G, B, A reads as one (H, W, 4) array without assembling it (float32 files);
+    channels of different types cannot be read interleaved and are read one by one: same values."""
+    from depth_cloud_addon.core.exr import _load
+
+    rng = np.random.default_rng(3)
+    values = {c: rng.random((5, 7), dtype=np.float32).astype(types[c]) for c in "RGBA"}
+    path = str(tmp_path / "rgba.exr")
+    OpenEXR.File({"compression": OpenEXR.ZIP_COMPRESSION, "type": OpenEXR.scanlineimage},
+                 {c: OpenEXR.Channel(v) for c, v in values.items()}).write(path)
+    image = read_exr(path, require_depth=False)
+    expected = np.stack([values[c].astype(np.float32) for c in "RGBA"], axis=-1)
+    np.testing.assert_array_equal(image.color, expected)
+    pixels = _load(path)[0]
+    one_array = pixels["R"].base is not None and pixels["R"].base is pixels["A"].base
+    assert one_array == (len(set(types.values())) == 1)
+    if set(types.values()) == {np.float32}:  # the file's own (H, W, 4) array: no second copy to assemble it
+        import tracemalloc
+
+        big = str(tmp_path / "big.exr")
+        OpenEXR.File({"compression": OpenEXR.ZIP_COMPRESSION, "type": OpenEXR.scanlineimage},
+                     {c: OpenEXR.Channel(np.full((256, 256), i / 4, np.float32)) for i, c in enumerate("RGBA")}
+                     ).write(big)
+        tracemalloc.start()
+        color = read_exr(big, require_depth=False).color
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        assert color.nbytes == 256 * 256 * 16 and peak < 1.5 * color.nbytes
