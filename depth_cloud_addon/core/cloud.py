@@ -20,7 +20,7 @@ import numpy as np
 
 from .camera import CameraModel
 from .errors import DepthCloudError, NoValidDepthError, ResolutionMismatchError
-from .exr import ExrImage, read_channels, read_exr, write_exr
+from .exr import ExrChannels, ExrImage, read_channels, read_exr, write_exr
 from .frame_files import CaptureInfo, FrameFiles, FrameInputs, frame_inputs, neighbour_files
 from .geometry import (
     DEPTH_KINDS,
@@ -95,13 +95,14 @@ def resolve_file_depth_kind(requested: str, header_kind: str | None, capture_kin
 
 
 def read_depth_file(path, camera: CameraModel, capture: CaptureInfo | None = None, depth_kind: str = "auto", *,
-                    view_layer: str | None = None, view_layer_required: bool = True) -> tuple[ExrImage, FileDepthKind]:
+                    view_layer: str | None = None, view_layer_required: bool = True,
+                    channels: ExrChannels | None = None) -> tuple[ExrImage, FileDepthKind]:
     """Read a depth file as what it holds: its depth (a rasteriser's far-plane "no hit" made background, when
     ``capture`` says EEVEE or Workbench wrote it) and its kind (:func:`resolve_file_depth_kind`, with the
-    file's header and ``capture``'s record). ``view_layer``: see :func:`.exr.read_exr`. Every reader of
-    depth files goes through here."""
+    file's header and ``capture``'s record). ``view_layer``, ``channels``: see :func:`.exr.read_exr`. Every
+    reader of depth files goes through here."""
     capture = capture or CaptureInfo()
-    image = read_exr(path, view_layer=view_layer, view_layer_required=view_layer_required)
+    image = read_exr(path, view_layer=view_layer, view_layer_required=view_layer_required, channels=channels)
     if capture.depth_buffer_background and image.depth is not None:  # EEVEE: "no hit" is about clip_end
         image = dataclasses.replace(image, depth=depth_buffer_background(image.depth, camera))
     return image, resolve_file_depth_kind(depth_kind, image.depth_kind, capture.kind_of(image.path), camera,
@@ -109,10 +110,11 @@ def read_depth_file(path, camera: CameraModel, capture: CaptureInfo | None = Non
 
 
 def read_frame_depth(inputs: FrameInputs, depth_kind: str = "auto", *, view_layer: str | None = None,
-                     view_layer_required: bool = True) -> tuple[ExrImage, FileDepthKind]:
+                     view_layer_required: bool = True, channels: ExrChannels | None = None
+                     ) -> tuple[ExrImage, FileDepthKind]:
     """A frame's depth file read by :func:`read_depth_file`, with the frame's camera and sidecar."""
     return read_depth_file(inputs.files.depth_path, inputs.camera, inputs.capture, depth_kind,
-                           view_layer=view_layer, view_layer_required=view_layer_required)
+                           view_layer=view_layer, view_layer_required=view_layer_required, channels=channels)
 
 @dataclass(frozen=True)
 class BuildOptions:
@@ -251,8 +253,11 @@ def read_cloud(inputs: FrameInputs, options: BuildOptions | None = None) -> Clou
     """
     options = options or BuildOptions()
     files = inputs.files
+    channels = None
+    if any(a != "edge" for a in options.attributes) and inputs.files.passes_path is None:
+        channels = read_channels(inputs.files.depth_path)  # the passes are in the depth file: decode it once
     image, kind = read_frame_depth(inputs, options.depth_kind, view_layer=options.view_layer,
-                                   view_layer_required=options.view_layer_required)
+                                   view_layer_required=options.view_layer_required, channels=channels)
     color = image.color
     if files.color_path is not None:
         color = read_exr(files.color_path, require_depth=False).color
@@ -266,7 +271,7 @@ def read_cloud(inputs: FrameInputs, options: BuildOptions | None = None) -> Clou
     warnings = tuple(inputs.warnings) + ((kind.warning,) if kind.warning else ())
     attributes, legend = {}, None
     if options.attributes:
-        attributes, legend, notes = _point_attributes(inputs, image, cloud, options, edges)
+        attributes, legend, notes = _point_attributes(inputs, image, cloud, options, edges, channels)
         warnings += tuple(notes)
     return dataclasses.replace(cloud, warnings=warnings, view_layer=image.view_layer or inputs.capture.view_layer,
                                attributes=attributes, legend=legend)
@@ -295,12 +300,16 @@ def thin_cloud(cloud: CloudArrays, factor: int) -> CloudArrays:
         attributes={name: values[keep] for name, values in cloud.attributes.items()})
 
 
-def read_frame_passes(inputs: FrameInputs, attributes, *, view_layer: str | None = None) -> FramePasses:
+def read_frame_passes(inputs: FrameInputs, attributes, *, view_layer: str | None = None,
+                      channels: ExrChannels | None = None) -> FramePasses:
     """The passes a frame's ``attributes`` need: from ``passes_NNNN.exr`` beside its depth file, else from
     the depth file itself (a multilayer render EXR). :class:`DepthCloudError` (one line, naming the file,
-    the missing passes and how to capture them) when some are missing."""
+    the missing passes and how to capture them) when some are missing. ``channels``: that file already
+    decoded (:func:`.exr.read_channels`), if it was."""
     path = inputs.files.passes_path or inputs.files.depth_path
-    passes = read_passes(read_channels(path), view_layer=view_layer)
+    if channels is None or os.path.abspath(channels.path) != os.path.abspath(path):
+        channels = read_channels(path)
+    passes = read_passes(channels, view_layer=view_layer)
     if inputs.capture.objects:  # rigid motion needs the objects' placements only, not the Vector pass
         attributes = [a for a in attributes if a not in ("motion", "motion_source")]
     missing = missing_passes(passes, attributes)
@@ -311,14 +320,15 @@ def read_frame_passes(inputs: FrameInputs, attributes, *, view_layer: str | None
 
 
 def _point_attributes(inputs: FrameInputs, image: ExrImage, cloud: CloudArrays, options: BuildOptions,
-                      edges) -> tuple[dict, dict | None, list[str]]:
+                      edges, channels: ExrChannels | None = None) -> tuple[dict, dict | None, list[str]]:
     """The attributes ``options`` ask for, of the cloud's points; the legend; notes for the user."""
     wanted = options.attributes
     rows, cols = cloud.rows, cloud.cols
     out, legend, notes = {}, None, []
     passes = None
     if any(a != "edge" for a in wanted):
-        passes = read_frame_passes(inputs, [a for a in wanted if a != "edge"], view_layer=image.view_layer)
+        passes = read_frame_passes(inputs, [a for a in wanted if a != "edge"], view_layer=image.view_layer,
+                                   channels=channels)
     to_space = np.eye(4) if cloud.space == "world" else cloud.camera.world2cam
     if "object_index" in wanted:
         out["object_index"] = np.rint(passes.object_index[rows, cols]).astype(np.int32)

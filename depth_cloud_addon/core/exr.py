@@ -38,7 +38,7 @@ Example::
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -253,14 +253,17 @@ class ExrChannels:
     pixels: dict            # channel name -> (H, W) array as stored (row 0 = top)
     names: tuple[str, ...]  # channel names in file order
     attributes: dict        # string header attributes with a "/" in their name (Cryptomatte's), all parts
+    interop: dict = field(default_factory=dict)  # channel name -> its part's colorInteropID
+    kinds: dict = field(default_factory=dict)    # channel name -> its part's recorded depth kind
 
 
 def read_channels(path) -> ExrChannels:
     """Every channel of the EXR at ``path`` (for passes beyond depth and color: index, normal, vector,
-    Cryptomatte); :class:`ExrReadError` for a missing, non-EXR, truncated or corrupt file."""
+    Cryptomatte); :class:`ExrReadError` for a missing, non-EXR, truncated or corrupt file. Pass it to
+    :func:`read_exr` as ``channels`` to read depth and color from it without decoding the file again."""
     path = os.fspath(path)
-    pixels, names, _, _, strings = _load(path)
-    return ExrChannels(path, pixels, names, strings)
+    pixels, names, interop, kinds, strings = _load(path)
+    return ExrChannels(path, pixels, names, strings, interop, kinds)
 
 
 def _recorded_kind(path: str, value) -> str | None:
@@ -317,7 +320,7 @@ def _color_array(pixels, names: tuple[str, ...]) -> np.ndarray:
 
 
 def read_exr(path, *, depth_channel=None, color_layer=None, require_depth=True, view_layer=None,
-             view_layer_required=True) -> ExrImage:
+             view_layer_required=True, channels: ExrChannels | None = None) -> ExrImage:
     """Read depth and color from an EXR written by Blender (any layout listed in the module doc).
 
     ``depth_channel``: full channel name to use as depth (else :func:`find_depth_channel`, then the
@@ -334,6 +337,8 @@ def read_exr(path, *, depth_channel=None, color_layer=None, require_depth=True, 
     naming the layers there are), unless ``view_layer_required`` is False: then the first layer is read.
     The result's ``view_layer`` names the layer read (None for files without view layers).
 
+    ``channels``: the file already decoded by :func:`read_channels` (read from it, not decoded again).
+
     The result's ``depth_kind`` is the kind recorded in the header of the part holding the depth
     channel (:data:`DEPTH_KIND_ATTRIBUTE`), None when there is none or no depth was read.
 
@@ -344,7 +349,10 @@ def read_exr(path, *, depth_channel=None, color_layer=None, require_depth=True, 
     is found.
     """
     path = os.fspath(path)
-    pixels, names, interop, kinds, _ = _load(path)
+    if channels is not None and os.path.abspath(channels.path) == os.path.abspath(path):  # decoded already
+        pixels, names, interop, kinds = channels.pixels, channels.names, channels.interop, channels.kinds
+    else:
+        pixels, names, interop, kinds, _ = _load(path)
     present = ", ".join(names) or "none"
     layers = _layers(names)
     in_file = view_layers(names)

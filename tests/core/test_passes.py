@@ -192,6 +192,23 @@ def test_passes_are_found_in_a_multilayer_render_exr(tmp_path):
     assert (passes.object_index == 6).all() and (passes.vector[..., 3] == 2).all() and passes.normal is None
 
 
+def test_a_render_exr_holding_depth_and_passes_is_decoded_once(tmp_path, monkeypatch):
+    from depth_cloud_addon.core import exr
+
+    index = np.arange(CAMERA.width_px * CAMERA.height_px, dtype=np.float32).reshape(CAMERA.shape) % 5
+    write_exr(tmp_path / "render.exr", {"ViewLayer.Depth.Z": np.full(CAMERA.shape, 3.0, np.float32),
+                                        "ViewLayer.IndexOB.X": index})
+    write_camera_sidecar(tmp_path / "render.json", CAMERA)
+    inputs = frame_inputs(frame_files_of(tmp_path / "render.exr"), 1)
+    loads = []
+    load = exr._load
+    monkeypatch.setattr(exr, "_load", lambda path: loads.append(path) or load(path))
+    cloud = read_cloud(inputs, BuildOptions(attributes=("object_index",)))
+    assert loads == [str(tmp_path / "render.exr")]
+    np.testing.assert_array_equal(cloud.attributes["object_index"], index.reshape(-1).astype(np.int32))
+    assert len(cloud.points) == index.size and np.allclose(cloud.depths, 3.0)
+
+
 def test_attribute_names_are_checked():
     assert check_attributes("edge, normal") == ("normal", "edge")
     with pytest.raises(ValueError, match="unknown attribute"):
