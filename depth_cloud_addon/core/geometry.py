@@ -233,7 +233,6 @@ def backproject_valid(depth, camera: CameraModel, *, depth_kind: str = "auto", s
     if mask is not None:
         valid &= np.asarray(mask, dtype=bool)
     rows, cols = valid_pixels(valid)
-    del valid
     n = rows.size
     points = np.empty((n, 3), dtype=dtype)
     footprint = np.empty(n, dtype=np.float32)
@@ -246,6 +245,10 @@ def backproject_valid(depth, camera: CameraModel, *, depth_kind: str = "auto", s
         frame_rotation = rotation if space == "world" else np.eye(3)
         offset = translation if space == "world" else np.zeros(3)
         tables = [(frame_rotation[k, 0] * col_x, frame_rotation[k, 1] * row_y - frame_rotation[k, 2]) for k in range(3)]
+        if camera.projection == "PERSP" and kind == "planar":
+            _planar_rows(depth, valid, tables, offset, pixel_size, points, footprint, chunk_px)
+            return ValidPoints(points, rows, cols, footprint)
+    del valid
 
     def work(first: int, last: int) -> None:
         for start in range(first, last, chunk_px):
@@ -262,13 +265,6 @@ def backproject_valid(depth, camera: CameraModel, *, depth_kind: str = "auto", s
                 side_x = pixel_to_direction(x + 0.5, y, camera) - pixel_to_direction(x - 0.5, y, camera)
                 side_y = pixel_to_direction(x, y + 0.5, camera) - pixel_to_direction(x, y - 0.5, camera)
                 footprint[start:stop] = distance * np.sqrt(np.linalg.norm(np.cross(side_x, side_y), axis=-1))
-            elif camera.projection == "PERSP" and kind == "planar":
-                # Separable rays: point_k = t_k + d * (R_k0 a(col) + R_k1 b(row) - R_k2), from per-column and
-                # per-row tables; one gather pair and a multiply-add per coordinate.
-                for k, (column_term, row_term) in enumerate(tables):
-                    points[start:stop, k] = offset[k] + d * (column_term[c] + row_term[r])
-                footprint[start:stop] = d * pixel_size
-                continue
             else:
                 a, b = col_x[c], row_y[r]
                 if camera.projection == "PERSP":
@@ -282,6 +278,38 @@ def backproject_valid(depth, camera: CameraModel, *, depth_kind: str = "auto", s
 
     parallel_chunks(n, work)
     return ValidPoints(points, rows, cols, footprint)
+
+
+def _planar_rows(depth, valid, tables, offset, pixel_size, points, footprint, chunk_px: int) -> None:
+    """:func:`backproject_valid` for a perspective camera and planar depth, one block of image rows at a
+    time: ``point_k = t_k + d * (a_k(col) + b_k(row))`` by broadcasting the per-column and per-row tables
+    over the block (no per-pixel gathers), then the valid pixels taken out of it in row-major order. The
+    same operations in the same order as per pixel, so the same bits; on all cores, split by rows."""
+    height, width = depth.shape
+    starts = np.zeros(height + 1, np.int64)  # index of each row's first valid pixel in the output
+    np.cumsum(np.count_nonzero(valid, axis=1), out=starts[1:])
+    block = max(1, chunk_px // width)
+
+    def work(first_px: int, last_px: int) -> None:
+        first, last = -(-first_px // width), -(-last_px // width)  # whole rows: a partition of [0, height)
+        for r0 in range(first, last, block):
+            r1 = min(r0 + block, last)
+            start, stop = starts[r0], starts[r1]
+            if start == stop:
+                continue
+            d = depth[r0:r1].astype(np.float64)
+            keep = valid[r0:r1]
+            every = stop - start == keep.size
+            with np.errstate(invalid="ignore", over="ignore"):  # background pixels are computed, then dropped
+                for k, (column_term, row_term) in enumerate(tables):
+                    value = column_term[None, :] + row_term[r0:r1, None]
+                    value *= d
+                    value += offset[k]
+                    points[start:stop, k] = value.reshape(-1) if every else value[keep]
+                size = d * pixel_size
+            footprint[start:stop] = size.reshape(-1) if every else size[keep]
+
+    parallel_chunks(height * width, work)
 
 
 def backproject(depth, camera: CameraModel, *, depth_kind: str = "auto", space: str = "world",
