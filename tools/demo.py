@@ -1,28 +1,29 @@
-"""`make demo`: the whole workflow on a generated sample scene, as an artist would run it.
+"""`make demo`: the whole workflow on a generated shot, as an artist would run it.
 
-Runs Blender as a Python module (the venv's bpy) with the add-on enabled from this checkout:
-Set Up EXR Outputs -> Cycles render of a short moving-camera sequence through the compositor outputs
--> Build Point Cloud (frame 1) -> Build with Sequence -> Bake Sequence. Writes into --out (git-ignored):
+Runs Blender as a Python module (the venv's bpy) with the add-on enabled from this checkout, on the
+scene of :mod:`tools.demo_scene` (textured, lit objects 3 to 50 m from a camera that dollies and pans):
+Set Up EXR Outputs -> Cycles render of the sequence through the compositor outputs -> Build Point Cloud
+(frame 1) -> Pixel Faces -> Build with Sequence -> Bake Sequence -> save the .blend -> ``depth-cloud
+convert``. Writes into --out (git-ignored) the files listed in :data:`OUTPUTS` (the README's table).
 
-* ``frames/depth_NNNN.exr``, ``frames/color_NNNN.exr``, ``frames/camera_NNNN.json``: what the set-up writes;
-* ``demo.blend``: the scene with the cloud bound to the timeline (with the add-on installed, scrubbing
-  shows each frame's cloud where that frame's camera saw it) and, in the excluded collection
-  "DepthCloud Bake", the same sequence baked to one object per frame (plays without the add-on);
-* ``cloud.ply``: the cloud's world-space points with sRGB colors;
-* ``preview.png``: the render (left) next to the cloud rendered with Cycles from another viewpoint (right);
-* ``faces_preview.png``: the render, the pixel-faces cloud of that frame rendered through the same
-  camera (the same image again), and the faces from the side viewpoint;
-* ``ply/cloud_NNNN.ply``: every frame's cloud, written by the ``depth-cloud convert`` command line.
+The pictures of clouds are rendered with Cycles from a fixed "Side View" camera. Each point is drawn
+as a sphere whose radius covers its pixel's footprint *on the surface* (half the diagonal of the
+spacing to its neighbouring pixels' points, so oblique surfaces such as the floor stay closed): the
+add-on's own ``radius`` is half the footprint on a surface facing the camera, which leaves gaps
+between the points that beat against the side camera's pixels as moire stripes.
 
-It ends with a one-line summary, including the median distance between the cloud's points and
-Blender's own ``scene.ray_cast`` through the pixel centres.
+It ends with a one-line summary: the accuracy (median and max distance between the frame-1 cloud
+and Blender's own ``scene.ray_cast`` through the pixel centres) and the PSNR of the Pixel Faces
+rendered through the camera against the render. ``summary.json`` holds the same figures.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import pathlib
+import shutil
 import sys
 import tempfile
 import time
@@ -35,130 +36,340 @@ import numpy as np  # noqa: E402
 
 import depth_cloud_addon  # noqa: E402
 from depth_cloud_addon import cli  # noqa: E402
-from depth_cloud_addon.blender import builder  # noqa: E402
+from depth_cloud_addon.blender import builder, sequence  # noqa: E402
+from depth_cloud_addon.core.cloud import read_cloud  # noqa: E402
+from depth_cloud_addon.core.frame_files import find_frame_files, frame_inputs  # noqa: E402
 from depth_cloud_addon.core.ply import write_ply  # noqa: E402
-from tools import scenes  # noqa: E402  (the sample scenes the tests render)
+from tools import demo_scene, gif, scenes  # noqa: E402
+
+#: Every file the demo writes (relative to --out), with one line each: the README's table.
+OUTPUTS = {
+    "render.png": "frame 1 as rendered through the shot's camera (a copy of `frames/render_0001.png`)",
+    "side.png": "the frame-1 cloud rendered with Cycles from the fixed Side View camera",
+    "preview.png": "`render.png` next to `side.png`",
+    "faces_camera.png": "the Pixel Faces of frame 1 rendered through the shot's camera: the image again",
+    "faces_side.png": "the Pixel Faces from the Side View camera",
+    "faces_preview.png": "`render.png`, `faces_camera.png` and `faces_side.png` side by side",
+    "sequence.gif": "the sequence cloud from the Side View camera as the timeline plays (each frame's cloud "
+                    "where that frame's camera saw it), looping forwards and back",
+    "cloud.ply": "the frame-1 cloud's world-space points with sRGB colours",
+    "summary.json": "the figures of the summary line (accuracy, PSNR, counts, timings)",
+    "demo.blend": "the scene: the sequence cloud bound to the timeline (plays with the add-on enabled), the "
+                  "same sequence baked to one object per frame in the excluded collection \"DepthCloud Bake\", "
+                  "the set in the excluded collection \"Set\"",
+    "frames/depth_NNNN.exr": "each frame's Depth pass as Set Up EXR Outputs captures it (float32, planar Z)",
+    "frames/color_NNNN.exr": "each frame's linear RGBA image",
+    "frames/camera_NNNN.json": "each frame's camera and capture facts (the sidecar)",
+    "frames/render_NNNN.png": "each frame's render output (Blender's own, as the scene's output path says)",
+    "ply/cloud_NNNN.ply": "every frame's cloud, written by `depth-cloud convert`",
+}
+BACKGROUND = np.array([0.06, 0.065, 0.075], np.float32)  # behind the cloud in the side views (sRGB)
+SIDE_SAMPLES, GIF_SAMPLES = 8, 4  # per pixel, for the pictures of clouds (emission only: no noise but edges)
+#: How much farther than the facing footprint a neighbouring pixel's point may be and still count as the same
+#: surface (the floor 50 m away, seen from 1.7 m up, spreads its pixels' points about 30 footprints apart),
+#: and the longest side of a point's footprint, in facing footprints (see :func:`surface_radii`).
+SAME_SURFACE, MAX_STRETCH = 40.0, 4.0
+#: The pixel filter of the Pixel Faces render through the camera: each pixel sees its own quad's centre.
+FACES_FILTER_PX = 0.01
 
 
-def render_png(scene, camera, path: pathlib.Path) -> np.ndarray:
-    """Render ``camera``'s view to a PNG; return its pixels (H, W, 4) top row first."""
-    scene.camera = camera
+def set_png_output(scene, mode: str = "RGBA") -> None:
     settings = scene.render.image_settings
-    if hasattr(settings, "media_type"):
+    if hasattr(settings, "media_type"):  # 5.0: the media type comes before the format
         settings.media_type = "IMAGE"
-    settings.file_format, settings.color_mode, settings.color_depth = "PNG", "RGBA", "8"
-    scene.render.filepath = str(path)
-    bpy.ops.render.render(write_still=True)
+    settings.file_format, settings.color_mode, settings.color_depth = "PNG", mode, "8"
+
+
+def read_png(path: pathlib.Path) -> np.ndarray:
+    """An 8-bit PNG's pixels as float (H, W, 4), top row first, values as stored (no colour conversion)."""
     image = bpy.data.images.load(str(path))
-    pixels = np.array(image.pixels[:], dtype=np.float32).reshape(image.size[1], image.size[0], 4)[::-1]
-    bpy.data.images.remove(image)
-    return pixels
+    try:
+        pixels = np.empty(image.size[0] * image.size[1] * 4, np.float32)
+        image.pixels.foreach_get(pixels)
+        return pixels.reshape(image.size[1], image.size[0], 4)[::-1].copy()
+    finally:
+        bpy.data.images.remove(image)
 
 
-def save_side_by_side(left: np.ndarray, right: np.ndarray, path: pathlib.Path) -> None:
-    both = np.concatenate([left, right], axis=1)
-    image = bpy.data.images.new("depth-cloud-preview", both.shape[1], both.shape[0], alpha=True)
-    image.pixels.foreach_set(both[::-1].ravel())
+def render_png(scene, camera, path: pathlib.Path, *, samples: int, filter_px: float = 1.5,
+               transparent: bool = False) -> np.ndarray:
+    """Render ``camera``'s view of the current frame to a PNG with ``samples`` per pixel, not denoised (over
+    :data:`BACKGROUND` when ``transparent``: the world is not seen); return its RGB pixels (H, W, 3) in
+    0..1, top row first. The scene's render settings are restored."""
+    cycles, render = scene.cycles, scene.render
+    kept = (cycles.samples, cycles.filter_width, cycles.use_denoising, render.film_transparent, scene.camera)
+    cycles.samples, cycles.filter_width, cycles.use_denoising = samples, filter_px, False
+    render.film_transparent, scene.camera = transparent, camera
+    set_png_output(scene)
+    render.filepath = str(path)
+    try:
+        bpy.ops.render.render(write_still=True)
+    finally:
+        cycles.samples, cycles.filter_width, cycles.use_denoising, render.film_transparent, scene.camera = kept
+    pixels = read_png(path)
+    if transparent:  # PNG stores straight alpha
+        pixels[..., :3] = pixels[..., :3] * pixels[..., 3:] + BACKGROUND * (1.0 - pixels[..., 3:])
+        save_png(pixels[..., :3], path)
+    return pixels[..., :3]
+
+
+def save_png(rgb: np.ndarray, path: pathlib.Path) -> None:
+    """Write (H, W, 3) RGB in 0..1, top row first, as an 8-bit PNG."""
+    h, w = rgb.shape[:2]
+    rgba = np.concatenate([rgb, np.ones((h, w, 1), rgb.dtype)], axis=-1)
+    image = bpy.data.images.new("depth-cloud-demo", w, h, alpha=True)
+    image.pixels.foreach_set(np.ascontiguousarray(rgba[::-1], np.float32).ravel())
     image.filepath_raw, image.file_format = str(path), "PNG"
     image.save()
     bpy.data.images.remove(image)
 
 
+def to_8bit(rgb: np.ndarray) -> np.ndarray:
+    return np.clip(np.round(rgb * 255.0), 0, 255).astype(np.uint8)
+
+
+def psnr_db(a: np.ndarray, b: np.ndarray) -> float:
+    """PSNR of two 8-bit RGB images (dB; inf when identical)."""
+    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
+    return float("inf") if mse == 0 else 10.0 * np.log10(255.0 ** 2 / mse)
+
+
+def surface_radii(cloud) -> np.ndarray:
+    """Per point of ``cloud`` (a :class:`CloudArrays`): half the diagonal of its pixel's footprint on the surface.
+
+    The footprint's sides are the distances to the nearer of the left/right and of the up/down
+    neighbouring pixels' points. A neighbour more than :data:`SAME_SURFACE` times the add-on's facing
+    footprint (``2 * radius``) away is across a silhouette; a side without a neighbour on the same surface
+    is the facing footprint, and no side is longer than :data:`MAX_STRETCH` facing footprints (a sphere
+    that large would stand out of a surface seen at a grazing angle). On a surface facing the camera the
+    result is ``radius * sqrt(2)``: just enough for spheres on a square grid to leave no gap.
+    """
+    h, w = cloud.camera.shape
+    grid = np.full((h + 2, w + 2, 3), np.nan, np.float32)
+    rows, cols = cloud.rows + 1, cloud.cols + 1
+    grid[rows, cols] = cloud.points_world
+    centre = grid[rows, cols]
+    facing = 2.0 * cloud.radii
+    sides = []
+    for (dr1, dc1), (dr2, dc2) in (((0, -1), (0, 1)), ((-1, 0), (1, 0))):
+        with np.errstate(invalid="ignore"):
+            near = [np.linalg.norm(grid[rows + dr, cols + dc] - centre, axis=-1) for dr, dc in ((dr1, dc1), (dr2, dc2))]
+            near = [np.where(d <= SAME_SURFACE * facing, d, np.nan) for d in near]
+        side = np.fmin(*near)
+        sides.append(np.clip(np.where(np.isfinite(side), side, facing), facing, MAX_STRETCH * facing))
+    return (0.5 * np.hypot(*sides)).astype(np.float32)
+
+
+def set_radii(obj, radii: np.ndarray) -> None:
+    """Overwrite the ``radius`` point attribute of the cloud object ``obj`` (one value per vertex)."""
+    mesh = obj.data
+    if len(mesh.vertices) != len(radii):
+        raise RuntimeError(f"{obj.name} has {len(mesh.vertices)} points, the frame's cloud {len(radii)}")
+    mesh.attributes[builder.RADIUS_ATTRIBUTE].data.foreach_set("value", radii)
+    mesh.update()
+
+
+def frame_cloud(folder: pathlib.Path, frame: int):
+    """A frame's cloud as the core reads it from the set-up's files (points, colours, pixels, radii)."""
+    return read_cloud(frame_inputs(find_frame_files(str(folder), frame, from_setup=True), frame))
+
+
+def silhouette_pixels(ids: np.ndarray) -> np.ndarray:
+    """(H, W) bool: pixels whose ray_cast object (``ids``, -1: none) differs from a 4-neighbour's."""
+    padded = np.pad(ids, 1, mode="edge")
+    centre = padded[1:-1, 1:-1]
+    return ((padded[:-2, 1:-1] != centre) | (padded[2:, 1:-1] != centre)
+            | (padded[1:-1, :-2] != centre) | (padded[1:-1, 2:] != centre))
+
+
+def accuracy(scene, cam, cloud_obj, cloud) -> dict:
+    """Distances between the cloud's points and ``scene.ray_cast`` through the same pixels' centres.
+
+    Cycles takes the Depth pass from the pixel's first sample, about (+0.0005, -0.0005) px off the centre
+    with the default 1.5 px pixel filter (docs/conventions.md): on a silhouette pixel that sample can hit the
+    object beside the one the centre ray hits, so the largest distance is also given for the other pixels.
+    """
+    truth, ids = scenes.ray_cast_grid(scene, *scenes.pixel_rays_from_view_frame(scene, cam))
+    points = scenes.vertex_positions_world(cloud_obj)
+    expected = truth[cloud.rows, cloud.cols]
+    hit = np.isfinite(expected[:, 0])
+    distance = np.linalg.norm(points[hit] - expected[hit], axis=-1)
+    edge = silhouette_pixels(ids)[cloud.rows, cloud.cols][hit]
+    in_pixels = distance / (2.0 * cloud.radii[hit])  # in units of the pixel's footprint at its depth
+    return {"points": int(len(points)), "compared": int(hit.sum()), "ray_cast_missed": int((~hit).sum()),
+            "median_m": float(np.median(distance)), "p99_m": float(np.percentile(distance, 99)),
+            "max_m": float(distance.max()), "median_px": float(np.median(in_pixels)),
+            "silhouette_points": int(edge.sum()), "max_off_silhouettes_m": float(distance[~edge].max()),
+            "max_on_silhouettes_m": float(distance[edge].max()) if edge.any() else 0.0,
+            "silhouette_points_over_1cm": int((distance[edge] > 0.01).sum())}
+
+
+def set_visibility(objects, render: bool) -> None:
+    for obj in objects:
+        obj.hide_render = not render
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="out/demo", help="output folder (default: out/demo)")
-    parser.add_argument("--width", type=int, default=320)
-    parser.add_argument("--height", type=int, default=240)
-    parser.add_argument("--frames", type=int, default=8, help="length of the moving-camera sequence")
+    parser.add_argument("--width", type=int, default=480, help="render width in pixels (default 480)")
+    parser.add_argument("--height", type=int, default=270, help="render height in pixels (default 270)")
+    parser.add_argument("--frames", type=int, default=16, help="length of the moving-camera sequence (default 16)")
+    parser.add_argument("--samples", type=int, default=4,
+                        help="Cycles samples per pixel of the shot, denoised with OIDN when available (default 4)")
+    parser.add_argument("--gif-width", type=int, default=320, help="width of sequence.gif (at most --width)")
     args = parser.parse_args(argv)
+    if args.frames < 2:
+        parser.error("--frames must be at least 2 (the camera moves)")
     out = pathlib.Path(args.out).resolve()
+    frames_dir = out / "frames"
     out.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    timings = {}
 
-    scene = scenes.empty_scene(args.width, args.height)
-    scene.cycles.samples = 16
-    scene.render.film_transparent = False
-    cam = scenes.add_camera(location=(0.3, -7.0, 1.5), rotation=(1.45, 0.02, 0.05), lens=30.0, shift_x=0.05)
-    scenes.standard_objects(cam)
-    for frame, x, turn in ((1, 0.3, 0.05), (args.frames, 2.3, 0.35)):  # the camera dollies and pans
-        cam.location.x, cam.rotation_euler.z = x, turn
-        cam.keyframe_insert("location", frame=frame)
-        cam.keyframe_insert("rotation_euler", frame=frame)
-    cube = scene.objects["Cube"]
-    for frame, z in ((1, -0.4), (args.frames, 0.8)):  # and the cube rises
-        cube.location.z = z
-        cube.keyframe_insert("location", frame=frame)
-    scene.frame_start, scene.frame_end = 1, args.frames
+    scene, cam, set_objects = demo_scene.build(args.width, args.height, args.frames, args.samples)
+    scene.render.dither_intensity = 0.0  # 8-bit PNGs without dither noise: render and faces compare exactly
+    side = demo_scene.add_side_camera(scene)
     depth_cloud_addon.register()
     try:
-        bpy.ops.depth_cloud.setup_outputs(directory=str(out / "frames"))
-        scene.render.filepath = str(out / "frames" / "render_")
+        # 1. Save the file first, as an artist would, so the set-up's output folder is relative to it (//frames/);
+        # Set Up EXR Outputs; Render Animation: per frame a depth, a color and a camera file.
+        bpy.context.preferences.filepaths.save_version = 0  # no demo.blend1 when it is saved again
+        bpy.ops.wm.save_as_mainfile(filepath=str(out / "demo.blend"), check_existing=False)
+        bpy.ops.depth_cloud.setup_outputs(directory="//frames/")
+        set_png_output(scene, "RGB")
+        scene.render.filepath = "//frames/render_"
         start = time.perf_counter()
         bpy.ops.render.render(animation=True)
-        render_s = time.perf_counter() - start
+        timings["render_s"] = time.perf_counter() - start
         scene.frame_set(1)
-        original = render_png(scene, cam, out / "render.png")
+        shutil.copyfile(frames_dir / "render_0001.png", out / "render.png")
+        original = read_png(out / "render.png")[..., :3]
+        scene.render.use_compositing = False  # the pictures below are not frames of the shot
 
+        # 2. Build Point Cloud of frame 1; its accuracy against Blender's ray_cast through pixel centres.
         start = time.perf_counter()
         bpy.ops.depth_cloud.build()
-        build_s = time.perf_counter() - start
-        cloud = builder.find_cloud(scene)
-        n = len(cloud.data.vertices)
-        positions, colors = np.empty(n * 3, np.float32), np.empty(n * 4, np.float32)
-        cloud.data.attributes["position"].data.foreach_get("vector", positions)
-        cloud.data.color_attributes[builder.COLOR_ATTRIBUTE].data.foreach_get("color", colors)
-        write_ply(out / "cloud.ply", positions.reshape(-1, 3), colors.reshape(-1, 4))
+        timings["build_s"] = time.perf_counter() - start
+        cloud_obj = builder.find_cloud(scene)
+        cloud = frame_cloud(frames_dir, 1)
+        start = time.perf_counter()
+        figures = {"accuracy": accuracy(scene, cam, cloud_obj, cloud)}
+        timings["ray_cast_s"] = time.perf_counter() - start
+        n = len(cloud_obj.data.vertices)
+        colors = np.empty(n * 4, np.float32)
+        cloud_obj.data.color_attributes[builder.COLOR_ATTRIBUTE].data.foreach_get("color", colors)
+        write_ply(out / "cloud.ply", scenes.vertex_positions_world(cloud_obj), colors.reshape(-1, 4))
 
-        origins, directions = scenes.pixel_rays_from_view_frame(scene, cam)
-        truth, _ = scenes.ray_cast_grid(scene, origins, directions)
-        hit = np.isfinite(truth[..., 0])
-        median_error = float(np.median(np.linalg.norm(positions.reshape(-1, 3) - truth[hit], axis=-1)))
+        # The cloud alone from the side, each point covering its footprint on the surface.
+        set_radii(cloud_obj, surface_radii(cloud))
+        set_visibility(set_objects, False)
+        start = time.perf_counter()
+        side_view = render_png(scene, side, out / "side.png", samples=SIDE_SAMPLES, transparent=True)
+        timings["side_render_s"] = time.perf_counter() - start
+        save_png(np.concatenate([original, side_view], axis=1), out / "preview.png")
 
-        # The cloud alone, from a viewpoint 40 degrees to the side of the render camera.
-        for obj in scene.objects:
-            obj.hide_render = obj.type == "MESH" and obj != cloud
-        side = scenes.add_camera("Side View", location=(6.5, -4.5, 3.0), rotation=(1.33, 0.0, 0.85), lens=24.0)
-        scene.render.use_compositing = False  # previews, not frames of the sequence: keep frames/ as rendered
-        preview = render_png(scene, side, out / "side.png")
-        save_side_by_side(original, preview, out / "preview.png")
-
-        # Pixel faces of frame 1: through the render camera they give the frame back; from the side, 3D.
+        # 3. Pixel Faces of frame 1: through the render camera they give the image back; from the side, 3D.
         bpy.ops.depth_cloud.build(geometry="FACES")
-        for obj in scene.objects:
-            obj.hide_render = obj.type == "MESH" and obj != cloud
-        faces_camera = render_png(scene, cam, out / "faces_camera.png")
-        faces_side = render_png(scene, side, out / "faces_side.png")
-        scene.render.use_compositing = True
-        save_side_by_side(np.concatenate([original, faces_camera], axis=1), faces_side, out / "faces_preview.png")
-        for obj in scene.objects:
-            obj.hide_render = False
-        scene.camera = cam
+        faces_camera = render_png(scene, cam, out / "faces_camera.png", samples=1, filter_px=FACES_FILTER_PX)
+        faces_side = render_png(scene, side, out / "faces_side.png", samples=SIDE_SAMPLES, transparent=True)
+        psnr = psnr_db(to_8bit(original), to_8bit(faces_camera))
+        figures["faces_psnr_db"] = psnr if np.isfinite(psnr) else None  # None: identical images
+        same = np.all(to_8bit(original) == to_8bit(faces_camera), axis=-1)
+        figures["faces_identical_pixels_with_points"] = int(same[cloud.rows, cloud.cols].sum())
+        figures["faces_identical_pixels"] = int(same.sum())
+        save_png(np.concatenate([original, faces_camera, faces_side], axis=1), out / "faces_preview.png")
 
-        bpy.ops.depth_cloud.build(sequence=True)  # the cloud now follows the timeline
-        bpy.ops.depth_cloud.bake_sequence(mode="PER_FRAME")
-        baked = scene.depth_cloud.last_message
-        bpy.context.view_layer.layer_collection.children["DepthCloud Bake"].exclude = True
+        # 4. Build with Sequence: the cloud follows the timeline; seen from the fixed side camera.
+        bpy.ops.depth_cloud.build(sequence=True)
+        seq_obj = builder.find_cloud(scene)
+        gif_frames = render_sequence_gif(scene, seq_obj, side, args, out / "sequence.gif")
+        scene.render.resolution_x, scene.render.resolution_y = args.width, args.height
+        timings["gif_s"] = gif_frames.pop("seconds")
+        figures["gif"] = gif_frames
+
+        # 5. Bake Sequence (one object per frame, plays without the add-on), then save the file.
         scene.frame_set(1)
-        bpy.ops.wm.save_as_mainfile(filepath=str(out / "demo.blend"), check_existing=False)
+        bpy.ops.depth_cloud.bake_sequence(mode="PER_FRAME")
+        baked = scene.depth_cloud.last_message.removeprefix("Depth Cloud: ").split(";")[0]
+        save_blend(scene, cam, set_objects, out)
     finally:
         depth_cloud_addon.unregister()
-    # The same sequence through the command line (no Blender needed): one PLY per frame.
-    status = cli.main(["convert", str(out / "frames" / "depth_####.exr"), "--frames", f"1-{args.frames}",
+
+    # 6. The same sequence through the command line (no Blender needed): one PLY per frame.
+    status = cli.main(["convert", str(frames_dir / "depth_####.exr"), "--frames", f"1-{args.frames}",
                        "--overwrite", "-o", str(out / "ply" / "cloud_####.ply")])
     if status != 0:
         raise SystemExit(f"depth-cloud convert failed with status {status}")
-    print(f"""
-demo outputs in {out}/:
-  frames/depth_NNNN.exr, color_NNNN.exr, camera_NNNN.json   what Set Up EXR Outputs writes per rendered frame
-  demo.blend        the scene, the cloud following the timeline, and the per-frame bake (Blender 5.0+)
-  cloud.ply         frame 1's cloud (world space, sRGB colors)
-  ply/cloud_NNNN.ply  every frame, written by `depth-cloud convert`
-  preview.png       the render and its cloud from the side; faces_preview.png: the pixel faces
-""")
-    print(f"depth-cloud demo: Blender {bpy.app.version_string}, {args.frames} frames of {args.width}x{args.height} px "
-          f"rendered in {render_s:.1f} s; frame 1: {n} points built in {build_s * 1000:.0f} ms, median distance to "
-          f"Blender's ray_cast {median_error:.1e} m; sequence {baked.removeprefix('Depth Cloud: ')} -> {out}/ "
-          f"(demo.blend, cloud.ply, preview.png, frames/)")
+    timings["total_s"] = time.perf_counter() - started
+    summary = {"blender": bpy.app.version_string, "width": args.width, "height": args.height,
+               "frames": args.frames, "samples": args.samples, "points_frame_1": n, "bake": baked,
+               **figures, "timings": {k: round(v, 2) for k, v in timings.items()},
+               "outputs": sorted(OUTPUTS)}
+    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    width = max(len(name) for name in OUTPUTS)
+    print(f"\ndemo outputs in {out}/:")
+    for name, what in OUTPUTS.items():
+        print(f"  {name:{width}}  {what}")
+    print("\n" + summary_line(summary, out))
     return 0
+
+
+def summary_line(summary: dict, out: pathlib.Path) -> str:
+    acc, psnr = summary["accuracy"], summary["faces_psnr_db"]
+    return (f"depth-cloud demo: Blender {summary['blender']}, {summary['frames']} frames of {summary['width']}x"
+            f"{summary['height']} px rendered in {summary['timings']['render_s']:.0f} s; frame 1: "
+            f"{summary['points_frame_1']:,} points, distance to Blender's ray_cast through the pixel centres median "
+            f"{acc['median_m']:.1e} m, max {acc['max_off_silhouettes_m']:.1e} m off silhouettes (on them "
+            f"{acc['silhouette_points_over_1cm']} of {acc['silhouette_points']:,} pixels are more than 1 cm off, up "
+            f"to {acc['max_on_silhouettes_m']:.1e} m: Cycles' depth sample hit the object beside); Pixel Faces "
+            f"through the camera vs the render: PSNR {'inf (identical)' if psnr is None else f'{psnr:.1f}'} dB, "
+            f"{summary['faces_identical_pixels_with_points']:,} of the {summary['points_frame_1']:,} pixels with a "
+            f"point identical; sequence {summary['bake']}; "
+            f"total {summary['timings']['total_s']:.0f} s -> {out}/")
+
+
+def render_sequence_gif(scene, seq_obj, side, args, path: pathlib.Path) -> dict:
+    """Render the sequence cloud from ``side`` at every frame (the timeline drives it) into an animated GIF
+    that plays forwards then back. Returns the GIF's facts."""
+    start = time.perf_counter()
+    gif_w = min(args.gif_width, args.width)
+    scene.render.resolution_x, scene.render.resolution_y = gif_w, max(2, round(args.height * gif_w / args.width))
+    settings = seq_obj.depth_cloud_sequence
+    rendered = []
+    with tempfile.TemporaryDirectory(prefix="depth-cloud-gif-") as tmp:
+        for frame in range(1, args.frames + 1):
+            scene.frame_set(frame)  # the add-on's handler swaps in this frame's cloud
+            _, cloud, _ = sequence.frame_cloud(scene, settings, frame)
+            set_radii(seq_obj, surface_radii(cloud))
+            rendered.append(to_8bit(render_png(scene, side, pathlib.Path(tmp) / f"{frame}.png", samples=GIF_SAMPLES,
+                                               transparent=True)))
+    frames = np.stack(rendered + rendered[-2:0:-1])  # forwards, then back: a seamless loop
+    gif.write_gif(path, frames, delay_ms=max(40, 1200 // args.frames))
+    return {"frames": int(len(frames)), "width": int(frames.shape[2]), "height": int(frames.shape[1]),
+            "bytes": path.stat().st_size, "seconds": time.perf_counter() - start}
+
+
+def save_blend(scene, cam, set_objects, out: pathlib.Path) -> None:
+    """Save ``demo.blend``: the set (and its lights) in the excluded collection "Set", the sequence cloud
+    bound to the timeline, compositing back on (the capture stays paused while a cloud is in the render,
+    so rendering the file writes no depth, color or camera file), and the render output moved out of
+    frames/ so Render Animation cannot overwrite the captured ``render_NNNN.png``."""
+    collection = bpy.data.collections.new("Set")
+    scene.collection.children.link(collection)
+    for obj in [*set_objects, *(o for o in scene.objects if o.type == "LIGHT")]:
+        obj.hide_render = False
+        for users in list(obj.users_collection):
+            users.objects.unlink(obj)
+        collection.objects.link(obj)
+    layers = bpy.context.view_layer.layer_collection.children
+    layers["Set"].exclude = True
+    layers["DepthCloud Bake"].exclude = True
+    scene.camera = cam
+    scene.render.use_compositing = True
+    scene.render.filepath = "//renders/render_"
+    scene.frame_set(1)
+    bpy.ops.wm.save_as_mainfile(filepath=str(out / "demo.blend"), check_existing=False)
 
 
 if __name__ == "__main__":
