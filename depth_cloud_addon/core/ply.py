@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import re
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -48,8 +49,9 @@ def _comment_text(text) -> str:
     return "".join(c if c.isprintable() else " " for c in text)
 
 
-#: Rows converted and written at a time: the writer's extra memory is a few of these, whatever the cloud's size.
-CHUNK_ROWS = 1 << 20
+#: Rows converted and written at a time (one chunk is written while the next is converted): the writer's extra
+#: memory is a few of these, whatever the cloud's size.
+CHUNK_ROWS = 1 << 18
 
 
 def _attribute_fields(attributes: dict) -> list[tuple[str, str, str, int | None]]:
@@ -141,10 +143,16 @@ def write_ply(path, points, colors=None, *, linear_float: bool = False, normals=
         parallel_chunks(len(data), fill)
         return data
 
-    with atomic_write(path) as f:
+    with atomic_write(path) as f, ThreadPoolExecutor(1, thread_name_prefix="depth-cloud-ply") as writer:
         f.write(("\n".join(header) + "\n").encode("ascii"))
+        pending = None  # the previous chunk's write, under way while this chunk is converted (writes release the GIL)
         for start in range(0, n, CHUNK_ROWS):
-            f.write(memoryview(chunk_rows(start, min(start + CHUNK_ROWS, n))).cast("B"))
+            rows = chunk_rows(start, min(start + CHUNK_ROWS, n))
+            if pending is not None:
+                pending.result()
+            pending = writer.submit(f.write, memoryview(rows).cast("B"))
+        if pending is not None:
+            pending.result()
     return count
 
 
