@@ -14,7 +14,7 @@ Runs in ``.venv-open3d`` (``make setup-open3d``: Open3D 0.20 + numpy 2, no Blend
    both clouds are in world space), then ``o3d.io.write_point_cloud(..., write_ascii=False)``. The EXRs
    are read once with our ``read_exr`` and the color converted to uint8 sRGB beforehand: neither is
    counted ("build" and "write" are reported separately; the conversion is shown apart);
-3. the ratio (Open3D build + write) / (ours read + back-project + write); target >= 1.5x;
+3. the ratio (Open3D build + write) / (ours read + back-project + write); target >= 3x (issue 15; 1.5x before);
 4. accuracy against our back-projection ``core.backproject`` in float64: our PLY read back with
    plyfile, and Open3D's points, with our K and with the K a user typically writes (cx = W/2, cy = H/2);
 5. ``core.ply.write_ply`` alone: MB/s (file size / time);
@@ -54,9 +54,9 @@ from depth_cloud_addon.core.camera_export import extrinsics, opencv_intrinsics  
 from depth_cloud_addon.core.cloud import cloud_arrays  # noqa: E402
 from depth_cloud_addon.core.ply import linear_to_srgb8, ply_is_complete, write_ply  # noqa: E402
 
-TARGET_RATIO = 1.5
+TARGET_RATIO = 3.0  # issue 15 (issue 9 asked for 1.5)
 FRAMES = (1, 2, 3, 4)
-OPEN3D_FIGURES = ("Open3D build / write times", "the Open3D / ours ratio (target >= 1.5x)",
+OPEN3D_FIGURES = ("Open3D build / write times", "the Open3D / ours ratio (target >= 3x)",
                   "Open3D's 3D error", "the Open3D PLY size and MB/s")
 
 

@@ -290,6 +290,8 @@ def _grey_depth(layers, pixels, interop) -> tuple[str | None, str]:
     if set(chans) not in ({"R", "G", "B"}, {"R", "G", "B", "A"}):
         return None, ""
     r, g, b = (pixels[chans[c]] for c in "RGB")
+    if r.size and not (r.flat[0] == g.flat[0] == b.flat[0]):  # a colour image, seen from one pixel (no full pass)
+        return None, ""
     if not (np.array_equal(r, g) and np.array_equal(r, b)):
         return None, ""
     if "A" in chans and not np.all(pixels[chans["A"]] == 1):
