@@ -15,15 +15,17 @@ from . import compositor
 
 
 def frame_source(scene, depth_file: str = "") -> tuple[str, bool]:
-    """``(absolute folder or pattern, from_setup)`` of the frames: ``depth_file`` if given, else the set-up's
-    output folder. Raises :class:`NoSourceError` when there is neither."""
+    """``(folder or pattern, from_setup)`` of the frames: ``depth_file`` if given, else the set-up's output
+    folder, as Blender paths (``//`` relative to the .blend stays relative, so a sequence bound to it
+    follows the file when the folder is moved; :func:`frame_inputs` resolves it). Raises
+    :class:`NoSourceError` when there is neither."""
     if depth_file:
-        return bpy.path.abspath(depth_file), False
+        return depth_file, False
     directory = compositor.output_directory(scene)
     if directory is None:
         raise NoSourceError("no depth file given and no outputs set up: press Set Up EXR Outputs "
                             "and render, or choose a depth EXR")
-    return bpy.path.abspath(directory), True
+    return directory, True
 
 
 def scene_camera(scene, frame: int):
@@ -35,10 +37,10 @@ def scene_camera(scene, frame: int):
 
 
 def frame_inputs(scene, source: str, from_setup: bool, frame: int) -> FrameInputs:
-    """``frame``'s files under ``source`` (absolute folder or ``#`` pattern) and its camera: the frame's
-    sidecar, else the scene camera as it is now (evaluate the frame first). Raises :class:`DepthCloudError`
-    (:class:`MissingFrameError` for a missing depth file)."""
-    files = find_frame_files(source, frame, from_setup=from_setup)
+    """``frame``'s files under ``source`` (folder or ``#`` pattern; a Blender path, ``//`` is relative to the
+    .blend) and its camera: the frame's sidecar, else the scene camera as it is now (evaluate the frame
+    first). Raises :class:`DepthCloudError` (:class:`MissingFrameError` for a missing depth file)."""
+    files = find_frame_files(bpy.path.abspath(source), frame, from_setup=from_setup)
     inputs = core_frame_inputs(files, frame, fallback=lambda: scene_camera(scene, frame))
     if inputs.uses_fallback_camera:  # no sidecar: the scene's settings as they are now say what may be off
         inputs = dataclasses.replace(inputs, capture=compositor.capture_info(scene, scene.camera))

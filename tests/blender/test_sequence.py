@@ -139,6 +139,44 @@ def test_survives_save_and_reopen(rendered, tmp_path):
     assert_cloud_is_frame(obj, scene, scene.camera)
 
 
+def test_a_sequence_of_a_blend_relative_folder_follows_the_file_when_moved(tmp_path):
+    """Set up to //frames/ in a saved file: the cloud stores the folder relative to the .blend, as the
+    capture nodes do, so the shot folder can be moved (or opened on another machine) and still plays."""
+    import shutil
+
+    scene = scenes.empty_scene()
+    depth_cloud_addon.register()
+    try:
+        cam = scenes.add_camera(location=(0.3, -7.0, 1.5), rotation=(1.45, 0.02, 0.05), lens=35.0)
+        scenes.standard_objects(cam)
+        cam.location.x = 0.3
+        cam.keyframe_insert("location", frame=1)
+        cam.location.x = 1.3
+        cam.keyframe_insert("location", frame=2)
+        scene.frame_start, scene.frame_end = 1, 2
+        shot = tmp_path / "shot"
+        shot.mkdir()
+        bpy.ops.wm.save_as_mainfile(filepath=str(shot / "shot.blend"))
+        bpy.ops.depth_cloud.setup_outputs(directory="//frames/")
+        scene.render.filepath = "//renders/"
+        bpy.ops.render.render(animation=True)
+        scene.frame_set(1)
+        bpy.ops.depth_cloud.build(sequence=True)
+        assert builder.find_cloud(scene).depth_cloud_sequence.source == "//frames/"
+        bpy.ops.wm.save_mainfile()
+        moved = tmp_path / "moved"
+        shutil.move(str(shot), str(moved))
+        bpy.ops.wm.open_mainfile(filepath=str(moved / "shot.blend"))
+        scene = bpy.context.scene
+        obj = builder.find_cloud(scene)
+        scene.frame_set(2)
+        assert obj.depth_cloud_sequence.message.startswith("frame 2: "), obj.depth_cloud_sequence.message
+        assert "no depth file" not in obj.depth_cloud_sequence.message
+        assert_cloud_is_frame(obj, scene, scene.camera)
+    finally:
+        depth_cloud_addon.unregister()
+
+
 def test_unregister_removes_the_handlers(rendered):
     depth_cloud_addon.unregister()
     try:
