@@ -323,7 +323,12 @@ def main(argv=None) -> int:
                         help="frames in all at --width x --height, the rendered ones repeated (default 24)")
     parser.add_argument("--uhd-frames", type=int, default=4, help="frames rendered at 3840x2160 (0: none; default 4)")
     parser.add_argument("--loops", type=int, default=5, help="playback loops over the cached frames")
+    parser.add_argument("--cache-mb", type=int, default=0,
+                        help="frame cache limit in MB (default 0: the add-on's default, a quarter of the RAM); a small "
+                             "one shows uncached playback with memory reused instead of newly mapped")
     args = parser.parse_args(argv)
+    if args.cache_mb:
+        sequence.cache_limit_bytes = lambda: args.cache_mb * 2**20  # as the preference "Frame Cache (MB)" would
     out = pathlib.Path(args.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
