@@ -254,7 +254,7 @@ def read_cloud(inputs: FrameInputs, options: BuildOptions | None = None) -> Clou
     options = options or BuildOptions()
     files = inputs.files
     channels = None
-    if any(a != "edge" for a in options.attributes) and inputs.files.passes_path is None:
+    if _from_passes(options.attributes) and inputs.files.passes_path is None:
         channels = read_channels(inputs.files.depth_path)  # the passes are in the depth file: decode it once
     image, kind = read_frame_depth(inputs, options.depth_kind, view_layer=options.view_layer,
                                    view_layer_required=options.view_layer_required, channels=channels)
@@ -307,7 +307,7 @@ def read_frame_passes(inputs: FrameInputs, attributes, *, view_layer: str | None
     the missing passes and how to capture them) when some are missing. ``channels``: that file already
     decoded (:func:`.exr.read_channels`), if it was."""
     path = inputs.files.passes_path or inputs.files.depth_path
-    if channels is None or os.path.abspath(channels.path) != os.path.abspath(path):
+    if channels is None or not channels.holds(path):
         channels = read_channels(path)
     passes = read_passes(channels, view_layer=view_layer)
     if inputs.capture.objects:  # rigid motion needs the objects' placements only, not the Vector pass
@@ -319,6 +319,11 @@ def read_frame_passes(inputs: FrameInputs, attributes, *, view_layer: str | None
     return passes
 
 
+def _from_passes(attributes) -> list[str]:
+    """The attributes read from the captured passes (all but ``edge``, which comes from depth and alpha)."""
+    return [a for a in attributes if a != "edge"]
+
+
 def _point_attributes(inputs: FrameInputs, image: ExrImage, cloud: CloudArrays, options: BuildOptions,
                       edges, channels: ExrChannels | None = None) -> tuple[dict, dict | None, list[str]]:
     """The attributes ``options`` ask for, of the cloud's points; the legend; notes for the user."""
@@ -326,8 +331,8 @@ def _point_attributes(inputs: FrameInputs, image: ExrImage, cloud: CloudArrays, 
     rows, cols = cloud.rows, cloud.cols
     out, legend, notes = {}, None, []
     passes = None
-    if any(a != "edge" for a in wanted):
-        passes = read_frame_passes(inputs, [a for a in wanted if a != "edge"], view_layer=image.view_layer,
+    if _from_passes(wanted):
+        passes = read_frame_passes(inputs, _from_passes(wanted), view_layer=image.view_layer,
                                    channels=channels)
     to_space = np.eye(4) if cloud.space == "world" else cloud.camera.world2cam
     if "object_index" in wanted:

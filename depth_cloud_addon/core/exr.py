@@ -256,6 +256,10 @@ class ExrChannels:
     interop: dict = field(default_factory=dict)  # channel name -> its part's colorInteropID
     kinds: dict = field(default_factory=dict)    # channel name -> its part's recorded depth kind
 
+    def holds(self, path) -> bool:
+        """Whether these are the channels of the file at ``path`` (so it need not be decoded again)."""
+        return os.path.abspath(self.path) == os.path.abspath(os.fspath(path))
+
 
 def read_channels(path) -> ExrChannels:
     """Every channel of the EXR at ``path`` (for passes beyond depth and color: index, normal, vector,
@@ -351,7 +355,7 @@ def read_exr(path, *, depth_channel=None, color_layer=None, require_depth=True, 
     is found.
     """
     path = os.fspath(path)
-    if channels is not None and os.path.abspath(channels.path) == os.path.abspath(path):  # decoded already
+    if channels is not None and channels.holds(path):  # decoded already
         pixels, names, interop, kinds = channels.pixels, channels.names, channels.interop, channels.kinds
     else:
         pixels, names, interop, kinds, _ = _load(path)
