@@ -217,31 +217,26 @@ class _Frames:
         self._cache: dict[tuple[str, int], object] = {}
         self._bytes = 0
 
-    def _keep(self, key, value, nbytes: int):
-        if self._bytes + nbytes <= CACHE_BYTES:
+    def _read(self, kind: str, index: int, reader):
+        """``reader(inputs, build)`` of frame ``index``, kept while the cache has room; errors name the file."""
+        key = (kind, index)
+        if key in self._cache:
+            return self._cache[key]
+        inputs = self.frames[index]
+        try:
+            value = reader(inputs, self.build)
+        except DepthCloudError as exc:
+            raise _named(inputs.files.depth_path, exc) from None
+        if self._bytes + value.nbytes <= CACHE_BYTES:
             self._cache[key] = value
-            self._bytes += nbytes
+            self._bytes += value.nbytes
         return value
 
     def cloud(self, index: int) -> CloudArrays:
-        if ("cloud", index) in self._cache:
-            return self._cache[("cloud", index)]
-        inputs = self.frames[index]
-        try:
-            cloud = read_cloud(inputs, self.build)
-        except DepthCloudError as exc:
-            raise _named(inputs.files.depth_path, exc) from None
-        return self._keep(("cloud", index), cloud, cloud.nbytes)
+        return self._read("cloud", index, read_cloud)
 
     def images(self, index: int) -> _FrameImages:
-        if ("images", index) in self._cache:
-            return self._cache[("images", index)]
-        inputs = self.frames[index]
-        try:
-            images = _read_images(inputs, self.build)
-        except DepthCloudError as exc:
-            raise _named(inputs.files.depth_path, exc) from None
-        return self._keep(("images", index), images, images.nbytes)
+        return self._read("images", index, _read_images)
 
 
 def _read_images(inputs: FrameInputs, build: BuildOptions) -> _FrameImages:
