@@ -20,6 +20,7 @@ import numpy as np
 
 from ..core.passes import ATTRIBUTES
 from ..core.surfaces import grid_faces, grid_uvs, pixel_quads
+from . import compat
 
 ROLE = "depth_cloud_role"
 #: Roles of the objects that show a cloud in renders (and so must never be in a captured render).
@@ -184,7 +185,7 @@ def add_points_modifier(obj, point_size: float = 1.0):
     if modifier is None:
         modifier = obj.modifiers.new(NODE_GROUP_NAME, "NODES")
         modifier.node_group = group
-    modifier[group.interface.items_tree[POINT_SIZE_INPUT].identifier] = float(point_size)
+    compat.set_modifier_input(modifier, group.interface.items_tree[POINT_SIZE_INPUT].identifier, float(point_size))
     return modifier
 
 

@@ -60,10 +60,26 @@ def our_nodes(tree) -> dict:
     return {node[TAG]: node for node in tree.nodes if TAG in node and node[TAG] != PASSTHROUGH}
 
 
+def _holds_ours(tree) -> bool:
+    return bool(our_nodes(tree))
+
+
+def capture_tree(scene):
+    """The compositor tree that holds our nodes (5.3: the effect's group that has them), else the one Set Up
+    would use; None when the scene has no compositor."""
+    tree, _ = compat.compositor_tree(scene, create=False, holds=_holds_ours)
+    return tree
+
+
+def capture_runs(scene) -> bool:
+    """Whether a render of ``scene`` runs the tree that holds our nodes (5.3: its effect is on for renders)."""
+    tree = capture_tree(scene)
+    return tree is not None and compat.tree_renders(scene, tree)
+
+
 def outputs_node(scene):
     """Our depth File Output node in the scene's compositor, or None (outputs not set up)."""
-    tree, _ = compat.compositor_tree(scene, create=False)
-    return our_nodes(tree).get("depth")
+    return our_nodes(capture_tree(scene)).get("depth")
 
 
 def output_directory(scene) -> str | None:
@@ -77,8 +93,7 @@ CAPTURE_ROLES = ("depth", "color", "passes")  # our File Output nodes
 
 def render_layers_node(scene):
     """Our Render Layers node in the scene's compositor (what the capture renders), or None."""
-    tree, _ = compat.compositor_tree(scene, create=False)
-    return our_nodes(tree).get("render_layers")
+    return our_nodes(capture_tree(scene)).get("render_layers")
 
 
 def capture_layer(scene):
@@ -119,16 +134,14 @@ def clouds_in_render(scene) -> list:
 
 def capture_paused(scene) -> bool:
     """True when our capture nodes are muted (a cloud would be in the render)."""
-    tree, _ = compat.compositor_tree(scene, create=False)
-    nodes = our_nodes(tree)
+    nodes = our_nodes(capture_tree(scene))
     return any(nodes[role].mute for role in CAPTURE_ROLES if role in nodes)
 
 
 def sync_capture(scene) -> list:
     """Mute our capture nodes while any of the add-on's clouds would be in the captured render, unmute them
     otherwise; returns those clouds (empty: capturing). Writes only what changes."""
-    tree, _ = compat.compositor_tree(scene, create=False)
-    nodes = our_nodes(tree)
+    nodes = our_nodes(capture_tree(scene))
     clouds = clouds_in_render(scene) if nodes else []
     for role in CAPTURE_ROLES:
         node = nodes.get(role)
@@ -138,7 +151,13 @@ def sync_capture(scene) -> list:
 
 
 def capture_status(scene) -> str | None:
-    """One line for the panel when capture is paused, naming the clouds; None while capturing."""
+    """One line for the panel when capture is paused (naming the clouds) or off (5.3: the compositor effect
+    holding our nodes is off for renders); None while capturing."""
+    tree = capture_tree(scene)
+    if our_nodes(tree) and not compat.tree_renders(scene, tree):
+        names = ", ".join(f"'{n}'" for n in compat.effect_names(scene, tree)) or "holding the outputs"
+        return (f"Capture off: the compositor effect {names} is off for renders, so renders write no depth, "
+                "color or camera files; turn it on for renders to capture")
     if not capture_paused(scene):
         return None
     names = [obj.name for obj in clouds_in_render(scene)]
@@ -165,8 +184,7 @@ def capture_info(scene, camera_object, depth_files: dict | None = None) -> Captu
 
 def captured_passes(scene) -> tuple[str, ...]:
     """The extra pass kinds our passes node writes (empty: none)."""
-    tree, _ = compat.compositor_tree(scene, create=False)
-    node = our_nodes(tree).get("passes")
+    node = our_nodes(capture_tree(scene)).get("passes")
     return tuple(node.get(PASSES_PROPERTY, ())) if node is not None else ()
 
 
@@ -228,7 +246,7 @@ def setup_outputs(scene, view_layer, directory: str, passes=()) -> SetupResult:
         directory += "/"
     view_layer.use_pass_z = True
     scene.render.use_compositing = True
-    tree, created = compat.compositor_tree(scene, create=True)
+    tree, created = compat.compositor_tree(scene, create=True, holds=_holds_ours)
     if created:
         tree[TAG + "_created"] = True
         for node in tree.nodes:
@@ -274,7 +292,7 @@ def remove_outputs(scene) -> int:
 
     Returns how many of our nodes were removed.
     """
-    tree, _ = compat.compositor_tree(scene, create=False)
+    tree = capture_tree(scene)
     if tree is None:
         return 0
     ours = [node for node in tree.nodes if TAG in node and node[TAG] != PASSTHROUGH]

@@ -68,6 +68,8 @@ def captures_this_scene(scene) -> bool:
     scenes: rendering scene B must not write a sidecar for the depth of scene A)."""
     if compositor.output_directory(scene) is None or not scene.render.use_compositing:
         return False
+    if not compositor.capture_runs(scene):  # 5.3: the effect holding our nodes is off for renders
+        return False
     if compositor.capture_paused(scene):  # one of our clouds is in the render: no EXR was written
         return False
     layers = compositor.render_layers_node(scene)

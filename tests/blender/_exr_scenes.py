@@ -9,8 +9,8 @@ camera at the origin looking down -Z (lens 50 mm, sensor 36 mm: 7.2 m x 5.4 m wi
 
 both emissive with known colors, so Combined = emission color, alpha 1 on them and 0 elsewhere.
 Handles the compositor API split: 4.x ``scene.node_tree`` / ``base_path`` / ``file_slots`` /
-``layer_slots``, 5.0 ``scene.compositing_node_group`` / ``directory`` / ``file_name`` /
-``file_output_items``.
+``layer_slots``, 5.0 ``scene.compositing_node_group`` (5.3: an effect of ``scene.compositor_effects``) /
+``directory`` / ``file_name`` / ``file_output_items``.
 """
 
 from __future__ import annotations
@@ -65,7 +65,11 @@ def compositor(scene):
     """A fresh compositor tree passing the render through; returns (tree, Render Layers node)."""
     if V5:
         tree = bpy.data.node_groups.new("Compositor", "CompositorNodeTree")
-        scene.compositing_node_group = tree
+        if hasattr(scene, "compositor_effects"):  # 5.3: a stack of effects; compositing_node_group is deprecated
+            scene.compositor_effects.clear()
+            scene.compositor_effects.new("Compositor").node_group = tree
+        else:
+            scene.compositing_node_group = tree
         tree.interface.new_socket("Image", in_out="OUTPUT", socket_type="NodeSocketColor")
         out = tree.nodes.new("NodeGroupOutput")
     else:

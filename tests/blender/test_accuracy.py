@@ -176,7 +176,10 @@ def test_plane_at_10m_reads_10_in_planar_and_converted_distance(tmp_path):
                      cam.rotation_euler)
     image = read_exr(scenes.render_multilayer(scene, str(tmp_path / "plane.exr")))
     camera = CameraModel.from_blender(cam, scene)
-    assert np.abs(image.depth - 10.0).max() <= 1e-5
+    # 4.2-5.0 write 10.000000 within 1e-5; 5.1, 5.2 and 5.3 carry the float32 rounding of the hit point (measured
+    # 1.05e-5 m at most, about 11 float32 steps at 10 m): still planar (the corners' distance is > 10.5 m).
+    assert np.abs(image.depth - 10.0).max() <= (1e-5 if bpy.app.version < (5, 1) else 2e-5)
+    assert np.median(np.abs(image.depth - 10.0)) <= 5e-6
     # Ray distances measured by Blender (ray_cast along view_frame rays), converted to planar Z.
     origins, directions = scenes.pixel_rays_from_view_frame(scene, cam)
     hits, _ = scenes.ray_cast_grid(scene, origins, directions)

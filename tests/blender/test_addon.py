@@ -57,13 +57,14 @@ def evaluated_point_cloud(obj) -> dict:
 
 
 def user_compositor(scene):
-    """A user's own compositor: Render Layers -> Blur -> output, plus a File Output of their own."""
+    """A user's own compositor: the image (Render Layers; 5.3: the effect's Group Input) -> Blur -> output,
+    plus a File Output of their own."""
     tree, _ = compat.compositor_tree(scene, create=True)
-    layers = next(n for n in tree.nodes if n.bl_idname == "CompositorNodeRLayers")
+    source = next(n for n in tree.nodes if n.bl_idname in ("CompositorNodeRLayers", "NodeGroupInput"))
     output = next(n for n in tree.nodes if n.bl_idname in ("CompositorNodeComposite", "NodeGroupOutput"))
     blur = tree.nodes.new("CompositorNodeBlur")
     blur.name, blur.location = "User Blur", (150.0, 60.0)
-    tree.links.new(layers.outputs["Image"], blur.inputs[0])
+    tree.links.new(source.outputs["Image"], blur.inputs[0])
     tree.links.new(blur.outputs[0], output.inputs[0])
     mine, _ = compat.new_file_output(tree, "//mine/", "mine_####", "RGBA")
     mine.name = "User File Output"
@@ -107,7 +108,9 @@ def test_setup_in_a_scene_without_compositor_then_remove_restores_it(addon, tmp_
     assert len(compositor.our_nodes(tree)) == 4
     tree_name = tree.name
     bpy.ops.depth_cloud.remove_outputs()
-    if hasattr(scene, "compositing_node_group"):
+    if hasattr(scene, "compositor_effects"):  # 5.3: the effect Set Up added is gone with its group
+        assert len(scene.compositor_effects) == 0 and tree_name not in bpy.data.node_groups
+    elif hasattr(scene, "compositing_node_group"):
         assert scene.compositing_node_group is None and tree_name not in bpy.data.node_groups
     else:
         assert not scene.use_nodes
@@ -140,6 +143,26 @@ def test_render_then_build_matches_ray_cast_and_exr_colors(scene_with_camera, tm
     depth = read_exr(tmp_path / "depth_0002.exr").depth[hit]
     np.testing.assert_allclose(cloud["radius"], 0.5 * depth / np.sqrt(fx * fy), rtol=1e-5)
     assert cloud["material"] == builder.points_material()
+
+
+def test_point_size_scales_the_rendered_radius_and_a_rebuild_changes_it(scene_with_camera, tmp_path):
+    """The Point Size reaches the Geometry Nodes modifier's input (an ID property up to 5.1, the modifier's
+    ``properties.inputs`` from 5.2) and so the evaluated points' radius."""
+    scene, _ = scene_with_camera
+    bpy.ops.depth_cloud.setup_outputs(directory=str(tmp_path))
+    render(scene, 1)
+    radius = None
+    for size in (2.5, 0.5):
+        assert bpy.ops.depth_cloud.build(point_size=size) == {"FINISHED"}
+        obj = bpy.context.active_object
+        modifiers = [m for m in obj.modifiers if m.type == "NODES"]
+        assert len(modifiers) == 1  # a rebuild reuses the modifier
+        identifier = modifiers[0].node_group.interface.items_tree[builder.POINT_SIZE_INPUT].identifier
+        assert compat.modifier_input(modifiers[0], identifier) == pytest.approx(size)
+        if radius is None:
+            radius = np.empty(len(obj.data.vertices), np.float32)
+            obj.data.attributes[builder.RADIUS_ATTRIBUTE].data.foreach_get("value", radius)
+        np.testing.assert_allclose(evaluated_point_cloud(obj)["radius"], size * radius, rtol=1e-6)
 
 
 def test_build_options_stride_range_and_camera_space(scene_with_camera, tmp_path):

@@ -8,7 +8,7 @@ import bpy
 import pytest
 
 import depth_cloud_addon
-from depth_cloud_addon.blender import builder, sequence
+from depth_cloud_addon.blender import builder, compositor, sequence
 from depth_cloud_addon.core import read_exr
 from tools import scenes
 
@@ -141,14 +141,23 @@ def test_blend_relative_paths_raise_no_warning(rendered):
     assert relative == []
 
 
+def share_compositor(scene, other) -> None:
+    """``other`` runs ``scene``'s compositor node group (5.3: as an effect of its own stack)."""
+    tree = compositor.capture_tree(scene)
+    if hasattr(other, "compositor_effects"):
+        other.compositor_effects.new("Shared").node_group = tree
+    else:
+        other.compositing_node_group = tree
+
+
 @pytest.mark.skipif("compositing_node_group" not in bpy.types.Scene.bl_rna.properties,
-                    reason="only Blender 5.0 shares one compositor node group between scenes")
+                    reason="only Blender 5.0 and later share one compositor node group between scenes")
 def test_a_scene_sharing_the_compositor_does_not_rewrite_the_sidecar(rendered):
     scene, folder = rendered
     before = (folder / "camera_0001.json").read_bytes()
     other = bpy.data.scenes.new("Other")
     scenes.configure_scene(other)
-    other.compositing_node_group = scene.compositing_node_group  # shared: its File Outputs write A's files
+    share_compositor(scene, other)  # shared: its File Outputs write A's files
     cam_data = bpy.data.cameras.new("Other Camera")
     cam = bpy.data.objects.new("Other Camera", cam_data)
     other.collection.objects.link(cam)

@@ -214,9 +214,10 @@ def _start(folder, *extra):
 
 
 def _wait_for_progress(process, folder, timeout: float = 60.0) -> None:
+    """Until one frame's output is complete (a temporary file alone is not progress: a stop removes it)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if (folder / "out").exists() and any((folder / "out").iterdir()):
+        if (folder / "out").exists() and any(not p.name.startswith(".") for p in (folder / "out").iterdir()):
             return
         assert process.poll() is None, process.stderr.read()
         time.sleep(0.02)

@@ -61,7 +61,7 @@ error = np.linalg.norm(grid - hits, axis=-1)[both]
 raw = read_exr(os.path.join(folder, "depth_0001.exr")).depth
 background = interior & ~hit
 print("RESULT " + json.dumps({
-    "engine": scene.render.engine,
+    "engine": scene.render.engine, "blender": list(bpy.app.version),
     "sidecar_engine": json.load(open(os.path.join(folder, "camera_0001.json")))["capture"].get("engine"),
     "built": built, "points": int(point.sum()),
     "background_pixels": int(background.sum()), "background_points": int((background & point).sum()),
