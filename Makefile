@@ -1,33 +1,52 @@
 # Depth Cloud: set-up, tests, demo. Every target creates what it needs from scratch.
-#   make demo   venv + pinned deps, render a sample scene, build its point cloud (out/demo/)
-#   make test   venvs + lint + the whole suite under Blender 5.0, 4.5 LTS and 4.2 LTS
-#   make lint   ruff (pinned in requirements/blender-5.0.txt; rules in pyproject.toml)
+#   make demo   venv + pinned deps, render a sample scene with Blender 5.3, build its point cloud (out/demo/)
+#   make test   venvs + lint + the whole suite under Blender 4.2 LTS, 4.5 LTS, 5.0, 5.2 LTS and 5.3
+#   make lint   ruff (pinned in requirements/blender-5.3.txt; rules in pyproject.toml)
 #   make extension   the installable Blender extension, dist/depth_cloud-<version>.zip
 #   make bench  our Build vs the forum recipe on a 1080p Cycles frame (out/bench/, docs/benchmarks.md)
-PYTHON ?= python3.11
 PIP_FLAGS ?= --quiet --disable-pip-version-check
 
-VENV_50 := .venv
+# Each bpy wheel needs the CPython it was built for: 4.2-5.0 Python 3.11, 5.1 and later Python 3.13.
+# tools/find_python.sh finds one that runs: on the PATH, else under pyenv's versions folder (PYENV_ROOT or
+# ~/.pyenv). Set PYTHON311 / PYTHON313 to choose another.
+PYTHON311 ?= $(shell tools/find_python.sh 3.11)
+PYTHON313 ?= $(shell tools/find_python.sh 3.13)
+
+VENV_53 := .venv
+VENV_52 := .venv-bpy5.2
+VENV_50 := .venv-bpy5.0
 VENV_45 := .venv-bpy4.5
 VENV_42 := .venv-bpy4.2
 VENV_O3D := .venv-open3d
 
-.PHONY: setup setup-lts setup-open3d lint test test-core demo extension bench clean
+.PHONY: setup setup-all setup-open3d lint test test-core demo extension bench clean
 
 # A venv is rebuilt when its pinned requirements or the package metadata change.
+$(VENV_53)/.ready: requirements/blender-5.3.txt pyproject.toml
+$(VENV_52)/.ready: requirements/blender-5.2.txt pyproject.toml
 $(VENV_50)/.ready: requirements/blender-5.0.txt pyproject.toml
 $(VENV_45)/.ready: requirements/blender-4.5.txt pyproject.toml
 $(VENV_42)/.ready: requirements/blender-4.2.txt pyproject.toml
 $(VENV_O3D)/.ready: requirements/bench-open3d.txt pyproject.toml
+$(VENV_53)/.ready $(VENV_52)/.ready: PY_VERSION := 3.13
+$(VENV_53)/.ready $(VENV_52)/.ready: PY := $(PYTHON313)
+$(VENV_50)/.ready $(VENV_45)/.ready $(VENV_42)/.ready $(VENV_O3D)/.ready: PY_VERSION := 3.11
+$(VENV_50)/.ready $(VENV_45)/.ready $(VENV_42)/.ready $(VENV_O3D)/.ready: PY := $(PYTHON311)
 %/.ready:
+	@if [ -z "$(PY)" ]; then \
+	  echo "error: $* needs Python $(PY_VERSION) (its bpy wheel is built for it), and none runs here: not" \
+	       "python$(PY_VERSION) on the PATH, nor under $${PYENV_ROOT:-$$HOME/.pyenv}/versions/. Install it" \
+	       "(e.g. 'pyenv install $(PY_VERSION)') or name it: make PYTHON$(subst .,,$(PY_VERSION))=/path/to/python$(PY_VERSION)" >&2; \
+	  exit 1; \
+	fi
 	rm -rf $*
-	$(PYTHON) -m venv $*
+	$(PY) -m venv $*
 	$*/bin/python -m pip install $(PIP_FLAGS) -r $(filter requirements/%,$^)
 	$*/bin/python -m pip install $(PIP_FLAGS) --no-deps -e .
 	touch $@
 
-setup: $(VENV_50)/.ready
-setup-lts: $(VENV_45)/.ready $(VENV_42)/.ready
+setup: $(VENV_53)/.ready
+setup-all: $(VENV_53)/.ready $(VENV_52)/.ready $(VENV_50)/.ready $(VENV_45)/.ready $(VENV_42)/.ready
 
 # Open3D's Linux wheel links libusb-1.0.so.0, which a bare machine lacks: installed here with apt-get
 # only when it cannot be loaded, and only as root; otherwise a note, and the bench reports Open3D missing.
@@ -43,23 +62,27 @@ setup-open3d: $(VENV_O3D)/.ready
 	fi
 
 lint: setup
-	$(VENV_50)/bin/ruff check .
+	$(VENV_53)/bin/ruff check .
 
-test: setup setup-lts lint
+# The whole suite on every Blender we support; the core's suite on Python 3.11 (numpy 2 in the 4.2 venv,
+# numpy 1.26 in 5.0's) and 3.13 (5.3); the format readers (tests/formats) in the 4.2 venv.
+test: setup-all lint
 	node --test farm/flamenco/test/
 	$(VENV_42)/bin/python -m pytest tests/core tests/blender tests/formats
 	$(VENV_45)/bin/python -m pytest tests/blender
 	$(VENV_50)/bin/python -m pytest tests/core tests/blender
+	$(VENV_52)/bin/python -m pytest tests/blender
+	$(VENV_53)/bin/python -m pytest tests/core tests/blender
 
 test-core: setup
-	$(VENV_50)/bin/python -m pytest tests/core
+	$(VENV_53)/bin/python -m pytest tests/core
 
 demo: setup
-	$(VENV_50)/bin/python tools/demo.py --out out/demo
+	$(VENV_53)/bin/python tools/demo.py --out out/demo
 
 # OpenEXR wheels for every platform are fetched from PyPI into wheels/ (cached); numpy is Blender's.
 extension: setup
-	$(VENV_50)/bin/python tools/build_extension.py
+	$(VENV_53)/bin/python tools/build_extension.py
 
 # 1920x1080: Build vs the forum recipe, sequence playback, then the cost of each point attribute; tables +
 # out/bench/*.json (about 2 minutes).
@@ -67,11 +90,11 @@ extension: setup
 # Open3D on the sequence's frame. bench_cli.py runs even when the test failed, to say which figures are
 # absent; the target then fails with the test's status. (-p no:dash: a pytest plugin that Open3D's dash brings.)
 bench: setup setup-open3d
-	$(VENV_50)/bin/python tools/bench.py
-	$(VENV_50)/bin/python tools/bench_sequence.py
-	$(VENV_50)/bin/python tools/bench_attributes.py
+	$(VENV_53)/bin/python tools/bench.py
+	$(VENV_53)/bin/python tools/bench_sequence.py
+	$(VENV_53)/bin/python tools/bench_attributes.py
 	DEPTH_CLOUD_REQUIRE_OPEN3D=1 $(VENV_O3D)/bin/python -m pytest -q -p no:dash tests/open3d; \
 	  status=$$?; $(VENV_O3D)/bin/python tools/bench_cli.py && exit $$status
 
 clean:
-	rm -rf $(VENV_50) $(VENV_45) $(VENV_42) $(VENV_O3D) out build dist wheels
+	rm -rf $(VENV_53) $(VENV_52) $(VENV_50) $(VENV_45) $(VENV_42) $(VENV_O3D) out build dist wheels

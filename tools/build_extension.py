@@ -2,7 +2,7 @@
 
 The zip holds the ``depth_cloud_addon`` package (its ``__init__.py`` at the root), the committed
 ``blender_manifest.toml`` plus a generated ``wheels = [...]`` list, and ``./wheels/``: the OpenEXR
-wheels (the version pinned in requirements/blender-5.0.txt) for Linux x64, Windows x64, macOS arm64
+wheels (the version pinned in requirements/blender-5.3.txt) for Linux x64, Windows x64, macOS arm64
 and macOS x64, for CPython 3.11 (Blender 4.2-5.0) and 3.13 (Blender 5.1+). numpy is not bundled:
 Blender ships it. Blender installs only the wheels that match its platform and Python.
 
@@ -28,7 +28,7 @@ import tomllib
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 ADDON_DIR = ROOT / "depth_cloud_addon"
 MANIFEST = ROOT / "blender_manifest.toml"
-REQUIREMENTS = ROOT / "requirements" / "blender-5.0.txt"
+REQUIREMENTS = ROOT / "requirements" / "blender-5.3.txt"
 WHEEL_CACHE = ROOT / "wheels"
 
 # CPython versions Blender bundles: 3.11 in 4.2-5.0, 3.13 from 5.1.
@@ -53,7 +53,7 @@ class BuildError(RuntimeError):
 
 
 def openexr_version(requirements: pathlib.Path = REQUIREMENTS) -> str:
-    """The ``OpenEXR==X.Y.Z`` pin from the Blender 5.0 requirements."""
+    """The ``OpenEXR==X.Y.Z`` pin of the main venv (requirements/blender-5.3.txt)."""
     match = re.search(r"^\s*OpenEXR\s*==\s*([^\s;#]+)", requirements.read_text(), re.MULTILINE | re.IGNORECASE)
     if not match:
         raise BuildError(f"no 'OpenEXR==<version>' pin in {requirements}")

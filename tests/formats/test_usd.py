@@ -176,7 +176,7 @@ def test_a_second_run_of_the_same_job_is_skipped(frames, capsys):
     assert "complete already" in capsys.readouterr().err and os.stat(path).st_mtime_ns == before
 
 
-BLENDER_VENVS = (".venv-bpy4.2", ".venv-bpy4.5", ".venv")
+BLENDER_VENVS = (".venv-bpy4.2", ".venv-bpy4.5", ".venv-bpy5.0", ".venv-bpy5.2", ".venv")  # .venv: 5.3
 IMPORT = """
 import sys, bpy
 bpy.ops.wm.read_factory_settings(use_empty=True)
