@@ -53,8 +53,9 @@ from . import __version__
 from .core import CameraModel, DepthCloudError
 from .core._parallel import set_threads
 from .core.atomic import remove_stale_temporaries
-from .core.cloud import BuildOptions, motion_frame_files, write_depth_kinds
-from .core.export import (
+from .core.formats.usd import is_usd
+from .core.frames.cloud import BuildOptions, motion_frame_files, write_depth_kinds
+from .core.frames.export import (
     JOB_COMMENT,
     ExportOptions,
     check_output,
@@ -66,7 +67,7 @@ from .core.export import (
     output_complete,
     read_cloud_for,
 )
-from .core.frame_files import (
+from .core.frames.files import (
     frame_files_of,
     frame_inputs,
     frame_path,
@@ -75,9 +76,8 @@ from .core.frame_files import (
     read_sidecar,
     warned_frames,
 )
-from .core.fusion import Fusion
-from .core.passes import ATTRIBUTES, EDGE_THRESHOLD, check_attributes
-from .core.usd import is_usd
+from .core.frames.fusion import Fusion
+from .core.frames.passes import ATTRIBUTES, EDGE_THRESHOLD, check_attributes
 
 EXIT_BAD_INPUT = 2
 
@@ -201,7 +201,7 @@ class ConvertJob:
     output: str
     build: BuildOptions
     export: ExportOptions
-    job_id: str | None = None  # recorded in the output (see core.export.job_id)
+    job_id: str | None = None  # recorded in the output (see core.frames.export.job_id)
 
 
 NO_CAMERA = ("no camera: give --camera CAMERA.json (the sidecar the Blender set-up writes) or --blend FILE.blend "
@@ -472,15 +472,15 @@ def cmd_convert(args) -> int:
 def _convert_fused(args, jobs, fusion: Fusion) -> int:
     """All frames' world-space points in one file, optionally one point per voxel (mean position/color),
     streamed through :class:`Fusion` a frame at a time. With ``--partial``, the voxel sums of these frames as a
-    partial grid (:mod:`.core.fusion`) that ``depth-cloud merge`` adds to the other chunks' exactly."""
-    from .core.fusion import PARTIAL_VERSION, partial_complete, write_partial
+    partial grid (:mod:`.core.frames.fusion`) that ``depth-cloud merge`` adds to the other chunks' exactly."""
+    from .core.frames.fusion import PARTIAL_VERSION, partial_complete, write_partial
 
     if args.partial:
         if not args.voxel:
             raise CliError("--partial needs --voxel S: a partial grid holds the sums of voxels of size S")
         if args.format != "npz":
             raise CliError(f"--partial writes a partial grid, a .npz file: not {args.output}")
-        # Each frame's fingerprint without its export options: merge adds its own (see core.fusion).
+        # Each frame's fingerprint without its export options: merge adds its own (see core.frames.fusion).
         frame_jobs = [{k: v for k, v in _job_description(job).items() if k != "export"} for job in jobs]
         fused_job = job_id({"partial": frame_jobs, "voxel": args.voxel, "version": PARTIAL_VERSION})
     else:
@@ -541,7 +541,7 @@ def _one_file(path) -> bool:
 def _convert_one_file(args, jobs) -> int:
     """Every frame into one file: a USD point cache (time code = frame; fps from the sidecars, else --fps,
     else 24) or an E57 with one scan per frame (its camera as the scan's pose)."""
-    from .core.usd import UsdWriter, usd_job
+    from .core.formats.usd import UsdWriter, usd_job
 
     usd = is_usd(args.output)
     one_job = job_id({"one file": [job.job_id for job in jobs], "fps": args.fps, "geometry": args.geometry})
@@ -560,7 +560,7 @@ def _convert_one_file(args, jobs) -> int:
                 fps = args.fps or inputs.capture.fps or 24.0
                 writer = UsdWriter(args.output, fps=fps, faces=args.geometry == "faces", job=one_job)
             elif writer is None:
-                from .core.survey import E57Writer
+                from .core.formats.survey import E57Writer
 
                 writer = E57Writer(args.output, comments=[f"{JOB_COMMENT}{one_job}"])
             elif usd and args.fps is None and inputs.capture.fps not in (None, writer.fps):
@@ -622,7 +622,7 @@ def _read_frames(numbers, read, what: str) -> tuple[list, list, list[str]]:
 def cmd_cameras(args) -> int:
     """Write cameras.json (K in OpenCV's convention, extrinsics in OpenCV and Blender axes) and transforms.json.
     A sequence goes on past frames whose camera cannot be read and lists them."""
-    from .core.camera_export import export_cameras, nerfstudio_transforms, write_json
+    from .core.formats.camera_export import export_cameras, nerfstudio_transforms, write_json
 
     numbers = _frames_or_single(args)
     if os.path.exists(args.output) and not os.path.isdir(args.output):
@@ -659,7 +659,7 @@ def cmd_dataset(args) -> int:
     """Frames -> a training dataset: images/depth PNGs, transforms.json, a COLMAP model, splats.ply. Frames
     whose files or camera cannot be found are listed and left out; a frame that is found but bad stops the
     export before anything is written."""
-    from .core.dataset import export_dataset
+    from .core.frames.dataset import export_dataset
 
     numbers = _frames_or_single(args)
     build = BuildOptions(stride=args.stride, depth_kind=args.depth_kind, view_layer=args.layer,
@@ -690,10 +690,10 @@ def cmd_dataset(args) -> int:
 def cmd_merge(args) -> int:
     """Partial voxel grids (``convert --fuse --voxel S --partial``) -> one fused cloud: the same bytes as one
     ``convert --fuse --voxel S`` of all their frames (in ascending order), whatever the order of the partials and
-    however the frames were split (see :mod:`.core.fusion`). Resumes like ``convert``."""
+    however the frames were split (see :mod:`.core.frames.fusion`). Resumes like ``convert``."""
     import json
 
-    from .core.fusion import check_partials, merge_partials, read_partial
+    from .core.frames.fusion import check_partials, merge_partials, read_partial
 
     if _one_file(args.output):
         raise CliError(f"{args.output}: merge writes one fused cloud as PLY, NPZ or LAS")
@@ -747,7 +747,7 @@ def cmd_merge(args) -> int:
 
 def cmd_inspect(args) -> int:
     """What EXRs and camera sidecars hold, and whether each can be used as it is (exit 1 if one cannot)."""
-    from .core.inspect import inspect_files
+    from .core.frames.inspect import inspect_files
 
     text, status = inspect_files(args.files)
     print(text)

@@ -6,7 +6,7 @@ Runs Blender as a Python module (the venv's bpy). One run:
    cube, a sphere) with Cycles (1 sample, CPU) into ``<out>/render.exr`` (multilayer: Combined +
    Depth), once;
 2. **ours**: what the Build operator does, called directly: ``read_exr`` + ``CameraModel.from_blender``
-   + ``core.cloud.cloud_arrays`` + ``builder.build_cloud_object`` (best and median of 5, per step),
+   + ``core.frames.cloud.cloud_arrays`` + ``builder.build_cloud_object`` (best and median of 5, per step),
    then the same through ``bpy.ops.depth_cloud.build(filepath=...)`` after registering the add-on;
 3. **baseline**: the recipe forum snippets use (OpenEXR channels to numpy, a pinhole from
    ``camera.data.angle`` with pixel centres at integer coordinates, a per-point
@@ -59,7 +59,7 @@ from mathutils import Vector  # noqa: E402
 
 from depth_cloud_addon.blender import builder  # noqa: E402
 from depth_cloud_addon.core import CameraModel, read_exr  # noqa: E402
-from depth_cloud_addon.core.cloud import cloud_arrays  # noqa: E402
+from depth_cloud_addon.core.frames.cloud import cloud_arrays  # noqa: E402
 from tools import scenes  # noqa: E402
 
 CLOUD_BYTES_PER_POINT = 12 + 16 + 4  # float32 position + float32 RGBA + float32 radius

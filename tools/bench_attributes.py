@@ -55,16 +55,15 @@ import numpy as np  # noqa: E402
 from _machine import cpu_model  # noqa: E402
 
 from depth_cloud_addon.core import CameraModel, read_exr, write_exr  # noqa: E402
-from depth_cloud_addon.core.cloud import BuildOptions, read_cloud  # noqa: E402
-from depth_cloud_addon.core.exr import read_channels  # noqa: E402
-from depth_cloud_addon.core.frame_files import (  # noqa: E402
+from depth_cloud_addon.core.formats.exr import read_channels  # noqa: E402
+from depth_cloud_addon.core.frames.cloud import BuildOptions, read_cloud  # noqa: E402
+from depth_cloud_addon.core.frames.files import (  # noqa: E402
     CaptureInfo,
     frame_files_of,
     frame_inputs,
     write_camera_sidecar,
 )
-from depth_cloud_addon.core.geometry import camera_rays, pixel_centers, project  # noqa: E402
-from depth_cloud_addon.core.passes import (  # noqa: E402
+from depth_cloud_addon.core.frames.passes import (  # noqa: E402
     ATTRIBUTES,
     MOTION_RIGID,
     MOTION_UNKNOWN,
@@ -74,6 +73,7 @@ from depth_cloud_addon.core.passes import (  # noqa: E402
     murmur3_32,
     read_passes,
 )
+from depth_cloud_addon.core.geometry.projection import camera_rays, pixel_centers, project  # noqa: E402
 
 BACKGROUND = 1e10  # Cycles' depth where nothing is hit
 CAPTURED = ("OBJECT_INDEX", "MATERIAL_INDEX", "NORMAL", "MOTION", "CRYPTOMATTE")

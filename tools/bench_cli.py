@@ -17,7 +17,7 @@ Runs in ``.venv-open3d`` (``make setup-open3d``: Open3D 0.20 + numpy 2, no Blend
 3. the ratio (Open3D build + write) / (ours read + back-project + write); target >= 3x (issue 15; 1.5x before);
 4. accuracy against our back-projection ``core.backproject`` in float64: our PLY read back with
    plyfile, and Open3D's points, with our K and with the K a user typically writes (cx = W/2, cy = H/2);
-5. ``core.ply.write_ply`` alone: MB/s (file size / time);
+5. ``core.formats.ply.write_ply`` alone: MB/s (file size / time);
 6. CLI frames/s on the 4-frame sequence, ``--jobs 1`` and ``--jobs 2``, each a subprocess of the entry
    point (interpreter and worker spawn start-up included).
 
@@ -50,9 +50,9 @@ from _machine import cpu_model  # noqa: E402
 
 from depth_cloud_addon import cli  # noqa: E402
 from depth_cloud_addon.core import CameraModel, backproject, read_exr, write_exr  # noqa: E402
-from depth_cloud_addon.core.camera_export import extrinsics, opencv_intrinsics  # noqa: E402
-from depth_cloud_addon.core.cloud import cloud_arrays  # noqa: E402
-from depth_cloud_addon.core.ply import linear_to_srgb8, ply_is_complete, write_ply  # noqa: E402
+from depth_cloud_addon.core.formats.camera_export import extrinsics, opencv_intrinsics  # noqa: E402
+from depth_cloud_addon.core.formats.ply import linear_to_srgb8, ply_is_complete, write_ply  # noqa: E402
+from depth_cloud_addon.core.frames.cloud import cloud_arrays  # noqa: E402
 
 TARGET_RATIO = 3.0  # issue 15 (issue 9 asked for 1.5)
 FRAMES = (1, 2, 3, 4)
@@ -308,7 +308,7 @@ def main(argv=None) -> int:
         row("ours: depth-cloud convert, in-process (cli.main)", ours_best, f"PLY {ours_bytes / mb:.1f} MB"),
         row("  read_exr depth + color", read_best),
         row("  cloud.cloud_arrays (back-project)", cloud_best),
-        row(f"  core.ply.write_ply (incl. sRGB encoding {srgb_best * 1e3:.0f} ms)", write_best,
+        row(f"  core.formats.ply.write_ply (incl. sRGB encoding {srgb_best * 1e3:.0f} ms)", write_best,
             f"{write_bytes / mb / write_best:.0f} MB/s"),
         row("ours: `depth-cloud` entry point, subprocess, once (start-up)", subprocess_s),
     ]

@@ -37,9 +37,9 @@ import numpy as np  # noqa: E402
 import depth_cloud_addon  # noqa: E402
 from depth_cloud_addon import cli  # noqa: E402
 from depth_cloud_addon.blender import builder, sequence  # noqa: E402
-from depth_cloud_addon.core.cloud import read_cloud  # noqa: E402
-from depth_cloud_addon.core.frame_files import find_frame_files, frame_inputs  # noqa: E402
-from depth_cloud_addon.core.ply import write_ply  # noqa: E402
+from depth_cloud_addon.core.formats.ply import write_ply  # noqa: E402
+from depth_cloud_addon.core.frames.cloud import read_cloud  # noqa: E402
+from depth_cloud_addon.core.frames.files import find_frame_files, frame_inputs  # noqa: E402
 from tools import demo_scene, gif, scenes  # noqa: E402
 
 #: Every file the demo writes (relative to --out), with one line each: the README's table.

@@ -10,9 +10,9 @@ from __future__ import annotations
 import bpy
 
 from ..core import DepthCloudError
-from ..core.cloud import BuildOptions, read_cloud
-from ..core.frame_files import warned_frames
-from ..core.fusion import Fusion
+from ..core.frames.cloud import BuildOptions, read_cloud
+from ..core.frames.files import warned_frames
+from ..core.frames.fusion import Fusion
 from . import builder, frames
 
 COLLECTION_NAME = "DepthCloud Bake"

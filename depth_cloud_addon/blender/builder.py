@@ -18,8 +18,8 @@ import json
 import bpy
 import numpy as np
 
-from ..core.passes import ATTRIBUTES
-from ..core.surfaces import grid_faces, grid_uvs, pixel_quads
+from ..core.frames.passes import ATTRIBUTES
+from ..core.geometry.surfaces import grid_faces, grid_uvs, pixel_quads
 from . import compat
 
 ROLE = "depth_cloud_role"
@@ -217,7 +217,7 @@ def _flat(array: np.ndarray) -> np.ndarray:
 
 def write_mesh_from(mesh, n: int, take) -> None:
     """:func:`write_mesh` of ``n`` points whose arrays come one at a time from ``take(name)`` ("points",
-    "colors", "radii"; e.g. :meth:`..core.cloud.CloudArrays.take`): each is written, then dropped here,
+    "colors", "radii"; e.g. :meth:`..core.frames.cloud.CloudArrays.take`): each is written, then dropped here,
     so an array the caller let go of is freed before the next attribute is allocated."""
     if _same_points_layout(mesh, n):
         mesh.attributes["position"].data.foreach_set("vector", _flat(take("points")))
@@ -240,7 +240,7 @@ def write_mesh_from(mesh, n: int, take) -> None:
 
 
 def write_point_attributes(mesh, attributes: dict, domain: str = "POINT") -> None:
-    """The cloud's point attributes (``core.passes``) as mesh attributes of their names on ``domain``:
+    """The cloud's point attributes (``core.frames.passes``) as mesh attributes of their names on ``domain``:
     integers as INT, booleans as BOOLEAN, (N, 3) arrays as FLOAT_VECTOR. Attributes of those names that
     ``attributes`` no longer holds are removed (a rebuild that keeps the quads keeps its attributes)."""
     for name in [a for a in ATTRIBUTES if a not in attributes and a in mesh.attributes]:
@@ -332,7 +332,7 @@ def write_surface_mesh(mesh, positions: np.ndarray, faces: np.ndarray, colors: n
 
 def write_cloud_mesh(mesh, cloud, geometry: str = "POINTS", surface_step: float = 0.05,
                      release: bool = False) -> None:
-    """Fill ``mesh`` from a :class:`..core.cloud.CloudArrays` as points, per-pixel quads or a torn grid surface,
+    """Fill ``mesh`` from a :class:`..core.frames.cloud.CloudArrays` as points, per-pixel quads or a torn grid surface,
     with the cloud's attributes (per point; per face for quads).
 
     ``release``: points are written from the cloud's own arrays, each taken from it (and so freed) as soon
@@ -413,7 +413,7 @@ def build_cloud_object(context, positions, colors, radii, *, cam2world=None, poi
 def build_cloud(context, cloud, *, geometry: str = "POINTS", shading: str = "EMISSION", point_size: float = 1.0,
                 surface_step: float = 0.05, source: str = "", frame: int | None = None, role: str = "cloud",
                 name: str = CLOUD_NAME, release: bool = False):
-    """Create or update the cloud object from a :class:`..core.cloud.CloudArrays` in any geometry mode
+    """Create or update the cloud object from a :class:`..core.frames.cloud.CloudArrays` in any geometry mode
     (``release``: see :func:`write_cloud_mesh`)."""
     cam2world = cloud.camera.cam2world if cloud.space == "camera" else None
     obj = place_cloud(context, lambda mesh: write_cloud_mesh(mesh, cloud, geometry, surface_step, release),

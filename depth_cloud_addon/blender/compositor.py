@@ -14,7 +14,7 @@ color or camera file; hiding the clouds from renders resumes the capture. The pa
 Per frame N the folder receives ``depth_NNNN.exr`` (one float32 channel, Blender's Depth pass as Cycles
 writes it, not normalised: planar Z, or ray distance for panoramic cameras), ``color_NNNN.exr`` (float32
 linear premultiplied RGBA), with extra passes asked for ``passes_NNNN.exr`` (one multilayer EXR, layers
-named as Blender names the passes, see ``core.passes``) and, written by a render handler (see
+named as Blender names the passes, see ``core.frames.passes``) and, written by a render handler (see
 ``handlers``), ``camera_NNNN.json`` (the ``CameraModel`` of that frame and the capture facts).
 """
 
@@ -22,8 +22,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..core.frame_files import CaptureInfo, setup_stem
-from ..core.passes import PASS_KINDS, PASS_LAYERS
+from ..core.frames.files import CaptureInfo, setup_stem
+from ..core.frames.passes import PASS_KINDS, PASS_LAYERS
 from . import compat
 from .builder import CLOUD_ROLES, ROLE
 
@@ -240,7 +240,7 @@ def _setup_passes(scene, tree, layers, frame, directory: str, passes, location) 
 
 
 def setup_outputs(scene, view_layer, directory: str, passes=()) -> SetupResult:
-    """Enable the Depth pass (and the ``passes`` asked for: :data:`..core.passes.PASS_KINDS`) of
+    """Enable the Depth pass (and the ``passes`` asked for: :data:`..core.frames.passes.PASS_KINDS`) of
     ``view_layer`` and add (or refresh) our File Output nodes."""
     if not directory.endswith(("/", "\\")):
         directory += "/"

@@ -1,4 +1,4 @@
-"""A frame's files and camera inside Blender: the core's rule (:mod:`..core.frame_files`), with the scene
+"""A frame's files and camera inside Blender: the core's rule (:mod:`..core.frames.files`), with the scene
 camera as the fallback for frames without a sidecar, and where the frames come from (a depth file or
 pattern chosen by the user, else the set-up's output folder)."""
 
@@ -9,8 +9,8 @@ import dataclasses
 import bpy
 
 from ..core import CameraModel, DepthCloudError, NoSourceError
-from ..core.frame_files import FrameInputs, find_frame_files
-from ..core.frame_files import frame_inputs as core_frame_inputs
+from ..core.frames.files import FrameInputs, find_frame_files
+from ..core.frames.files import frame_inputs as core_frame_inputs
 from . import compositor
 
 

@@ -19,8 +19,8 @@ import bpy
 import numpy as np
 
 from ..core import CameraModel
-from ..core.cloud import write_depth_kinds
-from ..core.frame_files import CaptureInfo, camera_sidecar_path, setup_file, write_camera_sidecar
+from ..core.frames.cloud import write_depth_kinds
+from ..core.frames.files import CaptureInfo, camera_sidecar_path, setup_file, write_camera_sidecar
 from . import compositor
 from .builder import ROLE
 
@@ -32,7 +32,7 @@ GEOMETRY_TYPES = frozenset({"MESH", "CURVE", "SURFACE", "META", "FONT", "CURVES"
 
 def object_states(depsgraph) -> list[dict]:
     """Every rendered object's state in ``depsgraph``'s frame, for exact rigid motion (see
-    ``core.frame_files.CaptureInfo.objects``): name, pass index, ``matrix_world`` and a fingerprint of its
+    ``core.frames.files.CaptureInfo.objects``): name, pass index, ``matrix_world`` and a fingerprint of its
     evaluated mesh's vertices in object space (None for other types)."""
     states = []
     for obj in depsgraph.objects:

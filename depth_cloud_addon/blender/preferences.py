@@ -3,7 +3,7 @@ sequence shows."""
 
 import bpy
 
-from ..core.cache import default_cache_mb
+from ..core.frames.cache import default_cache_mb
 
 PLAYBACK_POINTS = 1_000_000  # default of "Points While Playing"
 

@@ -21,7 +21,7 @@ the scene camera at that frame, known only once the frame is evaluated).
 
 While the timeline plays (between Blender's animation playback handlers), a frame with more points
 than the preference "Points While Playing" is shown thinned: every k-th pixel of rows and columns, the
-points sized to match (:func:`..core.cloud.thin_cloud`, the same as a Build at k times the stride), so
+points sized to match (:func:`..core.frames.cloud.thin_cloud`, the same as a Build at k times the stride), so
 that 4K sequences play smoothly. Thinned frames are cached apart; a cached full frame is thinned
 without reading it again. When playback stops, the current frame is shown in full again; renders,
 scrubbing and stepping always show every point.
@@ -37,10 +37,10 @@ import bpy
 
 from ..core import DepthCloudError
 from ..core._parallel import one_thread
-from ..core.cache import FrameCache, default_cache_mb
-from ..core.cloud import BuildOptions, motion_frame_files, read_cloud, thin_cloud
-from ..core.frame_files import files_signature
-from ..core.passes import EDGE_THRESHOLD
+from ..core.frames.cache import FrameCache, default_cache_mb
+from ..core.frames.cloud import BuildOptions, motion_frame_files, read_cloud, thin_cloud
+from ..core.frames.files import files_signature
+from ..core.frames.passes import EDGE_THRESHOLD
 from . import builder, compat, frames
 from .handlers import add_handlers, remove_handlers
 from .preferences import PLAYBACK_POINTS, addon_preferences

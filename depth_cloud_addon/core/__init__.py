@@ -25,9 +25,6 @@ Frames on disk (the layer every entry point shares)::
     atomic.atomic_write(path) / atomic_path(path)                         # every file we write
 """
 
-from .annotations import AnnotationError, Annotations, parse_annotations, read_annotations
-from .camera import BLENDER_TO_OPENCV_AXES, CameraModel, render_region_px, render_size_px
-from .camera_export import export_cameras, extrinsics, nerfstudio_transforms, opencv_intrinsics
 from .errors import (
     CameraError,
     DepthCloudError,
@@ -40,8 +37,11 @@ from .errors import (
     OutputError,
     ResolutionMismatchError,
 )
-from .exr import ExrImage, read_exr, write_exr
-from .geometry import (
+from .formats.annotations import AnnotationError, Annotations, parse_annotations, read_annotations
+from .formats.camera_export import export_cameras, extrinsics, nerfstudio_transforms, opencv_intrinsics
+from .formats.exr import ExrImage, read_exr, write_exr
+from .geometry.camera import BLENDER_TO_OPENCV_AXES, CameraModel, render_region_px, render_size_px
+from .geometry.projection import (
     BACKGROUND_DEPTH,
     DEPTH_KINDS,
     ValidPoints,
@@ -55,7 +55,7 @@ from .geometry import (
     unproject_pixels,
     valid_depth_mask,
 )
-from .voxel import VoxelAccumulator, VoxelExtentError, voxel_downsample, voxel_keys
+from .geometry.voxel import VoxelAccumulator, VoxelExtentError, voxel_downsample, voxel_keys
 
 __all__ = [
     "AnnotationError", "Annotations", "BACKGROUND_DEPTH", "backproject", "backproject_valid",

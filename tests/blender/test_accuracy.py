@@ -26,7 +26,7 @@ import numpy as np
 import pytest
 
 from depth_cloud_addon.core import CameraModel, backproject, convert_depth, pixel_centers, project, read_exr
-from depth_cloud_addon.core.geometry import camera_rays
+from depth_cloud_addon.core.geometry.projection import camera_rays
 from tests.blender.conftest import ACCURACY_ROWS
 from tools import scenes
 

@@ -15,7 +15,7 @@ import pytest
 
 from depth_cloud_addon.blender import builder, compat, compositor, panel
 from depth_cloud_addon.core import CameraModel, backproject, read_exr, write_exr
-from depth_cloud_addon.core.cloud import cloud_arrays
+from depth_cloud_addon.core.frames.cloud import cloud_arrays
 from tools import scenes
 
 CAMERA = dict(location=(0.3, -7.0, 1.5), rotation=(1.45, 0.02, 0.05))

@@ -1,4 +1,4 @@
-"""OpenCV intrinsics/extrinsics (core.camera_export) against Blender's own projection, real bpy.
+"""OpenCV intrinsics/extrinsics (core.formats.camera_export) against Blender's own projection, real bpy.
 
 The oracle is ``bpy_extras.object_utils.world_to_camera_view(scene, cam, co)``, which projects with
 ``Camera.view_frame(scene=...)`` (Blender's viewplane: sensor fit, shift, pixel aspect) and returns
@@ -31,8 +31,8 @@ from bpy_extras.object_utils import world_to_camera_view
 from mathutils import Vector
 
 from depth_cloud_addon.core import CameraModel, pixel_centers, project, read_exr
-from depth_cloud_addon.core.camera_export import camera_record, extrinsics, opencv_intrinsics
-from depth_cloud_addon.core.geometry import camera_rays
+from depth_cloud_addon.core.formats.camera_export import camera_record, extrinsics, opencv_intrinsics
+from depth_cloud_addon.core.geometry.projection import camera_rays
 from tools import scenes
 
 MAX_ERROR_PX = 1e-4

@@ -27,7 +27,7 @@ import pytest
 
 from depth_cloud_addon.blender import builder
 from depth_cloud_addon.core import CameraModel, ResolutionMismatchError, backproject, pixel_centers, project, read_exr
-from depth_cloud_addon.core.geometry import camera_rays
+from depth_cloud_addon.core.geometry.projection import camera_rays
 from tests.blender.test_accuracy import CAMERA_LOCATION, CAMERA_ROTATION, _interior, assert_matches_ray_cast
 from tools import scenes
 

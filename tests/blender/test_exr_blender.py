@@ -9,7 +9,7 @@ import bpy
 import numpy as np
 import pytest
 
-from depth_cloud_addon.core.exr import read_exr
+from depth_cloud_addon.core.formats.exr import read_exr
 from tests.blender import _exr_scenes as sc
 
 EXPECTED_DEPTH = np.full((sc.H, sc.W), 10.0, np.float32)

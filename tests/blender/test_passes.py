@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 import depth_cloud_addon
-from depth_cloud_addon.core.cloud import BuildOptions, read_cloud
-from depth_cloud_addon.core.frame_files import find_frame_files, frame_inputs
-from depth_cloud_addon.core.passes import ATTRIBUTES, MOTION_RIGID, MOTION_UNKNOWN, MOTION_VECTOR, murmur3_32
+from depth_cloud_addon.core.frames.cloud import BuildOptions, read_cloud
+from depth_cloud_addon.core.frames.files import find_frame_files, frame_inputs
+from depth_cloud_addon.core.frames.passes import ATTRIBUTES, MOTION_RIGID, MOTION_UNKNOWN, MOTION_VECTOR, murmur3_32
 from tools import scenes
 
 SHAPE_KEY_MOVE = np.array([0.1, 0.0, 0.15])  # the deforming panel's vertices all move by this from frame 1 to 2

@@ -19,7 +19,7 @@ import pytest
 import depth_cloud_addon
 from depth_cloud_addon.blender import bake, builder, frames, sequence
 from depth_cloud_addon.core import CameraModel, backproject, read_exr
-from depth_cloud_addon.core.cloud import BuildOptions, read_cloud
+from depth_cloud_addon.core.frames.cloud import BuildOptions, read_cloud
 from tools import scenes
 
 FRAMES = range(1, 5)

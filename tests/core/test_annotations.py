@@ -9,7 +9,8 @@ import math
 import numpy as np
 import pytest
 
-from depth_cloud_addon.core.annotations import (
+from depth_cloud_addon.core.errors import DepthCloudError
+from depth_cloud_addon.core.formats.annotations import (
     EXPORT_COLUMNS,
     AnnotationError,
     Annotations,
@@ -18,7 +19,6 @@ from depth_cloud_addon.core.annotations import (
     write_points_csv,
     write_points_json,
 )
-from depth_cloud_addon.core.errors import DepthCloudError
 
 
 def parsed(text, **kwargs):

@@ -15,11 +15,11 @@ import numpy as np
 import pytest
 
 from depth_cloud_addon.core import CameraModel, atomic, write_exr
-from depth_cloud_addon.core.annotations import write_points_csv, write_points_json
 from depth_cloud_addon.core.atomic import atomic_path, atomic_write, write_text
-from depth_cloud_addon.core.camera_export import write_json
-from depth_cloud_addon.core.frame_files import write_camera_sidecar
-from depth_cloud_addon.core.ply import write_npz, write_ply
+from depth_cloud_addon.core.formats.annotations import write_points_csv, write_points_json
+from depth_cloud_addon.core.formats.camera_export import write_json
+from depth_cloud_addon.core.formats.ply import write_npz, write_ply
+from depth_cloud_addon.core.frames.files import write_camera_sidecar
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 POINTS = np.arange(12, dtype=np.float32).reshape(4, 3)

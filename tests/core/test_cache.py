@@ -2,8 +2,8 @@
 
 import numpy as np
 
-from depth_cloud_addon.core.cache import FrameCache
-from depth_cloud_addon.core.cloud import CloudArrays
+from depth_cloud_addon.core.frames.cache import FrameCache
+from depth_cloud_addon.core.frames.cloud import CloudArrays
 
 
 def test_frame_cache_is_lru_and_bounded():

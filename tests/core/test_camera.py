@@ -1,4 +1,4 @@
-"""CameraModel (depth_cloud_addon.core.camera) in plain Python: no bpy, no mathutils.
+"""CameraModel (depth_cloud_addon.core.geometry.camera) in plain Python: no bpy, no mathutils.
 
 Intrinsics are pinned with literal values worked out by hand from Blender's viewplane
 (``BKE_camera_params_compute_viewplane``): with ``viewfac`` = W for a horizontal fit and
@@ -24,7 +24,7 @@ import numpy as np
 import pytest
 
 from depth_cloud_addon.core import CameraError, CameraModel, DepthCloudError, render_size_px
-from depth_cloud_addon.core import camera as camera_module
+from depth_cloud_addon.core.geometry import camera as camera_module
 
 
 def rotation(axis, angle):

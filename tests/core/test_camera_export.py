@@ -1,4 +1,4 @@
-"""Camera export (depth_cloud_addon.core.camera_export) in plain Python: no bpy, no mathutils.
+"""Camera export (depth_cloud_addon.core.formats.camera_export) in plain Python: no bpy, no mathutils.
 
 Intrinsics are pinned with literal values worked out by hand (see tests/core/test_camera.py for
 Blender's viewplane formulas); OpenCV's K is ours minus 0.5 in cx and cy (integer pixel centres).
@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from depth_cloud_addon.core import BLENDER_TO_OPENCV_AXES, CameraError, CameraModel, project
-from depth_cloud_addon.core.camera_export import (
+from depth_cloud_addon.core.formats.camera_export import (
     CONVENTION,
     camera_record,
     export_cameras,
@@ -26,8 +26,8 @@ from depth_cloud_addon.core.camera_export import (
     opencv_intrinsics,
     write_json,
 )
-from depth_cloud_addon.core.geometry import camera_rays, pixel_centers
-from depth_cloud_addon.core.panorama import pixel_to_direction
+from depth_cloud_addon.core.geometry.panorama import pixel_to_direction
+from depth_cloud_addon.core.geometry.projection import camera_rays, pixel_centers
 from tests.core.test_camera import pose  # the shared test poses
 
 FX_64_50_36 = 64 * 50 / 36  # 88.888...

@@ -92,7 +92,7 @@ def test_cameras_writes_opencv_k_and_nerfstudio_transforms(frames, monkeypatch):
 from plyfile import PlyData  # noqa: E402  (an independent PLY reader)
 
 from depth_cloud_addon.core import backproject, pixel_footprint  # noqa: E402
-from depth_cloud_addon.core.ply import linear_to_srgb8  # noqa: E402
+from depth_cloud_addon.core.formats.ply import linear_to_srgb8  # noqa: E402
 
 
 @pytest.fixture

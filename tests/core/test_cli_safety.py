@@ -15,8 +15,8 @@ from plyfile import PlyData
 
 from depth_cloud_addon import __version__, cli
 from depth_cloud_addon.core import CameraModel, write_exr
-from depth_cloud_addon.core.export import recorded_job
-from depth_cloud_addon.core.ply import write_ply
+from depth_cloud_addon.core.formats.ply import write_ply
+from depth_cloud_addon.core.frames.export import recorded_job
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CAMERA = CameraModel(width_px=8, height_px=6, lens_mm=20.0)

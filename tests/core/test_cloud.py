@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from depth_cloud_addon.core import CameraModel, NoValidDepthError
-from depth_cloud_addon.core.cloud import cloud_arrays, thin_cloud
+from depth_cloud_addon.core.frames.cloud import cloud_arrays, thin_cloud
 
 
 def _cloud():

@@ -8,10 +8,10 @@ import pytest
 
 from depth_cloud_addon import cli
 from depth_cloud_addon.core import CameraModel, convert_depth, read_exr, write_exr
-from depth_cloud_addon.core.cloud import resolve_file_depth_kind, write_depth_kinds
 from depth_cloud_addon.core.errors import ExrReadError
-from depth_cloud_addon.core.exr import DEPTH_KIND_ATTRIBUTE
-from depth_cloud_addon.core.frame_files import CaptureInfo, write_camera_sidecar
+from depth_cloud_addon.core.formats.exr import DEPTH_KIND_ATTRIBUTE
+from depth_cloud_addon.core.frames.cloud import resolve_file_depth_kind, write_depth_kinds
+from depth_cloud_addon.core.frames.files import CaptureInfo, write_camera_sidecar
 
 CAMERA = CameraModel(width_px=8, height_px=6, lens_mm=20.0, shift_x=0.1, pixel_aspect_y=1.3)
 PANO = CameraModel(width_px=8, height_px=6, projection="PANO", panorama_type="EQUIRECTANGULAR")
@@ -299,8 +299,8 @@ def test_run_convert_job_returns_the_warnings_and_never_raises(frames):
                                               ("BLENDER_EEVEE", 12 - 4), (None, 12 - 3)])
 def test_a_rasterisers_far_plane_is_background(tmp_path, engine, expected):
     """EEVEE's "no hit" measured at 100.0025 (clip_end 100) and 249.9585 (clip_end 250): background."""
-    from depth_cloud_addon.core.cloud import read_cloud
-    from depth_cloud_addon.core.frame_files import CaptureInfo, frame_files_of, frame_inputs, write_camera_sidecar
+    from depth_cloud_addon.core.frames.cloud import read_cloud
+    from depth_cloud_addon.core.frames.files import CaptureInfo, frame_files_of, frame_inputs, write_camera_sidecar
 
     camera = CameraModel(width_px=4, height_px=3, lens_mm=30.0, clip_end=250.0, frame=1)
     depth = np.full((3, 4), 5.0, np.float32)
@@ -315,8 +315,8 @@ def test_a_rasterisers_far_plane_is_background(tmp_path, engine, expected):
 def test_converting_an_eevee_depth_file_keeps_its_far_plane_background(tmp_path):
     """The converter reads depth files like every other reader: EEVEE's "no hit" at about clip_end is
     background (NaN in the converted file), not a far-plane surface."""
-    from depth_cloud_addon.core.cloud import write_depth_kinds
-    from depth_cloud_addon.core.frame_files import CaptureInfo
+    from depth_cloud_addon.core.frames.cloud import write_depth_kinds
+    from depth_cloud_addon.core.frames.files import CaptureInfo
 
     camera = CameraModel(width_px=4, height_px=3, lens_mm=30.0, clip_end=250.0)
     depth = np.full((3, 4), 5.0, np.float32)

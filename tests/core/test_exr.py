@@ -1,4 +1,4 @@
-"""depth_cloud_addon.core.exr on synthetic files in every layout Blender 4.2-5.0 writes (no bpy).
+"""depth_cloud_addon.core.formats.exr on synthetic files in every layout Blender 4.2-5.0 writes (no bpy).
 
 Images are 3 rows x 5 columns with distinct literal values, so a transposed or flipped read fails.
 Layouts mirror what real Blender writes (shared/BLENDER_FACTS.md, "Writing EXRs"; tests/blender/test_exr_blender.py).
@@ -13,7 +13,7 @@ import OpenEXR
 import pytest
 
 from depth_cloud_addon.core.errors import ExrReadError, MissingChannelError
-from depth_cloud_addon.core.exr import find_color_channels, find_depth_channel, read_exr, write_exr
+from depth_cloud_addon.core.formats.exr import find_color_channels, find_depth_channel, read_exr, write_exr
 
 H, W = 3, 5
 DEPTH = np.array(
@@ -404,7 +404,7 @@ def test_write_into_missing_folder(tmp_path):
 
 
 def test_module_does_not_import_bpy():
-    code = "import sys, depth_cloud_addon.core.exr; assert not {'bpy', 'mathutils'} & set(sys.modules)"
+    code = "import sys, depth_cloud_addon.core.formats.exr; assert not {'bpy', 'mathutils'} & set(sys.modules)"
     subprocess.run([sys.executable, "-c", code], check=True,
                    env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
 
@@ -415,7 +415,7 @@ def test_module_does_not_import_bpy():
 def test_a_plain_rgba_file_reads_interleaved_whatever_its_channel_types(tmp_path, types):
     """A color file of R, G, B, A reads as one (H, W, 4) array without assembling it (float32 files);
     channels of different types cannot be read interleaved and are read one by one: same values."""
-    from depth_cloud_addon.core.exr import _load
+    from depth_cloud_addon.core.formats.exr import _load
 
     rng = np.random.default_rng(3)
     values = {c: rng.random((5, 7), dtype=np.float32).astype(types[c]) for c in "RGBA"}

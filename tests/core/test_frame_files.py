@@ -14,7 +14,7 @@ from depth_cloud_addon.core import (
     MissingFrameError,
     write_exr,
 )
-from depth_cloud_addon.core.frame_files import (
+from depth_cloud_addon.core.frames.files import (
     camera_sidecar_path,
     converted_depth_path,
     find_frame_files,

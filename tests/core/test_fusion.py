@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from depth_cloud_addon.core import CameraModel, DepthCloudError, NoValidDepthError, backproject
-from depth_cloud_addon.core.cloud import cloud_arrays
-from depth_cloud_addon.core.fusion import Fusion
-from depth_cloud_addon.core.voxel import voxel_downsample
+from depth_cloud_addon.core.frames.cloud import cloud_arrays
+from depth_cloud_addon.core.frames.fusion import Fusion
+from depth_cloud_addon.core.geometry.voxel import voxel_downsample
 
 CAMERA = CameraModel(width_px=16, height_px=12, lens_mm=30.0)
 

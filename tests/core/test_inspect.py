@@ -1,4 +1,4 @@
-"""``core.inspect``: the report behind ``depth-cloud inspect``, on real files written by the core and by OpenEXR."""
+"""``core.frames.inspect``: the report behind ``depth-cloud inspect``, on real files from the core and OpenEXR."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import OpenEXR
 import pytest
 
 from depth_cloud_addon.core import CameraModel, read_exr, write_exr
-from depth_cloud_addon.core.camera import render_region_px
-from depth_cloud_addon.core.frame_files import CaptureInfo, write_camera_sidecar
-from depth_cloud_addon.core.inspect import describe_camera, inspect_file, inspect_files, lossy_compression
+from depth_cloud_addon.core.frames.files import CaptureInfo, write_camera_sidecar
+from depth_cloud_addon.core.frames.inspect import describe_camera, inspect_file, inspect_files, lossy_compression
+from depth_cloud_addon.core.geometry.camera import render_region_px
 
 CAMERA = CameraModel(width_px=64, height_px=48, lens_mm=35.0, clip_start=0.1, clip_end=100.0, frame=1, name="Camera")
 SHAPE = CAMERA.shape  # (48, 64)

@@ -5,6 +5,8 @@
   module, and only inside a function.
 - ``depth_cloud_addon/blender/``: every module that touches Blender; never imports the CLI.
 - ``depth_cloud_addon/__init__.py``: registers the add-on (may import ``.blender`` inside functions).
+- Inside the core, imports run one way: the base (``errors``, ``atomic``, ``_parallel``) <- ``geometry/`` <-
+  ``formats/`` <- ``frames/`` (<- ``core/__init__.py``, the public API, which no core module imports).
 - No import cycles inside the package; ``tools/*.py`` use no test code and no private names.
 
 Modules are discovered from the files, so a module added or moved later is checked too.
@@ -36,7 +38,7 @@ TOOLS_DIR = REPO_ROOT / "tools"
 
 @dataclass(frozen=True)
 class Module:
-    name: str  # dotted: depth_cloud_addon.core.camera; a package is named by its __init__.py
+    name: str  # dotted: depth_cloud_addon.core.geometry.camera; a package is named by its __init__.py
     path: Path
     is_package: bool  # an __init__.py
 
@@ -152,7 +154,7 @@ NO_BLENDER = "import sys; sys.modules['bpy'] = sys.modules['mathutils'] = sys.mo
 @pytest.mark.parametrize("name", [m.name for m in _core_and_cli()] or ["<nothing discovered>"])
 def test_core_and_cli_modules_import_without_blender(name):
     discovered = {m.name for m in _core_and_cli()}
-    required = {f"{PACKAGE}.core.camera", CLI_PACKAGE}
+    required = {f"{PACKAGE}.core.geometry.camera", CLI_PACKAGE}
     assert required <= discovered, (
         f"module discovery under {PACKAGE_DIR} found {sorted(discovered)}, missing {sorted(required - discovered)}")
     env = dict(os.environ, PYTHONPATH=str(REPO_ROOT))
@@ -227,6 +229,43 @@ def test_the_cli_imports_the_core_and_at_most_one_blender_module_inside_a_functi
     if elsewhere:
         problems.append(f"imports package modules outside {PACKAGE}.core:\n  " + "\n  ".join(elsewhere))
     assert not problems, "the CLI " + "\nthe CLI ".join(problems)
+
+
+CORE_PACKAGE = f"{PACKAGE}.core"
+#: The core's rooms, lowest first: a module may import core modules of its own room and of the rooms below.
+CORE_ROOMS = ("base", "geometry", "formats", "frames")
+CORE_BASE = ("errors", "atomic", "_parallel")
+
+
+def _core_room(name: str) -> str | None:
+    """The room of a core module (None: not a core module, or the core's own ``__init__``)."""
+    if not name.startswith(CORE_PACKAGE + "."):
+        return None
+    first = name[len(CORE_PACKAGE) + 1:].split(".")[0]
+    if first in CORE_BASE:
+        return "base"
+    return first if first in CORE_ROOMS else "unplaced"
+
+
+def test_the_core_rooms_import_one_way():
+    rooms = {name: _core_room(name) for name in _modules()}
+    unplaced = sorted(name for name, room in rooms.items() if room == "unplaced")
+    assert not unplaced, (f"core modules outside the rooms {CORE_ROOMS[1:]} and the base {CORE_BASE}: "
+                          f"{unplaced} (put each in the room that says what it is)")
+    assert {"geometry", "formats", "frames", "base"} <= set(rooms.values())
+    rank = {room: i for i, room in enumerate(CORE_ROOMS)}
+    upward = []
+    for name, targets in _import_graph().items():
+        room = rooms[name]
+        if room is None:
+            continue
+        for target, lines in targets.items():
+            if target == CORE_PACKAGE:
+                upward += [f"{line}  (the core's public API imports the rooms, not the reverse)" for line in lines]
+            elif rooms.get(target) is not None and rank[rooms[target]] > rank[room]:
+                upward += [f"{line}  ({room} -> {rooms[target]})" for line in lines]
+    assert not upward, ("core imports that run back up (base <- geometry <- formats <- frames):\n"
+                        + "\n".join(sorted(upward)))
 
 
 def _import_graph() -> dict[str, dict[str, list[str]]]:

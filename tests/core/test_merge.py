@@ -4,7 +4,7 @@
   order of the same points, where float64 sums are not.
 * `convert --fuse --voxel S --partial` chunks merged by `depth-cloud merge` in every order and for 1, 2 and 3
   way splits (contiguous, uneven, interleaved): byte for byte the file of one `convert --fuse --voxel S`.
-* The partial .npz as documented in core.fusion; resumable chunks and merges; incompatible partials and bad
+* The partial .npz as documented in core.frames.fusion; resumable chunks and merges; incompatible partials and bad
   options are one line, exit status 2.
 * Streaming: 200 frames of 320x240 into a coarse grid; the grid's bytes and the peak memory do not grow with
   the number of frames once the scene is covered.
@@ -22,10 +22,10 @@ from plyfile import PlyData
 
 from depth_cloud_addon import cli
 from depth_cloud_addon.core import CameraModel, write_exr
-from depth_cloud_addon.core.cloud import cloud_arrays
-from depth_cloud_addon.core.frame_files import write_camera_sidecar
-from depth_cloud_addon.core.fusion import PARTIAL_FORMAT, Fusion, read_partial
-from depth_cloud_addon.core.voxel import (
+from depth_cloud_addon.core.frames.cloud import cloud_arrays
+from depth_cloud_addon.core.frames.files import write_camera_sidecar
+from depth_cloud_addon.core.frames.fusion import PARTIAL_FORMAT, Fusion, read_partial
+from depth_cloud_addon.core.geometry.voxel import (
     ExactVoxelAccumulator,
     IncompatibleGridError,
     VoxelSumError,

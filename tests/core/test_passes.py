@@ -11,11 +11,10 @@ from plyfile import PlyData
 
 from depth_cloud_addon import cli
 from depth_cloud_addon.core import CameraModel, write_exr
-from depth_cloud_addon.core.cloud import BuildOptions, read_cloud
-from depth_cloud_addon.core.exr import read_channels
-from depth_cloud_addon.core.frame_files import CaptureInfo, frame_files_of, frame_inputs, write_camera_sidecar
-from depth_cloud_addon.core.geometry import backproject, project
-from depth_cloud_addon.core.passes import (
+from depth_cloud_addon.core.formats.exr import read_channels
+from depth_cloud_addon.core.frames.cloud import BuildOptions, read_cloud
+from depth_cloud_addon.core.frames.files import CaptureInfo, frame_files_of, frame_inputs, write_camera_sidecar
+from depth_cloud_addon.core.frames.passes import (
     check_attributes,
     cryptomatte_float_bits,
     decode_object_ids,
@@ -26,6 +25,7 @@ from depth_cloud_addon.core.passes import (
     sample_depth,
     vector_motion,
 )
+from depth_cloud_addon.core.geometry.projection import backproject, project
 
 CAMERA = CameraModel(width_px=12, height_px=8, lens_mm=30.0)
 
@@ -193,7 +193,7 @@ def test_passes_are_found_in_a_multilayer_render_exr(tmp_path):
 
 
 def test_a_render_exr_holding_depth_and_passes_is_decoded_once(tmp_path, monkeypatch):
-    from depth_cloud_addon.core import exr
+    from depth_cloud_addon.core.formats import exr
 
     index = np.arange(CAMERA.width_px * CAMERA.height_px, dtype=np.float32).reshape(CAMERA.shape) % 5
     write_exr(tmp_path / "render.exr", {"ViewLayer.Depth.Z": np.full(CAMERA.shape, 3.0, np.float32),

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from depth_cloud_addon.core.ply import linear_to_srgb8, write_ply
+from depth_cloud_addon.core.formats.ply import linear_to_srgb8, write_ply
 
 
 def read_ply(path):
@@ -51,7 +51,7 @@ def test_streamed_chunks_write_the_same_file(tmp_path, monkeypatch):
     function of a row range must not change a byte."""
     from plyfile import PlyData
 
-    from depth_cloud_addon.core import ply
+    from depth_cloud_addon.core.formats import ply
 
     rng = np.random.default_rng(5)
     points = rng.normal(size=(50, 3)).astype(np.float32)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from depth_cloud_addon.core import CameraModel, backproject_valid, convert_depth, project
-from depth_cloud_addon.core.surfaces import CORNER_OFFSETS, grid_faces, grid_uvs, pixel_quads
+from depth_cloud_addon.core.geometry.surfaces import CORNER_OFFSETS, grid_faces, grid_uvs, pixel_quads
 
 POSE = np.array([[0.8, -0.6, 0.0, 1.0], [0.0, 0.0, -1.0, 2.0], [0.6, 0.8, 0.0, 3.0], [0.0, 0.0, 0.0, 1.0]])
 CAMERAS = {

@@ -7,8 +7,8 @@ import pytest
 
 from depth_cloud_addon import cli
 from depth_cloud_addon.core import CameraModel, MissingChannelError, read_exr, write_exr
-from depth_cloud_addon.core.cloud import BuildOptions, read_cloud
-from depth_cloud_addon.core.frame_files import frame_files_of, frame_inputs
+from depth_cloud_addon.core.frames.cloud import BuildOptions, read_cloud
+from depth_cloud_addon.core.frames.files import frame_files_of, frame_inputs
 
 CAMERA = CameraModel(width_px=8, height_px=6, lens_mm=20.0, frame=1)
 DEPTHS = {"ViewLayer": 4.0, "Wide": 7.0}

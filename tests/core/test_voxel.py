@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from depth_cloud_addon.core.errors import DepthCloudError
-from depth_cloud_addon.core.voxel import (
+from depth_cloud_addon.core.geometry.voxel import (
     KEY_OFFSET,
     MAX_INDEX,
     MIN_INDEX,
@@ -399,7 +399,8 @@ def test_all_points_in_one_voxel():
 
 
 def test_importing_does_not_import_bpy():
-    code = "import sys, depth_cloud_addon.core.voxel; print('bpy' in sys.modules or 'mathutils' in sys.modules)"
+    code = ("import sys, depth_cloud_addon.core.geometry.voxel; "
+            "print('bpy' in sys.modules or 'mathutils' in sys.modules)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                             cwd=Path(__file__).resolve().parents[2])
     assert result.stdout.strip() == "False"

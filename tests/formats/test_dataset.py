@@ -20,14 +20,14 @@ from PIL import Image  # noqa: E402
 from plyfile import PlyData
 
 from depth_cloud_addon.core import CameraModel, DepthCloudError, backproject, read_exr, write_exr
-from depth_cloud_addon.core.cloud import BuildOptions, read_cloud
-from depth_cloud_addon.core.dataset import export_dataset
 from depth_cloud_addon.core.errors import CameraError, ResolutionMismatchError
-from depth_cloud_addon.core.frame_files import find_frame_files, frame_inputs, write_camera_sidecar
-from depth_cloud_addon.core.geometry import camera_rays, pixel_centers
-from depth_cloud_addon.core.ply import linear_to_srgb8
-from depth_cloud_addon.core.png import write_png
-from depth_cloud_addon.core.voxel import voxel_downsample
+from depth_cloud_addon.core.formats.ply import linear_to_srgb8
+from depth_cloud_addon.core.formats.png import write_png
+from depth_cloud_addon.core.frames.cloud import BuildOptions, read_cloud
+from depth_cloud_addon.core.frames.dataset import export_dataset
+from depth_cloud_addon.core.frames.files import find_frame_files, frame_inputs, write_camera_sidecar
+from depth_cloud_addon.core.geometry.projection import camera_rays, pixel_centers
+from depth_cloud_addon.core.geometry.voxel import voxel_downsample
 
 FRAMES = (1, 2, 3)
 BOX = (np.array([-0.5, -0.5, 0.0]), np.array([0.5, 0.5, 1.0]))

@@ -18,9 +18,10 @@ import numpy as np
 import pye57
 import pytest
 
-from depth_cloud_addon.core import CameraModel, backproject, survey
+from depth_cloud_addon.core import CameraModel, backproject
 from depth_cloud_addon.core.errors import DepthCloudError, NoValidDepthError
-from depth_cloud_addon.core.ply import linear_to_srgb8
+from depth_cloud_addon.core.formats import survey
+from depth_cloud_addon.core.formats.ply import linear_to_srgb8
 
 # The readers are installed by `make test` in the venv that runs tests/formats (requirements/blender-4.2.txt:
 # e57 0.2.3 needs numpy 2); a missing one fails the run.
@@ -299,7 +300,7 @@ def test_e57_killed_writer_leaves_no_target(tmp_path):
     script = textwrap.dedent(f"""
         import sys, time
         import numpy as np
-        from depth_cloud_addon.core.survey import E57Writer
+        from depth_cloud_addon.core.formats.survey import E57Writer
         w = E57Writer({str(path)!r})
         w.add(np.random.default_rng(0).random((1000, 3), dtype=np.float32), None, np.eye(4), name="a")
         print("ready", flush=True)
@@ -426,7 +427,7 @@ def test_missing_packages_are_reported(tmp_path, monkeypatch):
 
 def test_core_import_needs_no_optional_package():
     """Importing the module must not import the optional readers (nor bpy)."""
-    code = ("import sys; import depth_cloud_addon.core.survey; "
+    code = ("import sys; import depth_cloud_addon.core.formats.survey; "
             "print(sorted(m for m in ('pye57', 'laspy', 'lazrs', 'e57', 'bpy') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

@@ -11,8 +11,8 @@ from plyfile import PlyData
 
 from depth_cloud_addon import cli
 from depth_cloud_addon.core import CameraModel, write_exr
-from depth_cloud_addon.core.frame_files import write_camera_sidecar
-from depth_cloud_addon.core.ply import linear_to_srgb8
+from depth_cloud_addon.core.formats.ply import linear_to_srgb8
+from depth_cloud_addon.core.frames.files import write_camera_sidecar
 
 CAMERA = CameraModel(width_px=24, height_px=16, lens_mm=30.0)
 

@@ -18,8 +18,8 @@ from pxr import Usd, UsdGeom
 
 from depth_cloud_addon import cli
 from depth_cloud_addon.core import CameraModel, write_exr
-from depth_cloud_addon.core.frame_files import CaptureInfo, write_camera_sidecar
-from depth_cloud_addon.core.passes import cryptomatte_float_bits, murmur3_32
+from depth_cloud_addon.core.frames.files import CaptureInfo, write_camera_sidecar
+from depth_cloud_addon.core.frames.passes import cryptomatte_float_bits, murmur3_32
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CAMERA = CameraModel(width_px=40, height_px=30, lens_mm=28.0, shift_x=0.07, shift_y=-0.04, pixel_aspect_y=1.25,
@@ -207,7 +207,7 @@ def test_blenders_usd_importer_shows_the_points_of_each_frame(frames, venv):
 
 def test_the_library_names_the_missing_dependency():
     code = ("import sys; sys.modules['pxr'] = None\n"
-            "from depth_cloud_addon.core.usd import UsdWriter\nUsdWriter('x.usda')")
+            "from depth_cloud_addon.core.formats.usd import UsdWriter\nUsdWriter('x.usda')")
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert "pip install 'depth-cloud[usd]'" in run.stderr
 

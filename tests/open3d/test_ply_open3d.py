@@ -1,4 +1,4 @@
-"""Open3D reads the PLY that ``core.ply.write_ply`` writes: same points, colors and normals.
+"""Open3D reads the PLY that ``core.formats.ply.write_ply`` writes: same points, colors and normals.
 
 Open3D is not in the Blender venvs (Open3D 0.20 needs numpy 2), so ``make test`` does not collect this
 folder; ``make bench`` runs it in ``.venv-open3d`` with ``DEPTH_CLOUD_REQUIRE_OPEN3D=1``, where an Open3D
@@ -13,7 +13,7 @@ import os
 import numpy as np
 import pytest
 
-from depth_cloud_addon.core.ply import linear_to_srgb8, write_ply
+from depth_cloud_addon.core.formats.ply import linear_to_srgb8, write_ply
 
 REQUIRED = os.environ.get("DEPTH_CLOUD_REQUIRE_OPEN3D") == "1"
 

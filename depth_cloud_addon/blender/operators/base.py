@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import bpy
 
-from ...core.cloud import BuildOptions
-from ...core.frame_files import warned_frames
-from ...core.passes import ATTRIBUTES, EDGE_THRESHOLD
+from ...core.frames.cloud import BuildOptions
+from ...core.frames.files import warned_frames
+from ...core.frames.passes import ATTRIBUTES, EDGE_THRESHOLD
 from .. import compat, compositor, frames
 from ..properties import ATTRIBUTE_ITEMS
 

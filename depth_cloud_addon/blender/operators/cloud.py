@@ -12,7 +12,7 @@ import time
 import bpy
 
 from ...core import DepthCloudError, NoSourceError
-from ...core.cloud import read_cloud
+from ...core.frames.cloud import read_cloud
 from .. import bake, builder, compositor, frames, sequence
 from .base import (
     SPACE_ITEMS,

@@ -1,6 +1,6 @@
 """Export PLY: point clouds of the current frame or a frame range as files (PLY or NPZ), through the
 core's one export (:func:`read_cloud_for` then :func:`export_cloud`), the same as ``depth-cloud convert``;
-or one USD point cache of the range (``.usd``/``.usda``/``.usdc``, :class:`...core.usd.UsdWriter`), which
+or one USD point cache of the range (``.usd``/``.usda``/``.usdc``, :class:`...core.formats.usd.UsdWriter`), which
 needs USD's Python module ``pxr`` (Blender's own builds have it; the ``bpy`` wheels do not: then the
 operator says so and ``depth-cloud convert -o cloud.usd`` does the same with ``usd-core``)."""
 
@@ -9,11 +9,11 @@ from __future__ import annotations
 import bpy
 
 from ...core import DepthCloudError
-from ...core.cloud import BuildOptions
-from ...core.dataset import export_dataset
-from ...core.export import ExportOptions, check_output, export_cloud, format_of, read_cloud_for
-from ...core.frame_files import frame_path
-from ...core.usd import UsdWriter, is_usd
+from ...core.formats.usd import UsdWriter, is_usd
+from ...core.frames.cloud import BuildOptions
+from ...core.frames.dataset import export_dataset
+from ...core.frames.export import ExportOptions, check_output, export_cloud, format_of, read_cloud_for
+from ...core.frames.files import frame_path
 from .. import compat, frames
 from .base import AttributesMixin, FrameRangeMixin, SourceMixin, core_value, finish, finish_range, restore_frame
 

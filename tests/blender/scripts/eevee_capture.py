@@ -18,8 +18,8 @@ from mathutils import Vector  # noqa: E402
 import depth_cloud_addon  # noqa: E402
 from depth_cloud_addon.blender import builder  # noqa: E402
 from depth_cloud_addon.core import read_exr  # noqa: E402
-from depth_cloud_addon.core.cloud import read_cloud  # noqa: E402
-from depth_cloud_addon.core.frame_files import find_frame_files, frame_inputs  # noqa: E402
+from depth_cloud_addon.core.frames.cloud import read_cloud  # noqa: E402
+from depth_cloud_addon.core.frames.files import find_frame_files, frame_inputs  # noqa: E402
 from tools import scenes  # noqa: E402
 
 folder, clip_end = sys.argv[1], float(sys.argv[2])

@@ -16,8 +16,8 @@ import bpy  # noqa: E402
 import numpy as np  # noqa: E402
 
 import depth_cloud_addon  # noqa: E402
-from depth_cloud_addon.core.cloud import BuildOptions, read_cloud  # noqa: E402
-from depth_cloud_addon.core.frame_files import find_frame_files, frame_inputs  # noqa: E402
+from depth_cloud_addon.core.frames.cloud import BuildOptions, read_cloud  # noqa: E402
+from depth_cloud_addon.core.frames.files import find_frame_files, frame_inputs  # noqa: E402
 from tools import scenes  # noqa: E402
 
 folder = sys.argv[1]

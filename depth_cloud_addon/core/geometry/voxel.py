@@ -19,14 +19,14 @@ Conventions:
   surface stays closed, and count = how many points it holds. Sums are float64 (exact integers in
   :class:`ExactVoxelAccumulator`, below); outputs float32.
 * Points must be finite: NaN (invalid-pixel) rows are an error here, callers drop them first (e.g.
-  :func:`~depth_cloud_addon.core.geometry.backproject_valid` gives valid points only). Non-finite
+  :func:`~depth_cloud_addon.core.geometry.projection.backproject_valid` gives valid points only). Non-finite
   colors or radii are not checked by :func:`voxel_downsample` (they propagate into their voxel's mean);
   :class:`ExactVoxelAccumulator` refuses them.
 
 Two ways to fuse: :func:`voxel_downsample` (all points at once, float64 sums) and
 :class:`ExactVoxelAccumulator` (``VoxelAccumulator``; streamed and mergeable: its sums are exact integers,
 ``rint(value * 2**32)`` summed in two int64 per channel, so chunks of frames fused on different machines
-merge, in any order, into the same bits as one accumulator of every frame; ``core.fusion`` and
+merge, in any order, into the same bits as one accumulator of every frame; ``core.frames.fusion`` and
 ``depth-cloud convert --fuse`` use it, ``depth-cloud merge`` merges its partial grids).
 
 Shapes: points ``(N, 3)``, colors ``(N, C)`` with C = 3 or 4, radii ``(N,)``; results ``(M, 3)``,
@@ -49,7 +49,7 @@ import math
 
 import numpy as np
 
-from .errors import DepthCloudError
+from ..errors import DepthCloudError
 
 #: Bits per axis in a voxel key, and the index offset that makes indices non-negative.
 KEY_BITS = 21

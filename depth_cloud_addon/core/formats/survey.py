@@ -53,10 +53,10 @@ import uuid
 
 import numpy as np
 
-from .atomic import atomic_path, atomic_write
-from .camera import _normalized_axes
-from .errors import DepthCloudError, NoValidDepthError
-from .geometry import rotation_to_quaternion
+from ..atomic import atomic_path, atomic_write
+from ..errors import DepthCloudError, NoValidDepthError
+from ..geometry.camera import _normalized_axes
+from ..geometry.projection import rotation_to_quaternion
 from .ply import linear_to_srgb8
 
 __all__ = ["CHUNK_ROWS", "E57Writer", "LAS_SCALE", "pose_quaternion", "quaternion_matrix", "write_e57", "write_las"]

@@ -16,7 +16,7 @@ Conventions of every array returned here:
   (``"planar"`` or ``"distance"``) of the header of the part holding the depth channel, which every
   depth file Depth Cloud writes carries (``write_exr(..., depth_kind=...)``), or None. Blender's own
   files have none (the frame's sidecar records their kind); what ``auto`` makes of a file is decided
-  in one place, ``core.cloud.resolve_file_depth_kind``.
+  in one place, ``core.frames.cloud.resolve_file_depth_kind``.
 
 Layouts read (channel names as Blender 4.2 to 5.0 write them, see ``find_depth_channel``):
 
@@ -42,8 +42,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .atomic import atomic_path
-from .errors import ExrReadError, MissingChannelError
+from ..atomic import atomic_path
+from ..errors import ExrReadError, MissingChannelError
 
 __all__ = ["DEPTH_KIND_ATTRIBUTE", "ExrChannels", "ExrImage", "find_color_channels", "find_depth_channel",
            "read_channels", "read_exr", "write_exr"]
@@ -185,7 +185,7 @@ def _openexr():
     import OpenEXR
 
     if not _threads_set:
-        from . import _parallel
+        from .. import _parallel
 
         OpenEXR.set_global_thread_count(_parallel.THREADS or os.cpu_count() or 1)
         _threads_set = True

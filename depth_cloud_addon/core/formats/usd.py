@@ -32,15 +32,15 @@ import os
 
 import numpy as np
 
-from .atomic import atomic_path
-from .camera import CameraModel
-from .errors import DepthCloudError, NoValidDepthError
-from .surfaces import pixel_quads
+from ..atomic import atomic_path
+from ..errors import DepthCloudError, NoValidDepthError
+from ..geometry.camera import CameraModel
+from ..geometry.surfaces import pixel_quads
 
 __all__ = ["USD_EXTENSIONS", "UsdWriter", "is_usd", "usd_camera_parameters", "usd_job"]
 
 USD_EXTENSIONS = (".usd", ".usda", ".usdc")
-JOB_KEY = "depthCloudJob"  # customLayerData: the job fingerprint (see core.export.job_id)
+JOB_KEY = "depthCloudJob"  # customLayerData: the job fingerprint (see core.frames.export.job_id)
 ROOT = "/DepthCloud"
 
 

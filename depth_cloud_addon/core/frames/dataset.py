@@ -78,17 +78,23 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .atomic import atomic_write
-from .camera_export import extrinsics, nerfstudio_transforms, write_json
+from ..atomic import atomic_write
+from ..errors import CameraError, DepthCloudError, NoValidDepthError, ResolutionMismatchError
+from ..formats.camera_export import extrinsics, nerfstudio_transforms, write_json
+from ..formats.exr import read_exr, write_exr
+from ..formats.ply import linear_to_srgb8, write_ply
+from ..formats.png import write_png
+from ..geometry.projection import (
+    convert_depth,
+    project,
+    rotation_to_quaternion,
+    size_mismatch_message,
+    valid_depth_mask,
+)
+from ..geometry.voxel import KEY_BITS, KEY_OFFSET, VoxelExtentError, unpack_voxel_keys, voxel_keys
 from .cloud import BuildOptions, CloudArrays, read_cloud, read_frame_depth
-from .errors import CameraError, DepthCloudError, NoValidDepthError, ResolutionMismatchError
-from .exr import read_exr, write_exr
-from .frame_files import FrameInputs
+from .files import FrameInputs
 from .fusion import Fusion
-from .geometry import convert_depth, project, rotation_to_quaternion, size_mismatch_message, valid_depth_mask
-from .ply import linear_to_srgb8, write_ply
-from .png import write_png
-from .voxel import KEY_BITS, KEY_OFFSET, VoxelExtentError, unpack_voxel_keys, voxel_keys
 
 __all__ = [
     "AUTO_MAX_POINTS", "COLMAP_FORMATS", "ColmapImage", "DatasetResult", "SH_C0", "SPLAT_OPACITY", "SPLAT_PROPERTIES",

@@ -19,9 +19,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from ._parallel import parallel_chunks
-from .atomic import atomic_write
-from .errors import NoValidDepthError
+from .._parallel import parallel_chunks
+from ..atomic import atomic_write
+from ..errors import NoValidDepthError
 
 __all__ = ["linear_to_srgb8", "ply_comments", "ply_is_complete", "write_npz", "write_ply"]
 

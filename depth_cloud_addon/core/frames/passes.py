@@ -33,10 +33,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .camera import CameraModel
-from .errors import DepthCloudError
-from .exr import ExrChannels
-from .geometry import resolve_depth_kind, unproject_depths, valid_depth_mask
+from ..errors import DepthCloudError
+from ..formats.exr import ExrChannels
+from ..geometry.camera import CameraModel
+from ..geometry.projection import resolve_depth_kind, unproject_depths, valid_depth_mask
 
 __all__ = [
     "ATTRIBUTES", "CRYPTO_LAYERS", "EDGE_THRESHOLD", "MOTION_RIGID", "MOTION_UNKNOWN", "MOTION_VECTOR",

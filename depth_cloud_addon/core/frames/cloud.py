@@ -18,11 +18,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .camera import CameraModel
-from .errors import DepthCloudError, NoValidDepthError, ResolutionMismatchError
-from .exr import ExrChannels, ExrImage, read_channels, read_exr, write_exr
-from .frame_files import CaptureInfo, FrameFiles, FrameInputs, frame_inputs, neighbour_files
-from .geometry import (
+from ..errors import DepthCloudError, NoValidDepthError, ResolutionMismatchError
+from ..formats.exr import ExrChannels, ExrImage, read_channels, read_exr, write_exr
+from ..geometry.camera import CameraModel
+from ..geometry.projection import (
     DEPTH_KINDS,
     ValidPoints,
     backproject_valid,
@@ -32,6 +31,7 @@ from .geometry import (
     valid_depth_mask,
     valid_pixels,
 )
+from .files import CaptureInfo, FrameFiles, FrameInputs, frame_inputs, neighbour_files
 from .passes import (
     EDGE_THRESHOLD,
     MOTION_RIGID,

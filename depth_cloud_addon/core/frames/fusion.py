@@ -54,10 +54,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .atomic import atomic_write
+from ..atomic import atomic_write
+from ..errors import DepthCloudError, NoValidDepthError
+from ..geometry.voxel import SUM_FRACTION_BITS, ExactVoxelAccumulator
 from .cloud import CloudArrays
-from .errors import DepthCloudError, NoValidDepthError
-from .voxel import SUM_FRACTION_BITS, ExactVoxelAccumulator
 
 __all__ = ["PARTIAL_FORMAT", "PARTIAL_VERSION", "Fusion", "PartialGrid", "PartialGridError", "check_partials",
            "merge_partials", "partial_complete", "read_partial", "write_partial"]

@@ -35,9 +35,9 @@ from pathlib import PurePath
 
 import numpy as np
 
-from .atomic import write_text
-from .camera import BLENDER_TO_OPENCV_AXES, CameraModel
-from .errors import CameraError
+from ..atomic import write_text
+from ..errors import CameraError
+from ..geometry.camera import BLENDER_TO_OPENCV_AXES, CameraModel
 
 EXPORT_FORMAT = "depth_cloud.cameras"
 EXPORT_VERSION = 1

@@ -20,12 +20,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .atomic import write_text
+from ..atomic import write_text
+from ..errors import NoValidDepthError, OutputError
+from ..formats.ply import ply_comments, ply_is_complete, write_npz, write_ply
+from ..formats.survey import las_comments, write_las
 from .cloud import BuildOptions, CloudArrays, camera_facing_normals, read_cloud
-from .errors import NoValidDepthError, OutputError
-from .frame_files import FrameInputs
-from .ply import ply_comments, ply_is_complete, write_npz, write_ply
-from .survey import las_comments, write_las
+from .files import FrameInputs
 
 __all__ = ["COLOR_MODES", "EXPORT_FORMATS", "ExportOptions", "JOB_COMMENT", "check_output", "export_cloud",
            "export_frame", "export_points", "format_of", "input_fingerprint", "job_id", "legend_path",

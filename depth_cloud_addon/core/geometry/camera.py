@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass, field, fields
 
 import numpy as np
 
-from .errors import CameraError
+from ..errors import CameraError
 
 #: Camera projections, as Blender names them in ``Camera.type``.
 PROJECTIONS = ("PERSP", "ORTHO", "PANO")

@@ -5,7 +5,7 @@ Conventions (the full page is ``docs/conventions.md``):
 * Pixel coordinates are continuous ``(x, y)``: x to the right, y **down**, origin at the top-left
   *corner* of the image, so pixel ``(col, row)`` covers ``[col, col+1) x [row, row+1)`` and its
   centre is ``(col + 0.5, row + 0.5)``. :class:`Annotations` always holds coordinates in this
-  convention, ready for :func:`~depth_cloud_addon.core.geometry.unproject_pixels`.
+  convention, ready for :func:`~depth_cloud_addon.core.geometry.projection.unproject_pixels`.
 * ``convention`` says how the *file* counts, and therefore what is added on reading:
 
   ==========  ====================================================================  =========
@@ -62,8 +62,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .atomic import write_text
-from .errors import DepthCloudError
+from ..atomic import write_text
+from ..errors import DepthCloudError
 
 __all__ = [
     "AnnotationError",

@@ -24,9 +24,9 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from .atomic import write_text
-from .camera import CameraModel
-from .errors import CameraError, DepthCloudError, FrameSpecError, MissingFrameError
+from ..atomic import write_text
+from ..errors import CameraError, DepthCloudError, FrameSpecError, MissingFrameError
+from ..geometry.camera import CameraModel
 
 __all__ = [
     "CAPTURE_FIELDS", "CaptureInfo", "FRAME_FILE_KINDS", "FrameFiles", "FrameInputs", "camera_sidecar_path",

@@ -18,7 +18,7 @@ the ray *distance* from the camera centre.
   circle have no ray (NaN).
 
 ``W``, ``H`` and ``x``, ``y`` above are those of the full render. A cropped image (Render Region with
-Crop to Border, see :class:`~depth_cloud_addon.core.camera.CameraModel`) is a window of it: its pixel
+Crop to Border, see :class:`~depth_cloud_addon.core.geometry.camera.CameraModel`) is a window of it: its pixel
 coordinates are moved by the crop origin first, ``x + crop_x0_px``, ``y + crop_y0_px``.
 """
 

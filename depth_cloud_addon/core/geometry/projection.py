@@ -1,4 +1,4 @@
-"""Pixels <-> rays <-> 3D points for a :class:`~depth_cloud_addon.core.camera.CameraModel`.
+"""Pixels <-> rays <-> 3D points for a :class:`~depth_cloud_addon.core.geometry.camera.CameraModel`.
 
 Conventions (see ``docs/conventions.md``):
 
@@ -26,9 +26,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._parallel import parallel_chunks
+from .._parallel import parallel_chunks
+from ..errors import NoValidDepthError, ResolutionMismatchError
 from .camera import CameraModel
-from .errors import NoValidDepthError, ResolutionMismatchError
 
 DEPTH_KINDS = ("planar", "distance")
 SPACES = ("world", "camera")

@@ -24,7 +24,7 @@ import zlib
 
 import numpy as np
 
-from .atomic import atomic_write
+from ..atomic import atomic_write
 
 __all__ = ["png_bytes", "write_png"]
 

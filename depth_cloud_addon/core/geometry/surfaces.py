@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from .camera import CameraModel
-from .geometry import camera_rays, resolve_depth_kind
+from .projection import camera_rays, resolve_depth_kind
 
 #: Corner offsets of a pixel, in an order that is counter-clockwise as the camera sees it (x right,
 #: y up in the camera frame), so quad normals face the camera: bottom-left, bottom-right, top-right,

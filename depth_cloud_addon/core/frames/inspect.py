@@ -40,12 +40,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .camera import CameraModel
+from ..errors import DepthCloudError
+from ..formats.exr import DEPTH_KIND_ATTRIBUTE, _openexr, find_depth_channel, read_exr, view_layers
+from ..geometry.camera import CameraModel
+from ..geometry.projection import BACKGROUND_DEPTH, valid_depth_mask
 from .cloud import FileDepthKind, read_frame_depth, resolve_file_depth_kind
-from .errors import DepthCloudError
-from .exr import DEPTH_KIND_ATTRIBUTE, _openexr, find_depth_channel, read_exr, view_layers
-from .frame_files import FRAME_FILE_KINDS, CaptureInfo, FrameInputs, frame_files_of, frame_inputs, read_sidecar
-from .geometry import BACKGROUND_DEPTH, valid_depth_mask
+from .files import FRAME_FILE_KINDS, CaptureInfo, FrameInputs, frame_files_of, frame_inputs, read_sidecar
 
 __all__ = ["Inspection", "describe_camera", "inspect_file", "inspect_files", "lossy_compression"]
 
