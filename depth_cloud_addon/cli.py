@@ -54,7 +54,8 @@ from .core import CameraModel, DepthCloudError
 from .core._parallel import set_threads
 from .core.atomic import remove_stale_temporaries
 from .core.formats.usd import is_usd
-from .core.frames.cloud import BuildOptions, motion_frame_files, write_depth_kinds
+from .core.frames.cloud import BuildOptions, motion_frame_files
+from .core.frames.depth import write_depth_kinds
 from .core.frames.export import (
     JOB_COMMENT,
     ExportOptions,

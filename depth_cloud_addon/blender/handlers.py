@@ -19,7 +19,7 @@ import bpy
 import numpy as np
 
 from ..core import CameraModel
-from ..core.frames.cloud import write_depth_kinds
+from ..core.frames.depth import write_depth_kinds
 from ..core.frames.files import CaptureInfo, camera_sidecar_path, setup_file, write_camera_sidecar
 from . import compositor
 from .builder import ROLE

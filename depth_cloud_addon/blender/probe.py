@@ -7,7 +7,7 @@ import bpy
 import numpy as np
 
 from ..core import DepthCloudError, unproject_pixels
-from ..core.frames.cloud import read_frame_depth
+from ..core.frames.depth import read_frame_depth
 from . import compositor, frames
 
 _depth_cache: dict[tuple, tuple[np.ndarray, str]] = {}  # frame signature -> (depth map, its kind) (one entry)
@@ -15,7 +15,7 @@ _depth_cache: dict[tuple, tuple[np.ndarray, str]] = {}  # frame signature -> (de
 
 def probe(scene, pixel) -> tuple[np.ndarray, np.ndarray, frames.FrameInputs]:
     """World and camera-frame points of ``pixel`` on the scene's current frame (set-up outputs); the depth
-    file's kind is the core's rule for "auto" (``core.frames.cloud.resolve_file_depth_kind``)."""
+    file's kind is the core's rule for "auto" (``core.frames.depth.resolve_file_depth_kind``)."""
     directory = compositor.output_directory(scene)
     if directory is None:
         raise DepthCloudError("no outputs set up")

@@ -10,7 +10,7 @@ from depth_cloud_addon import cli
 from depth_cloud_addon.core import CameraModel, convert_depth, read_exr, write_exr
 from depth_cloud_addon.core.errors import ExrReadError
 from depth_cloud_addon.core.formats.exr import DEPTH_KIND_ATTRIBUTE
-from depth_cloud_addon.core.frames.cloud import resolve_file_depth_kind, write_depth_kinds
+from depth_cloud_addon.core.frames.depth import resolve_file_depth_kind, write_depth_kinds
 from depth_cloud_addon.core.frames.files import CaptureInfo, write_camera_sidecar
 
 CAMERA = CameraModel(width_px=8, height_px=6, lens_mm=20.0, shift_x=0.1, pixel_aspect_y=1.3)
@@ -315,7 +315,7 @@ def test_a_rasterisers_far_plane_is_background(tmp_path, engine, expected):
 def test_converting_an_eevee_depth_file_keeps_its_far_plane_background(tmp_path):
     """The converter reads depth files like every other reader: EEVEE's "no hit" at about clip_end is
     background (NaN in the converted file), not a far-plane surface."""
-    from depth_cloud_addon.core.frames.cloud import write_depth_kinds
+    from depth_cloud_addon.core.frames.depth import write_depth_kinds
     from depth_cloud_addon.core.frames.files import CaptureInfo
 
     camera = CameraModel(width_px=4, height_px=3, lens_mm=30.0, clip_end=250.0)

@@ -24,6 +24,8 @@ from depth_cloud_addon.core.geometry.voxel import (
     MIN_INDEX,
     VoxelAccumulator,
     VoxelExtentError,
+    group_integers,
+    pack_voxel_indices,
     unpack_voxel_keys,
     voxel_downsample,
     voxel_keys,
@@ -404,3 +406,22 @@ def test_importing_does_not_import_bpy():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                             cwd=Path(__file__).resolve().parents[2])
     assert result.stdout.strip() == "False"
+
+
+def test_pack_voxel_indices_is_the_inverse_of_unpack():
+    rng = np.random.default_rng(7)
+    keys = voxel_keys(rng.uniform(-50.0, 50.0, (1000, 3)), 0.01)
+    np.testing.assert_array_equal(pack_voxel_indices(unpack_voxel_keys(keys)), keys)
+    assert pack_voxel_indices([[-1, 0, 1]]).tolist() == voxel_keys([[-0.1, 0.0, 1.0]], 1.0).tolist()
+    with pytest.raises(VoxelExtentError):
+        pack_voxel_indices([[0, 0, 1 << 20]])
+    with pytest.raises(ValueError, match=r"\(N, 3\) integer"):
+        pack_voxel_indices([[0.5, 0.0, 0.0]])
+
+
+def test_group_integers_orders_by_value_then_index():
+    order, starts, distinct = group_integers(np.array([3, 1, 3, 0, 1]))
+    assert order.tolist() == [3, 1, 4, 0, 2] and starts.tolist() == [0, 1, 3] and distinct.tolist() == [0, 1, 3]
+    values = np.array([5, 5], np.int64)
+    order, starts, distinct = group_integers(values)
+    assert values.tolist() == [5, 5] and order.tolist() == [0, 1] and distinct.tolist() == [5]  # input kept

@@ -2,7 +2,7 @@
 
 The numbers come from the core (``unproject_pixels``, ``write_depth_kinds``, ``camera_export``); these
 operators find the frame's files and camera (:mod:`..frames`), create the Empties and write the files.
-What a depth file holds ("Auto") is the core's one rule (``core.frames.cloud.resolve_file_depth_kind``).
+What a depth file holds ("Auto") is the core's one rule (``core.frames.depth.resolve_file_depth_kind``).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import numpy as np
 from ...core import CameraModel, DepthCloudError, unproject_pixels
 from ...core.formats.annotations import parse_annotations, read_annotations, write_points_csv, write_points_json
 from ...core.formats.camera_export import export_cameras, nerfstudio_transforms, write_json
-from ...core.frames.cloud import read_frame_depth, write_depth_kinds
+from ...core.frames.depth import read_frame_depth, write_depth_kinds
 from ...core.frames.export import check_output
 from ...core.frames.files import camera_sidecar_path, converted_depth_path, frame_path, read_camera_sidecar, setup_file
 from .. import compat, frames

@@ -16,7 +16,7 @@ Conventions of every array returned here:
   (``"planar"`` or ``"distance"``) of the header of the part holding the depth channel, which every
   depth file Depth Cloud writes carries (``write_exr(..., depth_kind=...)``), or None. Blender's own
   files have none (the frame's sidecar records their kind); what ``auto`` makes of a file is decided
-  in one place, ``core.frames.cloud.resolve_file_depth_kind``.
+  in one place, ``core.frames.depth.resolve_file_depth_kind``.
 
 Layouts read (channel names as Blender 4.2 to 5.0 write them, see ``find_depth_channel``):
 

@@ -1,37 +1,29 @@
-"""One frame -> its cloud arrays, the one rule for a depth file's kind, and the one depth-file converter.
-Pure numpy (no bpy).
+"""One frame -> its cloud arrays. Pure numpy (no bpy).
 
 Shared by Build, the live sequence, Bake, the exports, the ground-truth operators and the CLI, so that
-all of them make the same cloud from the same frame. Depth kinds: ``"planar"`` (Z along the view axis),
-``"distance"`` (along the pixel's ray) or ``"auto"``. For a *file*, ``auto`` means what the file says it
-holds (:func:`resolve_file_depth_kind`): its EXR header (``depthCloud.depthKind``, which every depth file
-Depth Cloud writes carries), else the frame sidecar's record for that file name (``capture.depth_files``,
-for the files Blender's File Output node writes), else what Cycles writes for the camera (planar for
-perspective and orthographic cameras, distance for panoramic ones).
+all of them make the same cloud from the same frame. A depth file is read as the kind it holds (the one rule,
+:mod:`.depth`).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import os
 from dataclasses import dataclass
 
 import numpy as np
 
 from ..errors import DepthCloudError, NoValidDepthError, ResolutionMismatchError
-from ..formats.exr import ExrChannels, ExrImage, read_channels, read_exr, write_exr
+from ..formats.exr import ExrChannels, ExrImage, read_channels, read_exr
 from ..geometry.camera import CameraModel
 from ..geometry.projection import (
-    DEPTH_KINDS,
     ValidPoints,
     backproject_valid,
-    convert_depth,
-    depth_buffer_background,
     resolve_depth_kind,
     valid_depth_mask,
     valid_pixels,
 )
-from .files import CaptureInfo, FrameFiles, FrameInputs, frame_inputs, neighbour_files
+from .depth import read_frame_depth
+from .files import FrameFiles, FrameInputs, frame_inputs, neighbour_files
 from .passes import (
     EDGE_THRESHOLD,
     MOTION_RIGID,
@@ -49,72 +41,9 @@ from .passes import (
     vector_motion,
 )
 
-__all__ = ["BuildOptions", "CloudArrays", "DepthFilesWritten", "FileDepthKind", "camera_facing_normals",
-           "cloud_arrays", "read_cloud", "read_depth_file", "read_frame_depth", "read_frame_passes",
-           "resolve_file_depth_kind",
-           "write_depth_kinds"]
+__all__ = ["BuildOptions", "CloudArrays", "camera_facing_normals", "cloud_arrays", "motion_frame_files",
+           "read_cloud", "read_frame_passes", "thin_cloud"]
 
-
-@dataclass(frozen=True)
-class FileDepthKind:
-    """The kind a depth file's values are read as, and why."""
-
-    kind: str                   # "planar" or "distance"
-    source: str                 # "given" (asked for), "header", "sidecar" or "camera" (what Cycles writes for it)
-    warning: str | None = None  # set when a given kind contradicts what the file records
-
-
-def resolve_file_depth_kind(requested: str, header_kind: str | None, capture_kind: str | None,
-                            camera: CameraModel, *, path="the depth file") -> FileDepthKind:
-    """What a depth file holds: the one rule for ``"auto"`` on a file (every entry point goes through it).
-
-    ``requested``: "auto", "planar" or "distance". ``header_kind``: the file's header record
-    (``ExrImage.depth_kind``); ``capture_kind``: the frame sidecar's record for the file's name
-    (``CaptureInfo.kind_of``); either may be None. ``auto`` takes the header's kind, else the sidecar's,
-    else ``camera.natural_depth_kind()`` (what Cycles writes). A given kind wins; when it contradicts the
-    file's record (header, else sidecar) the result carries a one-line ``warning`` naming ``path``.
-    Raises ValueError for an unknown ``requested``.
-    """
-    if requested != "auto" and requested not in DEPTH_KINDS:
-        raise ValueError(f"depth_kind must be 'auto', 'planar' or 'distance', got {requested!r}")
-    if header_kind is not None:
-        recorded, where = header_kind, "its EXR header"
-    elif capture_kind is not None:
-        recorded, where = capture_kind, "its sidecar"
-    else:
-        recorded, where = None, ""
-    if requested != "auto":
-        warning = None
-        if recorded is not None and recorded != requested:
-            warning = (f"{os.fspath(path)}: read as {requested} depth as asked, but {where} says it holds "
-                       f"{recorded} depth")
-        return FileDepthKind(requested, "given", warning)
-    if recorded is not None:
-        return FileDepthKind(recorded, "header" if header_kind is not None else "sidecar")
-    return FileDepthKind(camera.natural_depth_kind(), "camera")
-
-
-def read_depth_file(path, camera: CameraModel, capture: CaptureInfo | None = None, depth_kind: str = "auto", *,
-                    view_layer: str | None = None, view_layer_required: bool = True,
-                    channels: ExrChannels | None = None) -> tuple[ExrImage, FileDepthKind]:
-    """Read a depth file as what it holds: its depth (a rasteriser's far-plane "no hit" made background, when
-    ``capture`` says EEVEE or Workbench wrote it) and its kind (:func:`resolve_file_depth_kind`, with the
-    file's header and ``capture``'s record). ``view_layer``, ``channels``: see :func:`.exr.read_exr`. Every
-    reader of depth files goes through here."""
-    capture = capture or CaptureInfo()
-    image = read_exr(path, view_layer=view_layer, view_layer_required=view_layer_required, channels=channels)
-    if capture.depth_buffer_background and image.depth is not None:  # EEVEE: "no hit" is about clip_end
-        image = dataclasses.replace(image, depth=depth_buffer_background(image.depth, camera))
-    return image, resolve_file_depth_kind(depth_kind, image.depth_kind, capture.kind_of(image.path), camera,
-                                          path=image.path)
-
-
-def read_frame_depth(inputs: FrameInputs, depth_kind: str = "auto", *, view_layer: str | None = None,
-                     view_layer_required: bool = True, channels: ExrChannels | None = None
-                     ) -> tuple[ExrImage, FileDepthKind]:
-    """A frame's depth file read by :func:`read_depth_file`, with the frame's camera and sidecar."""
-    return read_depth_file(inputs.files.depth_path, inputs.camera, inputs.capture, depth_kind,
-                           view_layer=view_layer, view_layer_required=view_layer_required, channels=channels)
 
 @dataclass(frozen=True)
 class BuildOptions:
@@ -246,7 +175,7 @@ def cloud_arrays(depth: np.ndarray, color: np.ndarray | None, camera: CameraMode
 def read_cloud(inputs: FrameInputs, options: BuildOptions | None = None) -> CloudArrays:
     """The cloud of one frame: its depth EXR (its own color, or the color file's) seen by its camera.
 
-    ``options.depth_kind`` "auto" is the file's kind by :func:`resolve_file_depth_kind`; a given kind that
+    ``options.depth_kind`` "auto" is the file's kind by :func:`.depth.resolve_file_depth_kind`; a given kind that
     contradicts the file's record is used. The result's ``warnings`` hold everything that makes this cloud
     doubtful, for the user: that, and the frame's capture warnings (depth of field, motion blur).
     The EXR arrays are freed on return.
@@ -464,46 +393,3 @@ def camera_facing_normals(cloud: CloudArrays, start: int = 0, stop: int | None =
     normals = (centre - points).astype(np.float32)
     normals /= np.linalg.norm(normals, axis=1, keepdims=True)
     return normals
-
-
-@dataclass(frozen=True)
-class DepthFilesWritten:
-    """What :func:`write_depth_kinds` wrote, and from what."""
-
-    depth_path: str
-    paths: tuple[str, ...]        # the files written, in the order of ``outputs``
-    source: FileDepthKind         # the input's kind, and why
-    unchanged: tuple[str, ...]    # the kinds asked for that the input already had (written as identical copies)
-
-    @property
-    def notes(self) -> list[str]:
-        """One line per output written unchanged, for the user."""
-        return [f"{self.depth_path} is already {kind} depth: written unchanged" for kind in self.unchanged]
-
-    @property
-    def warnings(self) -> list[str]:
-        """The given input kind contradicts the file's record (see :func:`resolve_file_depth_kind`)."""
-        return [self.source.warning] if self.source.warning else []
-
-
-def write_depth_kinds(depth_path, camera: CameraModel, outputs: dict[str, str], *, from_kind: str = "auto",
-                      capture: CaptureInfo | None = None, view_layer: str | None = None) -> DepthFilesWritten:
-    """Write ``depth_path``'s depth converted to each kind of ``outputs`` (kind -> path) as a
-    one-channel (V) float32 EXR, NaN where nothing was hit, its kind recorded in its header
-    (``depthCloud.depthKind``). The depth file is read once.
-
-    ``from_kind``: the input's kind; "auto" by :func:`resolve_file_depth_kind` (the file's header, else
-    ``capture``'s record for its name, else what Cycles writes for ``camera``). An output of the kind the
-    input already has is written all the same, as an identical copy (NaN where nothing was hit), and listed
-    in the result's ``unchanged``. ``view_layer``: the layer to read from a multilayer render EXR (see
-    :func:`.exr.read_exr`; a layer the file lacks is an error).
-    """
-    depth_path = os.fspath(depth_path)
-    image, source = read_depth_file(depth_path, camera, capture, from_kind, view_layer=view_layer)
-    written = []
-    for to_kind, out_path in outputs.items():
-        write_exr(out_path, {"V": convert_depth(image.depth, camera, from_kind=source.kind, to_kind=to_kind)},
-                  depth_kind=to_kind)
-        written.append(out_path)
-    return DepthFilesWritten(depth_path, tuple(written), source,
-                             tuple(kind for kind in outputs if kind == source.kind))

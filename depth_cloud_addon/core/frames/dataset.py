@@ -18,12 +18,12 @@ Pure numpy (+ OpenEXR through the core, + zlib); never imports ``bpy``. :func:`e
 * ``sparse_pc.ply``: the initial point cloud: every frame's points fused on a voxel grid (:class:`.fusion.Fusion`),
   colours un-premultiplied and written as sRGB ``uchar`` by :func:`.ply.write_ply`.
 * ``splats.ply``: the same points as 3D Gaussians in the reference 3DGS layout at SH degree 3 (see
-  :data:`SPLAT_PROPERTIES`): a flat disc facing the camera that saw the point from closest, of the point's radius
+  :mod:`..formats.splats`): a flat disc facing the camera that saw the point from closest, of the point's radius
   (half its pixel footprint, at least half a voxel) across and 1 % of that thick, opacity 0.9.
-* ``colmap/sparse/0/{cameras,images,points3D}.bin`` (``.txt`` with ``colmap_format="text"``): one PINHOLE
-  camera per distinct intrinsics, one image per frame (named ``frame_NNNN.png``, in ``images/``), the
-  fused points with their tracks. This is where nerfstudio's ``colmap`` data parser looks by default
-  (``colmap_path = colmap/sparse/0``, ``images_path = images``).
+* ``colmap/sparse/0/{cameras,images,points3D}.bin`` (:mod:`..formats.colmap`; ``.txt`` with
+  ``colmap_format="text"``): one PINHOLE camera per distinct intrinsics, one image per frame (named
+  ``frame_NNNN.png``, in ``images/``), the fused points with their tracks. This is where nerfstudio's
+  ``colmap`` data parser looks by default (``colmap_path = colmap/sparse/0``, ``images_path = images``).
 * ``transforms.json``: nerfstudio's layout, by :func:`.camera_export.nerfstudio_transforms` (``OPENCV``,
   per-frame intrinsics when they differ), plus ``depth_file_path`` and, with alpha, ``mask_path`` per frame
   and ``ply_file_path`` = ``sparse_pc.ply``; every path relative to ``out_dir`` with ``/``. Written last.
@@ -51,12 +51,9 @@ Conventions:
   the fused cloud would have more than ``max_points`` points (default :data:`AUTO_MAX_POINTS`; a doubling
   divides a surface's voxels by about 4, so the cloud ends with max_points / 4 to max_points points unless the
   frames have fewer). Exact: the count is that of the occupied voxels of every point, not an estimate.
-* **Splats**: ``f_dc = (c - 0.5) / C0`` with ``c`` the point's sRGB colour (the ``uchar`` of ``sparse_pc.ply``)
-  / 255 and ``C0`` = :data:`SH_C0` (the reference code's ``RGB2SH``); ``f_rest`` 0; ``opacity`` =
-  logit(:data:`SPLAT_OPACITY`) = ln 9; ``scale`` = ln of (radius, radius, radius x :data:`SPLAT_THICKNESS`)
-  along the splat's local x, y, z (the reference applies ``exp``); ``rot`` = the unit quaternion (w, x, y, z)
-  = ``rot_0 .. rot_3`` turning local +z onto the unit direction from the point to the centre of the nearest
-  camera among the frames whose pixels made the point; ``nx ny nz`` 0, as the reference writes them.
+* **Splats** (:mod:`..formats.splats` has the values): the sRGB colour is the ``uchar`` of ``sparse_pc.ply``;
+  each disc faces the unit direction from the point to the centre of the nearest camera among the frames whose
+  pixels made the point.
 
 Input rules: perspective cameras only (COLMAP's PINHOLE; orthographic and panoramic frames raise
 :class:`CameraError`), every frame needs a colour image (``color_NNNN.exr`` or the depth file's own) and at
@@ -73,17 +70,17 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
-import struct
 from dataclasses import dataclass
 
 import numpy as np
 
-from ..atomic import atomic_write
 from ..errors import CameraError, DepthCloudError, NoValidDepthError, ResolutionMismatchError
 from ..formats.camera_export import extrinsics, nerfstudio_transforms, write_json
+from ..formats.colmap import COLMAP_FORMATS, TRACK_ELEMENT, ColmapImage, write_colmap_model
 from ..formats.exr import read_exr, write_exr
 from ..formats.ply import linear_to_srgb8, write_ply
 from ..formats.png import write_png
+from ..formats.splats import write_splats
 from ..geometry.projection import (
     convert_depth,
     project,
@@ -91,33 +88,18 @@ from ..geometry.projection import (
     size_mismatch_message,
     valid_depth_mask,
 )
-from ..geometry.voxel import KEY_BITS, KEY_OFFSET, VoxelExtentError, unpack_voxel_keys, voxel_keys
-from .cloud import BuildOptions, CloudArrays, read_cloud, read_frame_depth
+from ..geometry.voxel import VoxelExtentError, group_integers, pack_voxel_indices, unpack_voxel_keys, voxel_keys
+from .cloud import BuildOptions, CloudArrays, read_cloud
+from .depth import read_frame_depth
 from .files import FrameInputs
 from .fusion import Fusion
 
-__all__ = [
-    "AUTO_MAX_POINTS", "COLMAP_FORMATS", "ColmapImage", "DatasetResult", "SH_C0", "SPLAT_OPACITY", "SPLAT_PROPERTIES",
-    "SPLAT_THICKNESS", "TRACK_MAX_OFFSET_PX", "auto_voxel_size", "export_dataset", "rotation_to_quaternion",
-    "write_colmap_model", "write_splats",
-]
+__all__ = ["AUTO_MAX_POINTS", "DatasetResult", "TRACK_MAX_OFFSET_PX", "auto_voxel_size", "export_dataset"]
 
 #: Automatic voxel size: the fused cloud gets at most this many points.
 AUTO_MAX_POINTS = 1_000_000
-COLMAP_FORMATS = ("binary", "text")
 #: A 2D observation is kept when the fused point projects within this many pixels of its pixel's centre.
 TRACK_MAX_OFFSET_PX = 1.0
-#: The spherical-harmonics DC constant, 1 / (2 sqrt(pi)) (the reference 3DGS code's ``C0``).
-SH_C0 = 0.28209479177387814
-SH_DEGREE = 3
-#: Initial opacity of every splat (written as its logit, ln 9).
-SPLAT_OPACITY = 0.9
-#: A splat's thickness along its view direction, relative to its radius.
-SPLAT_THICKNESS = 0.01
-#: The vertex properties of ``splats.ply``, in order, all float32 (the reference 3DGS ``save_ply``).
-SPLAT_PROPERTIES = (("x", "y", "z", "nx", "ny", "nz", "f_dc_0", "f_dc_1", "f_dc_2")
-                    + tuple(f"f_rest_{i}" for i in range(3 * ((SH_DEGREE + 1) ** 2 - 1)))
-                    + ("opacity", "scale_0", "scale_1", "scale_2", "rot_0", "rot_1", "rot_2", "rot_3"))
 #: Depth PNG units per metre (millimetres) and its largest value.
 DEPTH_PNG_SCALE = 1000.0
 DEPTH_PNG_MAX = 65535
@@ -125,7 +107,6 @@ DEPTH_PNG_MAX = 65535
 MASK_MIN_ALPHA = 0.5
 #: Bytes of frame data (clouds and images) kept in memory between the passes.
 CACHE_BYTES = 512 << 20
-_COLMAP_PINHOLE = 1  # COLMAP's model id of PINHOLE (fx, fy, cx, cy)
 _ROTATION_TOLERANCE = 1e-6
 
 
@@ -277,15 +258,6 @@ def _has_alpha(color: np.ndarray) -> bool:
 # -- voxel size ------------------------------------------------------------------------------
 
 
-def _pack(index: np.ndarray) -> np.ndarray:
-    """(N, 3) int64 voxel indices -> keys, as :func:`.voxel.voxel_keys` packs them."""
-    keys = np.zeros(len(index), np.int64)
-    for axis in range(3):
-        keys <<= KEY_BITS
-        keys |= index[:, axis] + KEY_OFFSET
-    return keys
-
-
 class _VoxelGrid:
     """The occupied voxels of every point added, at a fixed size or (``max_points``) the finest power-of-two
     size from the first frame's median pixel footprint up that keeps them at most ``max_points``.
@@ -317,7 +289,8 @@ class _VoxelGrid:
             self._coarsen()
 
     def _coarsen(self) -> None:
-        self.keys = _sorted_unique(_pack(unpack_voxel_keys(self.keys) >> 1))  # >> floors negative indices too
+        # >> floors negative indices too
+        self.keys = _sorted_unique(pack_voxel_indices(unpack_voxel_keys(self.keys) >> 1))
         self.size *= 2.0
 
 
@@ -333,21 +306,6 @@ def auto_voxel_size(clouds, max_points: int = AUTO_MAX_POINTS) -> float:
     return grid.size
 
 
-# -- rotations -------------------------------------------------------------------------------
-
-
-def _z_to_direction_quaternions(directions: np.ndarray) -> np.ndarray:
-    """(N, 4) unit quaternions (w, x, y, z) turning +z onto each unit direction (N, 3) by the shortest arc:
-    ``(1 + z.d, z x d)`` normalised; a half turn about x for d = -z."""
-    d = np.asarray(directions, np.float64)
-    q = np.stack([1.0 + d[:, 2], -d[:, 1], d[:, 0], np.zeros(len(d))], axis=1)
-    norm = np.linalg.norm(q, axis=1)
-    opposite = norm < 1e-9
-    q[opposite] = (0.0, 1.0, 0.0, 0.0)
-    norm[opposite] = 1.0
-    return q / norm[:, None]
-
-
 # -- tracks ----------------------------------------------------------------------------------
 
 
@@ -355,20 +313,6 @@ def _sorted_unique(values: np.ndarray) -> np.ndarray:
     """The distinct values, ascending (a plain sort: faster than numpy 2's hashing ``np.unique`` here)."""
     values = np.sort(values)
     return values[np.append(True, values[1:] != values[:-1])] if values.size else values
-
-
-def _group(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Group (N,) non-negative integers below 2**(63 - bits of N) (N > 0): ``(order, starts, distinct)``:
-    ``order`` lists the indices value by value ascending (equal values by index), ``starts`` where each value's
-    run begins in it, ``distinct`` the values. One sort of ``value << b | index``, as :mod:`.voxel` groups points."""
-    bits = max(len(values) - 1, 1).bit_length()
-    packed = values.astype(np.int64) << bits
-    packed |= np.arange(len(values), dtype=np.int64)
-    packed.sort()
-    order = packed & ((1 << bits) - 1)
-    packed >>= bits
-    starts = np.flatnonzero(np.append(True, packed[1:] != packed[:-1]))
-    return order, starts, packed[starts]
 
 
 def _frame_observations(cloud: CloudArrays, fused_keys: np.ndarray, fused_points: np.ndarray,
@@ -381,7 +325,7 @@ def _frame_observations(cloud: CloudArrays, fused_keys: np.ndarray, fused_points
     slot = np.searchsorted(fused_keys, keys)
     if slot.size and (slot.max() >= fused_keys.size or not np.array_equal(fused_keys[slot], keys)):
         raise RuntimeError("export_dataset: a pixel's voxel is not in the fused cloud (the passes disagree)")
-    order, starts, touched = _group(slot)
+    order, starts, touched = group_integers(slot)
     group = np.repeat(np.arange(starts.size), np.diff(np.append(starts, slot.size)))  # voxel rank, sorted order
     fused = fused_points[touched].astype(np.float64)
     distance = np.linalg.norm(fused - camera.cam2world[:3, 3], axis=1)
@@ -400,153 +344,6 @@ def _frame_observations(cloud: CloudArrays, fused_keys: np.ndarray, fused_points
     kept = np.flatnonzero(keep)
     kept = kept[np.argsort(pixel[kept], kind="stable")]            # the image's 2D points in pixel order
     return touched[kept], xy[kept], touched, distance
-
-
-# -- COLMAP ----------------------------------------------------------------------------------
-
-_POINT_HEADER = np.dtype([("id", "<u8"), ("xyz", "<f8", (3,)), ("rgb", "u1", (3,)), ("error", "<f8"),
-                          ("length", "<u8")])
-_TRACK_ELEMENT = np.dtype([("image_id", "<u4"), ("point2d_idx", "<u4")])
-_POINT2D = np.dtype([("x", "<f8"), ("y", "<f8"), ("point3d_id", "<u8")])
-_CHUNK_POINTS = 1 << 16
-
-
-@dataclass(frozen=True)
-class ColmapImage:
-    """One image of a COLMAP model: ids, file name (relative to the images folder), pose and 2D points."""
-
-    image_id: int
-    camera_id: int
-    name: str
-    qvec: np.ndarray      # (4,) w, x, y, z of world2cam (OpenCV axes)
-    tvec: np.ndarray      # (3,)
-    xy: np.ndarray        # (K, 2) float64
-    point3d_ids: np.ndarray  # (K,) uint64
-
-
-def _points3d_chunks(headers: np.ndarray, tracks: np.ndarray, lengths: np.ndarray):
-    """The bytes of ``points3D.bin`` after the count: each point's header then its track elements,
-    interleaved without a Python loop over points (a scatter per chunk of points)."""
-    header_bytes = headers.view(np.uint8).reshape(len(headers), _POINT_HEADER.itemsize)
-    track_bytes = tracks.view(np.uint8).reshape(-1)
-    ends = np.cumsum(lengths)
-    starts = ends - lengths
-    size = _POINT_HEADER.itemsize
-    element = _TRACK_ELEMENT.itemsize
-    for a in range(0, len(headers), _CHUNK_POINTS):
-        b = min(a + _CHUNK_POINTS, len(headers))
-        t0, t1 = int(starts[a]), int(ends[b - 1])
-        out = np.empty(size * (b - a) + element * (t1 - t0), np.uint8)
-        offsets = size * np.arange(b - a) + element * (starts[a:b] - t0)
-        at = (offsets[:, None] + np.arange(size)).reshape(-1)
-        is_track = np.ones(out.size, bool)
-        is_track[at] = False
-        out[at] = header_bytes[a:b].reshape(-1)
-        out[is_track] = track_bytes[element * t0:element * t1]
-        yield out
-
-
-def write_colmap_model(folder, cameras: list[tuple], images: list[ColmapImage], point_ids: np.ndarray,
-                       xyz: np.ndarray, rgb: np.ndarray, tracks: np.ndarray, lengths: np.ndarray,
-                       fmt: str = "binary") -> list[str]:
-    """Write a COLMAP sparse model (``cameras``, ``images``, ``points3D``; ``.bin`` or ``.txt``) into ``folder``.
-
-    ``cameras``: ``(camera_id, width, height, fx, fy, cx, cy)`` PINHOLE cameras (COLMAP's pixel convention:
-    centres at +0.5); ``images``: :class:`ColmapImage`; ``point_ids`` (P,), ``xyz`` (P, 3), ``rgb`` (P, 3)
-    uint8 and the tracks: (T,) records of ``_TRACK_ELEMENT`` (``image_id``, ``point2d_idx``) grouped by point,
-    ``lengths`` (P,) elements per point. Errors are
-    written as 0 (the 2D points are the exact projections). Returns the paths written, each atomically.
-    The binary files are built with numpy (tracks interleaved per chunk of points); the text files are
-    formatted point by point in Python (slower: meant for small models and for reading).
-    """
-    if fmt not in COLMAP_FORMATS:
-        raise DepthCloudError(f"colmap_format must be 'binary' or 'text', got {fmt!r}")
-    folder = os.fspath(folder)
-    os.makedirs(folder, exist_ok=True)
-    ext = ".bin" if fmt == "binary" else ".txt"
-    paths = [os.path.join(folder, name + ext) for name in ("cameras", "images", "points3D")]
-    if fmt == "binary":
-        with atomic_write(paths[0]) as f:
-            f.write(struct.pack("<Q", len(cameras)))
-            for camera_id, width, height, fx, fy, cx, cy in cameras:
-                f.write(struct.pack("<IiQQ4d", camera_id, _COLMAP_PINHOLE, width, height, fx, fy, cx, cy))
-        with atomic_write(paths[1]) as f:
-            f.write(struct.pack("<Q", len(images)))
-            for image in images:
-                f.write(struct.pack("<I4d3dI", image.image_id, *image.qvec, *image.tvec, image.camera_id))
-                f.write(image.name.encode("utf-8") + b"\0")
-                f.write(struct.pack("<Q", len(image.xy)))
-                points = np.empty(len(image.xy), _POINT2D)
-                points["x"], points["y"], points["point3d_id"] = image.xy[:, 0], image.xy[:, 1], image.point3d_ids
-                f.write(points.tobytes())
-        headers = np.empty(len(point_ids), _POINT_HEADER)
-        headers["id"], headers["xyz"], headers["rgb"] = point_ids, xyz, rgb
-        headers["error"], headers["length"] = 0.0, lengths
-        with atomic_write(paths[2]) as f:
-            f.write(struct.pack("<Q", len(point_ids)))
-            for chunk in _points3d_chunks(headers, np.ascontiguousarray(tracks, _TRACK_ELEMENT), lengths):
-                f.write(chunk.tobytes())
-        return paths
-    with atomic_write(paths[0], "w") as f:
-        f.write("# Camera list with one line of data per camera:\n#   CAMERA_ID, MODEL, WIDTH, HEIGHT, PARAMS[]\n"
-                f"# Number of cameras: {len(cameras)}\n")
-        for camera_id, width, height, fx, fy, cx, cy in cameras:
-            f.write(f"{camera_id} PINHOLE {width} {height} {fx!r} {fy!r} {cx!r} {cy!r}\n")
-    with atomic_write(paths[1], "w") as f:
-        f.write("# Image list with two lines of data per image:\n"
-                "#   IMAGE_ID, QW, QX, QY, QZ, TX, TY, TZ, CAMERA_ID, NAME\n#   POINTS2D[] as (X, Y, POINT3D_ID)\n"
-                f"# Number of images: {len(images)}\n")
-        for image in images:
-            pose = " ".join(repr(float(v)) for v in (*image.qvec, *image.tvec))
-            f.write(f"{image.image_id} {pose} {image.camera_id} {image.name}\n")
-            f.write(" ".join(f"{x!r} {y!r} {i}" for (x, y), i in zip(image.xy.tolist(), image.point3d_ids.tolist()))
-                    + "\n")
-    with atomic_write(paths[2], "w") as f:
-        f.write("# 3D point list with one line of data per point:\n"
-                "#   POINT3D_ID, X, Y, Z, R, G, B, ERROR, TRACK[] as (IMAGE_ID, POINT2D_IDX)\n"
-                f"# Number of points: {len(point_ids)}\n")
-        ends = np.cumsum(lengths).tolist()
-        image_ids, indices = tracks["image_id"].tolist(), tracks["point2d_idx"].tolist()
-        start = 0
-        for point_id, (x, y, z), (r, g, b), end in zip(point_ids.tolist(), xyz.tolist(), rgb.tolist(), ends):
-            track = " ".join(f"{image_ids[k]} {indices[k]}" for k in range(start, end))
-            f.write(f"{point_id} {x!r} {y!r} {z!r} {r} {g} {b} 0 {track}\n")
-            start = end
-    return paths
-
-
-# -- splats ----------------------------------------------------------------------------------
-
-
-def write_splats(path, points, srgb8, radii, directions) -> int:
-    """Write 3D Gaussians as the reference 3DGS ``save_ply`` lays them out (:data:`SPLAT_PROPERTIES`, float32,
-    binary little endian): ``points`` (N, 3), ``srgb8`` (N, 3) uint8 colours, ``radii`` (N,) metres,
-    ``directions`` (N, 3) unit vectors the discs face (their local +z). See the module docstring for the
-    values. Returns N."""
-    points = np.asarray(points)
-    n = len(points)
-    dtype = np.dtype([(name, "<f4") for name in SPLAT_PROPERTIES])
-    header = ["ply", "format binary_little_endian 1.0", "comment written by depth-cloud (3D Gaussian Splatting, "
-              f"SH degree {SH_DEGREE})", f"element vertex {n}"]
-    header += [f"property float {name}" for name in SPLAT_PROPERTIES]
-    header.append("end_header")
-    opacity = math.log(SPLAT_OPACITY / (1.0 - SPLAT_OPACITY))
-    with atomic_write(path) as f:
-        f.write(("\n".join(header) + "\n").encode("ascii"))
-        for a in range(0, n, _CHUNK_POINTS * 4):
-            b = min(a + _CHUNK_POINTS * 4, n)
-            rows = np.zeros(b - a, dtype)
-            rows["x"], rows["y"], rows["z"] = (points[a:b, k] for k in range(3))
-            dc = (np.asarray(srgb8[a:b], np.float64) / 255.0 - 0.5) / SH_C0
-            rows["f_dc_0"], rows["f_dc_1"], rows["f_dc_2"] = dc[:, 0], dc[:, 1], dc[:, 2]
-            rows["opacity"] = opacity
-            log_radius = np.log(np.asarray(radii[a:b], np.float64))
-            rows["scale_0"], rows["scale_1"] = log_radius, log_radius
-            rows["scale_2"] = log_radius + math.log(SPLAT_THICKNESS)
-            q = _z_to_direction_quaternions(directions[a:b])
-            rows["rot_0"], rows["rot_1"], rows["rot_2"], rows["rot_3"] = q[:, 0], q[:, 1], q[:, 2], q[:, 3]
-            f.write(rows.tobytes())
-    return n
 
 
 # -- the export ------------------------------------------------------------------------------
@@ -675,7 +472,7 @@ def export_dataset(frames: list[FrameInputs], out_dir, *, voxel_size: float = 0.
     image_ids = np.concatenate([np.full(len(r), i + 1, np.int64) for i, r in enumerate(observed_rows)])
     point2d_idx = np.concatenate([np.arange(len(r)) for r in observed_rows])
     order = np.lexsort((image_ids, all_rows))
-    tracks = np.empty(len(order), _TRACK_ELEMENT)
+    tracks = np.empty(len(order), TRACK_ELEMENT)
     tracks["image_id"], tracks["point2d_idx"] = image_ids[order], point2d_idx[order]
     counts = np.bincount(all_rows, minlength=len(points))
     seen = np.flatnonzero(counts)

@@ -4,7 +4,7 @@
 Every fact comes from the rules that read the files for real, so the report says what ``convert`` and
 Build would do: the depth channel and view layer :func:`.exr.read_exr` picks, the camera and capture
 facts of the sidecar beside the file (:func:`.frame_files.frame_files_of`, :func:`.frame_files.frame_inputs`),
-the depth kind ``auto`` gives (:func:`.cloud.read_frame_depth` -> :func:`.cloud.resolve_file_depth_kind`)
+the depth kind ``auto`` gives (:func:`.depth.read_frame_depth` -> :func:`.depth.resolve_file_depth_kind`)
 and the valid pixels (:func:`.geometry.valid_depth_mask`). What this module adds is only what no reader
 needs: the parts, layers, pixel types and compressions of an EXR, and which compressions alter which
 channels (:func:`lossy_compression`).
@@ -44,7 +44,7 @@ from ..errors import DepthCloudError
 from ..formats.exr import DEPTH_KIND_ATTRIBUTE, _openexr, find_depth_channel, read_exr, view_layers
 from ..geometry.camera import CameraModel
 from ..geometry.projection import BACKGROUND_DEPTH, valid_depth_mask
-from .cloud import FileDepthKind, read_frame_depth, resolve_file_depth_kind
+from .depth import FileDepthKind, read_frame_depth, resolve_file_depth_kind
 from .files import FRAME_FILE_KINDS, CaptureInfo, FrameInputs, frame_files_of, frame_inputs, read_sidecar
 
 __all__ = ["Inspection", "describe_camera", "inspect_file", "inspect_files", "lossy_compression"]

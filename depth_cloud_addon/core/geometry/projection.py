@@ -452,10 +452,22 @@ def rotation_to_quaternion(rotation) -> np.ndarray:
     return -q if q[0] < 0 else q
 
 
+
+def z_to_direction_quaternions(directions: np.ndarray) -> np.ndarray:
+    """(N, 4) unit quaternions (w, x, y, z) turning +z onto each unit direction (N, 3) by the shortest arc:
+    ``(1 + z.d, z x d)`` normalised; a half turn about x for d = -z."""
+    d = np.asarray(directions, np.float64)
+    q = np.stack([1.0 + d[:, 2], -d[:, 1], d[:, 0], np.zeros(len(d))], axis=1)
+    norm = np.linalg.norm(q, axis=1)
+    opposite = norm < 1e-9
+    q[opposite] = (0.0, 1.0, 0.0, 0.0)
+    norm[opposite] = 1.0
+    return q / norm[:, None]
+
+
 __all__ = [
     "BACKGROUND_DEPTH", "DEPTH_BUFFER_FAR_MARGIN", "DEPTH_KINDS", "SPACES", "ValidPoints", "backproject",
     "backproject_valid", "camera_rays", "check_depth_shape", "convert_depth", "depth_buffer_background",
     "pixel_centers", "pixel_footprint", "project", "resolve_depth_kind", "rotation_to_quaternion",
-    "size_mismatch_message",
-    "unproject_depths", "unproject_pixels", "valid_depth_mask",
+    "size_mismatch_message", "unproject_depths", "unproject_pixels", "valid_depth_mask", "z_to_direction_quaternions",
 ]

@@ -174,6 +174,19 @@ def _raise_non_finite(points: np.ndarray):
     )
 
 
+def pack_voxel_indices(indices) -> np.ndarray:
+    """(N,) int64 keys of (N, 3) integer voxel indices ``(ix, iy, iz)``, packed as :func:`voxel_keys` packs them
+    (the inverse of :func:`unpack_voxel_keys`). Indices must lie in ``-2**20 .. 2**20 - 1``."""
+    indices = np.asarray(indices)
+    if indices.ndim != 2 or indices.shape[1] != 3 or not np.issubdtype(indices.dtype, np.integer):
+        raise ValueError(f"indices must be an (N, 3) integer array, got shape {indices.shape} and dtype "
+                         f"{indices.dtype}")
+    if indices.size and (indices.min() < MIN_INDEX or indices.max() > MAX_INDEX):
+        raise VoxelExtentError(f"voxel indices must lie in {MIN_INDEX}..{MAX_INDEX}, got "
+                               f"{int(indices.min())}..{int(indices.max())}")
+    return _pack([indices[:, axis].astype(np.int64) for axis in range(3)], len(indices))
+
+
 def unpack_voxel_keys(keys) -> np.ndarray:
     """(N, 3) int64 voxel indices ``(ix, iy, iz)`` of (N,) keys from :func:`voxel_keys` (its inverse).
 
@@ -191,37 +204,53 @@ def unpack_voxel_keys(keys) -> np.ndarray:
 # -- reduction -------------------------------------------------------------------------------
 
 
+def group_integers(values: np.ndarray, *, overwrite: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Group (N,) non-negative integers below ``2**(63 - b)`` (``b`` the bits of ``N - 1``), N > 0:
+    ``(order (N,), starts (M,), distinct (M,))``. ``order`` lists the indices value by value ascending (equal values
+    in index order), ``starts`` where each value's run begins in ``order``, ``distinct`` the values.
+
+    One plain sort of ``value << b | index`` (``np.sort`` of int64 is several times faster than ``np.argsort``).
+    ``overwrite``: ``values`` (int64) may be used as the work array, saving a copy.
+    """
+    n = values.size
+    index_bits = max(n - 1, 1).bit_length()
+    packed = values if overwrite and values.dtype == np.int64 else values.astype(np.int64)
+    packed <<= index_bits
+    packed |= np.arange(n, dtype=np.int64)
+    packed.sort()
+    order = packed & ((1 << index_bits) - 1)
+    packed >>= index_bits
+    is_start = np.empty(n, dtype=bool)
+    is_start[0] = True
+    np.not_equal(packed[1:], packed[:-1], out=is_start[1:])
+    starts = np.flatnonzero(is_start)
+    return order, starts, packed[starts]
+
+
 def _group(columns: list[np.ndarray], lows: list[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Sort points by voxel: ``(order (N,), starts (M,), keys (M,))`` for N > 0 points.
 
     ``order`` lists the point indices voxel by voxel in ascending key order (the points of one voxel
     in input order), ``starts`` where each voxel's run begins in ``order``, ``keys`` the voxels' keys.
 
-    Speed: ``np.sort`` of int64 is several times faster than ``np.argsort`` (numpy's SIMD sorts), so
-    when the bounding box of the voxels is small enough (fewer than ``2**63 / 2**ceil(log2 N)``
-    voxels, about 4e12 for a 1080p frame), each point becomes one int64 ``dense voxel index << b |
-    point index`` (dense indices keep the key order) and one plain sort yields both the order and
-    the runs. Otherwise a stable ``np.argsort`` of the keys.
+    Speed: when the bounding box of the voxels is small enough (fewer than ``2**63 / 2**ceil(log2 N)``
+    voxels, about 4e12 for a 1080p frame), each point's dense voxel index (dense indices keep the key
+    order) is grouped by :func:`group_integers` (one plain sort). Otherwise a stable ``np.argsort`` of the keys.
     """
     n = columns[0].size
     keys = _pack(columns, n)
     extents = [int(column.max()) - low + 1 for column, low in zip(columns, lows)]
     index_bits = max(n - 1, 1).bit_length()
     if math.prod(extents) <= 1 << (63 - index_bits):
-        packed = columns[0] - lows[0]
+        dense = columns[0] - lows[0]
         for column, low, extent in zip(columns[1:], lows[1:], extents[1:]):
-            packed *= extent
-            packed += column
-            packed -= low
-        packed <<= index_bits
-        packed |= np.arange(n, dtype=np.int64)
-        packed.sort()
-        order = packed & ((1 << index_bits) - 1)
-        packed >>= index_bits
-        sorted_voxels = packed
-    else:
-        order = np.argsort(keys, kind="stable")
-        sorted_voxels = keys[order]
+            dense *= extent
+            dense += column
+            dense -= low
+        order, starts, _ = group_integers(dense, overwrite=True)
+        return order, starts, keys[order[starts]]
+    order = np.argsort(keys, kind="stable")
+    sorted_voxels = keys[order]
     is_start = np.empty(n, dtype=bool)
     is_start[0] = True
     np.not_equal(sorted_voxels[1:], sorted_voxels[:-1], out=is_start[1:])
@@ -645,7 +674,8 @@ class ExactVoxelAccumulator:
 __all__ = [
     "KEY_BITS", "KEY_OFFSET", "MAX_ADD_POINTS", "MAX_INDEX", "MAX_SUMMED_VALUE", "MAX_VOXEL_POINTS", "MIN_INDEX",
     "SUM_FRACTION_BITS", "ExactVoxelAccumulator", "IncompatibleGridError", "VoxelAccumulator", "VoxelExtentError",
-    "VoxelSumError", "channel_names", "unpack_voxel_keys", "voxel_downsample", "voxel_keys",
+    "VoxelSumError", "channel_names", "group_integers", "pack_voxel_indices", "unpack_voxel_keys", "voxel_downsample",
+    "voxel_keys",
 ]
 
 
