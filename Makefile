@@ -1,7 +1,7 @@
 # Depth Cloud: set-up, tests, demo. Every target creates what it needs from scratch.
 #   make demo   venv + pinned deps, render a sample scene with Blender 5.3, build its point cloud (out/demo/)
 #   make test   venvs + lint + the whole suite under Blender 4.2 LTS, 4.5 LTS, 5.0, 5.2 LTS and 5.3
-#   make lint   ruff (pinned in requirements/blender-5.3.txt; rules in pyproject.toml)
+#   make lint   ruff and mypy (pinned in requirements/blender-5.3.txt; configuration in pyproject.toml)
 #   make extension   the installable Blender extension, dist/depth_cloud-<version>.zip
 #   make bench  our Build vs the forum recipe on a 1080p Cycles frame (out/bench/, docs/benchmarks.md)
 PIP_FLAGS ?= --quiet --disable-pip-version-check
@@ -63,6 +63,7 @@ setup-open3d: $(VENV_O3D)/.ready
 
 lint: setup
 	$(VENV_53)/bin/ruff check .
+	$(VENV_53)/bin/mypy
 
 # The whole suite on every Blender we support; the core's suite on Python 3.11 (numpy 2 in the 4.2 venv,
 # numpy 1.26 in 5.0's) and 3.13 (5.3); the format readers (tests/formats) in the 4.2 venv.

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import bpy
 
-from ..core import DepthCloudError
 from ..core.frames.cloud import BuildOptions, read_cloud
-from ..core.frames.files import warned_frames
 from ..core.frames.fusion import Fusion
+from ..core.frames.loop import FrameReport
 from . import builder, frames
 
 COLLECTION_NAME = "DepthCloud Bake"
@@ -71,10 +70,8 @@ class BakeJob:
         self.look = dict(geometry=geometry, shading=shading, point_size=point_size)
         self.surface_step = surface_step
         self.next_index = 0
-        self.done: list[int] = []
-        self.skipped: dict[int, str] = {}
+        self.report = FrameReport()  # the frames baked, the frames skipped (and why) and their warnings
         self.notes: list[str] = []
-        self.warned: dict[str, list[int]] = {}  # warning -> the frames it concerns
         self.points = 0
         self._previous_camera = None
         self._original_frame = self.scene.frame_current
@@ -95,22 +92,24 @@ class BakeJob:
         frame = self.frames[self.next_index]
         self.next_index += 1
         self.scene.frame_set(frame)  # the scene camera is evaluated here for frames without a sidecar
-        try:
-            inputs = frames.frame_inputs(self.scene, self.source, self.from_setup, frame)
-            cloud = read_cloud(inputs, self.options)
-        except DepthCloudError as exc:
-            self.skipped[frame] = str(exc)
-            return self.next_index < self.total
-        self._note_changes(frame, inputs.camera)
-        for warning in cloud.warnings:
-            self.warned.setdefault(warning, []).append(frame)
-        self.done.append(frame)
-        self.points += len(cloud.points)
-        if self._fusion is not None:
-            self._fusion.add(cloud)
-        else:
-            self._frame_object(frame, cloud)
+        outcome = self.report.record(frame, self._read, keep_value=False)
+        if outcome.ok:
+            cloud = outcome.value
+            self._note_changes(frame, cloud.camera)
+            self.points += len(cloud.points)
+            if self._fusion is not None:
+                self._fusion.add(cloud)
+            else:
+                self._frame_object(frame, cloud)
         return self.next_index < self.total
+
+    def _read(self, frame: int):
+        return read_cloud(frames.frame_inputs(self.scene, self.source, self.from_setup, frame), self.options)
+
+    @property
+    def done(self) -> list[int]:
+        """The frames baked so far."""
+        return [o.frame for o in self.report.done]
 
     def _note_changes(self, frame: int, camera) -> None:
         previous, self._previous_camera = self._previous_camera, camera
@@ -137,7 +136,7 @@ class BakeJob:
         """Undo this bake (an unexpected error): remove what it made, keep the previous bake, restore the frame."""
         _remove_objects(self._made)
         self._made.clear()
-        self.done.clear()
+        self.report = FrameReport()
         self.scene.frame_set(self._original_frame)
 
     def finish(self) -> str:
@@ -162,9 +161,9 @@ class BakeJob:
         parts[0] += ")"
         if self.next_index < self.total:
             parts.append(f"cancelled before frame {self.frames[self.next_index]}")
-        if self.skipped:
-            parts.append("skipped frame(s) " + ", ".join(str(f) for f in self.skipped)
-                         + f": {next(iter(self.skipped.values()))}")
+        skipped = self.report.failed
+        if skipped:
+            parts.append("skipped frame(s) " + ", ".join(str(o.frame) for o in skipped) + f": {skipped[0].error}")
         parts.extend(self.notes)
-        parts.extend(warned_frames(self.warned))
+        parts.extend(self.report.warning_lines())
         return "; ".join(parts)

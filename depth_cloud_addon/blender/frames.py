@@ -9,7 +9,8 @@ import dataclasses
 import bpy
 
 from ..core import CameraModel, DepthCloudError, NoSourceError
-from ..core.frames.files import FrameInputs, find_frame_files
+from ..core.frames.files import FrameCamera, FrameInputs, find_frame_files
+from ..core.frames.files import frame_camera as core_frame_camera
 from ..core.frames.files import frame_inputs as core_frame_inputs
 from . import compositor
 
@@ -34,6 +35,12 @@ def scene_camera(scene, frame: int):
         raise DepthCloudError("no camera sidecar next to the depth file and the scene has no camera")
     return (CameraModel.from_blender(scene.camera, scene),
             f"no camera sidecar: used the scene camera '{scene.camera.name}' at frame {frame}")
+
+
+def frame_camera(scene, sidecar: str | None, frame: int) -> FrameCamera:
+    """A frame's camera without its depth file, by the core's rule: the ``sidecar``'s, else the scene camera as it is
+    now (evaluate the frame first)."""
+    return core_frame_camera(sidecar, fallback=lambda: scene_camera(scene, frame), what=f"frame {frame}")
 
 
 def frame_inputs(scene, source: str, from_setup: bool, frame: int) -> FrameInputs:

@@ -43,6 +43,8 @@ from ..core.frames.files import files_signature
 from ..core.frames.passes import EDGE_THRESHOLD
 from . import builder, compat, frames
 from .handlers import add_handlers, remove_handlers
+from .options import build_options as options_of
+from .options import store_build_options
 from .preferences import PLAYBACK_POINTS, addon_preferences
 
 CACHE = FrameCache()
@@ -85,11 +87,7 @@ class DepthCloudSequenceSettings(bpy.types.PropertyGroup):
 
 # Module functions, not methods: a PropertyGroup with methods makes bpy 4.2 crash when Python exits.
 def build_options(settings) -> BuildOptions:
-    return BuildOptions(stride=settings.stride, depth_kind=settings.depth_kind.lower(),
-                        depth_range=(settings.depth_near, settings.depth_far) if settings.use_depth_range else None,
-                        with_points=settings.geometry != "FACES", view_layer=settings.view_layer or None,
-                        view_layer_required=settings.view_layer_required, attributes=settings.attributes,
-                        drop_edges=settings.drop_edges, edge_threshold=settings.edge_threshold)
+    return options_of(settings, with_points=settings.geometry != "FACES")
 
 
 def source_path(settings) -> str:
@@ -352,19 +350,13 @@ def forget_shown() -> None:
     _shown.clear()
 
 
-def bind(obj, *, source: str, from_setup: bool, options: BuildOptions, geometry: str = "POINTS",
+def bind(obj, *, source: str, from_setup: bool, build: BuildOptions, geometry: str = "POINTS",
          surface_step: float = 0.05) -> None:
     """Make ``obj`` follow the timeline: store the binding on it."""
     settings = obj.depth_cloud_sequence
     settings.geometry, settings.surface_step = geometry, surface_step
     settings.enabled, settings.source, settings.from_setup = True, source, from_setup
-    settings.stride, settings.depth_kind = options.stride, options.depth_kind
-    settings.view_layer, settings.view_layer_required = options.view_layer or "", options.view_layer_required
-    settings.attributes = ",".join(options.attributes)
-    settings.drop_edges, settings.edge_threshold = options.drop_edges, options.edge_threshold
-    settings.use_depth_range = options.depth_range is not None
-    if options.depth_range is not None:
-        settings.depth_near, settings.depth_far = options.depth_range
+    store_build_options(settings, build)
     _shown.pop(obj.session_uid, None)
 
 

@@ -1,8 +1,10 @@
-"""Exception types of the core.
+"""Exception types of the core, and the one message for an output that cannot be written.
 
 Every error the core raises on bad input derives from :class:`DepthCloudError`, so the Blender
 glue and the CLI can catch exactly these (and report them) while real bugs still surface.
 """
+
+import os
 
 
 class DepthCloudError(Exception):
@@ -44,3 +46,23 @@ class FrameSpecError(DepthCloudError):
 
 class OutputError(DepthCloudError):
     """An output cannot be written where asked (e.g. it names one of the job's inputs)."""
+
+
+class UnknownFormatError(OutputError):
+    """An output's file name names no format the tool writes (the message lists the ones it does)."""
+
+
+class MissingPackageError(DepthCloudError):
+    """An optional package a file format needs is not installed: ``package`` is the module to import, ``install``
+    the command that installs it. Raised before any work, so a run stops at once (the CLI exits 2)."""
+
+    def __init__(self, message: str, *, package: str, install: str):
+        super().__init__(message)
+        self.package = package
+        self.install = install
+
+
+def cannot_write(path, error: BaseException) -> OutputError:
+    """The one message for an output that cannot be written: ``PATH: cannot write: REASON`` (an ``OSError``'s
+    ``strerror``, else the error's own text: a writing library's)."""
+    return OutputError(f"{os.fspath(path)}: cannot write: {getattr(error, 'strerror', None) or error}")

@@ -24,6 +24,24 @@ def addon():
     depth_cloud_addon.unregister()
 
 
+def render_two_frame_sequence(folder):
+    """The standard objects seen by a camera that moves 1 m between frames 1 and 2, captured into ``folder`` by Set
+    Up EXR Outputs and Render Animation (the add-on registered); returns the scene."""
+    from tools import scenes
+
+    scene = bpy.context.scene
+    cam = scenes.add_camera(location=(0.3, -7.0, 1.5), rotation=(1.45, 0.02, 0.05), lens=35.0)
+    scenes.standard_objects(cam)
+    cam.keyframe_insert("location", frame=1)
+    cam.location.x += 1.0
+    cam.keyframe_insert("location", frame=2)
+    scene.frame_start, scene.frame_end = 1, 2
+    bpy.ops.depth_cloud.setup_outputs(directory=str(folder))
+    scene.render.filepath = str(folder / "render_")
+    bpy.ops.render.render(animation=True)
+    return scene
+
+
 def _handler_lists():
     return {name: getattr(bpy.app.handlers, name) for name in dir(bpy.app.handlers)
             if isinstance(getattr(bpy.app.handlers, name), list)}

@@ -6,23 +6,15 @@ import pytest
 
 import depth_cloud_addon
 from depth_cloud_addon.core import CameraModel, backproject, read_exr
+from tests.blender.conftest import render_two_frame_sequence
 from tools import scenes
 
 
 @pytest.fixture
 def sequence(tmp_path):
-    scene = scenes.empty_scene()
+    scenes.empty_scene()
     depth_cloud_addon.register()
-    cam = scenes.add_camera(location=(0.3, -7.0, 1.5), rotation=(1.45, 0.02, 0.05), lens=35.0)
-    scenes.standard_objects(cam)
-    cam.keyframe_insert("location", frame=1)
-    cam.location.x += 1.0
-    cam.keyframe_insert("location", frame=2)
-    scene.frame_start, scene.frame_end = 1, 2
-    bpy.ops.depth_cloud.setup_outputs(directory=str(tmp_path))
-    scene.render.filepath = str(tmp_path / "render_")
-    bpy.ops.render.render(animation=True)
-    yield scene, tmp_path
+    yield render_two_frame_sequence(tmp_path), tmp_path
     depth_cloud_addon.unregister()
 
 
@@ -83,9 +75,16 @@ def _snapshot(folder):
 def test_export_ply_never_writes_over_an_input(sequence, name):
     scene, folder = sequence
     before = _snapshot(folder)
-    with pytest.raises(RuntimeError, match="the output is an input of this job"):
+    # By its name, no output format is .exr or .json: refused before anything is read.
+    with pytest.raises(RuntimeError, match=r"unknown output format \(\.(exr|json)\)"):
         bpy.ops.depth_cloud.export_ply(output=str(folder / name))
     assert _snapshot(folder) == before
+    # A .ply that is the input under another name (a link) is the input all the same.
+    (folder / "cloud_0001.ply").symlink_to(folder / name)
+    before = _snapshot(folder)
+    with pytest.raises(RuntimeError, match="the output is an input of this job"):
+        bpy.ops.depth_cloud.export_ply(output=str(folder / "cloud_####.ply"))
+    assert _snapshot(folder) == before and (folder / "cloud_0001.ply").is_symlink()
     assert "nothing exported" in scene.depth_cloud.last_message
 
 

@@ -193,10 +193,11 @@ def _snapshot(folder):
 
 
 @pytest.mark.parametrize("command, output", [
-    (["convert", "{d}/depth_0001.exr"], "depth_0001.exr"),
-    (["convert", "{d}/depth_0001.exr"], "color_0001.exr"),
-    (["convert", "{d}/depth_0001.exr"], "camera_0001.json"),
-    (["convert", "{d}/depth_0001.exr"], "sub/../depth_0001.exr"),   # resolves to the input
+    # --format: by the extension alone these are refused already (no output format is .exr or .json)
+    (["convert", "{d}/depth_0001.exr", "--format", "ply"], "depth_0001.exr"),
+    (["convert", "{d}/depth_0001.exr", "--format", "ply"], "color_0001.exr"),
+    (["convert", "{d}/depth_0001.exr", "--format", "npz"], "camera_0001.json"),
+    (["convert", "{d}/depth_0001.exr", "--format", "ply"], "sub/../depth_0001.exr"),   # resolves to the input
     (["depth", "{d}/depth_0001.exr", "--camera", "{d}/camera_0001.json", "--to", "distance"], "depth_0001.exr"),
     (["depth", "{d}/depth_0001.exr", "--camera", "{d}/camera_0001.json", "--to", "distance"], "camera_0001.json"),
 ])
@@ -212,7 +213,8 @@ def test_an_output_that_names_an_input_is_refused(colored, capsys, command, outp
 
 def test_a_sequence_never_writes_over_its_inputs(colored, capsys):
     before = _snapshot(colored)
-    assert run("convert", colored / "depth_####.exr", "--frames", "1-2", "-o", colored / "color_####.exr") == 1
+    assert run("convert", colored / "depth_####.exr", "--frames", "1-2", "--format", "ply", "-o",
+               colored / "color_####.exr") == 1
     err = capsys.readouterr().err
     assert err.count("the output is an input of this job") == 2 and "0 of 2 frame(s) written, 2 failed" in err
     assert _snapshot(colored) == before

@@ -7,11 +7,15 @@ import OpenEXR
 import pytest
 
 from depth_cloud_addon import cli
+from depth_cloud_addon.cli import convert
 from depth_cloud_addon.core import CameraModel, convert_depth, read_exr, write_exr
 from depth_cloud_addon.core.errors import ExrReadError
 from depth_cloud_addon.core.formats.exr import DEPTH_KIND_ATTRIBUTE
+from depth_cloud_addon.core.frames.cloud import BuildOptions
 from depth_cloud_addon.core.frames.depth import resolve_file_depth_kind, write_depth_kinds
+from depth_cloud_addon.core.frames.export import ExportOptions
 from depth_cloud_addon.core.frames.files import CaptureInfo, write_camera_sidecar
+from depth_cloud_addon.core.frames.loop import run_frame
 
 CAMERA = CameraModel(width_px=8, height_px=6, lens_mm=20.0, shift_x=0.1, pixel_aspect_y=1.3)
 PANO = CameraModel(width_px=8, height_px=6, projection="PANO", panorama_type="EQUIRECTANGULAR")
@@ -279,17 +283,18 @@ def test_convert_of_one_file_and_fuse_warn_about_depth_of_field(frames, capsys):
     assert warnings[0].endswith(" (frame 2)")
 
 
-def test_run_convert_job_returns_the_warnings_and_never_raises(frames):
+def test_a_convert_frame_in_the_frame_loop_returns_the_warnings_and_never_raises(frames):
     write_camera_sidecar(frames / "camera_0001.json", CAMERA.replace(frame=1), DOF)
-    job = cli.ConvertJob(1, str(frames / "depth_0001.exr"), None, None, None, str(frames / "o.ply"),
-                         cli.BuildOptions(), cli.ExportOptions())
-    frame, n, error, warnings, _ = cli.run_convert_job(job)
-    assert (frame, error) == (1, None) and n == CAMERA.width_px * CAMERA.height_px - 1
-    assert len(warnings) == 1 and warnings[0].startswith("depth of field was on (f/1)")
-    bad = cli.ConvertJob(1, str(frames / "nope.exr"), None, None, None, str(frames / "o.ply"),
-                         cli.BuildOptions(), cli.ExportOptions())
-    frame, n, error, warnings, _ = cli.run_convert_job(bad)
-    assert n == 0 and "nope.exr: no such file" in error and warnings == []
+    job = convert.ConvertJob(1, str(frames / "depth_0001.exr"), None, None, None, str(frames / "o.ply"),
+                             BuildOptions(), ExportOptions())
+    outcome = run_frame(convert.convert_frame, job, job.frame, job.output)
+    assert (outcome.frame, outcome.error) == (1, None)
+    assert outcome.value.points == CAMERA.width_px * CAMERA.height_px - 1
+    assert len(outcome.warnings) == 1 and outcome.warnings[0].startswith("depth of field was on (f/1)")
+    bad = convert.ConvertJob(1, str(frames / "nope.exr"), None, None, None, str(frames / "o.ply"),
+                             BuildOptions(), ExportOptions())
+    outcome = run_frame(convert.convert_frame, bad, bad.frame, bad.output)
+    assert outcome.value is None and "nope.exr: no such file" in outcome.error and outcome.warnings == ()
 
 
 # -- EEVEE: "no hit" is about clip_end, not 1e10 ------------------------------------------------------

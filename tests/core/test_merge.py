@@ -329,7 +329,7 @@ def test_incompatible_partials_and_bad_options_are_one_line_exit_2(scene, capsys
     assert run("merge", a, "-o", a) == 2
     one_line_error(capsys, "the output is an input")
     assert run("merge", a, "-o", scene / "fused.usda") == 2
-    one_line_error(capsys, "merge writes one fused cloud")
+    one_line_error(capsys, "not a fused cloud")
     assert run("convert", scene / "depth_####.exr", "--frames", "1-3", "--fuse", "--partial", "-o", c) == 2
     one_line_error(capsys, "--partial needs --voxel")
     assert run("convert", scene / "depth_####.exr", "--frames", "1-3", "--fuse", "--voxel", VOXEL, "--partial",

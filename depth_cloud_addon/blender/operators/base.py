@@ -12,9 +12,10 @@ from __future__ import annotations
 import bpy
 
 from ...core.frames.cloud import BuildOptions
-from ...core.frames.files import warned_frames
+from ...core.frames.loop import FrameReport
 from ...core.frames.passes import ATTRIBUTES, EDGE_THRESHOLD
 from .. import compat, compositor, frames
+from ..options import build_options as options_of
 from ..properties import ATTRIBUTE_ITEMS
 
 
@@ -30,15 +31,16 @@ def finish(self, context, level: str, message: str) -> set:
     return {"FINISHED"} if level != "ERROR" else {"CANCELLED"}
 
 
-def finish_range(self, context, summary: str | None, failed: list[str], verb: str, warned: dict | None = None) -> set:
-    """Report a frame-range operation: what was done (None: nothing), the frames that failed, and the
-    warnings of the frames done (``{warning: [frames]}``)."""
+def finish_range(self, context, summary: str | None, report: FrameReport, verb: str, notes=()) -> set:
+    """Report a walk over frames (the core's frame loop): what was done (None: nothing), the frames that failed,
+    each warning once with its frames, and ``notes``."""
+    failures = report.failures
     if summary is None:
-        return finish(self, context, "ERROR", f"Depth Cloud: nothing {verb}; {failed[0] if failed else ''}")
-    notes = warned_frames(warned or {})
-    message = (f"Depth Cloud: {summary}" + (f"; {len(failed)} failed: {failed[0]}" if failed else "")
-               + "".join(f"; {note}" for note in notes))
-    return finish(self, context, "WARNING" if failed or notes else "INFO", message)
+        return finish(self, context, "ERROR", f"Depth Cloud: nothing {verb}; {failures[0] if failures else ''}")
+    lines = report.warning_lines() + list(notes)
+    message = (f"Depth Cloud: {summary}" + (f"; {len(failures)} failed: {failures[0]}" if failures else "")
+               + "".join(f"; {line}" for line in lines))
+    return finish(self, context, "WARNING" if failures or lines else "INFO", message)
 
 
 def in_object_mode(cls, context, action: str) -> bool:
@@ -125,11 +127,6 @@ class AttributesMixin:
         subtype="FACTOR",
     )
 
-    def attribute_options(self) -> dict:
-        """The BuildOptions fields of these settings."""
-        return dict(attributes=tuple(core_value(a) for a in self.attributes), drop_edges=self.drop_edges,
-                    edge_threshold=self.edge_threshold)
-
 
 class BuildOptionsMixin(AttributesMixin, SourceMixin):
     """The options every cloud-making operator shares (Build, Bake)."""
@@ -158,10 +155,8 @@ class BuildOptionsMixin(AttributesMixin, SourceMixin):
         else:  # the layer Set Up captures, when the file has it
             _, captured = compositor.capture_layer(scene)
             layer, required = (captured.name if captured is not None else None), False
-        return BuildOptions(stride=self.stride, depth_kind=core_value(self.depth_kind), space=space,
-                            depth_range=(self.depth_near, self.depth_far) if self.use_depth_range else None,
-                            with_points=getattr(self, "geometry", "POINTS") != "FACES",
-                            view_layer=layer, view_layer_required=required, **self.attribute_options())
+        return options_of(self, space=space, with_points=getattr(self, "geometry", "POINTS") != "FACES",
+                          view_layer=layer, view_layer_required=required)
 
 
 class LookMixin:

@@ -13,6 +13,7 @@ import bpy
 
 from ...core import DepthCloudError, NoSourceError
 from ...core.frames.cloud import read_cloud
+from ...core.frames.loop import walk_frames
 from .. import bake, builder, compositor, frames, sequence
 from .base import (
     SPACE_ITEMS,
@@ -89,7 +90,7 @@ color EXRs, placed with the camera that rendered the frame; with Sequence, it fo
 
     def _bind_sequence(self, context, obj, source, from_setup, cloud, missing, paused):
         scene = context.scene
-        sequence.bind(obj, source=source, from_setup=from_setup, options=self.build_options(scene),
+        sequence.bind(obj, source=source, from_setup=from_setup, build=self.build_options(scene),
                       geometry=self.geometry, surface_step=self.surface_step)
         lock = "" if scene.render.use_lock_interface else "; turned on Render > Lock Interface so renders show it"
         scene.render.use_lock_interface = True
@@ -120,24 +121,28 @@ class DEPTH_CLOUD_OT_preload_sequence(FrameRangeMixin, bpy.types.Operator):
         original = scene.frame_current
         window_manager = context.window_manager
         window_manager.progress_begin(0, len(numbers))
-        failed, full = [], False
-        keys = []  # the frames this preload holds, in order: all of them must still be cached at the end
-        try:
-            for i, frame in enumerate(numbers):
-                window_manager.progress_update(i)
-                scene.frame_set(frame)  # the scene camera of frames without a sidecar; the handler caches it
-                try:
-                    _, _, key = sequence.frame_cloud(scene, settings, frame)  # decoded now if not cached
-                except DepthCloudError:
-                    failed.append(frame)
-                    continue
-                if key not in sequence.CACHE or any(k not in sequence.CACHE for k in keys):
+        keys: list = []  # the frames this preload holds, in order: all of them must still be cached at the end
+        full = False
+
+        def load(frame: int):
+            scene.frame_set(frame)  # the scene camera of frames without a sidecar; the handler caches it
+            return sequence.frame_cloud(scene, settings, frame)[2]  # decoded now if not cached
+
+        def held(outcome) -> None:
+            nonlocal full
+            window_manager.progress_update(len(keys) + 1)
+            if outcome.ok:
+                if outcome.value not in sequence.CACHE or any(k not in sequence.CACHE for k in keys):
                     full = True  # this frame, or one preloaded before it, no longer fits
-                    break
-                keys.append(key)
+                else:
+                    keys.append(outcome.value)
+
+        try:
+            report = walk_frames(numbers, load, on_outcome=held, stop=lambda: full)
         finally:
             window_manager.progress_end()
             restore_frame(scene, original)
+        failed = [o.frame for o in report.failed]
         message = (f"Depth Cloud: preloaded {len(keys)} of {len(numbers)} frames "
                    f"({sequence.CACHE.nbytes / 2**20:.0f} MB)")
         if failed:
@@ -242,7 +247,7 @@ what was baked"""
             return finish(self, context, "ERROR", f"Depth Cloud: bake stopped at frame {frame} and was undone "
                                                   f"(the previous bake is kept): {failure}")
         summary = job.finish() + capture_note(context.scene)
-        doubtful = job.skipped or job.warned or job.next_index < job.total
+        doubtful = job.report.failed or job.report.warned or job.next_index < job.total
         level = "ERROR" if not job.done else ("WARNING" if doubtful else "INFO")
         return finish(self, context, level, f"Depth Cloud: {summary}") if level != "ERROR" else \
             finish(self, context, "ERROR", f"Depth Cloud: nothing baked; {summary}")

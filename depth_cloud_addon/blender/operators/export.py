@@ -1,20 +1,21 @@
-"""Export PLY: point clouds of the current frame or a frame range as files (PLY or NPZ), through the
-core's one export (:func:`read_cloud_for` then :func:`export_cloud`), the same as ``depth-cloud convert``;
-or one USD point cache of the range (``.usd``/``.usda``/``.usdc``, :class:`...core.formats.usd.UsdWriter`), which
-needs USD's Python module ``pxr`` (Blender's own builds have it; the ``bpy`` wheels do not: then the
-operator says so and ``depth-cloud convert -o cloud.usd`` does the same with ``usd-core``)."""
+"""Export: point clouds of the current frame or a frame range, in any format of the core's table
+(:mod:`...core.formats.outputs`: PLY, NPZ, LAS/LAZ a file per frame; USD, E57 one file of every frame), through
+the core's one export and frame loop, the same as ``depth-cloud convert``. A format whose Python package Blender
+lacks (USD's ``pxr``: Blender's own builds have it, the ``bpy`` wheels do not; pye57, laspy) is refused in one
+line that says what to install, and an unknown extension with the list of known ones."""
 
 from __future__ import annotations
 
 import bpy
 
 from ...core import DepthCloudError
-from ...core.formats.usd import UsdWriter, is_usd
-from ...core.frames.cloud import BuildOptions
+from ...core.formats.outputs import output_format
 from ...core.frames.dataset import export_dataset
-from ...core.frames.export import ExportOptions, check_output, export_cloud, format_of, read_cloud_for
+from ...core.frames.export import ExportOptions, SequenceFile, check_output, export_cloud, read_cloud_for
 from ...core.frames.files import frame_path
+from ...core.frames.loop import failure_message, walk_frames
 from .. import compat, frames
+from ..options import build_options as options_of
 from .base import AttributesMixin, FrameRangeMixin, SourceMixin, core_value, finish, finish_range, restore_frame
 
 
@@ -48,51 +49,50 @@ the rendered EXRs and each frame's camera, like the depth-cloud command line"""
         scene = context.scene
         pattern = bpy.path.abspath(self.output)
         numbers = list(self.frame_numbers(scene)) if self.all_frames else [scene.frame_current]
-        usd = is_usd(pattern)
-        if len(numbers) > 1 and "#" not in pattern and not usd:
-            return finish(self, context, "ERROR", "Depth Cloud: a frame range needs # in the output name")
-        build = BuildOptions(stride=self.stride, depth_kind=core_value(self.depth_kind), space=core_value(self.space),
-                             **self.attribute_options())
-        export = ExportOptions(colors=core_value(self.colors), normals=self.normals, radius=self.radius,
-                               fmt=format_of(pattern))
-        original, written, failed, warned = scene.frame_current, 0, [], {}
-        writer = None
-        try:
-            source, from_setup = self.frame_source(scene)
-            if usd:
-                writer = UsdWriter(pattern, fps=scene.render.fps / scene.render.fps_base)
-            for frame in numbers:
-                try:
-                    if frame != scene.frame_current:
-                        scene.frame_set(frame)  # the scene camera, for frames without a sidecar
-                    inputs = frames.frame_inputs(scene, source, from_setup, frame)
-                    target = pattern if usd else frame_path(pattern, frame)
-                    cloud = read_cloud_for(inputs, target, build)
-                    if writer is not None:
-                        writer.add(cloud, frame)
-                    else:
-                        export_cloud(target, cloud, export)
-                    written += 1
-                    for warning in cloud.warnings:
-                        warned.setdefault(warning, []).append(frame)
-                except DepthCloudError as exc:
-                    failed.append(f"frame {frame}: {exc}")
-                except OSError as exc:
-                    failed.append(f"frame {frame}: {frame_path(pattern, frame)}: cannot write: {exc.strerror or exc}")
-            if writer is not None and written:
-                writer.close()
+        build = options_of(self)
+        try:  # the core's table decides the format and what it holds: the same answer as depth-cloud convert
+            fmt = output_format(pattern)
+            export = ExportOptions(colors=core_value(self.colors), normals=self.normals, radius=self.radius,
+                                   fmt=fmt.name)
+            export.check(pattern, fmt, attributes=build.attributes)
+            fmt.require(pattern)
         except DepthCloudError as exc:
             return finish(self, context, "ERROR", f"Depth Cloud: {exc}")
-        except OSError as exc:
-            return finish(self, context, "ERROR", f"Depth Cloud: {pattern}: cannot write: {exc.strerror or exc}")
+        if len(numbers) > 1 and "#" not in pattern and not fmt.one_file:
+            return finish(self, context, "ERROR", "Depth Cloud: a frame range needs # in the output name")
+        original = scene.frame_current
+        try:
+            source, from_setup = self.frame_source(scene)
+            output = (SequenceFile(pattern, fmt, export, fps=scene.render.fps / scene.render.fps_base)
+                      if fmt.one_file else None)
+
+            def target(frame: int) -> str:
+                return pattern if output is not None else frame_path(pattern, frame)
+
+            def export_frame(frame: int):
+                if frame != scene.frame_current:
+                    scene.frame_set(frame)  # the scene camera, for frames without a sidecar
+                cloud = read_cloud_for(frames.frame_inputs(scene, source, from_setup, frame), target(frame), build)
+                if output is not None:
+                    output.add(cloud, frame)  # its fps is the scene's: no other warning than the cloud's
+                else:
+                    export_cloud(target(frame), cloud, export)
+                return cloud  # its warnings go into the report; the cloud itself is not kept
+
+            report = walk_frames(numbers, export_frame, output_of=target, keep_values=False)
+            if output is not None and report.done:
+                output.close()
+        except (DepthCloudError, OSError) as exc:
+            return finish(self, context, "ERROR", f"Depth Cloud: {failure_message(exc, pattern)}")
         finally:
             restore_frame(scene, original)
-        if writer is not None:
-            summary = (f"exported {written} frame(s) to the USD point cache {pattern}" if written else None)
+        written = len(report.done)
+        if output is not None:
+            summary = f"exported {written} frame(s) to the {fmt.label} file {pattern}" if written else None
         else:
-            summary = (f"exported {written} {export.fmt.upper()} file(s) to {frame_path(pattern, numbers[0])}"
+            summary = (f"exported {written} {fmt.label} file(s) to {frame_path(pattern, numbers[0])}"
                        if written else None)
-        return finish_range(self, context, summary, failed, "exported", warned)
+        return finish_range(self, context, summary, report, "exported")
 
 
 class DEPTH_CLOUD_OT_export_dataset(SourceMixin, FrameRangeMixin, bpy.types.Operator):
@@ -116,36 +116,32 @@ Splatting's splats.ply, like depth-cloud dataset"""
     def execute(self, context):
         scene = context.scene
         folder = bpy.path.abspath(self.directory)
-        original, chosen, failed = scene.frame_current, [], []
+        original = scene.frame_current
         try:
             source, from_setup = self.frame_source(scene)
-            for frame in self.frame_numbers(scene):
-                try:
-                    if frame != scene.frame_current:
-                        scene.frame_set(frame)  # the scene camera, for frames without a sidecar
-                    chosen.append(frames.frame_inputs(scene, source, from_setup, frame))
-                except DepthCloudError as exc:
-                    failed.append(f"frame {frame}: {exc}")
+
+            def inputs_of(frame: int):
+                if frame != scene.frame_current:
+                    scene.frame_set(frame)  # the scene camera, for frames without a sidecar
+                return frames.frame_inputs(scene, source, from_setup, frame)
+
+            report = walk_frames(self.frame_numbers(scene), inputs_of)
+            chosen = report.values
             if not chosen:
                 return finish(self, context, "ERROR", "Depth Cloud: no frame to export"
-                              + (f"; {failed[0]}" if failed else ""))
+                              + (f"; {report.failures[0]}" if report.failed else ""))
             for inputs in chosen:
                 check_output(folder, (inputs.files.depth_path, inputs.files.color_path, inputs.files.camera_path))
             result = export_dataset(chosen, folder, voxel_size=self.voxel_size,
                                     colmap_format=core_value(self.colmap_format))
-        except DepthCloudError as exc:
-            return finish(self, context, "ERROR", f"Depth Cloud: {exc}")
-        except OSError as exc:
-            return finish(self, context, "ERROR", f"Depth Cloud: {folder}: cannot write: {exc.strerror or exc}")
+        except (DepthCloudError, OSError) as exc:
+            return finish(self, context, "ERROR", f"Depth Cloud: {failure_message(exc, folder)}")
         finally:
             restore_frame(scene, original)
         summary = (f"dataset of {result.frames} frame(s) in {folder} ({result.points:,} points, "
                    f"voxel {result.voxel_size:g} m, {result.colmap_points:,} COLMAP points)")
-        if result.warnings:  # e.g. depths beyond the 16-bit PNG's 65.535 m (the EXRs beside them are exact)
-            return finish(self, context, "WARNING", f"Depth Cloud: {summary}"
-                          + "".join(f"; {w}" for w in result.warnings)
-                          + (f"; {len(failed)} failed: {failed[0]}" if failed else ""))
-        return finish_range(self, context, summary, failed, "exported")
+        # e.g. depths beyond the 16-bit PNG's 65.535 m (the EXRs beside them are exact)
+        return finish_range(self, context, summary, report, "exported", notes=result.warnings)
 
 
 classes = (DEPTH_CLOUD_OT_export_ply, DEPTH_CLOUD_OT_export_dataset)

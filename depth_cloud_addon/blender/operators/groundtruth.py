@@ -12,12 +12,13 @@ import os
 import bpy
 import numpy as np
 
-from ...core import CameraModel, DepthCloudError, unproject_pixels
+from ...core import DepthCloudError, unproject_pixels
 from ...core.formats.annotations import parse_annotations, read_annotations, write_points_csv, write_points_json
 from ...core.formats.camera_export import export_cameras, nerfstudio_transforms, write_json
 from ...core.frames.depth import read_frame_depth, write_depth_kinds
 from ...core.frames.export import check_output
-from ...core.frames.files import camera_sidecar_path, converted_depth_path, frame_path, read_camera_sidecar, setup_file
+from ...core.frames.files import camera_sidecar_path, converted_depth_path, frame_path, setup_file
+from ...core.frames.loop import failure_message, walk_frames
 from .. import compat, frames
 from ..builder import ROLE
 from ..probe import update_probe
@@ -147,29 +148,27 @@ single-channel EXRs (NaN where nothing was hit)"""
             return finish(self, context, "ERROR", "Depth Cloud: choose a depth EXR or a # pattern")
         pattern = bpy.path.abspath(self.filepath)
         numbers = self.frame_numbers(scene) if "#" in pattern else [scene.frame_current]
-        written, failed, notes = [], [], []
         original, to_kind = scene.frame_current, core_value(self.to_kind)
-        for frame in numbers:
-            try:
-                if frame != scene.frame_current:
-                    scene.frame_set(frame)  # the scene camera, for frames without a sidecar
-                inputs = frames.frame_inputs(scene, pattern, False, frame)
-                files = inputs.files
-                out = self._output_path(files.depth_path, frame)
-                check_output(out, (files.depth_path, files.color_path, files.camera_path))
-                result = write_depth_kinds(files.depth_path, inputs.camera, {to_kind: out},
-                                           from_kind=core_value(self.from_kind), capture=inputs.capture)
-                written += result.paths
-                notes += result.warnings + result.notes
-            except (DepthCloudError, OSError) as exc:
-                failed.append(f"frame {frame}: {exc}")
-        restore_frame(scene, original)
+
+        def convert(frame: int):
+            if frame != scene.frame_current:
+                scene.frame_set(frame)  # the scene camera, for frames without a sidecar
+            inputs = frames.frame_inputs(scene, pattern, False, frame)
+            files = inputs.files
+            out = self._output_path(files.depth_path, frame)
+            check_output(out, (files.depth_path, files.color_path, files.camera_path))
+            return write_depth_kinds(files.depth_path, inputs.camera, {to_kind: out},
+                                     from_kind=core_value(self.from_kind), capture=inputs.capture)
+
+        try:
+            report = walk_frames(numbers, convert)
+        finally:
+            restore_frame(scene, original)
+        written = [path for result in report.values for path in result.paths]
+        notes = [note for result in report.values for note in result.notes]  # "X is already distance depth: ..."
         summary = f"wrote {len(written)} {to_kind} map(s), e.g. {written[0]}" if written else None
-        if summary and notes:  # e.g. "X is already distance depth: written unchanged"
-            summary += f"; {notes[0]}" + (f" (and {len(notes) - 1} more)" if len(notes) > 1 else "")
-            if not failed:
-                return finish(self, context, "WARNING", f"Depth Cloud: {summary}")
-        return finish_range(self, context, summary, failed, "converted")
+        shown = [notes[0] + (f" (and {len(notes) - 1} more)" if len(notes) > 1 else "")] if notes else []
+        return finish_range(self, context, summary, report, "converted", notes=shown)
 
     def _output_path(self, depth_path: str, frame: int) -> str:
         if self.output:
@@ -206,11 +205,10 @@ axes) as cameras.json, plus a nerfstudio transforms.json"""
         try:
             for frame in self.frame_numbers(scene):
                 sidecar = camera_sidecar_path(folder, frame)
-                if self.use_sidecars and os.path.isfile(sidecar):
-                    cameras.append(read_camera_sidecar(sidecar))
-                else:
-                    scene.frame_set(frame)
-                    cameras.append(CameraModel.from_blender(scene.camera, scene))
+                if not (self.use_sidecars and os.path.isfile(sidecar)):
+                    sidecar = None
+                    scene.frame_set(frame)  # the scene camera as the frame evaluates it
+                cameras.append(frames.frame_camera(scene, sidecar, frame).camera)
                 images.append(os.path.basename(setup_file(folder, "color", frame)))
                 depths.append(os.path.basename(setup_file(folder, "depth", frame)))
             os.makedirs(folder, exist_ok=True)
@@ -223,11 +221,11 @@ axes) as cameras.json, plus a nerfstudio transforms.json"""
             except DepthCloudError as exc:  # e.g. orthographic: no nerfstudio model
                 note = f"; no transforms.json: {exc}"
         except (DepthCloudError, OSError) as exc:
-            return finish(self, context, "ERROR", f"Depth Cloud: {exc}")
+            return finish(self, context, "ERROR", f"Depth Cloud: {failure_message(exc, folder)}")
         finally:
             restore_frame(scene, original)
         return finish(self, context, "WARNING" if note else "INFO",
-                       f"Depth Cloud: exported {len(cameras)} cameras to {folder}cameras.json{note}")
+                      f"Depth Cloud: exported {len(cameras)} cameras to {folder}cameras.json{note}")
 
 
 classes = (DEPTH_CLOUD_OT_pick_points, DEPTH_CLOUD_OT_probe_pixel, DEPTH_CLOUD_OT_convert_depth,

@@ -138,7 +138,8 @@ class Annotations:
         return (self.labels == other.labels and self.source == other.source
                 and np.array_equal(self.pixels, other.pixels))
 
-    __hash__ = None
+    # Unhashable: @dataclass(frozen=True) replaces any __hash__ here (a `__hash__ = None` included) with one over
+    # the fields, and that raises TypeError on the pixels array.
 
 
 # -- reading -----------------------------------------------------------------------------------

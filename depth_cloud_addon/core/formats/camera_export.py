@@ -32,6 +32,7 @@ import json
 import math
 import os
 from pathlib import PurePath
+from typing import Any
 
 import numpy as np
 
@@ -200,7 +201,7 @@ def _panorama_fields(camera: CameraModel) -> dict:
         "u = x / W + shift_x, v = (H - y) / H + shift_y; "
     )
     kind = camera.panorama_type
-    fields = {"shift_x": float(camera.shift_x), "shift_y": float(camera.shift_y)}
+    fields: dict[str, float | str] = {"shift_x": float(camera.shift_x), "shift_y": float(camera.shift_y)}
     if kind == "EQUIRECTANGULAR":
         fields.update(
             latitude_min=float(camera.latitude_min), latitude_max=float(camera.latitude_max),
@@ -252,7 +253,7 @@ def camera_record(camera: CameraModel, *, image_path=None, depth_path=None) -> d
     (``CameraModel.from_dict(record["blender_camera"])`` rebuilds the camera).
     """
     camera = _check_camera(camera)
-    record = {
+    record: dict[str, Any] = {
         "frame": camera.frame,
         "name": camera.name,
         "width": camera.width_px,

@@ -84,6 +84,7 @@ class ExrImage:
     def shape(self) -> tuple[int, int]:
         """``(H, W)`` of the image."""
         arr = self.depth if self.depth is not None else self.color
+        assert arr is not None  # read_exr never returns an image with neither depth nor color
         return (int(arr.shape[0]), int(arr.shape[1]))
 
 
@@ -386,6 +387,7 @@ def read_exr(path, *, depth_channel=None, color_layer=None, require_depth=True, 
         hint = f" ({why}; pass depth_channel='R' if it holds depth)" if why else ""
         raise MissingChannelError(f"{path}: no depth channel{hint}; channels present: {present}")
 
+    color_names: tuple[str, ...] | None
     if color_layer is not None:
         rgb_layers = [layers.get(p, {}) for p in (color_layer, f"{color_layer}.Combined")]
         chans = next((c for c in rgb_layers if {"R", "G", "B"} <= c.keys()), None)
@@ -412,6 +414,7 @@ def read_exr(path, *, depth_channel=None, color_layer=None, require_depth=True, 
         raise ExrReadError(f"{path}: color channels {', '.join(color_names)} differ in size")
     color = _color_array(pixels, color_names) if color_names else None
     if depth is not None and color is not None and depth.shape != color.shape[:2]:
+        assert color_names is not None  # color is read from color_names
         raise ExrReadError(
             f"{path}: depth {depth_name!r} is {depth.shape[1]}x{depth.shape[0]} but color "
             f"{color_names[0]!r} is {color.shape[1]}x{color.shape[0]} (W x H)"

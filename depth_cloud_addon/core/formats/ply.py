@@ -56,7 +56,7 @@ CHUNK_ROWS = 1 << 18
 
 def _attribute_fields(attributes: dict) -> list[tuple[str, str, str, int | None]]:
     """(PLY property, numpy type, attribute, component or None) of each point attribute."""
-    fields = []
+    fields: list[tuple[str, str, str, int | None]] = []
     for name, values in attributes.items():
         kind = np.asarray(values).dtype
         dtype = "u1" if kind == np.bool_ else "i1" if kind == np.int8 else "<i4" if kind.kind in "iu" else "<f4"
@@ -100,9 +100,10 @@ def write_ply(path, points, colors=None, *, linear_float: bool = False, normals=
     if radii is not None:
         radii = np.asarray(radii).reshape(n)
         fields.append(("radius", "<f4"))
-    extra = _attribute_fields(attributes or {})
+    attributes = attributes or {}
+    extra = _attribute_fields(attributes)
     fields += [(prop, dtype) for prop, dtype, _, _ in extra]
-    count = n if everything else int(keep.sum())
+    count = n if keep is None else int(keep.sum())
     if count == 0:  # an empty cloud is never a success: nothing is written
         raise NoValidDepthError(f"{os.fspath(path)}: no point to write (none has finite coordinates: check the "
                                 "camera's values)")

@@ -54,7 +54,7 @@ import uuid
 import numpy as np
 
 from ..atomic import atomic_path, atomic_write
-from ..errors import DepthCloudError, NoValidDepthError
+from ..errors import DepthCloudError, MissingPackageError, NoValidDepthError, cannot_write
 from ..geometry.camera import _normalized_axes
 from ..geometry.projection import rotation_to_quaternion
 from .ply import linear_to_srgb8
@@ -74,7 +74,7 @@ def _require(module: str, what: str):
     try:
         return __import__(module)
     except ImportError as exc:
-        raise DepthCloudError(f"{what} needs {module}: {_INSTALL}") from exc
+        raise MissingPackageError(f"{what} needs {module}: {_INSTALL}", package=module, install=_INSTALL) from exc
 
 
 def _finite(path, points, colors) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None, int]:
@@ -98,9 +98,13 @@ def _chunks(points, colors, keep):
     """The finite rows as (float64 points, sRGB 8-bit RGB or None), :data:`CHUNK_ROWS` input rows at a time."""
     for start in range(0, points.shape[0], CHUNK_ROWS):
         stop = min(start + CHUNK_ROWS, points.shape[0])
-        rows = slice(start, stop) if keep is None else np.flatnonzero(keep[start:stop]) + start
-        if keep is not None and rows.size == 0:
-            continue
+        rows: slice | np.ndarray
+        if keep is None:
+            rows = slice(start, stop)
+        else:
+            rows = np.flatnonzero(keep[start:stop]) + start
+            if rows.size == 0:
+                continue
         xyz = points[rows].astype(np.float64)
         rgb = None if colors is None else linear_to_srgb8(colors[rows, :3])
         yield xyz, rgb
@@ -162,12 +166,15 @@ class E57Writer:
         self.points = 0
         self._description = "\n".join(["written by depth-cloud", *(str(c) for c in comments)])
         pye57 = _require("pye57", f"writing {self.path}")
+        os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
         self._stack = contextlib.ExitStack()
         tmp = self._stack.enter_context(atomic_path(self.path))
         try:
             self._e57 = pye57.E57(tmp, mode="w")
         except BaseException as exc:
             self._stack.__exit__(type(exc), exc, exc.__traceback__)
+            if isinstance(exc, Exception) and not isinstance(exc, (DepthCloudError, OSError)):  # libE57's own
+                raise cannot_write(self.path, exc) from None
             raise
 
     def __enter__(self) -> E57Writer:
@@ -342,7 +349,7 @@ def write_las(path, points_world, colors, *, comments=(), scale: float = LAS_SCA
     if extension == ".laz":
         backend = laspy.LazBackend.LazrsParallel
         if not backend.is_available():
-            raise DepthCloudError(f"writing {path} needs lazrs: {_INSTALL}")
+            raise MissingPackageError(f"writing {path} needs lazrs: {_INSTALL}", package="lazrs", install=_INSTALL)
     rows = slice(None) if keep is None else keep
     low = np.array([np.min(points[rows, k]) for k in range(3)], dtype=np.float64)
     high = np.array([np.max(points[rows, k]) for k in range(3)], dtype=np.float64)

@@ -29,11 +29,12 @@ from __future__ import annotations
 
 import contextlib
 import os
+from typing import Any
 
 import numpy as np
 
 from ..atomic import atomic_path
-from ..errors import DepthCloudError, NoValidDepthError
+from ..errors import DepthCloudError, MissingPackageError, NoValidDepthError
 from ..geometry.camera import CameraModel
 from ..geometry.surfaces import pixel_quads
 
@@ -52,9 +53,9 @@ def _pxr():
     try:
         from pxr import Gf, Sdf, Usd, UsdGeom, Vt
     except ImportError:
-        raise DepthCloudError("USD output needs USD's Python module pxr: pip install 'depth-cloud[usd]' "
-                              "(usd-core); in Blender, a Blender build that bundles it, or depth-cloud convert "
-                              "-o NAME.usd") from None
+        raise MissingPackageError("USD output needs USD's Python module pxr: pip install 'depth-cloud[usd]' "
+                                  "(usd-core); in Blender, a Blender build that bundles it, or depth-cloud convert "
+                                  "-o NAME.usd", package="pxr", install="pip install 'depth-cloud[usd]'") from None
     return Gf, Sdf, Usd, UsdGeom, Vt
 
 
@@ -95,8 +96,8 @@ class UsdWriter:
         self.frames: list[int] = []
         self.points_written = 0
         self.notes: list[str] = []
-        self._camera = None
-        self._geometry = None
+        self._camera: Any = None  # pxr's UsdGeom.Camera / Mesh or Points once defined (pxr has no type stubs)
+        self._geometry: Any = None
         self._primvars: dict[str, object] = {}
 
     def __enter__(self):

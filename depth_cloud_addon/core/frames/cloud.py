@@ -26,16 +26,20 @@ from .depth import read_frame_depth
 from .files import FrameFiles, FrameInputs, frame_inputs, neighbour_files
 from .passes import (
     EDGE_THRESHOLD,
+    MOTION_ATTRIBUTES,
     MOTION_RIGID,
     MOTION_UNKNOWN,
     MOTION_VECTOR,
+    OBJECT_ATTRIBUTES,
     FramePasses,
     check_attributes,
     decode_object_ids,
     edge_mask,
+    from_passes,
     legend_of,
     missing_passes,
     murmur3_32,
+    needs_next_frame,
     read_passes,
     rigid_motion,
     vector_motion,
@@ -183,10 +187,11 @@ def read_cloud(inputs: FrameInputs, options: BuildOptions | None = None) -> Clou
     options = options or BuildOptions()
     files = inputs.files
     channels = None
-    if _from_passes(options.attributes) and inputs.files.passes_path is None:
+    if from_passes(options.attributes) and inputs.files.passes_path is None:
         channels = read_channels(inputs.files.depth_path)  # the passes are in the depth file: decode it once
     image, kind = read_frame_depth(inputs, options.depth_kind, view_layer=options.view_layer,
                                    view_layer_required=options.view_layer_required, channels=channels)
+    assert image.depth is not None  # read_exr's require_depth
     color = image.color
     if files.color_path is not None:
         color = read_exr(files.color_path, require_depth=False).color
@@ -198,7 +203,8 @@ def read_cloud(inputs: FrameInputs, options: BuildOptions | None = None) -> Clou
                          depth_kind=kind.kind, space=options.space, with_points=options.with_points,
                          exclude=edges if options.drop_edges else None)
     warnings = tuple(inputs.warnings) + ((kind.warning,) if kind.warning else ())
-    attributes, legend = {}, None
+    attributes: dict = {}
+    legend: dict | None = None
     if options.attributes:
         attributes, legend, notes = _point_attributes(inputs, image, cloud, options, edges, channels)
         warnings += tuple(notes)
@@ -240,17 +246,12 @@ def read_frame_passes(inputs: FrameInputs, attributes, *, view_layer: str | None
         channels = read_channels(path)
     passes = read_passes(channels, view_layer=view_layer)
     if inputs.capture.objects:  # rigid motion needs the objects' placements only, not the Vector pass
-        attributes = [a for a in attributes if a not in ("motion", "motion_source")]
+        attributes = [a for a in attributes if a not in MOTION_ATTRIBUTES]
     missing = missing_passes(passes, attributes)
     if missing:
         raise DepthCloudError(f"{path}: no {', '.join(missing)} pass for the attribute(s) {', '.join(attributes)} "
                               "(capture it: Set Up EXR Outputs > Extra Passes)")
     return passes
-
-
-def _from_passes(attributes) -> list[str]:
-    """The attributes read from the captured passes (all but ``edge``, which comes from depth and alpha)."""
-    return [a for a in attributes if a != "edge"]
 
 
 def _point_attributes(inputs: FrameInputs, image: ExrImage, cloud: CloudArrays, options: BuildOptions,
@@ -260,28 +261,34 @@ def _point_attributes(inputs: FrameInputs, image: ExrImage, cloud: CloudArrays, 
     rows, cols = cloud.rows, cloud.cols
     out, legend, notes = {}, None, []
     passes = None
-    if _from_passes(wanted):
-        passes = read_frame_passes(inputs, _from_passes(wanted), view_layer=image.view_layer,
+    if from_passes(wanted):
+        passes = read_frame_passes(inputs, from_passes(wanted), view_layer=image.view_layer,
                                    channels=channels)
     to_space = np.eye(4) if cloud.space == "world" else cloud.camera.world2cam
+    # passes is read whenever wanted holds a pass's attribute, and read_frame_passes checked that it has the pass.
     if "object_index" in wanted:
+        assert passes is not None and passes.object_index is not None
         out["object_index"] = np.rint(passes.object_index[rows, cols]).astype(np.int32)
     if "material_pass_index" in wanted:
+        assert passes is not None and passes.material_index is not None
         out["material_pass_index"] = np.rint(passes.material_index[rows, cols]).astype(np.int32)
     ids = None
-    if passes is not None and passes.crypto_ranks and ({"object_id", "motion", "motion_source"} & set(wanted)):
+    if passes is not None and passes.crypto_ranks and (set(OBJECT_ATTRIBUTES) & set(wanted)):
         ids = decode_object_ids(passes.crypto_ranks, passes.manifest)  # the whole image, then one gather
         ids = ids.reshape(-1) if len(rows) == ids.size else ids[rows, cols]
     if "object_id" in wanted:
+        assert passes is not None
         out["object_id"] = ids
         manifest = passes.manifest or {o["name"]: murmur3_32(o["name"]) for o in inputs.capture.objects}
         legend = legend_of(manifest)
     if "normal" in wanted:
+        assert passes is not None and passes.normal is not None
         normal = passes.normal[rows, cols].astype(np.float64)
         with np.errstate(invalid="ignore", divide="ignore"):
             normal /= np.linalg.norm(normal, axis=1, keepdims=True)
         out["normal"] = (normal @ to_space[:3, :3].T).astype(np.float32)
-    if "motion" in wanted or "motion_source" in wanted:
+    if needs_next_frame(wanted):
+        assert passes is not None
         motion, source, why = _motion(inputs, cloud, passes, ids)
         out["motion"] = (motion.astype(np.float64) @ to_space[:3, :3].T).astype(np.float32)
         out["motion_source"] = source
@@ -297,7 +304,7 @@ def _object_transforms(objects, next_objects) -> dict[str, np.ndarray | None]:
     """name -> the rigid map of world points from this frame to the next (``next @ inverse(this)``), or None
     when the object's motion is not known to be rigid (no next state, or its mesh changes, or not a mesh)."""
     following = {o["name"]: o for o in next_objects}
-    out = {}
+    out: dict[str, np.ndarray | None] = {}
     for obj in objects:
         nxt = obj.get("next") or following.get(obj["name"])
         geometry = obj.get("geometry")
@@ -313,7 +320,7 @@ def motion_frame_files(files: FrameFiles, frame: int | None, attributes) -> Fram
     """The next frame's files that a frame's cloud also reads: the ``motion`` attributes need frame
     ``frame + 1`` (its sidecar and passes). None when they are not asked for or that frame has no depth
     file. Whatever caches or resumes a frame's cloud keys it on these files too."""
-    if frame is None or not {"motion", "motion_source"} & set(attributes):
+    if frame is None or not needs_next_frame(attributes):
         return None
     return neighbour_files(files, frame)
 
@@ -326,6 +333,7 @@ def _motion(inputs: FrameInputs, cloud: CloudArrays, passes: FramePasses, ids) -
     following = neighbour_files(inputs.files, frame) if frame is not None else None
     unreadable = None
     if following is not None and following.camera_path is not None:
+        assert frame is not None  # following is looked up for a known frame only
         try:
             next_inputs = frame_inputs(following, frame + 1)
         except DepthCloudError as exc:  # this frame is fine; only its Vector-pass motion is unknown
@@ -340,7 +348,8 @@ def _motion(inputs: FrameInputs, cloud: CloudArrays, passes: FramePasses, ids) -
         if passes.manifest:
             by_hash.update({np.uint32(h).view(np.int32).item(): names.index(name)
                             for name, h in passes.manifest.items() if name in transforms})
-        known = np.array(sorted(by_hash), np.int32)  # a lookup in the few objects' hashes: no sort of the ids
+        # A lookup in the few objects' hashes: no sort of the ids.
+        known: np.ndarray = np.array(sorted(by_hash), np.int32)
         slot = np.clip(np.searchsorted(known, ids), 0, max(len(known) - 1, 0))
         found = known[slot] == ids if len(known) else np.zeros(len(ids), bool)
         which = np.where(found, np.array([by_hash[int(h)] for h in known], np.int64)[slot] if len(known) else -1, -1)
@@ -367,6 +376,7 @@ def _motion(inputs: FrameInputs, cloud: CloudArrays, passes: FramePasses, ids) -
         else:
             why = None
             next_image, next_kind = read_frame_depth(next_inputs)
+            assert next_image.depth is not None  # read_exr's require_depth
             moved = vector_motion(cloud.points_world[rest], cloud.rows[rest], cloud.cols[rest], vector,
                                   next_image.depth, next_inputs.camera, next_kind.kind)
             motion[rest] = moved

@@ -267,7 +267,7 @@ class _VoxelGrid:
     voxels are coarsened in place, never recomputed from the points."""
 
     def __init__(self, voxel_size: float = 0.0, max_points: int | None = None):
-        self.size = voxel_size if voxel_size > 0 else None
+        self.size: float | None = voxel_size if voxel_size > 0 else None
         self.max_points = max_points
         self.keys = np.zeros(0, np.int64)
 
@@ -290,6 +290,7 @@ class _VoxelGrid:
 
     def _coarsen(self) -> None:
         # >> floors negative indices too
+        assert self.size is not None  # set by the first add(), the only caller
         self.keys = _sorted_unique(pack_voxel_indices(unpack_voxel_keys(self.keys) >> 1))
         self.size *= 2.0
 
@@ -322,7 +323,7 @@ def _frame_observations(cloud: CloudArrays, fused_keys: np.ndarray, fused_points
     distance to the camera centre."""
     camera = cloud.camera
     keys = voxel_keys(cloud.points_world, voxel_size)
-    slot = np.searchsorted(fused_keys, keys)
+    slot: np.ndarray = np.searchsorted(fused_keys, keys)  # plain ndarray: numpy's int array max() stubs at 3.11
     if slot.size and (slot.max() >= fused_keys.size or not np.array_equal(fused_keys[slot], keys)):
         raise RuntimeError("export_dataset: a pixel's voxel is not in the fused cloud (the passes disagree)")
     order, starts, touched = group_integers(slot)
@@ -400,6 +401,7 @@ def export_dataset(frames: list[FrameInputs], out_dir, *, voxel_size: float = 0.
         except VoxelExtentError as exc:
             raise _named(inputs.files.depth_path, exc) from None
         warnings.update(dict.fromkeys(f"{inputs.files.depth_path}: {w}" for w in cloud.warnings))
+    assert grid.size is not None  # frames is not empty: grid.add() ran
     size = float(grid.size)
 
     # 2. Images, depth maps and masks; the fusion.
@@ -481,8 +483,8 @@ def export_dataset(frames: list[FrameInputs], out_dir, *, voxel_size: float = 0.
 
     transforms = nerfstudio_transforms([f.camera for f in frames], image_paths, depth_paths=depth_paths)
     if has_alpha:
-        for record, mask in zip(transforms["frames"], mask_paths):
-            record["mask_path"] = mask
+        for record, mask_path in zip(transforms["frames"], mask_paths):
+            record["mask_path"] = mask_path
     transforms["ply_file_path"] = "sparse_pc.ply"
     transforms_path = os.path.join(out_dir, "transforms.json")
     write_json(transforms_path, transforms)

@@ -33,14 +33,15 @@ class FileDepthKind:
 
 
 def resolve_file_depth_kind(requested: str, header_kind: str | None, capture_kind: str | None,
-                            camera: CameraModel, *, path="the depth file") -> FileDepthKind:
+                            camera: CameraModel | None, *, path="the depth file") -> FileDepthKind:
     """What a depth file holds: the one rule for ``"auto"`` on a file (every entry point goes through it).
 
     ``requested``: "auto", "planar" or "distance". ``header_kind``: the file's header record
     (``ExrImage.depth_kind``); ``capture_kind``: the frame sidecar's record for the file's name
-    (``CaptureInfo.kind_of``); either may be None. ``auto`` takes the header's kind, else the sidecar's,
-    else ``camera.natural_depth_kind()`` (what Cycles writes). A given kind wins; when it contradicts the
-    file's record (header, else sidecar) the result carries a one-line ``warning`` naming ``path``.
+    (``CaptureInfo.kind_of``); either may be None, and so may ``camera`` when the kind is given or recorded. ``auto``
+    takes the header's kind, else the sidecar's, else ``camera.natural_depth_kind()`` (what Cycles writes). A given kind
+    wins; when it contradicts the file's record (header, else sidecar) the result carries a one-line ``warning``
+    naming ``path``.
     Raises ValueError for an unknown ``requested``.
     """
     if requested != "auto" and requested not in DEPTH_KINDS:
@@ -59,6 +60,7 @@ def resolve_file_depth_kind(requested: str, header_kind: str | None, capture_kin
         return FileDepthKind(requested, "given", warning)
     if recorded is not None:
         return FileDepthKind(recorded, "header" if header_kind is not None else "sidecar")
+    assert camera is not None, "without a recorded kind, 'auto' needs the camera"
     return FileDepthKind(camera.natural_depth_kind(), "camera")
 
 

@@ -1,6 +1,9 @@
-"""The one export of a cloud to a file (PLY or NPZ), with its output checks. Pure numpy.
+"""The one export of a cloud to a file, with its output checks. Pure numpy.
 
-Used by ``depth-cloud convert`` (single files, sequences, ``--fuse``) and the Export PLY operator.
+Used by ``depth-cloud convert`` (single files, sequences, ``--fuse``, one file of every frame) and Blender's
+Export. Which formats exist and what each holds is the table of :mod:`..formats.outputs`. A file per frame (or one
+fused file): :func:`export_cloud` / :func:`export_points` (PLY, NPZ, LAS); every frame in one file:
+:class:`SequenceFile` (USD point cache, E57 scans).
 PLY: see :mod:`.ply` (sRGB 8-bit colors by default); LAS/LAZ: see :mod:`.survey` (positions and 16-bit sRGB
 colors only). NPZ arrays: ``points`` (N, 3) float32,
 ``colors`` (N, 4) linear RGBA, ``radii`` (N,), and for a single frame ``pixels`` (N, 2) int32
@@ -21,18 +24,22 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..atomic import write_text
-from ..errors import NoValidDepthError, OutputError
+from ..errors import DepthCloudError, NoValidDepthError, OutputError
+from ..formats.outputs import OUTPUT_FORMATS, OutputFormat, format_named
 from ..formats.ply import ply_comments, ply_is_complete, write_npz, write_ply
-from ..formats.survey import las_comments, write_las
+from ..formats.survey import E57Writer, las_comments, write_las
+from ..formats.usd import UsdWriter, usd_job
 from .cloud import BuildOptions, CloudArrays, camera_facing_normals, read_cloud
 from .files import FrameInputs
 
-__all__ = ["COLOR_MODES", "EXPORT_FORMATS", "ExportOptions", "JOB_COMMENT", "check_output", "export_cloud",
-           "export_frame", "export_points", "format_of", "input_fingerprint", "job_id", "legend_path",
+__all__ = ["COLOR_MODES", "FILE_FORMATS", "ExportOptions", "JOB_COMMENT", "SequenceFile", "check_output",
+           "export_cloud", "export_frame", "export_points", "input_fingerprint", "job_id", "legend_path",
            "output_complete", "read_cloud_for", "recorded_job"]
 
 COLOR_MODES = ("srgb", "linear", "none")
-EXPORT_FORMATS = ("ply", "npz", "las")
+#: The formats :func:`export_points` writes (a file per frame, or one fused file); the others hold every frame of a
+#: sequence in one file (:class:`SequenceFile`).
+FILE_FORMATS = tuple(f.name for f in OUTPUT_FORMATS if not f.one_file)
 _COLOR_COMMENTS = {"srgb": "sRGB-encoded 8-bit", "linear": "linear float", "none": "none"}
 
 
@@ -43,19 +50,19 @@ class ExportOptions:
     colors: str = "srgb"     # "srgb" (uchar, sRGB-encoded), "linear" (float) or "none"
     normals: bool = False    # nx ny nz: towards the camera
     radius: bool = False     # half the pixel footprint (metres)
-    fmt: str = "ply"         # "ply" or "npz"
+    fmt: str = "ply"         # a name of the table (:mod:`..formats.outputs`): "ply", "npz", "las", "usd", "e57"
 
     def __post_init__(self):
         if self.colors not in COLOR_MODES:
             raise ValueError(f"colors must be one of {COLOR_MODES}, got {self.colors!r}")
-        if self.fmt not in EXPORT_FORMATS:
-            raise ValueError(f"fmt must be one of {EXPORT_FORMATS}, got {self.fmt!r}")
+        if self.fmt not in {f.name for f in OUTPUT_FORMATS}:
+            raise ValueError(f"fmt must be one of {tuple(f.name for f in OUTPUT_FORMATS)}, got {self.fmt!r}")
 
-
-def format_of(path) -> str:
-    """"npz" for a ``.npz`` path, "las" for ``.las``/``.laz`` (see :mod:`.survey`), else "ply"."""
-    name = os.fspath(path).lower()
-    return "npz" if name.endswith(".npz") else "las" if name.endswith((".las", ".laz")) else "ply"
+    def check(self, path, fmt: OutputFormat, *, attributes=(), faces: bool = False, fused: bool = False) -> None:
+        """Raise :class:`OutputError` when ``fmt`` cannot hold these options (and ``attributes``, Pixel Faces, a
+        fused cloud): the same refusal for every entry point."""
+        fmt.check(path, attributes=attributes, normals=self.normals, radius=self.radius,
+                  linear_colors=self.colors == "linear", faces=faces, fused=fused)
 
 
 def _same_file(a: str, b: str) -> bool:
@@ -118,6 +125,10 @@ def output_complete(path, fmt: str, job: str | None = None) -> bool:
         complete = ply_is_complete(path)
     elif fmt == "las":  # written atomically: a file there was written to the end; the job says by whom
         complete = os.path.isfile(path) and job is not None
+    elif fmt == "usd":  # likewise; the job is in the layer's metadata
+        return os.path.isfile(path) and job is not None and usd_job(path) == job
+    elif fmt == "e57":  # always written again
+        return False
     else:
         try:
             with np.load(path) as data:
@@ -138,10 +149,11 @@ def export_points(path, points, colors, radii, options: ExportOptions, *, normal
         raise NoValidDepthError(f"{path}: no point to write (none has finite coordinates: check the camera's values)")
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     job_comments = [f"{JOB_COMMENT}{job}"] if job else []
+    if options.fmt not in FILE_FORMATS:
+        raise OutputError(f"{path}: {options.fmt} holds every frame of a sequence in one file: see SequenceFile")
     if options.fmt == "las":  # positions and sRGB colours only (LAS has no radius, normals or attributes)
-        if attributes or normals is not None or options.radius or options.colors == "linear":
-            raise OutputError(f"{path}: LAS holds positions and 16-bit sRGB colours only: no point attributes, "
-                              "normals, radius or linear colours")
+        format_named("las").check(path, attributes=attributes or (), normals=normals is not None,
+                                  radius=options.radius, linear_colors=options.colors == "linear")
         return write_las(path, points, None if options.colors == "none" else colors,
                          comments=list(comments) + job_comments)
     if options.fmt == "ply":
@@ -206,3 +218,62 @@ def export_frame(inputs: FrameInputs, output, build: BuildOptions | None = None,
     :class:`DepthCloudError` on bad input and ``OSError`` when the output cannot be written.
     """
     return export_cloud(output, read_cloud_for(inputs, output, build), options or ExportOptions())
+
+
+class SequenceFile:
+    """Every frame's cloud in one file, for the formats of the table that hold a whole sequence (``one_file``): a
+    USD point cache (time code = frame; Pixel Faces with ``faces``) or an E57 of one scan per frame (its camera as
+    the scan's pose). :meth:`add` the frames, then :meth:`close` writes the file: nothing reaches ``path`` before,
+    and nothing on an error. The underlying writer is made at the first frame, with ``fps`` if given, else that
+    frame's recorded fps, else 24.
+    """
+
+    def __init__(self, path, fmt: OutputFormat, options: ExportOptions, *, fps: float | None = None,
+                 faces: bool = False, job: str | None = None):
+        if not fmt.one_file:
+            raise ValueError(f"{fmt.name} writes a file per frame: use export_cloud")
+        fmt.require(path)
+        self.path, self.fmt, self.options = os.fspath(path), fmt, options
+        self.fps, self.faces, self.job = fps, faces, job
+        self._fps_given = fps is not None  # else the first frame's decides, and others that differ are said
+        self._writer: UsdWriter | E57Writer | None = None
+        self.frames = 0
+        self.points = 0
+
+    @property
+    def notes(self) -> list[str]:
+        return list(getattr(self._writer, "notes", []))
+
+    def add(self, cloud: CloudArrays, frame: int | None, *, fps: float | None = None) -> tuple[int, list[str]]:
+        """Add one frame's cloud; ``fps`` is what that frame records (its sidecar). Returns the points (or faces)
+        written and the frame's warnings: its cloud's, and whether its fps differs from the file's."""
+        warnings = list(cloud.warnings)
+        if self.fmt.name == "usd":
+            assert self._writer is None or isinstance(self._writer, UsdWriter)  # the writer of self.fmt
+            if self._writer is None:
+                self.fps = self.fps or fps or 24.0
+                self._writer = UsdWriter(self.path, fps=self.fps, faces=self.faces, job=self.job)
+            elif not self._fps_given and fps is not None and fps != self._writer.fps:
+                warnings.append(f"the sidecars' fps differ: the file uses {self._writer.fps:g}")
+            n = self._writer.add(cloud, frame)
+        else:
+            assert self._writer is None or isinstance(self._writer, E57Writer)
+            if self._writer is None:
+                self._writer = E57Writer(self.path, comments=[f"{JOB_COMMENT}{self.job}"] if self.job else [])
+            name = f"frame {frame if frame is not None else cloud.camera.frame}"
+            n = self._writer.add(cloud.points_world, None if self.options.colors == "none" else cloud.colors,
+                                 cloud.camera.cam2world, name=name)
+        self.frames += 1
+        self.points += n
+        return n, warnings
+
+    def close(self) -> None:
+        """Write the file. :class:`NoValidDepthError` (nothing written) when no frame was added."""
+        if self._writer is None:
+            raise NoValidDepthError(f"{self.path}: no frame could be converted; nothing written")
+        try:
+            self._writer.close()
+        except NoValidDepthError:
+            raise
+        except DepthCloudError as exc:
+            raise NoValidDepthError(f"{self.path}: no frame could be converted; nothing written ({exc})") from None

@@ -29,10 +29,11 @@ from ..errors import CameraError, DepthCloudError, FrameSpecError, MissingFrameE
 from ..geometry.camera import CameraModel
 
 __all__ = [
-    "CAPTURE_FIELDS", "CaptureInfo", "FRAME_FILE_KINDS", "FrameFiles", "FrameInputs", "camera_sidecar_path",
-    "color_beside", "converted_depth_path", "find_frame_files", "frame_files_of", "frame_inputs", "frame_path",
+    "CAPTURE_FIELDS", "CaptureInfo", "FRAME_FILE_KINDS", "FrameCamera", "FrameFiles", "FrameInputs",
+    "camera_sidecar_path", "color_beside", "converted_depth_path", "find_frame_files", "frame_camera",
+    "frame_file_kind", "frame_files_of", "frame_inputs", "frame_path", "sibling_file",
     "parse_frames", "read_camera_sidecar", "read_sidecar", "setup_file", "setup_stem", "sidecar_beside",
-    "warned_frames", "write_camera_sidecar",
+    "write_camera_sidecar",
 ]
 
 #: The files of one frame in a set-up folder: kind -> (name prefix, extension).
@@ -98,16 +99,29 @@ def camera_sidecar_path(folder, frame: int) -> str:
 _DEPTH_FILE_PREFIXES = tuple(FRAME_FILE_KINDS[k][0] for k in ("depth", "planar", "distance"))
 
 
-def _sibling(depth_path: str, kind: str) -> str | None:
-    """A set-up depth file (``depth_``, ``planar_`` or ``distance_SUFFIX.exr``) -> the path of
-    ``KIND_SUFFIX`` (with ``kind``'s extension), or None for other names."""
-    folder, name = os.path.split(depth_path)
+def frame_file_kind(path) -> str | None:
+    """The kind (:data:`FRAME_FILE_KINDS`) of a set-up file by its name (``color_0001.exr`` -> "color"), or None."""
+    stem, extension = os.path.splitext(os.path.basename(os.fspath(path)))
+    return next((kind for kind, (prefix, ext) in FRAME_FILE_KINDS.items()
+                 if stem.startswith(prefix) and extension == ext), None)
+
+
+def sibling_file(path, kind: str, *, of: tuple[str, ...] | None = None) -> str | None:
+    """A set-up file (``KIND_SUFFIX.ext``) -> the path of the same frame's file of ``kind`` beside it
+    (``depth_0001.exr`` -> ``color_0001.exr``), or None for other names; ``of`` limits the kinds ``path`` may be
+    (default: any)."""
+    folder, name = os.path.split(os.fspath(path))
     stem = os.path.splitext(name)[0]
-    prefix = next((p for p in _DEPTH_FILE_PREFIXES if stem.startswith(p)), None)
-    if prefix is None:
+    source = next((k for k in (of or tuple(FRAME_FILE_KINDS)) if stem.startswith(FRAME_FILE_KINDS[k][0])), None)
+    if source is None:
         return None
     kind_prefix, extension = FRAME_FILE_KINDS[kind]
-    return os.path.join(folder, kind_prefix + stem[len(prefix):] + extension)
+    return os.path.join(folder, kind_prefix + stem[len(FRAME_FILE_KINDS[source][0]):] + extension)
+
+
+def _sibling(depth_path: str, kind: str) -> str | None:
+    """A set-up depth file (``depth_``, ``planar_`` or ``distance_SUFFIX.exr``) -> the path of ``KIND_SUFFIX``."""
+    return sibling_file(depth_path, kind, of=("depth", "planar", "distance"))
 
 
 def sidecar_beside(depth_path) -> str | None:
@@ -216,15 +230,6 @@ class CaptureInfo:
                        "off at a few metres (measured: 1 mm median on Blender 4.5/5.0, 13 mm on 4.2); capture with 1 "
                        "render sample for depth at the pixel centres")
         return out
-
-
-def warned_frames(warned: dict) -> list[str]:
-    """``{warning: [frames]}`` as one line each: the warning and the frames it concerns (the first ten)."""
-    lines = []
-    for warning, frames in warned.items():
-        shown = ", ".join(map(str, frames[:10])) + (" ..." if len(frames) > 10 else "")
-        lines.append(f"{warning} (frame{'s' if len(frames) > 1 else ''} {shown})")
-    return lines
 
 
 CAPTURE_FIELDS = ("scene", "view_layer", "depth_files", "depth_of_field", "motion_blur", "fps", "engine",
@@ -412,26 +417,40 @@ def files_signature(files: FrameFiles) -> tuple:
             files.camera_path, _mtime(files.camera_path), files.passes_path, _mtime(files.passes_path))
 
 
+@dataclass(frozen=True)
+class FrameCamera:
+    """A frame's camera, where it came from (``note``, for the user) and the sidecar's capture facts."""
+
+    camera: CameraModel
+    note: str
+    capture: CaptureInfo = field(default_factory=CaptureInfo)
+    uses_fallback: bool = False  # no sidecar: the camera came from ``fallback`` (the scene's)
+    given: bool = False          # the camera was given (e.g. read from a .blend)
+
+
+def frame_camera(camera_path: str | None, *, camera: CameraModel | None = None, camera_note: str = "",
+                 fallback: Callable[[], tuple[CameraModel, str]] | None = None, what: str = "the frame") -> FrameCamera:
+    """The camera of a frame, by the one rule: ``camera`` if given (e.g. read from a .blend), else the frame's
+    sidecar ``camera_path``, else ``fallback()`` -> ``(camera, note)`` (the scene camera in Blender). Raises
+    :class:`DepthCloudError` when the sidecar cannot be read or there is no camera (``what`` names the frame)."""
+    if camera is not None:
+        return FrameCamera(camera, camera_note or "camera given", given=True)
+    if camera_path is not None:
+        camera, capture = read_sidecar(camera_path)
+        return FrameCamera(camera, f"camera from {os.path.basename(camera_path)}", capture)
+    if fallback is not None:
+        camera, note = fallback()
+        return FrameCamera(camera, note, uses_fallback=True)
+    raise DepthCloudError(f"{what}: no camera sidecar beside the depth file")
+
+
 def frame_inputs(files: FrameFiles, frame: int | None = None, *, camera: CameraModel | None = None,
                  camera_note: str = "", fallback: Callable[[], tuple[CameraModel, str]] | None = None
                  ) -> FrameInputs:
-    """The camera of a frame, by the one rule: ``camera`` if given (e.g. read from a .blend), else the
-    frame's sidecar (``files.camera_path``), else ``fallback()`` -> ``(camera, note)`` (the scene camera
-    in Blender). Raises :class:`DepthCloudError` when the sidecar cannot be read or there is no camera.
-    """
-    uses_fallback = False
-    camera_key = None
-    capture = CaptureInfo()
-    if files.camera_path is not None and camera is None:
-        camera, capture = read_sidecar(files.camera_path)
-        note = f"camera from {os.path.basename(files.camera_path)}"
-    elif camera is not None:
-        note = camera_note or "camera given"
-        camera_key = camera.to_json()
-    elif fallback is not None:
-        camera, note = fallback()
-        camera_key, uses_fallback = camera.to_json(), True
-    else:
-        raise DepthCloudError(f"{files.depth_path}: no camera sidecar beside the depth file")
+    """A frame's files with its camera (:func:`frame_camera`, the one rule). Raises :class:`DepthCloudError` when
+    the sidecar cannot be read or there is no camera."""
+    found = frame_camera(files.camera_path, camera=camera, camera_note=camera_note, fallback=fallback,
+                         what=files.depth_path)
+    camera_key = found.camera.to_json() if found.given or found.uses_fallback else None
     signature = (*files_signature(files), camera_key)
-    return FrameInputs(frame, files, camera, note, signature, uses_fallback, capture)
+    return FrameInputs(frame, files, found.camera, found.note, signature, found.uses_fallback, found.capture)

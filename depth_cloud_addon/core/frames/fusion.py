@@ -51,6 +51,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 
@@ -196,7 +197,8 @@ def read_partial(path, *, grid: bool = True) -> PartialGrid:
         frame_jobs = json.loads(str(header["frame_jobs"]))
         if not (isinstance(frame_jobs, list) and len(frames) == len(fused) == len(frame_jobs)):
             raise ValueError("frames, fused and frame_jobs differ in length")
-        partial = PartialGrid(path, float(header["voxel_size"]), tuple(float(v) for v in header["origin"]),
+        origin = cast(tuple[float, float, float], tuple(float(v) for v in header["origin"]))  # write_partial stores 3
+        partial = PartialGrid(path, float(header["voxel_size"]), origin,
                               tuple(str(c) for c in header["channels"]), int(header["points_added"]), frames,
                               fused, frame_jobs, str(header["job"]))
         if arrays is not None:
@@ -254,5 +256,6 @@ def merge_partials(paths) -> tuple[ExactVoxelAccumulator, list[PartialGrid]]:
         partial = read_partial(header.path)
         if (partial.job, partial.frames) != (header.job, header.frames):
             raise PartialGridError(f"{header.path}: changed while it was being merged")
+        assert partial.grid is not None  # read with its grid
         merged.merge(partial.grid)
     return merged, headers

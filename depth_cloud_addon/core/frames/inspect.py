@@ -45,7 +45,7 @@ from ..formats.exr import DEPTH_KIND_ATTRIBUTE, _openexr, find_depth_channel, re
 from ..geometry.camera import CameraModel
 from ..geometry.projection import BACKGROUND_DEPTH, valid_depth_mask
 from .depth import FileDepthKind, read_frame_depth, resolve_file_depth_kind
-from .files import FRAME_FILE_KINDS, CaptureInfo, FrameInputs, frame_files_of, frame_inputs, read_sidecar
+from .files import CaptureInfo, FrameInputs, frame_file_kind, frame_files_of, frame_inputs, read_sidecar, sibling_file
 
 __all__ = ["Inspection", "describe_camera", "inspect_file", "inspect_files", "lossy_compression"]
 
@@ -448,6 +448,7 @@ def _inspect_exr(path: str, report: _Report) -> None:
     except DepthCloudError as exc:
         report.problem(str(exc))
         return
+    assert image.depth is not None and image.depth_channel is not None  # read_exr's require_depth
 
     if files.camera_path is None:  # (said only of a file that holds depth)
         report.fact("camera: none (no camera_NNNN.json or NAME.json beside it)")
@@ -490,16 +491,14 @@ def _inspect_color_file(path: str, report: _Report) -> None:
 
 
 def _is_frame_color(path: str) -> bool:
-    prefix, extension = FRAME_FILE_KINDS["color"]
-    name = os.path.basename(path)
-    return name.startswith(prefix) and name.endswith(extension) and os.path.isfile(_depth_beside(path))
+    return frame_file_kind(path) == "color" and os.path.isfile(_depth_beside(path))
 
 
 def _depth_beside(path: str) -> str:
-    """``color_NNNN.exr`` -> the ``depth_NNNN.exr`` beside it (the set-up's naming, ``FRAME_FILE_KINDS``)."""
-    folder, name = os.path.split(path)
-    color_prefix, depth_prefix = FRAME_FILE_KINDS["color"][0], FRAME_FILE_KINDS["depth"][0]
-    return os.path.join(folder, depth_prefix + name[len(color_prefix):])
+    """``color_NNNN.exr`` -> the ``depth_NNNN.exr`` beside it (the set-up's naming)."""
+    depth_path = sibling_file(path, "depth")
+    assert depth_path is not None  # only called with color_NNNN.exr names (_is_frame_color)
+    return depth_path
 
 
 def _kind_facts(kind: FileDepthKind | None, header_kind: str | None, inputs: FrameInputs | None,
@@ -520,6 +519,7 @@ def _kind_facts(kind: FileDepthKind | None, header_kind: str | None, inputs: Fra
     elif kind.source == "sidecar":
         report.fact(f"depth kind: {kind.kind} (sidecar {sidecar})")
     else:
+        assert inputs is not None  # the camera decides only when there is one (from the frame's inputs)
         report.fact(f"depth kind: {kind.kind} (auto: what Cycles writes for the {inputs.camera.projection} "
                     f"camera in {sidecar})")
     return kind
@@ -532,6 +532,7 @@ def _pixel_facts(depth: np.ndarray, camera: CameraModel | None, kind: FileDepthK
         background = int(np.count_nonzero(finite & (depth >= BACKGROUND_DEPTH)))
         not_positive = int(np.count_nonzero(finite & (depth <= 0)))
         if camera is not None:
+            assert kind is not None  # a frame with a camera always has a kind (read_frame_depth)
             try:
                 valid = valid_depth_mask(depth, camera, depth_kind=kind.kind)
             except DepthCloudError as exc:

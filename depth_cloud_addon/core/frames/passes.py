@@ -42,7 +42,8 @@ __all__ = [
     "ATTRIBUTES", "CRYPTO_LAYERS", "EDGE_THRESHOLD", "MOTION_RIGID", "MOTION_UNKNOWN", "MOTION_VECTOR",
     "PASS_KINDS", "FramePasses", "attribute_passes", "check_attributes", "cryptomatte_float_bits",
     "decode_object_ids", "edge_mask", "legend_of", "murmur3_32", "parse_manifest", "read_passes",
-    "rigid_motion", "sample_depth", "vector_motion",
+    "rigid_motion", "sample_depth", "vector_motion", "MOTION_ATTRIBUTES", "OBJECT_ATTRIBUTES", "from_passes",
+    "needs_next_frame",
 ]
 
 #: The extra passes Set Up EXR Outputs can capture (``extra_passes``).
@@ -83,9 +84,25 @@ def check_attributes(names) -> tuple[str, ...]:
     return tuple(a for a in ATTRIBUTES if a in names)
 
 
+#: The attributes of a point's motion to the next frame (both read frame N+1's files).
+MOTION_ATTRIBUTES = ("motion", "motion_source")
+#: The attributes that need each pixel's object (Cryptomatte): its id, and its motion (rigid per object).
+OBJECT_ATTRIBUTES = ("object_id", *MOTION_ATTRIBUTES)
+
+
+def from_passes(attributes) -> list[str]:
+    """The attributes read from the captured passes (all but ``edge``, which comes from depth and alpha)."""
+    return [a for a in attributes if _ATTRIBUTE_PASS[a] is not None]
+
+
+def needs_next_frame(attributes) -> bool:
+    """Whether ``attributes`` read the next frame's files (the motion attributes)."""
+    return any(a in MOTION_ATTRIBUTES for a in attributes)
+
+
 def attribute_passes(attributes) -> set[str]:
     """The pass kinds (:data:`PASS_KINDS`) that ``attributes`` need."""
-    return {_ATTRIBUTE_PASS[a] for a in attributes if _ATTRIBUTE_PASS[a] is not None}
+    return {kind for a in attributes if (kind := _ATTRIBUTE_PASS[a]) is not None}
 
 
 # --- Cryptomatte -------------------------------------------------------------------------------------
@@ -209,9 +226,9 @@ def _find_layer(channels: ExrChannels, blender_pass: str, view_layer: str | None
             candidates.append((layer != "", prefix, chans))
     for _, _, chans in sorted(candidates, key=lambda c: c[0]):  # our passes file first, then view layers in order
         if blender_pass.startswith("Index"):
-            comp = next((c for c in components if c in chans), None)
-            if comp is not None:
-                return {"V": channels.pixels[chans[comp]]}
+            index_comp = next((c for c in components if c in chans), None)
+            if index_comp is not None:
+                return {"V": channels.pixels[chans[index_comp]]}
             continue
         present = {c: channels.pixels[chans[c]] for c in components if c in chans}
         if len(present) >= 3:
@@ -241,7 +258,7 @@ def read_passes(channels: ExrChannels, *, view_layer: str | None = None) -> Fram
             break
         ranks += [(layer["R"].astype(np.float32), layer["G"].astype(np.float32)),
                   (layer["B"].astype(np.float32), layer["A"].astype(np.float32))]
-    manifest = {}
+    manifest: dict[str, int] = {}
     for key, text in channels.attributes.items():
         if key.startswith("cryptomatte/") and key.endswith("/manifest"):
             name = channels.attributes.get(key[:-len("manifest")] + "name", "")
@@ -295,7 +312,8 @@ def rigid_motion(points_world: np.ndarray, transforms: np.ndarray, which: np.nda
     picks one per point (-1: unknown, NaN). Computed as ``(T - I) p + t`` in float64."""
     points = np.asarray(points_world, np.float64)
     out = np.full(points.shape, np.nan, np.float32)
-    present = np.flatnonzero(np.bincount(which[which >= 0], minlength=len(transforms))) if len(transforms) else []
+    present: np.ndarray | list[int] = (np.flatnonzero(np.bincount(which[which >= 0], minlength=len(transforms)))
+                                       if len(transforms) else [])
     for k in present:  # (bincount: no sort of the points)
         sel = which == k
         t = np.asarray(transforms[k], np.float64)

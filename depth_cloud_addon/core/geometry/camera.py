@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import asdict, dataclass, field, fields
+from typing import Any
 
 import numpy as np
 
@@ -192,6 +193,8 @@ class CameraModel:
             values[0], values[1] = self.width_px, self.height_px
         elif values[0] is None or values[1] is None:
             raise CameraError("a crop window needs both full_width_px and full_height_px")
+        full_w: int | None
+        full_h: int | None
         try:
             if any(isinstance(v, float) and not v.is_integer() for v in values):
                 raise ValueError
@@ -232,7 +235,7 @@ class CameraModel:
                                                       render.border_min_y, render.border_max_y)
             crop = dict(full_width_px=width_px, full_height_px=height_px, crop_x0_px=x0, crop_y0_px=y0)
             width_px, height_px = crop_w, crop_h
-        kwargs = dict(
+        kwargs: dict[str, Any] = dict(
             width_px=width_px,
             height_px=height_px,
             **crop,
@@ -332,7 +335,8 @@ class CameraModel:
             for f in fields(self)
         )
 
-    __hash__ = None
+    # Unhashable: @dataclass(frozen=True) replaces any __hash__ here (a `__hash__ = None` included) with one over
+    # the fields, and that raises TypeError on the cam2world array.
 
     # -- derived quantities -------------------------------------------------------------------
 
@@ -351,6 +355,7 @@ class CameraModel:
         """(width, height) of the full render the image is a crop of; ``(width_px, height_px)`` if not cropped."""
         if self.full_width_px is None:
             return self.width_px, self.height_px
+        assert self.full_height_px is not None  # _check_crop sets both full sizes or neither
         return self.full_width_px, self.full_height_px
 
     def crop(self, x0_px: int, y0_px: int, width_px: int, height_px: int) -> CameraModel:

@@ -137,7 +137,8 @@ def _voxel_indices(points: np.ndarray, size: float, origin: np.ndarray) -> tuple
     columns, lows = [], []
     # Per column: (N,)-sized float64 temporaries only, and a column's min/max is much faster than min(axis=0).
     for axis in range(3):
-        index = points[:, axis].astype(np.float64)
+        # Typed plain np.ndarray: numpy's stubs give a float64 array's min()/max() no matching overload at 3.11.
+        index: np.ndarray = points[:, axis].astype(np.float64)
         index -= origin[axis]
         index /= size
         np.floor(index, out=index)
@@ -599,7 +600,7 @@ class ExactVoxelAccumulator:
             if values is not None:
                 _check_summable(values, name)
         channels = [points[:, axis] for axis in range(3)]
-        channels += [colors[:, c] for c in range(n_colors)] if colors is not None else []
+        channels += [colors[:, c] for c in range(colors.shape[1])] if colors is not None else []
         channels += [radii] if radii is not None else []
         reduced = _exact_reduce(points, channels, self.voxel_size, self.origin)
         self._fix_layout(n_colors, radii is not None)
@@ -619,6 +620,7 @@ class ExactVoxelAccumulator:
         if not other._layout_fixed:
             return
         if self._layout_fixed and other.channels != self.channels:
+            assert other.channels is not None and self.channels is not None  # both layouts are fixed here
             raise IncompatibleGridError(f"voxel grids sum other channels: {' '.join(other.channels)}, not "
                                         f"{' '.join(self.channels)}")
         self._fix_layout(other._n_colors, other._has_radii)
