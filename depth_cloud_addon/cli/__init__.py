@@ -45,10 +45,15 @@ import traceback
 
 from .. import __version__
 from ..core import DepthCloudError
-from . import cameras, convert, dataset, depth, inspect, merge
 from .report import EXIT_BAD_INPUT, STOP_SIGNALS, CliError, Stopped, raise_stopped, stopped_message
 
-COMMANDS = (convert, depth, cameras, dataset, merge, inspect)
+
+def commands() -> tuple:
+    """The command modules, in the order ``--help`` lists them. Imported here, not with the package, so a ``--jobs``
+    worker that imports ``cli.convert`` for its task loads that command alone."""
+    from . import cameras, convert, dataset, depth, inspect, merge
+
+    return (convert, depth, cameras, dataset, merge, inspect)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -58,7 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="print the version and exit")
     parser.add_argument("--debug", action="store_true", help="show a Python traceback when something fails")
     sub = parser.add_subparsers(dest="command", required=True)
-    for command in COMMANDS:
+    for command in commands():
         command.add_parser(sub)
     return parser
 

@@ -7,7 +7,6 @@ import os
 import sys
 
 from ..core import DepthCloudError
-from ..core.formats.camera_export import export_cameras, nerfstudio_transforms, write_json
 from ..core.frames.files import read_camera_sidecar
 from .frames import add_frames, at, frame_numbers, read_frames, sequence_end
 from .report import CliError, bad_input
@@ -15,6 +14,8 @@ from .report import CliError, bad_input
 
 def run(args) -> int:
     """A sequence goes on past frames whose camera cannot be read and lists them."""
+    from ..core.formats.camera_export import export_cameras, nerfstudio_transforms, write_json  # this command's
+
     numbers = frame_numbers(args.frames, {"camera": args.camera})
     if os.path.exists(args.output) and not os.path.isdir(args.output):
         raise CliError(f"{args.output}: is a file, not a folder: -o names the folder for cameras.json")

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from ..core import DepthCloudError
 from ..core.frames.cloud import BuildOptions
-from ..core.frames.dataset import export_dataset
 from ..core.frames.export import ExportOptions, check_output
 from .convert import ConvertJob, job_inputs
 from .frames import add_depth_kind, add_frames, at, frame_numbers, read_frames, sequence_end
@@ -15,6 +14,8 @@ from .report import bad_input, note, say
 def run(args) -> int:
     """Frames whose files or camera cannot be found are listed and left out; a frame that is found but bad stops
     the export before anything is written."""
+    from ..core.frames.dataset import export_dataset  # only this command needs the dataset writers
+
     numbers = frame_numbers(args.frames, {"input": args.input, "camera": args.camera, "color": args.color})
     build = BuildOptions(stride=args.stride, depth_kind=args.depth_kind, view_layer=args.layer,
                          drop_edges=args.drop_edges)

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from ..core.frames.inspect import inspect_files
-
 
 def run(args) -> int:
     """Exit 1 when one of the files cannot be used as it is."""
+    from ..core.frames.inspect import inspect_files  # only this command reads files this way
+
     text, status = inspect_files(args.files)
     print(text)
     return status
