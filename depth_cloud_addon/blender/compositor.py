@@ -20,7 +20,10 @@ named as Blender names the passes, see ``core.frames.passes``) and, written by a
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
+
+import bpy
 
 from ..core.frames.files import CaptureInfo, setup_stem
 from ..core.frames.passes import PASS_KINDS, PASS_LAYERS
@@ -132,6 +135,48 @@ def clouds_in_render(scene) -> list:
     return list(found.values())
 
 
+def unwritable_folder(directory: str) -> str | None:
+    """Why files cannot be written into ``directory`` (a Blender path: ``//`` is the .blend's folder; it, or the
+    nearest folder above it that exists, must be a writable folder), or None. Creates nothing."""
+    probe = os.path.abspath(bpy.path.abspath(directory))
+    while probe and not os.path.exists(probe):
+        parent = os.path.dirname(probe.rstrip(os.sep))
+        if parent == probe:
+            break
+        probe = parent
+    if not os.path.isdir(probe):
+        return f"{probe} is not a folder"
+    if not os.access(probe, os.W_OK | os.X_OK):
+        return f"{probe} is read-only"
+    return None
+
+
+def capture_blockers(scene) -> list[str]:
+    """Why a render of ``scene`` must write no capture file at all now, one line each (empty: it may capture, unless
+    one of our clouds is in the render, see :func:`clouds_in_render`): the outputs were set up for another scene
+    (a compositor node group shared between scenes), the view layer they capture is gone, the scene camera is not
+    a camera, or the folder cannot be written. Their files of an earlier render are then never rewritten."""
+    layers = render_layers_node(scene)
+    if layers is None:
+        return []
+    reasons = []
+    source = layers.scene or scene
+    if source != scene:
+        reasons.append(f"the outputs capture scene '{source.name}', not '{scene.name}' (their compositor is shared)")
+    elif source.view_layers.get(layers.layer) is None:
+        reasons.append(f"the captured view layer '{layers.layer}' is not in scene '{source.name}' any more")
+    camera = scene.camera
+    if camera is None or camera.type != "CAMERA":
+        what = "no camera" if camera is None else f"'{camera.name}', a {camera.type.lower()}, not a camera"
+        reasons.append(f"the scene camera is {what}")
+    directory = output_directory(scene)
+    if directory is not None:
+        problem = unwritable_folder(directory)
+        if problem is not None:
+            reasons.append(f"the capture folder cannot be written: {problem}")
+    return reasons
+
+
 def capture_paused(scene) -> bool:
     """True when our capture nodes are muted (a cloud would be in the render)."""
     nodes = our_nodes(capture_tree(scene))
@@ -143,10 +188,11 @@ def sync_capture(scene) -> list:
     otherwise; returns those clouds (empty: capturing). Writes only what changes."""
     nodes = our_nodes(capture_tree(scene))
     clouds = clouds_in_render(scene) if nodes else []
+    mute = bool(clouds) or bool(nodes and capture_blockers(scene))
     for role in CAPTURE_ROLES:
         node = nodes.get(role)
-        if node is not None and node.mute != bool(clouds):
-            node.mute = bool(clouds)
+        if node is not None and node.mute != mute:
+            node.mute = mute
     return clouds
 
 
@@ -158,11 +204,15 @@ def capture_status(scene) -> str | None:
         names = ", ".join(f"'{n}'" for n in compat.effect_names(scene, tree)) or "holding the outputs"
         return (f"Capture off: the compositor effect {names} is off for renders, so renders write no depth, "
                 "color or camera files; turn it on for renders to capture")
-    if not capture_paused(scene):
+    blockers = capture_blockers(scene)
+    if blockers:
+        return (f"Capture off: {'; '.join(blockers)}. Renders write no depth, color or camera files (nothing "
+                "captured before is rewritten)")
+    names = [obj.name for obj in clouds_in_render(scene)] if capture_paused(scene) else []
+    if not names:  # capturing (nodes muted for a reason gone by now are unmuted by the next render)
         return None
-    names = [obj.name for obj in clouds_in_render(scene)]
     shown = ", ".join(f"'{n}'" for n in names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
-    return (f"Capture paused: {shown or 'a cloud'} would be in the render, so renders write no depth, color "
+    return (f"Capture paused: {shown} would be in the render, so renders write no depth, color "
             "or camera files; hide the clouds from renders to capture again")
 
 

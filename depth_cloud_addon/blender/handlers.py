@@ -18,9 +18,10 @@ import traceback
 import bpy
 import numpy as np
 
-from ..core import CameraModel
+from ..core import CameraModel, DepthCloudError
 from ..core.frames.depth import write_depth_kinds
 from ..core.frames.files import CaptureInfo, camera_sidecar_path, setup_file, write_camera_sidecar
+from ..core.frames.loop import failure_message
 from . import compositor
 from .builder import ROLE
 
@@ -63,17 +64,16 @@ def motion_objects(scene, frame: int) -> tuple:
 
 
 def captures_this_scene(scene) -> bool:
-    """True when the compositor's capture outputs write ``scene``'s render: they exist, compositing runs,
-    and our Render Layers node renders this scene (5.0 can share one compositor node group between
-    scenes: rendering scene B must not write a sidecar for the depth of scene A)."""
+    """True when the compositor's capture outputs wrote ``scene``'s render: they exist, compositing runs, they are
+    not muted, and nothing blocks the capture (:func:`compositor.capture_blockers`: 5.0+ can share one compositor
+    node group between scenes, and rendering scene B must write neither depth nor sidecar for scene A)."""
     if compositor.output_directory(scene) is None or not scene.render.use_compositing:
         return False
     if not compositor.capture_runs(scene):  # 5.3: the effect holding our nodes is off for renders
         return False
-    if compositor.capture_paused(scene):  # one of our clouds is in the render: no EXR was written
+    if compositor.capture_paused(scene):  # a cloud in the render, or a blocker: no EXR was written
         return False
-    layers = compositor.render_layers_node(scene)
-    return layers is None or layers.scene is None or layers.scene == scene
+    return not compositor.capture_blockers(scene)  # e.g. another scene's outputs, or an Empty as the camera
 
 
 def converted_kinds(setting: str, camera: CameraModel) -> list[str]:
@@ -113,10 +113,13 @@ def capture_render_camera(scene, depsgraph=None):
         if depsgraph is None or depsgraph.mode != "RENDER" or compositor.outputs_node(scene) is None:
             return
         camera_object = depsgraph.scene_eval.camera
-        if camera_object is not None:
+        if camera_object is not None and camera_object.type == "CAMERA":  # an Empty: capture is off (blockers)
             capture = compositor.capture_info(scene, camera_object)
             _render_cameras[scene.name] = (scene.frame_current, CameraModel.from_blender(camera_object, scene), capture)
-            if "MOTION" in capture.passes and scene.frame_subframe == 0:  # this frame, and the next one's step
+            # This frame, and the next one's step; of the captured view layer only (each rendered layer evaluates its
+            # own depsgraph, and another layer's objects are not the ones in the captured pixels).
+            if ("MOTION" in capture.passes and scene.frame_subframe == 0
+                    and depsgraph.view_layer.name == capture.view_layer):
                 _render_objects.setdefault(scene.name, {})[scene.frame_current] = object_states(depsgraph)
     except Exception:  # never raise into Blender's render loop
         print("Depth Cloud: could not read the render camera:")
@@ -129,13 +132,15 @@ def record_camera_after_render(scene, *_args):
         frame, camera, capture = _render_cameras.pop(scene.name, (None, None, None))
         if frame != scene.frame_current:  # no render-time capture: the scene camera as it stands
             camera = capture = None
-            if scene.camera is not None:
+            if scene.camera is not None and scene.camera.type == "CAMERA":
                 camera = CameraModel.from_blender(scene.camera, scene)
                 capture = compositor.capture_info(scene, scene.camera)
         if camera is not None:
             if "MOTION" in capture.passes:
                 capture = dataclasses.replace(capture, objects=motion_objects(scene, scene.frame_current))
             record_frame(scene, camera, capture)
+    except (OSError, DepthCloudError) as exc:  # e.g. the folder became read-only: one line, no traceback
+        print(f"Depth Cloud: no camera sidecar for frame {scene.frame_current}: {failure_message(exc)}")
     except Exception:  # never raise into Blender's render loop
         print("Depth Cloud: could not write the camera sidecar:")
         traceback.print_exc()
@@ -150,6 +155,9 @@ def pause_capture_for_clouds(scene, *_args):
         if clouds:
             print(f"Depth Cloud: capture paused for this render: {', '.join(o.name for o in clouds[:3])} "
                   "would be in it (hide the clouds from renders to capture)")
+        blockers = compositor.capture_blockers(scene) if compositor.outputs_node(scene) is not None else []
+        if blockers:
+            print(f"Depth Cloud: capture off for this render of '{scene.name}': {'; '.join(blockers)}")
     except Exception:  # never raise into Blender's render loop
         print("Depth Cloud: could not check the capture outputs:")
         traceback.print_exc()

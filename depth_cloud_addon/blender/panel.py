@@ -58,7 +58,8 @@ class VIEW3D_PT_depth_cloud(bpy.types.Panel):
             col.alert = True
             for line in _wrap(paused):
                 col.label(text=line)
-            box.operator("depth_cloud.hide_clouds_from_renders", icon="RESTRICT_RENDER_ON")
+            if compositor.clouds_in_render(context.scene):
+                box.operator("depth_cloud.hide_clouds_from_renders", icon="RESTRICT_RENDER_ON")
 
         box = layout.box()
         box.label(text="2. Render (F12 or Render Animation)", icon="RENDER_STILL")

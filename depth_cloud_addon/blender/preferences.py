@@ -6,10 +6,13 @@ import bpy
 from ..core.frames.cache import default_cache_mb
 
 PLAYBACK_POINTS = 1_000_000  # default of "Points While Playing"
+#: The add-on's own module, which Blender keys add-on preferences on: this package's parent ("depth_cloud_addon"
+#: as a plain add-on, "bl_ext.<repo>.depth_cloud" as an installed extension), never "<that>.blender".
+ADDON_MODULE = __package__.rpartition(".")[0]
 
 
 class DepthCloudPreferences(bpy.types.AddonPreferences):
-    bl_idname = __package__  # "bl_ext.<repo>.depth_cloud" when installed as an extension
+    bl_idname = ADDON_MODULE
 
     cache_mb: bpy.props.IntProperty(
         name="Frame Cache (MB)",
@@ -32,7 +35,7 @@ class DepthCloudPreferences(bpy.types.AddonPreferences):
 
 def addon_preferences():
     """Our preferences, or None when the add-on was registered without being enabled (a script or test)."""
-    addon = bpy.context.preferences.addons.get(__package__)
+    addon = bpy.context.preferences.addons.get(ADDON_MODULE)
     return addon.preferences if addon is not None else None
 
 

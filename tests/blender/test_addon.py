@@ -440,3 +440,21 @@ def test_a_build_that_releases_the_arrays_writes_the_same_mesh(scene_with_camera
             attribute.data.foreach_get({"FLOAT_VECTOR": "vector", "FLOAT_COLOR": "color"}.get(attribute.data_type,
                                                                                            "value"), got)
             np.testing.assert_array_equal(got, values, err_msg=f"{name}, rebuild={rebuild}")
+
+
+def test_the_preferences_attach_when_enabled_as_a_plain_addon_and_take_effect(tmp_path):
+    """Enabled as a plain add-on (the package on sys.path), the preferences live under "depth_cloud_addon"; Frame
+    Cache and Points While Playing change what sequences use."""
+    from depth_cloud_addon.blender import sequence
+    from depth_cloud_addon.blender.preferences import PLAYBACK_POINTS
+
+    scenes.empty_scene()
+    assert bpy.ops.preferences.addon_enable(module="depth_cloud_addon") == {"FINISHED"}
+    try:
+        prefs = bpy.context.preferences.addons["depth_cloud_addon"].preferences
+        assert prefs is not None and prefs.playback_points == PLAYBACK_POINTS
+        assert sequence.playback_points() == PLAYBACK_POINTS
+        prefs.playback_points, prefs.cache_mb = 250_000, 64
+        assert sequence.playback_points() == 250_000 and sequence.cache_limit_bytes() == 64 * 2**20
+    finally:
+        bpy.ops.preferences.addon_disable(module="depth_cloud_addon")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib.util
 import pathlib
 import re
+import sys
 import tomllib
 import zipfile
 
@@ -186,6 +187,15 @@ def test_installed_extension_builds_the_ray_cast_cloud(installed, tmp_path):
     assert np.abs(positions.reshape(-1, 3) - truth[hit]).max() < 2e-5
 
 
+def test_the_installed_extensions_preferences_attach_and_take_effect(installed):
+    """Blender keys add-on preferences on the add-on's module (bl_ext.<repo>.<id>), not on a submodule."""
+    prefs = bpy.context.preferences.addons[MODULE].preferences
+    assert prefs is not None and hasattr(prefs, "cache_mb") and hasattr(prefs, "playback_points")
+    sequence = sys.modules[f"{MODULE}.blender.sequence"]
+    prefs.playback_points, prefs.cache_mb = 12_345, 7
+    assert sequence.playback_points() == 12_345 and sequence.cache_limit_bytes() == 7 * 2**20
+
+
 def test_uninstall_leaves_no_trace(installed):
     _uninstall()
     assert MODULE not in bpy.context.preferences.addons
@@ -195,3 +205,4 @@ def test_uninstall_leaves_no_trace(installed):
     assert _installed_openexr() == []
     # Python handlers left registered at exit crash bpy 4.2 and hang 4.5.
     assert _handlers() == installed["handlers"]
+

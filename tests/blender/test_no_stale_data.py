@@ -150,19 +150,70 @@ def share_compositor(scene, other) -> None:
         other.compositing_node_group = tree
 
 
+def _capture_files(folder) -> dict:
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.suffix in (".exr", ".json")}
+
+
 @pytest.mark.skipif("compositing_node_group" not in bpy.types.Scene.bl_rna.properties,
                     reason="only Blender 5.0 and later share one compositor node group between scenes")
-def test_a_scene_sharing_the_compositor_does_not_rewrite_the_sidecar(rendered):
+def test_a_scene_sharing_the_compositor_rewrites_neither_depth_nor_sidecar(rendered, capfd):
     scene, folder = rendered
-    before = (folder / "camera_0001.json").read_bytes()
+    before = _capture_files(folder)
     other = bpy.data.scenes.new("Other")
     scenes.configure_scene(other)
-    share_compositor(scene, other)  # shared: its File Outputs write A's files
+    share_compositor(scene, other)  # shared: its File Outputs would write A's files
     cam_data = bpy.data.cameras.new("Other Camera")
     cam = bpy.data.objects.new("Other Camera", cam_data)
     other.collection.objects.link(cam)
     cam.location, cam.rotation_euler = (5.0, -5.0, 2.0), (1.3, 0.0, 0.8)
     other.camera = cam
     other.frame_set(1)
+    capfd.readouterr()
     bpy.ops.render.render(write_still=False, scene=other.name)
-    assert (folder / "camera_0001.json").read_bytes() == before
+    out = capfd.readouterr().out
+    assert _capture_files(folder) == before  # depth_0001.exr too: the pair still matches
+    assert "Traceback" not in out and "capture off for this render of 'Other'" in out
+    assert "capture scene 'Scene', not 'Other'" in compositor.capture_status(other)
+    bpy.ops.render.render(write_still=False, scene=scene.name)  # scene A captures again
+    assert compositor.capture_status(scene) is None and not compositor.capture_paused(scene)
+
+
+def test_an_empty_as_the_scene_camera_captures_nothing_and_says_why(rendered, capfd):
+    scene, folder = rendered
+    before = _capture_files(folder)
+    empty = bpy.data.objects.new("Not A Camera", None)
+    scene.collection.objects.link(empty)
+    empty.location = (0.3, -7.0, 1.5)
+    scene.camera = empty
+    for frame in (2, 4):  # a frame captured before, and a new one
+        scene.frame_set(frame)
+        capfd.readouterr()
+        bpy.ops.render.render(write_still=False)
+        out = capfd.readouterr().out
+        assert "Traceback" not in out and "the scene camera is 'Not A Camera', a empty, not a camera" in out
+    assert _capture_files(folder) == before
+    assert "not a camera" in compositor.capture_status(scene)
+
+
+def test_an_unwritable_folder_is_one_line_and_no_traceback(rendered, tmp_path_factory, capfd):
+    scene, folder = rendered
+    blocker = tmp_path_factory.mktemp("blocked") / "a_file"
+    blocker.write_text("a file where the folder should be")
+    with pytest.raises(RuntimeError, match="the output folder cannot be written: .*a_file is not a folder"):
+        bpy.ops.depth_cloud.setup_outputs(directory=str(blocker / "frames"))
+    assert compositor.output_directory(scene) == str(folder) + "/"  # nothing changed
+    # A folder that becomes unwritable after Set Up (here: replaced by a file; as another user, read-only).
+    moved = folder.parent / (folder.name + "_moved")
+    folder.rename(moved)
+    folder.write_text("not a folder any more")
+    try:
+        capfd.readouterr()
+        scene.frame_set(2)
+        bpy.ops.render.render(write_still=False)
+        out = capfd.readouterr().out
+        assert "Traceback" not in out and "the capture folder cannot be written" in out
+        assert "cannot be written" in compositor.capture_status(scene)
+    finally:
+        folder.unlink()
+        moved.rename(folder)
+    assert compositor.capture_status(scene) is None

@@ -131,6 +131,26 @@ def test_the_signature_changes_when_an_input_changes(tmp_path):
     assert frame_inputs(frame_files_of(depth), 7).signature != before
 
 
+@pytest.mark.parametrize("which", ["depth_0007.exr", "color_0007.exr", "camera_0007.json", "passes_0007.exr"])
+def test_a_file_replaced_by_another_with_the_same_time_changes_the_signature(tmp_path, which):
+    """The live cache keys frames on this: a file of another content whose modification time was kept (a copy with
+    `cp -p`, a sync tool) must not show the old frame."""
+    depth = tmp_path / "depth_0007.exr"
+    write_exr(depth, {"V": np.ones((3, 4), np.float32)})
+    write_exr(tmp_path / "color_0007.exr", {c: np.ones((3, 4), np.float32) for c in "RGBA"})
+    write_exr(tmp_path / "passes_0007.exr", {"IndexOB.V": np.ones((3, 4), np.float32)})
+    write_camera_sidecar(tmp_path / "camera_0007.json", CAMERA)
+    before = frame_inputs(frame_files_of(depth), 7).signature
+    target = tmp_path / which
+    stat = os.stat(target)
+    replacement = tmp_path / "replacement"
+    replacement.write_bytes(target.read_bytes() + b" ")  # another size
+    os.replace(replacement, target)
+    os.utime(target, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert os.stat(target).st_mtime_ns == stat.st_mtime_ns
+    assert frame_inputs(frame_files_of(depth), 7).signature != before
+
+
 def test_explicit_files_win_over_the_ones_beside(tmp_path):
     depth = tmp_path / "depth_0001.exr"
     write_exr(depth, {"V": np.ones((3, 4), np.float32)})

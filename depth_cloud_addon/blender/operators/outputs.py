@@ -54,6 +54,9 @@ float32 depth EXR, a linear color EXR and the camera (JSON) into a folder"""
             names = ", ".join(f"'{v.name}'" for v in scene.view_layers)
             return finish(self, context, "ERROR",
                           f"Depth Cloud: scene '{scene.name}' has no view layer '{self.view_layer}' (it has {names})")
+        problem = compositor.unwritable_folder(self.directory)
+        if problem is not None:
+            return finish(self, context, "ERROR", f"Depth Cloud: the output folder cannot be written: {problem}")
         result = compositor.setup_outputs(scene, layer, self.directory, self.extra_passes)
         settings = scene.depth_cloud
         settings.directory, settings.depth_files, settings.view_layer = result.directory, self.depth_files, layer.name

@@ -42,6 +42,7 @@ from .passes import (
     needs_next_frame,
     read_passes,
     rigid_motion,
+    seen_in_next_frame,
     vector_motion,
 )
 
@@ -300,11 +301,14 @@ def _point_attributes(inputs: FrameInputs, image: ExrImage, cloud: CloudArrays, 
     return {a: out[a] for a in wanted}, legend, notes
 
 
-def _object_transforms(objects, next_objects) -> dict[str, np.ndarray | None]:
+def _object_transforms(objects, next_objects) -> tuple[dict[str, np.ndarray | None], list[str]]:
     """name -> the rigid map of world points from this frame to the next (``next @ inverse(this)``), or None
-    when the object's motion is not known to be rigid (no next state, or its mesh changes, or not a mesh)."""
+    when the object's motion is not known to be rigid (no next state, or its mesh changes, or not a mesh), or
+    cannot be (a ``matrix_world`` that is not finite or is singular: an object scaled to 0 on an axis); and one note
+    per such singular object."""
     following = {o["name"]: o for o in next_objects}
     out: dict[str, np.ndarray | None] = {}
+    notes = []
     for obj in objects:
         nxt = obj.get("next") or following.get(obj["name"])
         geometry = obj.get("geometry")
@@ -312,8 +316,22 @@ def _object_transforms(objects, next_objects) -> dict[str, np.ndarray | None]:
             out[obj["name"]] = None
             continue
         this = np.asarray(obj["matrix_world"], np.float64)
-        out[obj["name"]] = np.asarray(nxt["matrix_world"], np.float64) @ np.linalg.inv(this)
-    return out
+        following_matrix = np.asarray(nxt["matrix_world"], np.float64)
+        if not (_invertible(this) and np.isfinite(following_matrix).all()):
+            out[obj["name"]] = None
+            notes.append(f"object '{obj['name']}': its matrix_world is singular (scaled to 0 on an axis) or not "
+                         "finite, so its rigid motion is unknown (NaN)")
+            continue
+        out[obj["name"]] = following_matrix @ np.linalg.inv(this)
+    return out, notes
+
+
+def _invertible(matrix: np.ndarray) -> bool:
+    """A finite 4x4 affine matrix whose 3x3 part is not singular (relative to its own scale)."""
+    if matrix.shape != (4, 4) or not np.isfinite(matrix).all():
+        return False
+    singular = np.linalg.svd(matrix[:3, :3], compute_uv=False)
+    return bool(singular[-1] > 1e-9 * max(singular[0], 1e-300))
 
 
 def motion_frame_files(files: FrameFiles, frame: int | None, attributes) -> FrameFiles | None:
@@ -338,7 +356,7 @@ def _motion(inputs: FrameInputs, cloud: CloudArrays, passes: FramePasses, ids) -
             next_inputs = frame_inputs(following, frame + 1)
         except DepthCloudError as exc:  # this frame is fine; only its Vector-pass motion is unknown
             unreadable = f"the next frame's sidecar cannot be read ({exc})"
-    transforms = _object_transforms(inputs.capture.objects, next_inputs.capture.objects if next_inputs else ())
+    transforms, notes = _object_transforms(inputs.capture.objects, next_inputs.capture.objects if next_inputs else ())
     names = list(transforms)
     stack = np.stack([t if t is not None else np.full((4, 4), np.nan) for t in transforms.values()]) \
         if names else np.zeros((0, 4, 4))
@@ -365,29 +383,51 @@ def _motion(inputs: FrameInputs, cloud: CloudArrays, passes: FramePasses, ids) -
     which[~rigid] = -1
     motion = rigid_motion(cloud.points_world, stack, which)
     source = np.where(rigid, MOTION_RIGID, MOTION_UNKNOWN).astype(np.int8)
-    notes = []
     rest = ~rigid
     if rest.any():
         vector = passes.vector
+        why = None
         if next_inputs is None:
             why = unreadable or "no next frame with a camera sidecar"
         elif vector is None or not np.isfinite(vector[..., 3]).any():
             why = "the Vector pass has no W (Blender 4.2 writes X, Y, Z only)"
         else:
-            why = None
-            next_image, next_kind = read_frame_depth(next_inputs)
-            assert next_image.depth is not None  # read_exr's require_depth
-            moved = vector_motion(cloud.points_world[rest], cloud.rows[rest], cloud.cols[rest], vector,
-                                  next_image.depth, next_inputs.camera, next_kind.kind)
-            motion[rest] = moved
-            known = np.isfinite(moved).all(axis=1)
-            sub = source[rest]
-            sub[known] = MOTION_VECTOR
-            source[rest] = sub
-        if (source == MOTION_UNKNOWN).any():  # one text for every frame, so a sequence says it once
-            notes.append("motion unknown (NaN) for some points (motion_source 0): "
+            following_passes = _next_passes(next_inputs, cloud.view_layer)
+            if following_passes is None or following_passes.vector is None:
+                why = ("the next frame has no Vector pass, so whether the points are still in view there cannot be "
+                       "checked")
+            else:
+                next_image, next_kind = read_frame_depth(next_inputs)
+                assert next_image.depth is not None  # read_exr's require_depth
+                rows, cols = cloud.rows[rest], cloud.cols[rest]
+                moved = vector_motion(cloud.points_world[rest], rows, cols, vector, next_image.depth,
+                                      next_inputs.camera, next_kind.kind)
+                next_ids = None
+                if ids is not None and following_passes.crypto_ranks:
+                    next_ids = decode_object_ids(following_passes.crypto_ranks, following_passes.manifest)
+                seen = seen_in_next_frame(rows, cols, vector, following_passes.vector,
+                                          ids=ids[rest] if next_ids is not None and ids is not None else None,
+                                          next_ids=next_ids)
+                moved[~seen] = np.nan  # an occluder's depth there is not the point's
+                motion[rest] = moved
+                sub = source[rest]
+                sub[np.isfinite(moved).all(axis=1)] = MOTION_VECTOR
+                source[rest] = sub
+        unknown = int(np.count_nonzero(source == MOTION_UNKNOWN))
+        if unknown:
+            notes.append(f"motion unknown (NaN) for {unknown:,} of {n:,} points (motion_source 0): "
                          + (why or "their next position is outside the next frame or hidden in it"))
     return motion, source, notes
+
+
+def _next_passes(next_inputs: FrameInputs, view_layer: str | None) -> FramePasses | None:
+    """The next frame's passes (its Vector pass and Cryptomatte), from its passes file or its render EXR; None
+    when they cannot be read."""
+    try:
+        return read_passes(read_channels(next_inputs.files.passes_path or next_inputs.files.depth_path),
+                           view_layer=view_layer)
+    except DepthCloudError:
+        return None
 
 
 def camera_facing_normals(cloud: CloudArrays, start: int = 0, stop: int | None = None) -> np.ndarray:

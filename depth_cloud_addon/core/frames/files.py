@@ -31,7 +31,7 @@ from ..geometry.camera import CameraModel
 __all__ = [
     "CAPTURE_FIELDS", "CaptureInfo", "FRAME_FILE_KINDS", "FrameCamera", "FrameFiles", "FrameInputs",
     "camera_sidecar_path", "color_beside", "converted_depth_path", "find_frame_files", "frame_camera",
-    "frame_file_kind", "frame_files_of", "frame_inputs", "frame_path", "sibling_file",
+    "file_identity", "frame_file_kind", "frame_files_of", "frame_inputs", "frame_path", "sibling_file",
     "parse_frames", "read_camera_sidecar", "read_sidecar", "setup_file", "setup_stem", "sidecar_beside",
     "write_camera_sidecar",
 ]
@@ -407,14 +407,22 @@ class FrameInputs:
         return self.capture.warnings()
 
 
-def _mtime(path: str | None) -> int | None:
-    return os.stat(path).st_mtime_ns if path else None
+def file_identity(path: str | None) -> tuple | None:
+    """What identifies a file's content without reading it: size, modification time and inode (a file replaced
+    by another, even of the same time, has another inode or size). None for no path, or a file that is gone."""
+    if not path:
+        return None
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return None
+    return (stat.st_size, stat.st_mtime_ns, stat.st_ino)
 
 
 def files_signature(files: FrameFiles) -> tuple:
-    """Changes when any of a frame's files changes (paths and modification times)."""
-    return (files.depth_path, _mtime(files.depth_path), files.color_path, _mtime(files.color_path),
-            files.camera_path, _mtime(files.camera_path), files.passes_path, _mtime(files.passes_path))
+    """Changes when any of a frame's files changes (paths, and each file's :func:`file_identity`)."""
+    return tuple(item for path in (files.depth_path, files.color_path, files.camera_path, files.passes_path)
+                 for item in (path, file_identity(path)))
 
 
 @dataclass(frozen=True)

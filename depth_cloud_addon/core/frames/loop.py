@@ -17,6 +17,7 @@ from __future__ import annotations
 import concurrent.futures
 import dataclasses
 import os
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,11 +27,24 @@ from ..errors import DepthCloudError, cannot_write
 __all__ = ["FrameOutcome", "FrameReport", "failure_message", "run_frame", "walk_frames", "warned_frames"]
 
 
+#: A count in a warning, ``N of M``: the frames' counts of one warning are added up (one line for a sequence).
+_COUNT = re.compile(r"(\d[\d,]*) of (\d[\d,]*)")
+
+
 def warned_frames(warned: dict) -> list[str]:
     """``{warning: [frames]}`` as one line each: the warning and the frames it concerns (the first ten; a single
-    file's warning, frame None, alone)."""
-    lines = []
+    file's warning, frame None, alone). Warnings that differ only in their counts (``N of M points``) are one line,
+    with the counts added up."""
+    grouped: dict[str, list] = {}  # the warning with its counts taken out -> [counts, frames]
     for warning, frames in warned.items():
+        key = _COUNT.sub("{} of {}", warning.replace("{", "{{").replace("}", "}}"))
+        counts = [tuple(int(v.replace(",", "")) for v in m) for m in _COUNT.findall(warning)]
+        entry = grouped.setdefault(key, [None, []])
+        entry[0] = counts if entry[0] is None else [(a + c, b + d) for (a, b), (c, d) in zip(entry[0], counts)]
+        entry[1] += frames
+    lines = []
+    for key, (counts, frames) in grouped.items():
+        warning = key.format(*(f"{v:,}" for pair in counts for v in pair))
         frames = [f for f in frames if f is not None]
         shown = ", ".join(map(str, frames[:10])) + (" ..." if len(frames) > 10 else "")
         lines.append(f"{warning} (frame{'s' if len(frames) > 1 else ''} {shown})" if frames else warning)

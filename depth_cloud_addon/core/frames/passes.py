@@ -43,7 +43,7 @@ __all__ = [
     "PASS_KINDS", "FramePasses", "attribute_passes", "check_attributes", "cryptomatte_float_bits",
     "decode_object_ids", "edge_mask", "legend_of", "murmur3_32", "parse_manifest", "read_passes",
     "rigid_motion", "sample_depth", "vector_motion", "MOTION_ATTRIBUTES", "OBJECT_ATTRIBUTES", "from_passes",
-    "needs_next_frame",
+    "needs_next_frame", "next_pixels", "seen_in_next_frame", "ROUND_TRIP_PX",
 ]
 
 #: The extra passes Set Up EXR Outputs can capture (``extra_passes``).
@@ -321,6 +321,43 @@ def rigid_motion(points_world: np.ndarray, transforms: np.ndarray, which: np.nda
     return out
 
 
+#: A point is seen again in the next frame when the next frame's Vector pass, at the pixel the point moved to,
+#: leads back to within this many pixels of where it started (forward-backward consistency).
+ROUND_TRIP_PX = 1.0
+
+
+def next_pixels(rows: np.ndarray, cols: np.ndarray, vector: np.ndarray) -> np.ndarray:
+    """(N, 2) where each pixel's surface point is in the next frame, from this frame's Vector pass: ``(x - Z, y + W)``
+    (our pixel coordinates: x right, y down, centres at +0.5)."""
+    zw = vector[rows, cols, 2:4].astype(np.float64)
+    return np.stack([cols + 0.5 - zw[:, 0], rows + 0.5 + zw[:, 1]], axis=-1)
+
+
+def seen_in_next_frame(rows: np.ndarray, cols: np.ndarray, vector: np.ndarray, next_vector: np.ndarray, *,
+                       ids: np.ndarray | None = None, next_ids: np.ndarray | None = None,
+                       tolerance: float = ROUND_TRIP_PX) -> np.ndarray:
+    """(N,) bool: the pixels' surface points are seen in the next frame on the same surface, so the next frame's
+    depth there is theirs. The point moves to ``p' = (x - Z, y + W)`` (this frame's Vector pass); the next frame's
+    Vector pass leads from there back to the previous frame, ``(x' + X', y' - Y')``, which must land within
+    ``tolerance`` pixels of where the point started: an occluder in front of it in the next frame leads back to
+    where the occluder was, not here. With the Cryptomatte ids of both frames (``ids`` (N,) of these pixels,
+    ``next_ids`` (H, W)), the object there must also be the same."""
+    h, w = next_vector.shape[:2]
+    moved = next_pixels(rows, cols, vector)
+    with np.errstate(invalid="ignore"):
+        inside = np.isfinite(moved).all(axis=1) & (moved[:, 0] >= 0) & (moved[:, 0] < w) & (moved[:, 1] >= 0) \
+            & (moved[:, 1] < h)
+    col = np.where(inside, np.floor(np.nan_to_num(moved[:, 0])), 0).astype(np.intp)
+    row = np.where(inside, np.floor(np.nan_to_num(moved[:, 1])), 0).astype(np.intp)
+    back = next_vector[row, col, 0:2].astype(np.float64)
+    back_x, back_y = moved[:, 0] + back[:, 0], moved[:, 1] - back[:, 1]
+    with np.errstate(invalid="ignore"):
+        seen = inside & (np.hypot(back_x - (cols + 0.5), back_y - (rows + 0.5)) <= tolerance)
+    if ids is not None and next_ids is not None:
+        seen &= next_ids[row, col] == ids
+    return seen
+
+
 def sample_depth(depth: np.ndarray, camera: CameraModel, depth_kind: str, pixels: np.ndarray, *,
                  threshold: float = EDGE_THRESHOLD) -> np.ndarray:
     """Depth values (of ``depth_kind``) at continuous pixel positions (N, 2) (x right, y down, centres at +0.5).
@@ -362,11 +399,11 @@ def sample_depth(depth: np.ndarray, camera: CameraModel, depth_kind: str, pixels
 def vector_motion(points_world: np.ndarray, rows: np.ndarray, cols: np.ndarray, vector: np.ndarray,
                   next_depth: np.ndarray, next_camera: CameraModel, next_depth_kind: str) -> np.ndarray:
     """(N, 3) float32 displacement from the Vector pass and the next frame's depth: the pixel's surface
-    point moves to ``(x - Z, y + W)`` (our pixel coordinates, y down) in the next frame, whose depth there
+    point moves to ``(x - Z, y + W)`` (:func:`next_pixels`) in the next frame, whose depth there
     (:func:`sample_depth`) is back-projected with the next frame's camera. NaN where the position leaves
-    the image, the next frame has no valid depth there, or ``W`` was not captured."""
-    zw = vector[rows, cols, 2:4].astype(np.float64)
-    pixels = np.stack([cols + 0.5 - zw[:, 0], rows + 0.5 + zw[:, 1]], axis=-1)
+    the image, the next frame has no valid depth there, or ``W`` was not captured. Whether the next frame's depth
+    there is the point's own (not an occluder's) is :func:`seen_in_next_frame`'s to say."""
+    pixels = next_pixels(rows, cols, vector)
     depths = sample_depth(next_depth, next_camera, next_depth_kind, pixels)
     moved = unproject_depths(pixels, depths, next_camera, depth_kind=next_depth_kind, space="world")
     return (moved - np.asarray(points_world, np.float64)).astype(np.float32)
