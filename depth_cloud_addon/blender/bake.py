@@ -70,6 +70,7 @@ class BakeJob:
         self.look = dict(geometry=geometry, shading=shading, point_size=point_size)
         self.surface_step = surface_step
         self.next_index = 0
+        self.kept_previous = False  # finish(): a cancelled bake left the previous one in place
         self.report = FrameReport()  # the frames baked, the frames skipped (and why) and their warnings
         self.notes: list[str] = []
         self.points = 0
@@ -139,14 +140,32 @@ class BakeJob:
         self.report = FrameReport()
         self.scene.frame_set(self._original_frame)
 
+    def _has_previous(self) -> bool:
+        """Whether a finished bake of this mode is in the file (its objects are ours: tagged)."""
+        if self.mode == "PER_FRAME":
+            return bool(self._previous)
+        return builder.find_cloud(self.scene, "fused") is not None
+
     def finish(self) -> str:
         """Swap the new per-frame objects in for the previous bake's (PER_FRAME; a bake that made nothing
-        keeps the previous one), or create the fused object (FUSED); restore the frame; return the summary."""
+        keeps the previous one), or create the fused object (FUSED); restore the frame; return the summary.
+
+        A bake that did not finish (cancelled) never replaces a finished one: when a previous bake is there, what
+        this one made is removed and the previous bake is kept whole; without one, the frames baked are kept."""
         self.scene.frame_set(self._original_frame)
+        cancelled = self.next_index < self.total
+        if cancelled and self.done and self._has_previous():
+            kept = len(self.done)
+            self.abort()
+            self.kept_previous = True
+            return (f"cancelled before frame {self.frames[self.next_index]}: the previous bake is kept whole (the "
+                    f"{kept} frame(s) baked now were discarded)")
         if self.mode == "PER_FRAME" and self.done:
             _remove_objects(self._previous)
             self._previous = []
+        fused_count = 0
         if self.mode == "FUSED" and self.done:
+            assert self._fusion is not None
             positions, colors, radii = self._fusion.result()
             self._fusion = None
             self.fused = builder.build_cloud_object(self.context, positions, colors, radii, role="fused",
@@ -159,7 +178,7 @@ class BakeJob:
             if self.voxel_size:
                 parts[0] += f" voxels of {self.voxel_size:g} m"
         parts[0] += ")"
-        if self.next_index < self.total:
+        if cancelled:
             parts.append(f"cancelled before frame {self.frames[self.next_index]}")
         skipped = self.report.failed
         if skipped:

@@ -7,7 +7,9 @@ The differences of shape are the rules below, written once:
 * ``depth_range`` is three properties: ``use_depth_range``, ``depth_near``, ``depth_far``;
 * ``attributes``: an operator's ``ENUM_FLAG`` set (``{"NORMAL"}``) or a binding's comma-separated string;
 * enums (``depth_kind``, ``space``) are UPPER_CASE in an operator, lower case in the core (and in a binding);
-* ``view_layer``: "" in Blender is None (the file's first layer) in the core.
+* ``view_layer``: "" in Blender is None (the file's first layer) in the core;
+* a float property holds a float32: ``0.05`` typed in Blender reads ``0.05000000074505806``; the core gets the
+  number the user typed back (:func:`typed_float`), as the CLI does from the same text.
 
 A field the holder has no property for keeps its default, unless given.
 """
@@ -16,9 +18,18 @@ from __future__ import annotations
 
 import dataclasses
 
+import numpy as np
+
 from ..core.frames.cloud import BuildOptions
 
 FIELDS = tuple(field.name for field in dataclasses.fields(BuildOptions))
+
+
+def typed_float(value: float) -> float:
+    """The decimal a float32 property shows, as a Python float: the shortest text that reads back as the same
+    float32 (``0.05`` for 0.05000000074505806), so a voxel size or a threshold is the one the CLI reads from the
+    same text, not 7e-10 off it (which moves voxel borders: up to a voxel's worth of points elsewhere)."""
+    return float(str(np.float32(value)))
 _ENUMS = ("depth_kind", "space")
 
 
@@ -40,7 +51,8 @@ def build_options(holder, **given) -> BuildOptions:
             values[name] = given[name]
         elif name == "depth_range":
             if _has(holder, "use_depth_range"):
-                values[name] = (holder.depth_near, holder.depth_far) if holder.use_depth_range else None
+                values[name] = ((typed_float(holder.depth_near), typed_float(holder.depth_far))
+                                if holder.use_depth_range else None)
         elif not _has(holder, name):
             continue
         elif name == "attributes":
@@ -51,6 +63,8 @@ def build_options(holder, **given) -> BuildOptions:
             values[name] = getattr(holder, name) or None
         elif name in _ENUMS:
             values[name] = getattr(holder, name).lower()
+        elif isinstance(getattr(holder, name), float):
+            values[name] = typed_float(getattr(holder, name))
         else:
             values[name] = getattr(holder, name)
     return BuildOptions(**values)

@@ -32,6 +32,8 @@ ATTRIBUTE_ITEMS = (
     ("MOTION", "Motion", "motion (FLOAT_VECTOR, metres): where the surface point moves by the next frame"),
     ("MOTION_SOURCE", "Motion Source", "motion_source (INT): 0 unknown, 1 rigid (exact), 2 Vector pass"),
     ("EDGE", "Edge", "edge (BOOLEAN): the pixel straddles a silhouette"),
+    ("CREASE", "Crease", "crease (BOOLEAN): the pixel is on a crease (needs the Normal pass): its normal and motion "
+                         "mix both sides' samples"),
 )
 
 

@@ -25,7 +25,7 @@ SLIDE = np.array([1.5, 0.0, 0.4])        # the deforming panel's vertices move b
 
 
 def _render(scene, folder, passes=("MOTION",), view_layer: str = "") -> None:
-    scene.render.filter_size = 1.5  # Blender's default, as users render
+    scene.cycles.filter_width = 1.5  # Blender's default pixel filter (Blackman-Harris), as users render
     scene.cycles.samples = 4
     assert bpy.ops.depth_cloud.setup_outputs(directory=str(folder), extra_passes=set(passes),
                                              view_layer=view_layer) == {"FINISHED"}

@@ -247,15 +247,39 @@ def test_bake_reports_gaps_resolution_and_camera_type_changes_and_can_stop(rende
     assert "baked 3 of 4 frames" in message and "skipped frame(s) 2: no depth file for frame 2" in message
     assert "resolution changes at frame 4 (64x48 -> 32x24)" in message
     assert "camera type changes at frame 4 (PERSP -> ORTHO)" in message
-    # ESC in the modal operator ends the job early; what was baked stays.
+    # ESC in the modal operator ends the job early: a bake that did not finish never replaces a finished one.
+    previous = sorted(o.name for o in scene.objects if o.get(builder.ROLE) == "baked_frame")
+    assert len(previous) == 3
     scene.frame_set(3)
+    job = bake.BakeJob(bpy.context, source=str(folder), from_setup=True, options=BuildOptions(),
+                       frame_numbers=FRAMES, mode="PER_FRAME")
+    job.step()
+    summary = job.finish()
+    assert summary.startswith("cancelled before frame 2: the previous bake is kept whole") and job.kept_previous
+    assert sorted(o.name for o in scene.objects if o.get(builder.ROLE) == "baked_frame") == previous
+    assert scene.frame_current == 3  # the timeline is back where it was
+    # Without a previous bake, what was baked stays.
+    for obj in [o for o in scene.objects if o.get(builder.ROLE) == "baked_frame"]:
+        bpy.data.objects.remove(obj)
     job = bake.BakeJob(bpy.context, source=str(folder), from_setup=True, options=BuildOptions(),
                        frame_numbers=FRAMES, mode="PER_FRAME")
     job.step()
     summary = job.finish()
     assert summary.startswith("baked 1 of 4 frames") and "cancelled before frame 2" in summary
     assert len([o for o in scene.objects if o.get(builder.ROLE) == "baked_frame"]) == 1
-    assert scene.frame_current == 3  # the timeline is back where it was
+
+
+def test_a_cancelled_fused_rebake_keeps_the_previous_fused_cloud(rendered):
+    scene, cam, folder = rendered
+    assert bpy.ops.depth_cloud.bake_sequence(mode="FUSED") == {"FINISHED"}
+    before = len(builder.find_cloud(scene, "fused").data.vertices)
+    job = bake.BakeJob(bpy.context, source=str(folder), from_setup=True, options=BuildOptions(stride=2),
+                       frame_numbers=FRAMES, mode="FUSED")
+    job.step()
+    job.step()
+    assert "the previous bake is kept whole" in job.finish()
+    fused = [o for o in scene.objects if o.get(builder.ROLE) == "fused"]
+    assert len(fused) == 1 and len(fused[0].data.vertices) == before
 
 
 def _frame_key(scene, settings, frame):
@@ -444,3 +468,59 @@ def test_a_frame_with_motion_is_keyed_on_the_next_frames_files(rendered):
     shutil.copyfile(folder / "camera_0004.json", folder / "camera_0005.json")
     assert sequence.frame_key(inputs, motion) not in (before, appeared)
     assert sequence.frame_key(inputs, plain) == (inputs.signature, plain, None)
+
+
+def test_pixel_faces_on_a_sequence_cloud_keep_it_following_the_timeline(rendered):
+    """The recipe: Build with Sequence, then Pixel Faces, then Bake with the sequence cloud selected."""
+    scene, cam, _ = rendered
+    assert bpy.ops.depth_cloud.build(sequence=True) == {"FINISHED"}
+    obj = bpy.context.active_object
+    assert bpy.ops.depth_cloud.build(geometry="FACES") == {"FINISHED"}
+    assert "it still follows the timeline, now as pixel faces" in scene.depth_cloud.last_message
+    assert bpy.context.active_object == obj and obj.depth_cloud_sequence.enabled
+    assert obj.depth_cloud_sequence.geometry == "FACES"
+    scene.frame_set(3)
+    assert len(obj.data.polygons) > 0 and obj.depth_cloud_sequence.message.startswith("frame 3:")
+    assert bpy.ops.depth_cloud.bake_sequence(mode="PER_FRAME") == {"FINISHED"}  # bakes the bound sequence
+    baked = [o for o in scene.objects if o.get(builder.ROLE) == "baked_frame"]
+    assert len(baked) == len(FRAMES) and all(len(o.data.polygons) > 0 for o in baked)
+    bpy.context.view_layer.objects.active = obj
+    assert bpy.ops.depth_cloud.build(space="CAMERA") == {"FINISHED"}
+    assert "no longer follows the timeline" in scene.depth_cloud.last_message
+    assert not builder.find_cloud(scene).depth_cloud_sequence.enabled
+
+
+def test_bake_fused_and_convert_fuse_agree_for_the_same_voxel_size(tmp_path):
+    """The panel's Voxel Size is a float32 (0.05 reads 0.05000000074505806); the fusion gets 0.05, as the CLI does
+    from the same text. Here points lie on voxel borders (z = -1.00 at 0.05 m voxels), where the two sizes put them in
+    different voxels (the CLI's file and the float32 size differed by a voxel's worth of points)."""
+    from plyfile import PlyData
+
+    from depth_cloud_addon import cli
+    from depth_cloud_addon.core import write_exr
+    from depth_cloud_addon.core.frames.files import write_camera_sidecar
+
+    above = np.eye(4)
+    above[2, 3] = 2.0  # looking down from z = 2: depth 1.00 is z = 1.00, 20 voxels of 0.05 m (19.9999997 of 0.0500..07)
+    camera = CameraModel(width_px=8, height_px=6, projection="ORTHO", ortho_scale=0.08, frame=1, cam2world=above)
+    depth = np.where(np.arange(8)[None, :] % 2 == 0, 1.0, 1.01).astype(np.float32).repeat(6, axis=0)
+    for frame in (1, 2):
+        write_exr(tmp_path / f"depth_{frame:04d}.exr", {"V": depth + 0.02 * (frame - 1)})
+        write_exr(tmp_path / f"color_{frame:04d}.exr", {c: np.full(depth.shape, 0.5, np.float32) for c in "RGBA"})
+        write_camera_sidecar(tmp_path / f"camera_{frame:04d}.json", camera.replace(frame=frame))
+    assert cli.main(["convert", str(tmp_path / "depth_####.exr"), "--frames", "1-2", "--fuse", "--voxel", "0.05",
+                     "-o", str(tmp_path / "cli.ply")]) == 0
+    vertex = PlyData.read(str(tmp_path / "cli.ply"))["vertex"]
+    from_cli = np.stack([vertex["x"], vertex["y"], vertex["z"]], -1)
+    scene = scenes.empty_scene(8, 6)
+    depth_cloud_addon.register()
+    try:
+        scene.frame_start, scene.frame_end = 1, 2
+        assert bpy.ops.depth_cloud.bake_sequence(filepath=str(tmp_path / "depth_####.exr"), mode="FUSED",
+                                                 voxel_size=0.05) == {"FINISHED"}
+        from_panel = scenes.vertex_positions_world(builder.find_cloud(scene, "fused"))
+    finally:
+        depth_cloud_addon.unregister()
+    order = np.lexsort(from_cli.T)
+    assert len(from_panel) == len(from_cli) and len(from_cli) < 2 * 48  # fused
+    np.testing.assert_array_equal(from_panel[np.lexsort(from_panel.T)], from_cli[order].astype(np.float64))

@@ -6,6 +6,7 @@ Thin glue: a frame's files and camera come from :mod:`..frames`, the arrays from
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 
@@ -15,6 +16,7 @@ from ...core import DepthCloudError, NoSourceError
 from ...core.frames.cloud import read_cloud
 from ...core.frames.loop import walk_frames
 from .. import bake, builder, compositor, frames, sequence
+from ..options import typed_float
 from .base import (
     SPACE_ITEMS,
     BuildOptionsMixin,
@@ -58,6 +60,8 @@ color EXRs, placed with the camera that rendered the frame; with Sequence, it fo
         scene = context.scene
         start = time.perf_counter()
         space = "world" if self.sequence or self.space == "WORLD" else "camera"
+        previous = builder.find_cloud(scene)
+        was_bound = previous is not None and previous.depth_cloud_sequence.enabled
         try:
             source, from_setup = self.frame_source(scene)
             inputs = frames.frame_inputs(scene, source, from_setup, scene.frame_current)
@@ -74,10 +78,10 @@ color EXRs, placed with the camera that rendered the frame; with Sequence, it fo
         else:
             obj = builder.place_cloud(context, builder.clear_mesh, source=source, frame=scene.frame_current,
                                       geometry=self.geometry, shading=self.shading, point_size=self.point_size)
-        obj.depth_cloud_sequence.enabled = False
         paused = capture_note(scene)
         if self.sequence:
             return self._bind_sequence(context, obj, source, from_setup, cloud, None if cloud else missing, paused)
+        paused += self._keep_binding(scene, obj) if was_bound else ""
         seconds = time.perf_counter() - start
         level = "WARNING" if inputs.uses_fallback_camera or cloud.warnings else "INFO"
         what = {"POINTS": "points", "FACES": "pixel faces", "SURFACE": "surface vertices"}[self.geometry]
@@ -87,6 +91,17 @@ color EXRs, placed with the camera that rendered the frame; with Sequence, it fo
                       f"Depth Cloud: {count:,} {what} from frame {scene.frame_current} "
                       f"({os.path.basename(inputs.files.depth_path)}{layer}, {inputs.camera_note}) in {seconds:.2f} s"
                       f"{warnings}{paused}")
+
+    def _keep_binding(self, scene, obj) -> str:
+        """Build on a cloud that follows the timeline (e.g. Pixel Faces): it keeps following it, with this Build's
+        geometry and options (a camera-space cloud cannot: then the binding is dropped, and the report says so)."""
+        settings = obj.depth_cloud_sequence
+        if self.space != "WORLD":
+            settings.enabled = False
+            return "; it no longer follows the timeline (a sequence is in world space)"
+        sequence.bind(obj, source=settings.source, from_setup=settings.from_setup, build=self.build_options(scene),
+                      geometry=self.geometry, surface_step=self.surface_step)
+        return f"; it still follows the timeline, now as {self.geometry.lower().replace('faces', 'pixel faces')}"
 
     def _bind_sequence(self, context, obj, source, from_setup, cloud, missing, paused):
         scene = context.scene
@@ -180,7 +195,9 @@ what was baked"""
         if obj is not None and not self.filepath:
             settings = obj.depth_cloud_sequence
             source, from_setup = sequence.source_path(settings), settings.from_setup
-            options = sequence.build_options(settings)
+            if self.mode == "PER_FRAME" and not self.properties.is_property_set("geometry"):  # as it shows (Faces)
+                self.geometry, self.surface_step = settings.geometry, settings.surface_step
+            options = dataclasses.replace(sequence.build_options(settings), with_points=self.geometry != "FACES")
         else:
             (source, from_setup), options = self.frame_source(context.scene), self.build_options(context.scene)
         if self.mode == "FUSED" and self.geometry != "POINTS":
@@ -191,7 +208,7 @@ what was baked"""
                                   "cloud has positions and colors only)")
         return bake.BakeJob(context, source=source, from_setup=from_setup, options=options,
                             frame_numbers=self.frame_numbers(context.scene), mode=self.mode,
-                            voxel_size=self.voxel_size if self.mode == "FUSED" else 0.0, **self.look())
+                            voxel_size=typed_float(self.voxel_size) if self.mode == "FUSED" else 0.0, **self.look())
 
     def execute(self, context):
         self._failure = None
@@ -248,7 +265,7 @@ what was baked"""
                                                   f"(the previous bake is kept): {failure}")
         summary = job.finish() + capture_note(context.scene)
         doubtful = job.report.failed or job.report.warned or job.next_index < job.total
-        level = "ERROR" if not job.done else ("WARNING" if doubtful else "INFO")
+        level = "WARNING" if job.kept_previous else "ERROR" if not job.done else ("WARNING" if doubtful else "INFO")
         return finish(self, context, level, f"Depth Cloud: {summary}") if level != "ERROR" else \
             finish(self, context, "ERROR", f"Depth Cloud: nothing baked; {summary}")
 

@@ -16,6 +16,7 @@ from ...core.frames.files import frame_path
 from ...core.frames.loop import failure_message, walk_frames
 from .. import compat, frames
 from ..options import build_options as options_of
+from ..options import typed_float
 from .base import AttributesMixin, FrameRangeMixin, SourceMixin, core_value, finish, finish_range, restore_frame
 
 
@@ -132,7 +133,7 @@ Splatting's splats.ply, like depth-cloud dataset"""
                               + (f"; {report.failures[0]}" if report.failed else ""))
             for inputs in chosen:
                 check_output(folder, (inputs.files.depth_path, inputs.files.color_path, inputs.files.camera_path))
-            result = export_dataset(chosen, folder, voxel_size=self.voxel_size,
+            result = export_dataset(chosen, folder, voxel_size=typed_float(self.voxel_size),
                                     colmap_format=core_value(self.colmap_format))
         except (DepthCloudError, OSError) as exc:
             return finish(self, context, "ERROR", f"Depth Cloud: {failure_message(exc, folder)}")

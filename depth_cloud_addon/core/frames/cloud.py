@@ -33,6 +33,7 @@ from .passes import (
     OBJECT_ATTRIBUTES,
     FramePasses,
     check_attributes,
+    crease_mask,
     decode_object_ids,
     edge_mask,
     from_passes,
@@ -298,6 +299,9 @@ def _point_attributes(inputs: FrameInputs, image: ExrImage, cloud: CloudArrays, 
             del out["motion"]
     if "edge" in wanted:
         out["edge"] = edges[rows, cols]
+    if "crease" in wanted:
+        assert passes is not None and passes.normal is not None  # the NORMAL pass is checked for
+        out["crease"] = crease_mask(passes.normal)[rows, cols]
     return {a: out[a] for a in wanted}, legend, notes
 
 

@@ -43,13 +43,14 @@ __all__ = [
     "PASS_KINDS", "FramePasses", "attribute_passes", "check_attributes", "cryptomatte_float_bits",
     "decode_object_ids", "edge_mask", "legend_of", "murmur3_32", "parse_manifest", "read_passes",
     "rigid_motion", "sample_depth", "vector_motion", "MOTION_ATTRIBUTES", "OBJECT_ATTRIBUTES", "from_passes",
-    "needs_next_frame", "next_pixels", "seen_in_next_frame", "ROUND_TRIP_PX",
+    "needs_next_frame", "next_pixels", "seen_in_next_frame", "ROUND_TRIP_PX", "CREASE_ANGLE", "crease_mask",
 ]
 
 #: The extra passes Set Up EXR Outputs can capture (``extra_passes``).
 PASS_KINDS = ("OBJECT_INDEX", "MATERIAL_INDEX", "NORMAL", "MOTION", "CRYPTOMATTE")
 #: The point attributes a cloud can carry, in output order.
-ATTRIBUTES = ("object_index", "material_pass_index", "object_id", "normal", "motion", "motion_source", "edge")
+ATTRIBUTES = ("object_index", "material_pass_index", "object_id", "normal", "motion", "motion_source", "edge",
+              "crease")
 #: Cryptomatte object layers (Blender's default of 6 levels: 3 layers of 2 ranks).
 CRYPTO_LAYERS = ("CryptoObject00", "CryptoObject01", "CryptoObject02")
 #: Blender pass name -> (the names it goes by in render EXRs, its components).
@@ -66,9 +67,12 @@ PASS_LAYERS = {"OBJECT_INDEX": ("IndexOB",), "MATERIAL_INDEX": ("IndexMA",), "NO
 #: attribute -> the pass kind it is read from (None: from depth and alpha)
 _ATTRIBUTE_PASS = {"object_index": "OBJECT_INDEX", "material_pass_index": "MATERIAL_INDEX",
                    "object_id": "CRYPTOMATTE", "normal": "NORMAL", "motion": "MOTION", "motion_source": "MOTION",
-                   "edge": None}
+                   "edge": None, "crease": "NORMAL"}
 #: A pixel is an edge when a neighbour's depth differs from its own by more than this fraction of it.
 EDGE_THRESHOLD = 0.05
+#: A pixel is on a crease when a neighbour's normal turns by more than this (degrees) from its own: a smooth
+#: surface of a few pixels per degree stays under it; the pixel's attributes are a mix of the two faces' samples.
+CREASE_ANGLE = 20.0
 MOTION_UNKNOWN, MOTION_RIGID, MOTION_VECTOR = 0, 1, 2
 
 
@@ -304,6 +308,28 @@ def edge_mask(depth: np.ndarray, camera: CameraModel, *, alpha: np.ndarray | Non
     if alpha is not None:
         edge |= np.asarray(alpha) < np.float32(1.0 - 1e-6)
     return edge & valid
+
+
+def crease_mask(normal: np.ndarray, *, angle: float = CREASE_ANGLE) -> np.ndarray:
+    """(H, W) bool: the pixel is on a crease: the normal of a pixel of its 3x3 neighbourhood turns by more than
+    ``angle`` degrees from its own (a box's edge, a fold). Under Blender's default pixel filter such a pixel's
+    attributes (normal, motion) mix samples of both sides. ``normal``: (H, W, 3) from the Normal pass (NaN or zero
+    where nothing was hit: those neighbours do not count; silhouettes are :func:`edge_mask`'s)."""
+    n = np.asarray(normal, np.float32)[..., :3]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        n = n / np.linalg.norm(n, axis=-1, keepdims=True)
+    n = np.where(np.isfinite(n).all(axis=-1, keepdims=True), n, np.nan)
+    padded = np.pad(n, ((1, 1), (1, 1), (0, 0)), mode="constant", constant_values=np.nan)
+    h, w = n.shape[:2]
+    limit = np.float32(np.cos(np.radians(angle)))
+    crease = np.zeros((h, w), bool)
+    for dy in (0, 1, 2):
+        for dx in (0, 1, 2):
+            if dy == 1 and dx == 1:
+                continue
+            with np.errstate(invalid="ignore"):
+                crease |= np.einsum("ijk,ijk->ij", n, padded[dy:dy + h, dx:dx + w]) < limit  # NaN: False
+    return crease
 
 
 def rigid_motion(points_world: np.ndarray, transforms: np.ndarray, which: np.ndarray) -> np.ndarray:
