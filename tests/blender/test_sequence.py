@@ -524,3 +524,26 @@ def test_bake_fused_and_convert_fuse_agree_for_the_same_voxel_size(tmp_path):
     order = np.lexsort(from_cli.T)
     assert len(from_panel) == len(from_cli) and len(from_cli) < 2 * 48  # fused
     np.testing.assert_array_equal(from_panel[np.lexsort(from_panel.T)], from_cli[order].astype(np.float64))
+
+
+def test_a_frame_replaced_with_the_same_modification_time_is_shown_anew(rendered):
+    """The live cache keys frames on each file's size, time and inode, not the time alone (a copy that keeps the
+    time, a sync tool)."""
+    scene, cam, folder = rendered
+    assert bpy.ops.depth_cloud.build(sequence=True) == {"FINISHED"}
+    obj = bpy.context.active_object
+    scene.frame_set(2)
+    before = scenes.vertex_positions_world(obj)
+    depth = folder / "depth_0002.exr"
+    stat = os.stat(depth)
+    image = read_exr(depth)
+    half = np.where(np.arange(image.depth.shape[1])[None, :] < image.depth.shape[1] // 2, image.depth, 1e10)
+    from depth_cloud_addon.core import write_exr
+
+    write_exr(folder / "replacement.exr", {"V": half.astype(np.float32)})
+    os.replace(folder / "replacement.exr", depth)
+    os.utime(depth, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    scene.frame_set(1)
+    scene.frame_set(2)
+    after = scenes.vertex_positions_world(obj)
+    assert 0 < len(after) < len(before)  # the new file's frame, not the cached one
