@@ -110,13 +110,14 @@ def remove_compositor_tree(scene, tree) -> None:
         scene.use_nodes = False
 
 
-def set_exr_format(image_format, *, single_channel: bool) -> None:
-    """Single-layer, float32 OpenEXR; one channel (``V``) for a scalar, RGBA otherwise."""
+def set_exr_format(image_format, *, single_channel: bool, codec: str = "ZIP", half: bool = False) -> None:
+    """Single-layer OpenEXR of ``codec`` (a lossless one: "ZIP", "NONE"); one channel (``V``) for a scalar, RGBA
+    otherwise; float32, or half-float with ``half`` (for colour only: depth stays float32)."""
     if hasattr(image_format, "media_type"):  # 5.0: the media type gates the list of formats
         image_format.media_type = "IMAGE"
     image_format.file_format = "OPEN_EXR"
-    image_format.color_depth = "32"
-    image_format.exr_codec = "ZIP"
+    image_format.color_depth = "16" if half else "32"
+    image_format.exr_codec = codec
     if not single_channel:
         image_format.color_mode = "RGBA"
         return
@@ -130,7 +131,7 @@ def new_file_output(tree, directory: str, file_stem: str, socket_type: str):
     """A File Output node writing one single-layer EXR per frame: ``<directory>/<file_stem><frame>.exr``.
 
     ``file_stem`` ends in a ``#`` run (e.g. ``depth_####``). ``socket_type``: "FLOAT" or "RGBA".
-    Returns ``(node, input_socket)``.
+    Returns ``(node, input_socket)``; :func:`set_exr_format` on ``node.format`` chooses the codec.
     """
     node = tree.nodes.new("CompositorNodeOutputFile")
     set_exr_format(node.format, single_channel=socket_type == "FLOAT")
@@ -144,7 +145,7 @@ def new_file_output(tree, directory: str, file_stem: str, socket_type: str):
     return node, node.inputs[0]
 
 
-def new_multilayer_file_output(tree, directory: str, file_stem: str, items):
+def new_multilayer_file_output(tree, directory: str, file_stem: str, items, codec: str = "ZIP"):
     """A File Output node writing one float32 multilayer EXR per frame, ``<directory>/<file_stem><frame>.exr``,
     with a layer per ``(name, socket_type)`` of ``items`` ("FLOAT", "VECTOR", "RGBA"). A layer named
     ``Vector`` keeps all four components (5.0 asks for them; 4.5 writes them; 4.2 writes X, Y, Z only).
@@ -154,8 +155,8 @@ def new_multilayer_file_output(tree, directory: str, file_stem: str, items):
     if hasattr(image_format, "media_type"):  # 5.0
         image_format.media_type = "MULTI_LAYER_IMAGE"
     image_format.file_format = "OPEN_EXR_MULTILAYER"
-    image_format.color_depth = "32"
-    image_format.exr_codec = "ZIP"
+    image_format.color_depth = "32"  # always: Cryptomatte ids are float32 bits
+    image_format.exr_codec = codec
     if hasattr(node, "file_output_items"):  # 5.0
         node.directory, node.file_name = directory, file_stem
         for name, socket_type in items:

@@ -260,7 +260,8 @@ def _free_location(tree) -> tuple[float, float]:
     return (max(n.location.x for n in others) + 400.0, max(n.location.y for n in others))
 
 
-def _setup_passes(scene, tree, layers, frame, directory: str, passes, location) -> tuple[int, list[str]]:
+def _setup_passes(scene, tree, layers, frame, directory: str, passes, codec: str,
+                  location) -> tuple[int, list[str]]:
     """(Re)make our passes node for the extra pass kinds ``passes``; returns (nodes added, pass kinds the
     render engine does not write, e.g. the index passes under EEVEE)."""
     old = our_nodes(tree).get("passes")
@@ -280,7 +281,7 @@ def _setup_passes(scene, tree, layers, frame, directory: str, passes, location) 
         if not any(layer in sources for layer in PASS_LAYERS[kind]):
             lacking.append(kind)
     node = compat.new_multilayer_file_output(tree, directory, PASSES_STEM,
-                                             [(layer, t) for layer, (t, _) in sources.items()])
+                                             [(layer, t) for layer, (t, _) in sources.items()], codec=codec)
     node[TAG], node.label, node.parent = "passes", "Depth Cloud passes", frame
     node[PASSES_PROPERTY] = [kind for kind in PASS_KINDS if kind in passes and kind not in lacking]
     node.location = location
@@ -289,9 +290,15 @@ def _setup_passes(scene, tree, layers, frame, directory: str, passes, location) 
     return (1 if old is None else 0), lacking
 
 
-def setup_outputs(scene, view_layer, directory: str, passes=()) -> SetupResult:
+#: Capture format -> (EXR codec, half-float colour). Depth and the passes stay float32 whatever the choice.
+CAPTURE_FORMATS = {"ZIP": ("ZIP", False), "NONE": ("NONE", False), "NONE_HALF": ("NONE", True),
+                   "ZIP_HALF": ("ZIP", True)}
+
+
+def setup_outputs(scene, view_layer, directory: str, passes=(), capture_format: str = "ZIP") -> SetupResult:
     """Enable the Depth pass (and the ``passes`` asked for: :data:`..core.frames.passes.PASS_KINDS`) of
-    ``view_layer`` and add (or refresh) our File Output nodes."""
+    ``view_layer`` and add (or refresh) our File Output nodes, writing :data:`CAPTURE_FORMATS` ``capture_format``."""
+    codec, half_color = CAPTURE_FORMATS[capture_format]
     if not directory.endswith(("/", "\\")):
         directory += "/"
     view_layer.use_pass_z = True
@@ -326,12 +333,14 @@ def setup_outputs(scene, view_layer, directory: str, passes=()) -> SetupResult:
             node.location = (x + 300.0, y + offset)
             added += 1
         compat.set_file_output_directory(node, directory)
+        compat.set_exr_format(node.format, single_channel=role == "depth", codec=codec,
+                              half=half_color and role == "color")
         if not node.inputs[0].is_linked:
             tree.links.new(layers.outputs[output], node.inputs[0])
     for kind in passes:
         for switch in PASS_SWITCHES[kind]:
             setattr(view_layer, switch, True)
-    made, lacking = _setup_passes(scene, tree, layers, frame, directory, set(passes),
+    made, lacking = _setup_passes(scene, tree, layers, frame, directory, set(passes), codec,
                                   (layers.location.x + 300.0, layers.location.y - 360.0))
     sync_capture(scene)
     return SetupResult(added=added + made, directory=directory, created_tree=created, passes_lacking=tuple(lacking))

@@ -39,9 +39,11 @@ class VIEW3D_PT_depth_cloud(bpy.types.Panel):
         box.prop_search(settings, "view_layer", context.scene, "view_layers")
         box.label(text="Extra Passes (point attributes):")
         box.prop(settings, "extra_passes")
+        box.prop(settings, "capture_format")
         row = box.row(align=True)
         setup = row.operator("depth_cloud.setup_outputs", icon="ADD")
         setup.directory, setup.extra_passes = settings.directory, settings.extra_passes
+        setup.capture_format = settings.capture_format
         row.operator("depth_cloud.remove_outputs", text="", icon="X")
         box.label(text=f"Writing to {directory}" if directory else "Not set up", icon="INFO")
         doubtful = compositor.doubtful_settings(context.scene)

@@ -13,6 +13,17 @@ DEPTH_FILE_ITEMS = (
 )
 
 
+#: How the captured EXRs are stored (depth is always float32: points never move). docs/benchmarks.md has the size
+#: of a frame and its decode time for each.
+CAPTURE_FORMAT_ITEMS = (
+    ("ZIP", "ZIP", "Lossless ZIP, float32 colour: the smallest exact files, the slowest to read (default)"),
+    ("NONE", "Uncompressed", "No compression, float32 colour: about 1.7x the size of ZIP, read about 4x faster"),
+    ("NONE_HALF", "Uncompressed, Half Colour", "No compression, half-float colour (depth stays float32): about "
+                  "the size of ZIP, read about 7x faster; colour to 11 bits, sRGB 8-bit values off by at most 1"),
+    ("ZIP_HALF", "ZIP, Half Colour", "Lossless ZIP of half-float colour (depth stays float32)"),
+)
+
+
 EXTRA_PASS_ITEMS = (
     ("OBJECT_INDEX", "Object Index", "The objects' Pass Index per pixel (Cycles): the object_index attribute"),
     ("MATERIAL_INDEX", "Material Index", "The materials' Pass Index per pixel (Cycles): the material_pass_index "
@@ -54,6 +65,10 @@ class DepthCloudSceneSettings(bpy.types.PropertyGroup):
     view_layer: bpy.props.StringProperty(
         name="View Layer", description="The view layer whose passes Set Up EXR Outputs captures (empty: the active "
                                        "one)", default="",
+    )
+    capture_format: bpy.props.EnumProperty(
+        name="Capture Format", description="How the captured EXRs are stored: smaller, or faster to read (depth is "
+                                           "always float32)", items=CAPTURE_FORMAT_ITEMS, default="ZIP",
     )
     attributes: bpy.props.EnumProperty(
         name="Attributes", description="Point attributes Build reads from the captured passes",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import bpy
 
 from .. import compat, compositor
-from ..properties import DEPTH_FILE_ITEMS, EXTRA_PASS_ITEMS
+from ..properties import CAPTURE_FORMAT_ITEMS, DEPTH_FILE_ITEMS, EXTRA_PASS_ITEMS
 from .base import finish
 
 
@@ -38,11 +38,16 @@ float32 depth EXR, a linear color EXR and the camera (JSON) into a folder"""
         name="Extra Passes", description="Passes to capture per frame in passes_NNNN.exr, read as point attributes",
         items=EXTRA_PASS_ITEMS, options={"ENUM_FLAG"}, default=set(),
     )
+    capture_format: bpy.props.EnumProperty(
+        name="Capture Format", description="How the EXRs are stored: smaller, or faster to read (depth is always "
+                                           "float32)", items=CAPTURE_FORMAT_ITEMS, default="ZIP",
+    )
 
     def invoke(self, context, event):
         settings = context.scene.depth_cloud
         self.directory, self.depth_files = settings.directory, settings.depth_files
         self.view_layer, self.extra_passes = settings.view_layer, settings.extra_passes
+        self.capture_format = settings.capture_format
         return self.execute(context)
 
     def execute(self, context):
@@ -57,10 +62,10 @@ float32 depth EXR, a linear color EXR and the camera (JSON) into a folder"""
         problem = compositor.unwritable_folder(self.directory)
         if problem is not None:
             return finish(self, context, "ERROR", f"Depth Cloud: the output folder cannot be written: {problem}")
-        result = compositor.setup_outputs(scene, layer, self.directory, self.extra_passes)
+        result = compositor.setup_outputs(scene, layer, self.directory, self.extra_passes, self.capture_format)
         settings = scene.depth_cloud
         settings.directory, settings.depth_files, settings.view_layer = result.directory, self.depth_files, layer.name
-        settings.extra_passes = self.extra_passes
+        settings.extra_passes, settings.capture_format = self.extra_passes, self.capture_format
         what = f"view layer '{layer.name}' to {result.directory}"
         if self.extra_passes:
             written = [kind for kind in compositor.PASS_KINDS if kind in self.extra_passes
