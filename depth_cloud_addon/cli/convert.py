@@ -212,7 +212,7 @@ def _per_frame(args, settings: ConvertSettings, jobs: list[ConvertJob], engine: 
         note(f"{skipped} frame(s) already complete from the same inputs and options, skipped (use --overwrite)")
     progress = Progress(len(todo))
     inputs = [path for job in todo for path in (job.depth_path, job.color_path, job.camera_path)]
-    with engine.start(inputs=inputs, outputs=[job.output for job in todo]) as workers:
+    with (engine if todo else Engine()).start(inputs=inputs, outputs=[job.output for job in todo]) as workers:
         try:
             report = walk_frames(todo, convert_frame, frame_of=lambda job: job.frame,
                                  output_of=lambda job: job.output, executor=workers.executor,
