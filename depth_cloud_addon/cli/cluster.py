@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import logging
 import os
 import socket
 from collections.abc import Iterator
@@ -53,6 +54,9 @@ def connect(address: str):
     """A :class:`distributed.Client` of the scheduler at ``address`` with at least one worker, or one line."""
     import distributed
 
+    # Dask's own log lines are not the user's: a worker lost while its result is fetched ("Couldn't gather 1 keys,
+    # rescheduling") is the engine doing its job, and what goes wrong reaches the user as one line of ours.
+    logging.getLogger("distributed").setLevel(logging.CRITICAL)
     timeout = connect_timeout()
     try:
         client = distributed.Client(address, timeout=timeout, set_as_default=False)
