@@ -3,7 +3,7 @@
 #   make test   venvs + lint + the whole suite under Blender 4.2 LTS, 4.5 LTS, 5.0, 5.2 LTS and 5.3
 #   make lint   ruff and mypy (pinned in requirements/blender-5.3.txt; configuration in pyproject.toml)
 #   make extension   the installable Blender extension, dist/depth_cloud-<version>.zip
-#   make bench  our Build vs the forum recipe on a 1080p Cycles frame (out/bench/, docs/benchmarks.md)
+#   make bench  our Build vs the forum recipe on a 1080p Cycles frame, the CLI's engines (out/bench/, docs/benchmarks.md)
 PIP_FLAGS ?= --quiet --disable-pip-version-check
 
 # Each bpy wheel needs the CPython it was built for: 4.2-5.0 Python 3.11, 5.1 and later Python 3.13.
@@ -66,10 +66,11 @@ lint: setup
 	$(VENV_53)/bin/mypy
 
 # The whole suite on every Blender we support; the core's suite on Python 3.11 (numpy 2 in the 4.2 venv,
-# numpy 1.26 in 5.0's) and 3.13 (5.3); the format readers (tests/formats) in the 4.2 venv.
+# numpy 1.26 in 5.0's) and 3.13 (5.3); the format readers (tests/formats) and the Dask cluster of --scheduler
+# (tests/cluster: a LocalCluster of 2 worker processes on 127.0.0.1) in the 4.2 venv.
 test: setup-all lint
 	node --test farm/flamenco/test/
-	$(VENV_42)/bin/python -m pytest tests/core tests/blender tests/formats
+	$(VENV_42)/bin/python -m pytest tests/core tests/blender tests/formats tests/cluster
 	$(VENV_45)/bin/python -m pytest tests/blender
 	$(VENV_50)/bin/python -m pytest tests/core tests/blender
 	$(VENV_52)/bin/python -m pytest tests/blender
@@ -90,10 +91,13 @@ extension: setup
 # Then, in the Open3D venv: Open3D must read our PLY (a missing Open3D fails that test), and the CLI vs
 # Open3D on the sequence's frame. bench_cli.py runs even when the test failed, to say which figures are
 # absent; the target then fails with the test's status. (-p no:dash: a pytest plugin that Open3D's dash brings.)
-bench: setup setup-open3d
+# Then convert on a local Dask cluster of 1 and 2 workers against --jobs 1/2 on the same frames, and the cost of one
+# task of each engine (tools/bench_cluster.py, in the 4.2 venv that has Dask; out/bench/cluster.json).
+bench: setup setup-open3d $(VENV_42)/.ready
 	$(VENV_53)/bin/python tools/bench.py
 	$(VENV_53)/bin/python tools/bench_sequence.py
 	$(VENV_53)/bin/python tools/bench_attributes.py
+	$(VENV_42)/bin/python tools/bench_cluster.py
 	DEPTH_CLOUD_REQUIRE_OPEN3D=1 $(VENV_O3D)/bin/python -m pytest -q -p no:dash tests/open3d; \
 	  status=$$?; $(VENV_O3D)/bin/python tools/bench_cli.py && exit $$status
 

@@ -11,7 +11,6 @@ Which format an output is, and what it holds, is the core's table (:mod:`..core.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import math
 import sys
@@ -21,7 +20,7 @@ from .. import __version__
 from ..core import CameraError, CameraModel, DepthCloudError
 from ..core.atomic import remove_stale_temporaries
 from ..core.formats.outputs import OutputFormat, output_format
-from ..core.frames.cloud import BuildOptions, motion_frame_files
+from ..core.frames.cloud import BuildOptions, CloudArrays, motion_frame_files
 from ..core.frames.export import (
     ExportOptions,
     SequenceFile,
@@ -33,12 +32,12 @@ from ..core.frames.export import (
     read_cloud_for,
 )
 from ..core.frames.files import FrameInputs, frame_files_of, frame_inputs
-from ..core.frames.fusion import PARTIAL_VERSION, Fusion, partial_complete, write_partial
+from ..core.frames.fusion import PARTIAL_VERSION, Fusion, fuse_frames, partial_complete, write_partial
 from ..core.frames.loop import FrameOutcome, run_frame, walk_frames
 from ..core.frames.passes import ATTRIBUTES, EDGE_THRESHOLD, check_attributes
+from .engine import Engine, add_engine
 from .frames import add_depth_kind, add_format, add_frames, at, frame_numbers
 from .report import CliError, Progress, bad_input, finish, layer_note, note, say
-from .workers import process_pool
 
 NO_CAMERA = ("no camera: give --camera CAMERA.json (the sidecar the Blender set-up writes) or --blend FILE.blend "
              "--camera-object NAME")
@@ -82,6 +81,11 @@ def convert_frame(job: ConvertJob) -> Converted:
     cloud = read_cloud_for(job_inputs(job), job.output, job.build)
     n = export_cloud(job.output, cloud, job.export, job=job.job_id)
     return Converted(n, cloud.view_layer, tuple(cloud.warnings))
+
+
+def read_fused(job: ConvertJob) -> CloudArrays:
+    """One frame's cloud for ``--fuse`` (a task of the frame loop, or of a chunk of :func:`fuse_frames`)."""
+    return read_cloud_for(job_inputs(job), job.output, job.build)
 
 
 def job_description(job: ConvertJob) -> dict:
@@ -159,6 +163,8 @@ def blend_cameras(args, numbers) -> dict:
 def run(args) -> int:
     """Depth EXR(s) + camera -> point cloud file(s)."""
     settings = ConvertSettings.from_args(args)
+    engine = Engine.from_args(args)
+    args = engine.resolve(args, ("input", "color", "camera", "output"))
     numbers = frame_numbers(args.frames, {"input": args.input, "camera": args.camera, "color": args.color,
                                           "output": args.output},
                             output=args.output, one_output=args.fuse or settings.fmt.one_file,
@@ -171,6 +177,10 @@ def run(args) -> int:
             fusion = Fusion(args.voxel)
         except DepthCloudError as exc:
             raise CliError(f"--voxel: {exc}") from None
+    if engine.remote and (numbers == [None] or settings.fmt.one_file):
+        raise CliError("--scheduler runs the frames of a sequence (--frames) into a file per frame or --fuse; "
+                       f"{'one file' if numbers == [None] else settings.fmt.name.upper() + ' of every frame'} "
+                       "is written here, without it")
     cameras = blend_cameras(args, numbers) if args.blend else {}
     jobs = []
     for frame in numbers:
@@ -189,11 +199,11 @@ def run(args) -> int:
               f"{layer_note([outcome.value.view_layer])})", file=sys.stderr)
         return 0
     if fusion is not None:
-        return _fused(args, settings, jobs, fusion)
-    return _per_frame(args, settings, jobs)
+        return _fused(args, settings, jobs, fusion, engine)
+    return _per_frame(args, settings, jobs, engine)
 
 
-def _per_frame(args, settings: ConvertSettings, jobs: list[ConvertJob]) -> int:
+def _per_frame(args, settings: ConvertSettings, jobs: list[ConvertJob], engine: Engine) -> int:
     for job in jobs:
         remove_stale_temporaries(job.output)  # of runs that died; live ones are left alone
     todo = [job for job in jobs if args.overwrite or not output_complete(job.output, settings.fmt.name, job.job_id)]
@@ -201,11 +211,11 @@ def _per_frame(args, settings: ConvertSettings, jobs: list[ConvertJob]) -> int:
     if skipped:
         note(f"{skipped} frame(s) already complete from the same inputs and options, skipped (use --overwrite)")
     progress = Progress(len(todo))
-    pool = process_pool(args.jobs, [job.output for job in todo]) if args.jobs > 1 else contextlib.nullcontext()
-    with pool as executor:
+    inputs = [path for job in todo for path in (job.depth_path, job.color_path, job.camera_path)]
+    with (engine if todo else Engine()).start(inputs=inputs, outputs=[job.output for job in todo]) as workers:
         try:
             report = walk_frames(todo, convert_frame, frame_of=lambda job: job.frame,
-                                 output_of=lambda job: job.output, executor=executor,
+                                 output_of=lambda job: job.output, executor=workers.executor,
                                  on_outcome=lambda o: progress.update(o.value.points if o.ok else 0))
         finally:
             progress.close()
@@ -214,7 +224,7 @@ def _per_frame(args, settings: ConvertSettings, jobs: list[ConvertJob]) -> int:
                                   f"{len(report.failed)} failed" + (f", {skipped} already complete" if skipped else ""))
 
 
-def _fused(args, settings: ConvertSettings, jobs: list[ConvertJob], fusion: Fusion) -> int:
+def _fused(args, settings: ConvertSettings, jobs: list[ConvertJob], fusion: Fusion, engine: Engine) -> int:
     """All frames' world-space points in one file, optionally one point per voxel (mean position/color),
     streamed through :class:`Fusion` a frame at a time. With ``--partial``, the voxel sums of these frames as a
     partial grid (:mod:`..core.frames.fusion`) that ``depth-cloud merge`` adds to the other chunks' exactly."""
@@ -244,9 +254,25 @@ def _fused(args, settings: ConvertSettings, jobs: list[ConvertJob], fusion: Fusi
             fused.add(outcome.frame)
         progress.update(len(outcome.value.points) if outcome.ok else 0)
 
+    def chunk_frame(outcome: FrameOutcome) -> None:  # fuse_frames' outcomes: the value is the frame's points
+        if outcome.ok:
+            fused.add(outcome.frame)
+        progress.update(outcome.value if outcome.ok else 0)
+
+    inputs = [path for job in jobs for path in (job.depth_path, job.color_path, job.camera_path)]
     try:
-        report = walk_frames(jobs, lambda job: read_cloud_for(job_inputs(job), args.output, job.build),
-                             frame_of=lambda job: job.frame, on_outcome=add, keep_values=False)
+        with engine.start(inputs=inputs, outputs=[args.output]) as workers:
+            if workers.executor is not None and fusion.grid is not None:  # chunks of frames, their sums merged
+                chunk = max(1, min(64, math.ceil(len(jobs) / (4 * workers.slots))))
+                try:
+                    grid, report = fuse_frames(jobs, read_fused, fusion.voxel_size, frame_of=lambda job: job.frame,
+                                               executor=workers.executor, chunk_size=chunk, on_outcome=chunk_frame)
+                except DepthCloudError as exc:
+                    raise CliError(f"--voxel {args.voxel:g}: {exc}") from None
+                fusion.merge(grid, len(fused))
+            else:  # here, or every point kept: each frame's cloud comes here in turn
+                report = walk_frames(jobs, read_fused, frame_of=lambda job: job.frame, executor=workers.executor,
+                                     on_outcome=add, keep_values=False)
     finally:
         progress.close()
     status = finish(report)
@@ -348,6 +374,7 @@ def add_parser(sub) -> None:
     add_format(convert)
     add_frames(convert)
     convert.add_argument("--jobs", type=int, default=1, help="worker processes for sequences")
+    add_engine(convert, jobs=False)
     convert.add_argument("--overwrite", action="store_true",
                          help="sequences: rewrite outputs that are complete and from the same inputs and options "
                               "(those are skipped otherwise; a single file is always written)")

@@ -3,10 +3,13 @@ transforms.json, a COLMAP model, 3D Gaussian Splatting's splats.ply; :mod:`..cor
 
 from __future__ import annotations
 
+import os
+
 from ..core import DepthCloudError
 from ..core.frames.cloud import BuildOptions
 from ..core.frames.export import ExportOptions, check_output
 from .convert import ConvertJob, job_inputs
+from .engine import Engine, add_engine
 from .frames import add_depth_kind, add_frames, at, frame_numbers, read_frames, sequence_end
 from .report import bad_input, note, say
 
@@ -16,6 +19,8 @@ def run(args) -> int:
     the export before anything is written."""
     from ..core.frames.dataset import export_dataset  # only this command needs the dataset writers
 
+    engine = Engine.from_args(args)
+    args = engine.resolve(args, ("input", "color", "camera", "output"))
     numbers = frame_numbers(args.frames, {"input": args.input, "camera": args.camera, "color": args.color})
     build = BuildOptions(stride=args.stride, depth_kind=args.depth_kind, view_layer=args.layer,
                          drop_edges=args.drop_edges)
@@ -29,7 +34,11 @@ def run(args) -> int:
     try:
         for inputs in frames:
             check_output(args.output, (inputs.files.depth_path, inputs.files.color_path, inputs.files.camera_path))
-        result = export_dataset(frames, args.output, voxel_size=args.voxel, colmap_format=args.colmap, build=build)
+        read = [path for f in frames for path in (f.files.depth_path, f.files.color_path, f.files.camera_path)]
+        written = [os.path.join(args.output, folder, "frame") for folder in ("images", "depth", "masks")]
+        with engine.start(inputs=read, outputs=written) as workers:  # each frame's files: a task
+            result = export_dataset(frames, args.output, voxel_size=args.voxel, colmap_format=args.colmap,
+                                    build=build, executor=workers.executor)
     except (DepthCloudError, OSError) as exc:
         raise bad_input(exc) from None
     say("warning", list(result.warnings))
@@ -59,5 +68,6 @@ def add_parser(sub) -> None:
                               "most 1M points)")
     dataset.add_argument("--colmap", choices=("binary", "text"), default="binary",
                          help="COLMAP model files: .bin (default) or .txt")
+    add_engine(dataset, "frames' images and depth maps")
     dataset.add_argument("-o", "--output", required=True, help="output folder")
     dataset.set_defaults(run=run)

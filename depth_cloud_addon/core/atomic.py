@@ -22,7 +22,8 @@ import re
 import secrets
 import socket
 
-__all__ = ["atomic_path", "atomic_write", "remove_stale_temporaries", "temporary_prefix", "write_text"]
+__all__ = ["atomic_path", "atomic_write", "remove_stale_temporaries", "remove_stale_temporaries_in", "temporary_prefix",
+           "write_text"]
 
 _MAX_BASE = 120  # bytes of the target's name kept in a temporary name (+ host, pid, random part, ".tmp")
 _HOST = re.sub(r"[^A-Za-z0-9_-]", "_", socket.gethostname())[:32] or "host"
@@ -93,6 +94,23 @@ def remove_stale_temporaries(path, *, refresh: bool = False) -> list[str]:
         with contextlib.suppress(OSError):
             os.remove(os.path.join(folder, name))
             removed.append(os.path.join(folder, name))
+    return removed
+
+
+def remove_stale_temporaries_in(folder) -> list[str]:
+    """Remove every temporary file in ``folder`` left by this machine's processes that no longer run, whatever
+    its target (the folder's outputs were written by many processes: a cluster's workers, one of them killed);
+    returns their paths. Lists the folder afresh."""
+    folder = os.path.abspath(os.fspath(folder))
+    _candidates.pop(folder, None)  # a later write lists the folder again
+    removed = []
+    for candidates in _index(folder).values():
+        for name, pid in candidates:
+            if _running(pid):
+                continue
+            with contextlib.suppress(OSError):
+                os.remove(os.path.join(folder, name))
+                removed.append(os.path.join(folder, name))
     return removed
 
 

@@ -117,6 +117,28 @@ def test_leftovers_of_dead_runs_are_removed_and_others_kept(tmp_path):
     assert {live.name, elsewhere.name, foreign.name, other_target.name, target.name} <= set(left)
 
 
+def test_a_folder_sweep_removes_every_target_leftover_of_dead_processes_of_this_machine(tmp_path):
+    """What a cluster's killed workers left among a run's outputs (issue 27): every target's leftovers of this
+    machine's dead processes, even after this process listed the folder; nothing else."""
+    from depth_cloud_addon.core.atomic import remove_stale_temporaries, remove_stale_temporaries_in
+
+    remove_stale_temporaries(tmp_path / "c_0001.ply")  # the folder is listed (and kept in memory) before ...
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead_pid, host = int(dead.stdout), atomic._HOST
+    stale = [tmp_path / f".c_{n:04d}.ply.{host}~{dead_pid}-0123abcd.tmp" for n in (1, 2, 3)]  # ... a worker dies
+    stale.append(tmp_path / f".frame_0001.exr.{host}~{dead_pid}-89abcdef.tmp.exr")
+    live = tmp_path / f".c_0004.ply.{host}~{os.getppid()}-0123abcd.tmp"
+    elsewhere = tmp_path / f".c_0005.ply.farm-node-7~{dead_pid}-0123abcd.tmp"
+    foreign = tmp_path / ".c_0006.ply.notours.tmp"
+    output = tmp_path / "c_0007.ply"
+    for path in (*stale, live, elsewhere, foreign, output):
+        path.write_bytes(b"x")
+    removed = remove_stale_temporaries_in(tmp_path)
+    assert sorted(removed) == sorted(str(p) for p in stale)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in (live, elsewhere, foreign, output))
+    assert remove_stale_temporaries_in(tmp_path / "missing") == []
+
+
 def test_a_long_legal_name_does_not_fail_because_of_the_temporary_suffix(tmp_path):
     target = tmp_path / ("c" * 251 + ".ply")  # 255 bytes: the longest legal name
     write_ply(target, POINTS)

@@ -15,7 +15,8 @@ Pure numpy (+ OpenEXR through the core, + zlib); never imports ``bpy``. :func:`e
   the frames' depth: :class:`.cloud.BuildOptions` (stride, depth range, dropped edges) shape the point cloud only.
 * ``masks/frame_NNNN.png``: only with a transparent film: 8-bit, 255 where alpha >= 0.5 (the pixel is mostly
   covered: train on it), 0 elsewhere.
-* ``sparse_pc.ply``: the initial point cloud: every frame's points fused on a voxel grid (:class:`.fusion.Fusion`),
+* ``sparse_pc.ply``: the initial point cloud: every frame's points fused on a voxel grid (the exact voxel sums of
+  :mod:`.fusion`, each frame's merged in),
   colours un-premultiplied and written as sRGB ``uchar`` by :func:`.ply.write_ply`.
 * ``splats.ply``: the same points as 3D Gaussians in the reference 3DGS layout at SH degree 3 (see
   :mod:`..formats.splats`): a flat disc facing the camera that saw the point from closest, of the point's radius
@@ -67,7 +68,9 @@ The frames are read up to three times (check, write, tracks); what fits in :data
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
+import functools
 import math
 import os
 from dataclasses import dataclass
@@ -88,11 +91,18 @@ from ..geometry.projection import (
     size_mismatch_message,
     valid_depth_mask,
 )
-from ..geometry.voxel import VoxelExtentError, group_integers, pack_voxel_indices, unpack_voxel_keys, voxel_keys
+from ..geometry.voxel import (
+    ExactVoxelAccumulator,
+    VoxelExtentError,
+    group_integers,
+    pack_voxel_indices,
+    unpack_voxel_keys,
+    voxel_keys,
+)
 from .cloud import BuildOptions, CloudArrays, read_cloud
 from .depth import read_frame_depth
 from .files import FrameInputs
-from .fusion import Fusion
+from .loop import FrameOutcome, walk_frames
 
 __all__ = ["AUTO_MAX_POINTS", "DatasetResult", "TRACK_MAX_OFFSET_PX", "auto_voxel_size", "export_dataset"]
 
@@ -357,8 +367,49 @@ def _straight(colors: np.ndarray) -> np.ndarray:
         return np.where(alpha > 0, colors[..., :3] / np.where(alpha > 0, alpha, 1.0), 0.0).astype(np.float32)
 
 
+@dataclass(frozen=True)
+class _FrameWritten:
+    """A frame's files are written: its depth pixels clipped in the 16-bit PNG, and its exact voxel sums."""
+
+    clipped: int
+    grid: ExactVoxelAccumulator
+
+
+def _write_frame(images: _FrameImages, cloud: CloudArrays, out_dir: str, paths, size: float) -> _FrameWritten:
+    """Write one frame's image, depth PNG and EXR (and mask: ``paths`` = image, depth, mask or None) into
+    ``out_dir``; sum its cloud into an exact voxel grid of ``size``."""
+    image_path, depth_path, mask_path = paths
+    alpha = np.clip(images.color[..., 3], 0.0, 1.0)
+    if mask_path is not None:  # a transparent film
+        rgba = np.concatenate([linear_to_srgb8(_straight(images.color)),
+                               np.rint(alpha * 255.0).astype(np.uint8)[..., None]], axis=-1)
+        write_png(os.path.join(out_dir, image_path), rgba)
+        mask = np.where(alpha >= MASK_MIN_ALPHA, 255, 0).astype(np.uint8)
+        write_png(os.path.join(out_dir, mask_path), mask)
+    else:
+        write_png(os.path.join(out_dir, image_path), linear_to_srgb8(images.color[..., :3]))
+    valid = np.isfinite(images.planar)
+    millimetres = np.rint(np.where(valid, images.planar.astype(np.float64), 0.0) * DEPTH_PNG_SCALE)
+    clipped = int(np.count_nonzero(millimetres > DEPTH_PNG_MAX))
+    millimetres = np.where(valid, np.clip(millimetres, 1, DEPTH_PNG_MAX), 0).astype(np.uint16)
+    write_png(os.path.join(out_dir, depth_path), millimetres)
+    write_exr(os.path.join(out_dir, depth_path[:-4] + ".exr"), {"V": images.planar}, depth_kind="planar")
+    grid = ExactVoxelAccumulator(size)
+    grid.add(cloud.points_world, cloud.colors, cloud.radii)  # Fusion's sums (the voxels were checked above)
+    return _FrameWritten(clipped, grid)
+
+
+def _read_and_write_frame(build: BuildOptions, out_dir: str, size: float, item) -> _FrameWritten:
+    """:func:`_write_frame` as a task of an executor: the worker reads the frame itself (``item``: index, inputs,
+    paths); errors name the file, as the check pass does."""
+    _index, inputs, *paths = item
+    frame = _Frames([inputs], build)
+    return _write_frame(frame.images(0), frame.cloud(0), out_dir, paths, size)
+
+
 def export_dataset(frames: list[FrameInputs], out_dir, *, voxel_size: float = 0.0, colmap_format: str = "binary",
-                   build: BuildOptions | None = None, max_points: int = AUTO_MAX_POINTS) -> DatasetResult:
+                   build: BuildOptions | None = None, max_points: int = AUTO_MAX_POINTS,
+                   executor: concurrent.futures.Executor | None = None) -> DatasetResult:
     """Write ``frames`` as a training dataset in ``out_dir`` (see the module docstring for every file and
     convention); returns what was written.
 
@@ -367,6 +418,11 @@ def export_dataset(frames: list[FrameInputs], out_dir, *, voxel_size: float = 0.
     frames' pixels make the cloud (stride, depth range, depth kind, view layer, dropped edges); its ``space``
     and ``attributes`` are ignored (world space, no attributes). A bad frame raises its
     :class:`DepthCloudError` before anything is written (``out_dir`` is not created).
+
+    ``executor``: any :class:`concurrent.futures.Executor` (a process pool, Dask's ``client.get_executor()``,
+    ...): each frame's images, depth maps and masks are then read and written by its task (the workers see
+    ``out_dir`` at the same path), and their voxel sums merged exactly: the same bytes as without it. The check
+    and the tracks read the frames here.
     """
     frames = list(frames)
     if not frames:
@@ -404,38 +460,36 @@ def export_dataset(frames: list[FrameInputs], out_dir, *, voxel_size: float = 0.
     assert grid.size is not None  # frames is not empty: grid.add() ran
     size = float(grid.size)
 
-    # 2. Images, depth maps and masks; the fusion.
+    # 2. Images, depth maps and masks, and each frame's exact voxel sums: a frame per task of ``executor`` (its
+    #    worker reads the frame and writes its files), or here from the frames read above; the sums merged exactly.
     for folder in ("images", "depth") + (("masks",) if has_alpha else ()):
         os.makedirs(os.path.join(out_dir, folder), exist_ok=True)
     image_paths = [f"images/{name}.png" for name in names]
     depth_paths = [f"depth/{name}.png" for name in names]
     mask_paths = [f"masks/{name}.png" for name in names] if has_alpha else []
-    fusion = Fusion(size)
-    fused_keys = np.zeros(0, np.int64)
+    fused = ExactVoxelAccumulator(size)
     clipped = 0
-    for index in range(len(frames)):
-        images = reader.images(index)
-        alpha = np.clip(images.color[..., 3], 0.0, 1.0)
-        if has_alpha:
-            rgba = np.concatenate([linear_to_srgb8(_straight(images.color)),
-                                   np.rint(alpha * 255.0).astype(np.uint8)[..., None]], axis=-1)
-            write_png(os.path.join(out_dir, image_paths[index]), rgba)
-            mask = np.where(alpha >= MASK_MIN_ALPHA, 255, 0).astype(np.uint8)
-            write_png(os.path.join(out_dir, mask_paths[index]), mask)
-        else:
-            write_png(os.path.join(out_dir, image_paths[index]), linear_to_srgb8(images.color[..., :3]))
-        valid = np.isfinite(images.planar)
-        millimetres = np.rint(np.where(valid, images.planar.astype(np.float64), 0.0) * DEPTH_PNG_SCALE)
-        clipped += int(np.count_nonzero(millimetres > DEPTH_PNG_MAX))
-        millimetres = np.where(valid, np.clip(millimetres, 1, DEPTH_PNG_MAX), 0).astype(np.uint16)
-        write_png(os.path.join(out_dir, depth_paths[index]), millimetres)
-        write_exr(os.path.join(out_dir, depth_paths[index][:-4] + ".exr"), {"V": images.planar}, depth_kind="planar")
-        cloud = reader.cloud(index)
-        fusion.add(cloud)
-        fused_keys = _sorted_unique(np.concatenate([fused_keys, voxel_keys(cloud.points_world, size)]))
-    points, colors, radii = fusion.result()
-    if len(points) != fused_keys.size:
-        raise RuntimeError("export_dataset: the fused cloud and its voxels disagree")
+
+    def frame_written(outcome: FrameOutcome) -> None:
+        nonlocal clipped
+        if not outcome.ok:  # every frame was checked above: a file that cannot be written (or changed meanwhile)
+            raise DepthCloudError(outcome.error)
+        clipped += outcome.value.clipped
+        fused.merge(outcome.value.grid)
+
+    items = [(index, inputs, image_paths[index], depth_paths[index], mask_paths[index] if has_alpha else None)
+             for index, inputs in enumerate(frames)]
+    if executor is None:
+        def work(item):
+            return _write_frame(reader.images(item[0]), reader.cloud(item[0]), out_dir, item[2:], size)
+    else:
+        work = functools.partial(_read_and_write_frame, build, out_dir, size)
+    walk_frames(items, work, frame_of=lambda item: item[1].frame, executor=executor, on_outcome=frame_written,
+                keep_values=False)
+    if fused.channels is None:
+        raise NoValidDepthError("no frame was fused")
+    points, colors, radii, _counts = fused.result()
+    fused_keys = fused.arrays()["keys"]
     srgb8 = linear_to_srgb8(_straight(colors))
 
     # 3. Tracks: every frame's observations of the fused points, and the nearest camera of each point.

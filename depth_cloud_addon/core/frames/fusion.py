@@ -44,14 +44,27 @@ from it -- is the same bytes whichever partials hold which frames and in whichev
 and the same as ``convert --fuse --voxel S`` of all the frames on one machine. Partials of another voxel size
 or origin, other channels or another format version, or that share a frame, are refused
 (:class:`PartialGridError`).
+
+On any engine
+-------------
+:func:`fuse_frames` fuses a sequence in chunks of frames, each chunk a task of any
+:class:`concurrent.futures.Executor` (a ``--jobs`` process pool, a Dask cluster's ``client.get_executor()``, ...)
+or run here: a task (:func:`fuse_chunk`) reads its frames and returns their exact voxel sums and outcomes, and
+the sums are combined as they come by a tree merge (a binary counter: pairs of equal size, so at most about
+log2(chunks) grids are held). The sums being exact, the grid is the same bits as one :class:`Fusion` fed every
+frame here, whatever the chunks, the engine and the order in which the tasks finish.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
+import dataclasses
+import functools
 import json
 import os
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import cast
+from typing import Any, cast
 
 import numpy as np
 
@@ -59,9 +72,11 @@ from ..atomic import atomic_write
 from ..errors import DepthCloudError, NoValidDepthError
 from ..geometry.voxel import SUM_FRACTION_BITS, ExactVoxelAccumulator
 from .cloud import CloudArrays
+from .loop import FrameOutcome, FrameReport, run_frame, walk_frames
 
-__all__ = ["PARTIAL_FORMAT", "PARTIAL_VERSION", "Fusion", "PartialGrid", "PartialGridError", "check_partials",
-           "merge_partials", "partial_complete", "read_partial", "write_partial"]
+__all__ = ["PARTIAL_FORMAT", "PARTIAL_VERSION", "FusedChunk", "Fusion", "PartialGrid", "PartialGridError",
+           "check_partials", "fuse_chunk", "fuse_frames", "merge_partials", "partial_complete", "read_partial",
+           "write_partial"]
 
 #: The ``format`` tag and ``version`` of a partial grid file.
 PARTIAL_FORMAT = "depth-cloud partial voxel grid"
@@ -101,6 +116,14 @@ class Fusion:
             self._parts.append((points_world, colors, radii))
         self.frames += 1
         self.points_in += len(points_world)
+
+    def merge(self, grid: ExactVoxelAccumulator, frames: int) -> None:
+        """Add the exact voxel sums of ``frames`` frames fused elsewhere (:func:`fuse_frames`, a chunk's task)."""
+        if self.grid is None:
+            raise ValueError("Fusion.merge: only a fusion with a voxel size takes voxel sums")
+        self.grid.merge(grid)
+        self.frames += frames
+        self.points_in += grid.points_added
 
     def result(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(points_world (N, 3), colors (N, 4), radii (N,))`` of everything added.
@@ -259,3 +282,102 @@ def merge_partials(paths) -> tuple[ExactVoxelAccumulator, list[PartialGrid]]:
         assert partial.grid is not None  # read with its grid
         merged.merge(partial.grid)
     return merged, headers
+
+
+# -- on any engine: chunks of frames as tasks, combined by a tree merge ------------------------------------------
+
+
+@dataclass(frozen=True)
+class FusedChunk:
+    """What one chunk of frames gives (:func:`fuse_chunk`): each frame's outcome (its ``value``: the number of
+    points the frame added), the exact voxel sums of the frames fused (None: none was), and the ``error`` that
+    stopped the fusion (a voxel grid too fine for the scene, ...), if any."""
+
+    outcomes: tuple[FrameOutcome, ...]
+    grid: ExactVoxelAccumulator | None
+    error: str | None = None
+
+
+def fuse_chunk(work: Callable[[Any], CloudArrays], voxel_size: float, frames) -> FusedChunk:
+    """Fuse one chunk: ``frames`` are ``(frame, item, output)``, ``work(item)`` gives the frame's cloud (a frame
+    whose work fails is an outcome with its error, as in :func:`.loop.run_frame`). Module-level and picklable
+    (with a picklable ``work``): a task of any executor, which sends back only the sums and the outcomes."""
+    grid = ExactVoxelAccumulator(voxel_size)
+    outcomes: list[FrameOutcome] = []
+    for frame, item, output in frames:
+        outcome = run_frame(work, item, frame, output)
+        if outcome.ok:
+            cloud = outcome.value
+            try:
+                grid.add(cloud.points_world, cloud.colors, cloud.radii)
+            except DepthCloudError as exc:  # the grid is unchanged; no frame after it is fused (as in Fusion)
+                return FusedChunk(tuple(outcomes), grid if grid.channels is not None else None, str(exc))
+            outcome = dataclasses.replace(outcome, value=len(cloud.points_world))
+        outcomes.append(outcome)
+    return FusedChunk(tuple(outcomes), grid if grid.channels is not None else None)
+
+
+class _TreeMerge:
+    """Exact voxel grids added as they come and merged in pairs of equal rank (a binary counter)."""
+
+    def __init__(self, voxel_size: float):
+        self.voxel_size = voxel_size
+        self.ranks: list[ExactVoxelAccumulator | None] = []
+
+    def add(self, grid: ExactVoxelAccumulator) -> None:
+        rank = 0
+        while rank < len(self.ranks) and self.ranks[rank] is not None:
+            held = self.ranks[rank]
+            assert held is not None  # (checked in the loop's condition)
+            held.merge(grid)
+            grid, self.ranks[rank] = held, None
+            rank += 1
+        if rank == len(self.ranks):
+            self.ranks.append(None)
+        self.ranks[rank] = grid
+
+    def result(self) -> ExactVoxelAccumulator:
+        total = ExactVoxelAccumulator(self.voxel_size)
+        for grid in self.ranks:
+            if grid is not None:
+                total.merge(grid)
+        return total
+
+
+def fuse_frames(items: Iterable, work: Callable[[Any], CloudArrays], voxel_size: float, *,
+                frame_of: Callable[[Any], int | None] = lambda i: i, output_of: Callable[[Any], Any] | None = None,
+                executor: concurrent.futures.Executor | None = None, chunk_size: int = 1,
+                report: FrameReport | None = None, on_outcome: Callable[[FrameOutcome], None] | None = None,
+                ) -> tuple[ExactVoxelAccumulator, FrameReport]:
+    """Fuse every item's cloud (``work(item)``) into one exact voxel grid of ``voxel_size``, in chunks of
+    ``chunk_size`` items, each chunk a task of ``executor`` (any :class:`concurrent.futures.Executor`; None: here),
+    combined by a tree merge (see the module docstring): the same bits as a :class:`Fusion` of every frame.
+
+    Each frame's outcome (value: its number of points) goes to ``report`` and ``on_outcome``, in the items'
+    order, a chunk at a time. A frame that fails is left out and listed; an error of the fusion itself (a grid
+    too fine for the scene) raises :class:`DepthCloudError` and cancels the chunks not done. ``work`` and the
+    items must be picklable for an executor of other processes.
+    """
+    if chunk_size < 1:
+        raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
+    report = report if report is not None else FrameReport()
+    frames = [(frame_of(item), item, output_of(item) if output_of is not None else None) for item in items]
+    chunks = [frames[start:start + chunk_size] for start in range(0, len(frames), chunk_size)]
+    tree = _TreeMerge(voxel_size)
+
+    def done(chunk_outcome: FrameOutcome) -> None:
+        chunk = chunk_outcome.value
+        if not chunk_outcome.ok:  # fuse_chunk keeps its frames' errors: not reached unless the chunk itself failed
+            raise DepthCloudError(chunk_outcome.error)
+        for outcome in chunk.outcomes:
+            report.add(outcome)
+            if on_outcome is not None:
+                on_outcome(outcome)
+        if chunk.grid is not None:
+            tree.add(chunk.grid)
+        if chunk.error is not None:
+            raise DepthCloudError(chunk.error)
+
+    walk_frames(chunks, functools.partial(fuse_chunk, work, voxel_size), frame_of=lambda chunk: None,
+                executor=executor, on_outcome=done, keep_values=False)
+    return tree.result(), report

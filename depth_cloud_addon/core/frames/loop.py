@@ -154,6 +154,7 @@ def walk_frames(items: Iterable, work: Callable[[Any], Any], *, frame_of: Callab
     ``keep_values=False``: the report keeps each frame's outcome without its value once ``on_outcome`` has used it
     (a fusion of many frames holds one cloud at a time).
     ``executor``: run the work as its tasks (``work`` and the items must then be picklable); None runs it here.
+    A task's value is let go once ``on_outcome`` has had it, so ``keep_values=False`` streams on any engine.
     ``stop()``: checked before each frame; once true, the frames not started are left (tasks not started are
     cancelled) and the report holds the frames done. An exception in the caller's thread (Ctrl-C, a signal, a bug)
     cancels the tasks not started and propagates.
@@ -175,13 +176,16 @@ def walk_frames(items: Iterable, work: Callable[[Any], Any], *, frame_of: Callab
                 break
             done(run_frame(work, item, frame_of(item), output(item)))
         return report
-    futures = [executor.submit(run_frame, work, item, frame_of(item), output(item)) for item in items]
+    futures: list = [executor.submit(run_frame, work, item, frame_of(item), output(item)) for item in items]
     try:
-        for future in futures:
+        for index, future in enumerate(futures):
             if stop is not None and stop():
                 break
-            done(future.result())
+            outcome = future.result()
+            futures[index] = None  # the value is the caller's now: with keep_values=False nothing holds it
+            done(outcome)
     finally:
         for future in futures:
-            future.cancel()  # only those not started; a no-op for the done ones
+            if future is not None:
+                future.cancel()  # those not done: not started (or, on a cluster, any not finished)
     return report
