@@ -56,8 +56,18 @@ def commands() -> tuple:
     return (convert, depth, cameras, dataset, merge, inspect)
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse with one line per error: ``depth-cloud: error: --stride: invalid int value: 'x'`` (exit status 2,
+    like every bad input), not a usage block."""
+
+    def error(self, message):
+        message = message.removeprefix("argument ")
+        print(f"depth-cloud: error: {message} (see {self.prog} --help)", file=sys.stderr)
+        raise SystemExit(EXIT_BAD_INPUT)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="depth-cloud", description="Exact point clouds and ground truth from "
+    parser = Parser(prog="depth-cloud", description="Exact point clouds and ground truth from "
                                      "Blender depth EXRs, without Blender.")
     parser.add_argument("--version", action="version", version=f"depth-cloud {__version__}",
                         help="print the version and exit")

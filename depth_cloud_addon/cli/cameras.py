@@ -7,8 +7,9 @@ import os
 import sys
 
 from ..core import DepthCloudError
+from ..core.frames.export import InputSet, check_output
 from ..core.frames.files import read_camera_sidecar
-from .frames import add_frames, at, frame_numbers, read_frames, sequence_end
+from .frames import add_frames, at, frame_numbers, present_frames, read_frames, sequence_end
 from .report import CliError, bad_input
 
 
@@ -19,7 +20,16 @@ def run(args) -> int:
     numbers = frame_numbers(args.frames, {"camera": args.camera})
     if os.path.exists(args.output) and not os.path.isdir(args.output):
         raise CliError(f"{args.output}: is a file, not a folder: -o names the folder for cameras.json")
-    report = read_frames(numbers, lambda frame: read_camera_sidecar(at(args.camera, frame)), "camera")
+    total = len(numbers)
+    numbers, missing = present_frames(numbers, args.camera, "camera")
+    outputs = [os.path.join(args.output, name) for name in ("cameras.json", "transforms.json")]
+    sidecars = InputSet(at(args.camera, frame) for frame in numbers)
+    try:
+        for output in outputs:
+            check_output(output, sidecars)
+    except DepthCloudError as exc:
+        raise bad_input(exc) from None
+    report = read_frames(numbers, lambda frame: read_camera_sidecar(at(args.camera, frame)), "camera", missing)
     kept = [o.frame for o in report.done]
     cameras = report.values
 
@@ -44,7 +54,7 @@ def run(args) -> int:
     except OSError as exc:
         raise bad_input(exc) from None
     print(f"{len(cameras)} camera(s) -> {', '.join(os.path.join(args.output, w) for w in written)}", file=sys.stderr)
-    return sequence_end(report, len(numbers), "camera") if report.failed else 0
+    return sequence_end(report, total, "camera") if report.failed else 0
 
 
 def add_parser(sub) -> None:

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from ..core import DepthCloudError
 from ..core.frames.cloud import BuildOptions
-from ..core.frames.export import ExportOptions, check_output
+from ..core.frames.export import ExportOptions
 from .convert import ConvertJob, job_inputs
-from .frames import add_depth_kind, add_frames, at, frame_numbers, read_frames, sequence_end
-from .report import bad_input, note, say
+from .frames import add_depth_kind, add_frames, at, frame_numbers, present_frames, read_frames, sequence_end
+from .report import CliError, bad_input, note, say
 
 
 def run(args) -> int:
@@ -16,6 +16,8 @@ def run(args) -> int:
     the export before anything is written."""
     from ..core.frames.dataset import export_dataset  # only this command needs the dataset writers
 
+    if args.stride < 1:
+        raise CliError(f"--stride must be >= 1, got {args.stride}")
     numbers = frame_numbers(args.frames, {"input": args.input, "camera": args.camera, "color": args.color})
     build = BuildOptions(stride=args.stride, depth_kind=args.depth_kind, view_layer=args.layer,
                          drop_edges=args.drop_edges)
@@ -24,11 +26,11 @@ def run(args) -> int:
         return job_inputs(ConvertJob(frame, at(args.input, frame), at(args.color, frame), at(args.camera, frame),
                                      None, args.output, build, ExportOptions()))
 
-    report = read_frames(numbers, inputs_of, "frame")
+    total = len(numbers)
+    numbers, report = present_frames(numbers, args.input, "depth")
+    report = read_frames(numbers, inputs_of, "frame", report)
     frames = report.values
     try:
-        for inputs in frames:
-            check_output(args.output, (inputs.files.depth_path, inputs.files.color_path, inputs.files.camera_path))
         result = export_dataset(frames, args.output, voxel_size=args.voxel, colmap_format=args.colmap, build=build)
     except (DepthCloudError, OSError) as exc:
         raise bad_input(exc) from None
@@ -38,7 +40,7 @@ def run(args) -> int:
          f"camera(s), {result.colmap_points:,} points, mean track {result.mean_track_length:.2f}), sparse_pc.ply "
          f"and splats.ply ({result.points:,} points, voxel {result.voxel_size:g} m"
          + (" chosen automatically)" if result.voxel_size_auto else ")"))
-    return sequence_end(report, len(numbers), "frame") if report.failed else 0
+    return sequence_end(report, total, "frame") if report.failed else 0
 
 
 def add_parser(sub) -> None:

@@ -10,7 +10,7 @@ from ..core.frames.depth import write_depth_kinds
 from ..core.frames.export import check_output
 from ..core.frames.files import read_sidecar
 from ..core.frames.loop import walk_frames
-from .frames import add_depth_kind, add_frames, add_layer, at, frame_numbers, sequence_end
+from .frames import add_depth_kind, add_frames, add_layer, at, frame_numbers, present_frames, sequence_end
 from .report import CliError, say
 
 
@@ -31,10 +31,12 @@ def run(args) -> int:
             say("note", outcome.value.notes)
             print(f"{outcome.value.depth_path} -> {outcome.value.paths[0]} ({args.to_kind})", file=sys.stderr)
 
-    report = walk_frames(numbers, convert, output_of=lambda frame: at(args.output, frame), on_outcome=show)
+    total = len(numbers)
+    numbers, report = present_frames(numbers, args.input, "depth")
+    walk_frames(numbers, convert, output_of=lambda frame: at(args.output, frame), on_outcome=show, report=report)
     if numbers == [None] and report.failed:
         raise CliError(report.failed[0].error)
-    return sequence_end(report, len(numbers), "depth map")
+    return sequence_end(report, total, "depth map")
 
 
 def add_parser(sub) -> None:

@@ -16,21 +16,28 @@ file. The temporary name stays within the file system's 255-byte limit whatever 
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import os
 import re
 import secrets
 import socket
 
-__all__ = ["atomic_path", "atomic_write", "remove_stale_temporaries", "temporary_prefix", "write_text"]
+__all__ = ["atomic_path", "atomic_write", "check_writable", "library_path", "remove_stale_temporaries",
+           "temporary_prefix", "write_text"]
 
 _MAX_BASE = 120  # bytes of the target's name kept in a temporary name (+ host, pid, random part, ".tmp")
 _HOST = re.sub(r"[^A-Za-z0-9_-]", "_", socket.gethostname())[:32] or "host"
 
 
 def temporary_prefix(path) -> str:
-    """The folder-relative prefix of every temporary file of ``path``: ``.NAME.`` (shortened if long)."""
+    """The folder-relative prefix of every temporary file of ``path``: ``.NAME.`` (shortened if long; a name that
+    is not valid UTF-8 with its bytes written as ``\\xNN``, so that libraries that take a str path can open it)."""
     base = os.path.basename(os.path.abspath(os.fspath(path)))
+    try:
+        base.encode("utf-8")
+    except UnicodeEncodeError:  # undecodable bytes of the OS's name (surrogate escapes)
+        base = base.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
     if len(base.encode("utf-8")) > _MAX_BASE:
         digest = hashlib.sha1(base.encode("utf-8")).hexdigest()[:12]
         base = base.encode("utf-8")[:_MAX_BASE - 13].decode("utf-8", "ignore") + "~" + digest
@@ -105,11 +112,55 @@ def atomic_path(path, suffix: str = ""):
     remove_stale_temporaries(path)
     tmp = _temporary_path(path, suffix)
     try:
+        # Created here, so a folder that cannot take it is an OSError with its reason (not a library's message).
+        os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
         yield tmp
         os.replace(tmp, path)
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.remove(tmp)
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+@contextlib.contextmanager
+def library_path(path):
+    """A name of ``path`` for libraries that take a str path and encode it as UTF-8 (OpenEXR, libE57, USD): the path
+    itself, or, when the OS's name is not valid UTF-8 (Python holds its bytes as surrogate escapes), a name through
+    ``/proc/self/fd`` (Linux): the folder opened, for a file to read or create in it, or the file itself when its
+    own name is the undecodable part (to read it). ``OSError`` where there is no such way."""
+    path = os.fspath(path)
+    if _encodable(path):
+        yield path
+        return
+    fds = "/proc/self/fd"
+    if not os.path.isdir(fds):
+        raise OSError(errno.EILSEQ, "a name that is not UTF-8, which this system gives no other way to reach", path)
+    folder, name = os.path.split(os.path.abspath(path))
+    fd = os.open(folder, os.O_RDONLY) if _encodable(name) else os.open(path, os.O_RDONLY)
+    try:
+        yield f"{fds}/{fd}/{name}" if _encodable(name) else f"{fds}/{fd}"
+    finally:
+        os.close(fd)
+
+
+def check_writable(path) -> None:
+    """Raise ``OSError`` (with its reason, e.g. "Permission denied") unless a file can be written at ``path``: its
+    folder is made if needed and a temporary file is created there and removed. For outputs written only at the end
+    of a long job (every frame in one file), so that a folder that refuses them stops the job before any work."""
+    path = os.fspath(path)
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    if os.path.isdir(path):
+        raise IsADirectoryError(errno.EISDIR, "is a folder", path)
+    tmp = _temporary_path(path)
+    os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+    os.remove(tmp)
 
 
 @contextlib.contextmanager

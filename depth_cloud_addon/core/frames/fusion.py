@@ -59,9 +59,10 @@ from ..atomic import atomic_write
 from ..errors import DepthCloudError, NoValidDepthError
 from ..geometry.voxel import SUM_FRACTION_BITS, ExactVoxelAccumulator
 from .cloud import CloudArrays
+from .files import pattern_of
 
 __all__ = ["PARTIAL_FORMAT", "PARTIAL_VERSION", "Fusion", "PartialGrid", "PartialGridError", "check_partials",
-           "merge_partials", "partial_complete", "read_partial", "write_partial"]
+           "merge_partials", "partial_source", "partial_complete", "read_partial", "write_partial"]
 
 #: The ``format`` tag and ``version`` of a partial grid file.
 PARTIAL_FORMAT = "depth-cloud partial voxel grid"
@@ -78,39 +79,61 @@ class Fusion:
     ``voxel_size`` > 0: one point per voxel of that size (metres), mean position, color and radius, from exact
     sums (:attr:`grid`, an :class:`~.voxel.ExactVoxelAccumulator`); 0: every point kept. Raises
     :class:`DepthCloudError` for a voxel size that is not a positive finite number of metres (or 0).
+
+    ``origin`` (world metres, None: 0, 0, 0): the corner of the voxel grid, and the point the result's positions
+    are relative to; far from the world origin (georeferenced sets), an origin near the points keeps both the
+    voxel indices in range and the float32 results exact: each frame's positions are computed again in float64
+    from its depth (:meth:`.cloud.CloudArrays.positions`). ``precise``: results in float64 (for LAS), from those
+    float64 positions too.
     """
 
-    def __init__(self, voxel_size: float = 0.0):
+    def __init__(self, voxel_size: float = 0.0, origin=None, *, precise: bool = False):
+        origin_array = np.zeros(3) if origin is None else np.asarray(origin, np.float64)
         try:
-            self.grid = ExactVoxelAccumulator(voxel_size) if voxel_size != 0 else None
+            self.grid = ExactVoxelAccumulator(voxel_size, origin_array) if voxel_size != 0 else None
         except ValueError as exc:
             raise DepthCloudError(str(exc)) from None
+        self.origin = origin_array
+        self.precise = precise
         self.voxel_size = self.grid.voxel_size if self.grid is not None else 0.0
         self._parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         self.frames = 0
         self.points_in = 0
 
     def add(self, cloud: CloudArrays) -> None:
-        """Add one frame's cloud (its world-space points)."""
-        self.add_points(cloud.points_world, cloud.colors, cloud.radii)
+        """Add one frame's cloud (its world-space points; in float64 from its depth with an origin or ``precise``)."""
+        if not (self.precise or self.origin.any()):
+            self.add_points(cloud.points_world, cloud.colors, cloud.radii)
+        elif self.grid is not None:
+            self.add_points(cloud.positions() if cloud.space == "world" else cloud.points_world, cloud.colors,
+                            cloud.radii)
+        else:  # kept as they will be written: relative to the origin
+            self._parts.append((cloud.positions(self.origin, np.float64 if self.precise else np.float32),
+                                cloud.colors, cloud.radii))
+            self.frames += 1
+            self.points_in += len(cloud.rows)
 
     def add_points(self, points_world: np.ndarray, colors: np.ndarray, radii: np.ndarray) -> None:
         if self.grid is not None:
             self.grid.add(points_world, colors, radii)  # first: a frame it refuses is not counted
         else:
-            self._parts.append((points_world, colors, radii))
+            relative = points_world - self.origin if self.origin.any() else points_world
+            self._parts.append((relative, colors, radii))
         self.frames += 1
         self.points_in += len(points_world)
 
     def result(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """``(points_world (N, 3), colors (N, 4), radii (N,))`` of everything added.
+        """``(points (N, 3), colors (N, 4), radii (N,))`` of everything added; the points are world positions
+        minus :attr:`origin`, float32 (float64 when ``precise``).
 
         Raises :class:`NoValidDepthError` when nothing was added.
         """
         if self.frames == 0:
             raise NoValidDepthError("no frame was fused")
         if self.grid is not None:
-            points, colors, radii, _counts = self.grid.result()
+            points, colors, radii, _counts = self.grid.result(
+                relative_to=self.origin if self.origin.any() else None,
+                dtype=np.float64 if self.precise else np.float32)
             return points, colors, radii
         points, colors, radii = (np.concatenate(arrays) for arrays in zip(*self._parts))
         self._parts = [(points, colors, radii)]
@@ -219,12 +242,35 @@ def partial_complete(path, job: str) -> bool:
     return partial.job == job and all(partial.fused)
 
 
-def check_partials(partials: list[PartialGrid]) -> None:
+def partial_source(partial: PartialGrid) -> str | None:
+    """The input sequence a partial grid's frames were read from: the depth file of its first frame's job
+    (``frame_jobs[k]["inputs"][0]``, see ``depth-cloud convert``) as a ``#`` pattern
+    (:func:`.files.pattern_of`); None when its frame jobs do not say."""
+    for frame, description in zip(partial.frames, partial.frame_jobs):
+        try:
+            return pattern_of(str(description["inputs"][0][0]), frame)
+        except (KeyError, IndexError, TypeError):
+            continue
+    return None
+
+
+def check_partials(partials: list[PartialGrid], *, force: bool = False) -> None:
     """Raise :class:`PartialGridError` unless the partials can be merged: the same voxel size, origin and
-    channels, and no frame in two of them (it would count twice)."""
+    channels, no frame in two of them (it would count twice), and (unless ``force``) frames read from one input
+    sequence (:func:`partial_source`): partials of two shots are not one fusion."""
     if not partials:
         raise PartialGridError("no partial grid to merge")
     first = partials[0]
+    if not force:
+        sources: dict[str, str] = {}
+        for partial in partials:
+            source = partial_source(partial)
+            if source is not None:
+                sources.setdefault(source, partial.path)
+        if len(sources) > 1:
+            (a, path_a), (b, path_b) = list(sources.items())[:2]
+            raise PartialGridError(f"{path_a} and {path_b} are partials of different jobs: their frames were read "
+                                   f"from {a} and from {b} (use --force to merge them anyway)")
     owner: dict[int, str] = {}
     for partial in partials:
         if partial.voxel_size != first.voxel_size:
@@ -243,14 +289,14 @@ def check_partials(partials: list[PartialGrid]) -> None:
             owner[frame] = partial.path
 
 
-def merge_partials(paths) -> tuple[ExactVoxelAccumulator, list[PartialGrid]]:
+def merge_partials(paths, *, force: bool = False) -> tuple[ExactVoxelAccumulator, list[PartialGrid]]:
     """The exact sum of the partial grids at ``paths`` (any order: same result), and their headers.
 
-    Reads the headers first and checks them (:func:`check_partials`), then reads and adds one grid at a time
-    (memory: the merged grid plus one partial). Raises :class:`PartialGridError`.
+    Reads the headers first and checks them (:func:`check_partials`, ``force`` as there), then reads and adds one
+    grid at a time (memory: the merged grid plus one partial). Raises :class:`PartialGridError`.
     """
     headers = [read_partial(path, grid=False) for path in paths]
-    check_partials(headers)
+    check_partials(headers, force=force)
     merged = ExactVoxelAccumulator(headers[0].voxel_size, headers[0].origin)
     for header in headers:
         partial = read_partial(header.path)
