@@ -21,10 +21,12 @@ import hashlib
 import os
 import re
 import secrets
+import shutil
 import socket
+import sys
 
-__all__ = ["atomic_path", "atomic_write", "check_writable", "library_path", "remove_stale_temporaries",
-           "temporary_prefix", "write_text"]
+__all__ = ["FolderBusyError", "atomic_path", "atomic_write", "check_writable", "folder_lock", "library_path",
+           "remove_stale_temporaries", "replace_folder", "staging_folder", "temporary_prefix", "write_text"]
 
 _MAX_BASE = 120  # bytes of the target's name kept in a temporary name (+ host, pid, random part, ".tmp")
 _HOST = re.sub(r"[^A-Za-z0-9_-]", "_", socket.gethostname())[:32] or "host"
@@ -97,10 +99,118 @@ def remove_stale_temporaries(path, *, refresh: bool = False) -> list[str]:
     for name, pid in candidates:
         if _running(pid):
             continue
+        leftover = os.path.join(folder, name)
         with contextlib.suppress(OSError):
-            os.remove(os.path.join(folder, name))
-            removed.append(os.path.join(folder, name))
+            if os.path.isdir(leftover) and not os.path.islink(leftover):  # a staged folder (see replace_folder)
+                if name.endswith(_OLD_SUFFIX) and not os.path.lexists(path):  # killed between two renames
+                    os.rename(leftover, path)  # the previous content goes back: it was never replaced
+                    continue
+                shutil.rmtree(leftover)
+            else:
+                os.remove(leftover)
+            removed.append(leftover)
     return removed
+
+
+_OLD_SUFFIX = ".old"
+
+
+def staging_folder(path) -> str:
+    """A new hidden folder beside ``path`` (``.NAME.<host>~<pid>-<random>.tmp``) to write a whole output of many
+    files into (a dataset), then :func:`replace_folder`. A run killed before that leaves only this folder, which
+    the next write of ``path`` removes (:func:`remove_stale_temporaries`)."""
+    path = os.fspath(path)
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    remove_stale_temporaries(path, refresh=True)  # (an output of many files is written rarely: list it again)
+    stage = _temporary_path(path)
+    os.mkdir(stage)
+    return stage
+
+
+def _exchange(a: str, b: str) -> bool:
+    """Swap two paths in one atomic step (Linux ``renameat2(RENAME_EXCHANGE)``); False where that is not
+    available."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    result = renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange)
+    if result != 0:
+        code = ctypes.get_errno()
+        if code in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP, getattr(errno, "EOPNOTSUPP", -1)):
+            return False  # a kernel or file system without it
+        raise OSError(code, os.strerror(code), b)
+    return True
+
+
+def replace_folder(stage: str, path) -> None:
+    """Put the folder ``stage`` (from :func:`staging_folder`) at ``path``, whole: a reader sees the previous folder
+    or the new one, never a mix. On Linux the two are exchanged in one step and the previous content (now under
+    the staging name) is then removed; elsewhere the previous folder is first renamed aside (a run killed between
+    the two renames gets it back at the next write) and removed last."""
+    path = os.fspath(path)
+    if not os.path.lexists(path):
+        os.rename(stage, path)
+        return
+    if _exchange(stage, path):
+        shutil.rmtree(stage, ignore_errors=True)
+        return
+    aside = _temporary_path(path, _OLD_SUFFIX)
+    os.rename(path, aside)
+    os.rename(stage, path)
+    shutil.rmtree(aside, ignore_errors=True)
+
+
+class FolderBusyError(OSError):
+    """Another live run holds the lock of a folder (:func:`folder_lock`)."""
+
+
+@contextlib.contextmanager
+def folder_lock(path):
+    """Hold the lock of the output ``path`` (a folder written whole) for one run at a time: ``.NAME.lock`` beside
+    it, locked with ``flock`` (released by the OS when the run ends, however it ends: a run that was killed holds
+    nothing). A second run raises :class:`FolderBusyError` naming the holder. The lock file is removed on exit."""
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    lock = os.path.join(folder, "." + os.path.basename(os.path.abspath(path)) + ".lock")
+    try:
+        import fcntl
+    except ImportError:  # no flock (Windows): one run at a time is not enforced
+        yield
+        return
+    while True:
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            holder = os.read(fd, 200).decode("utf-8", "replace").strip()
+            os.close(fd)
+            if exc.errno in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
+                raise FolderBusyError(errno.EBUSY, "another depth-cloud run is writing it"
+                                      + (f" ({holder})" if holder else ""), path) from None
+            raise
+        try:  # the holder before may have removed the file we locked: lock the one at that name
+            same = os.fstat(fd).st_ino == os.stat(lock).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        os.close(fd)
+    try:
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{_HOST} pid {os.getpid()}".encode())
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            os.remove(lock)
+        os.close(fd)
 
 
 @contextlib.contextmanager

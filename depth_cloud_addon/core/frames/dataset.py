@@ -59,8 +59,16 @@ Input rules: perspective cameras only (COLMAP's PINHOLE; orthographic and panora
 :class:`CameraError`), every frame needs a colour image (``color_NNNN.exr`` or the depth file's own) and at
 least one valid depth pixel. **A bad frame writes nothing**: every frame is read and checked (camera, sizes,
 colour, depth, voxel extent) before the first file is written, and the first bad one raises its
-:class:`DepthCloudError` (one line, naming the file); ``out_dir`` is not even created. Files of an earlier
-export into the same folder that this one does not write are left as they are.
+:class:`DepthCloudError` (one line, naming the file); ``out_dir`` is not even created.
+
+**The folder is written whole**: the dataset is written into a hidden folder beside ``out_dir``
+(``.NAME.<host>~<pid>-<random>.tmp``, :func:`..atomic.staging_folder`) and swapped in at the end
+(:func:`..atomic.replace_folder`), so the previous dataset there stays intact until then and nothing of it is
+left beside the new one (another shot's ``.bin`` model beside a ``.txt`` one); a run that is stopped removes its
+staged folder, one that is killed leaves it for the next run to remove. One run at a time writes a folder (a lock
+beside it, ``.NAME.lock``, that a dead run does not hold: a second run is refused in one line). An existing
+``out_dir`` must be empty or a dataset (tagged by :data:`DATASET_TAG`, or holding only what a dataset holds), and
+no input may lie inside it: both are refused (:class:`OutputError`) before any frame is read.
 
 The frames are read up to three times (check, write, tracks); what fits in :data:`CACHE_BYTES` is read once.
 """
@@ -70,11 +78,13 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import shutil
 from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import CameraError, DepthCloudError, NoValidDepthError, ResolutionMismatchError
+from ..atomic import FolderBusyError, folder_lock, replace_folder, staging_folder
+from ..errors import CameraError, DepthCloudError, NoValidDepthError, OutputError, ResolutionMismatchError
 from ..formats.camera_export import extrinsics, nerfstudio_transforms, write_json
 from ..formats.colmap import COLMAP_FORMATS, TRACK_ELEMENT, ColmapImage, write_colmap_model
 from ..formats.exr import read_exr, write_exr
@@ -89,8 +99,9 @@ from ..geometry.projection import (
     valid_depth_mask,
 )
 from ..geometry.voxel import VoxelExtentError, group_integers, pack_voxel_indices, unpack_voxel_keys, voxel_keys
-from .cloud import BuildOptions, CloudArrays, read_cloud
+from .cloud import BuildOptions, CloudArrays, frame_input_paths, read_cloud
 from .depth import read_frame_depth
+from .export import InputSet, check_output_folder
 from .files import FrameInputs
 from .fusion import Fusion
 
@@ -386,6 +397,46 @@ def export_dataset(frames: list[FrameInputs], out_dir, *, voxel_size: float = 0.
     build = dataclasses.replace(build or BuildOptions(), space="world", with_points=True, attributes=())
     out_dir = os.fspath(out_dir)
     names = _frame_names(frames)
+    _check_out_dir(out_dir, frames)
+    try:
+        with folder_lock(out_dir):  # one run at a time into a folder (a killed run holds nothing)
+            return _export(frames, names, out_dir, build, voxel_size, max_points, colmap_format)
+    except FolderBusyError as exc:
+        raise OutputError(f"{out_dir}: {exc.strerror}; wait for it to finish or choose another folder") from None
+
+
+#: The file that tags a folder as a dataset depth-cloud wrote (it may be replaced whole by the next export).
+DATASET_TAG = ".depth-cloud-dataset"
+#: What a dataset folder holds (an older dataset without its tag is recognised by holding nothing else).
+_DATASET_ENTRIES = frozenset({"images", "depth", "masks", "colmap", "sparse_pc.ply", "splats.ply", "transforms.json",
+                              DATASET_TAG})
+
+
+def _check_out_dir(out_dir: str, frames: list[FrameInputs]) -> None:
+    """The output folder is replaced whole: refuse (:class:`OutputError`) a folder that holds one of the frames'
+    input files, a file that is not a folder, and a folder of files depth-cloud did not write (not empty, not
+    tagged :data:`DATASET_TAG`, not only what a dataset holds)."""
+    inputs = InputSet(path for f in frames for path in frame_input_paths(f.files, f.frame))
+    check_output_folder(out_dir, inputs)
+    if not os.path.lexists(out_dir):
+        return
+    if not os.path.isdir(out_dir):
+        raise OutputError(f"{out_dir}: is a file, not a folder: a dataset is a folder")
+    try:
+        entries = set(os.listdir(out_dir))
+    except OSError as exc:
+        raise OutputError(f"{out_dir}: cannot read the folder: {exc.strerror or exc}") from None
+    if entries and DATASET_TAG not in entries and not entries <= _DATASET_ENTRIES:
+        shown = ", ".join(sorted(entries - _DATASET_ENTRIES)[:3])
+        raise OutputError(f"{out_dir}: holds files depth-cloud did not write ({shown}...): a dataset replaces its "
+                          "folder whole; choose an empty or new folder")
+
+
+def _export(frames: list[FrameInputs], names: list[str], out_dir: str, build: BuildOptions, voxel_size: float,
+            max_points: int, colmap_format: str) -> DatasetResult:
+    """Check every frame, then write the dataset into a hidden folder beside ``out_dir`` and swap it in whole
+    (:func:`..atomic.replace_folder`): until then the previous dataset there stays as it was; on any failure
+    (or a stop) the staged folder is removed."""
     reader = _Frames(frames, build)
 
     # 1. Check every frame (nothing is written before all are good), find the transparency and the voxel size.
@@ -403,10 +454,24 @@ def export_dataset(frames: list[FrameInputs], out_dir, *, voxel_size: float = 0.
         warnings.update(dict.fromkeys(f"{inputs.files.depth_path}: {w}" for w in cloud.warnings))
     assert grid.size is not None  # frames is not empty: grid.add() ran
     size = float(grid.size)
+    stage = staging_folder(out_dir)
+    try:
+        result = _write(stage, frames, names, reader, out_dir, size, has_alpha, warnings, colmap_format,
+                        voxel_size == 0)
+        write_json(os.path.join(stage, DATASET_TAG), {"writer": "depth-cloud", "frames": len(frames)})
+        replace_folder(stage, out_dir)
+    except BaseException:
+        shutil.rmtree(stage, ignore_errors=True)
+        raise
+    return result
 
+
+def _write(stage: str, frames: list[FrameInputs], names: list[str], reader: _Frames, out_dir: str, size: float,
+           has_alpha: bool, warnings: dict, colmap_format: str, voxel_size_auto: bool) -> DatasetResult:
+    """Steps 2-4 of :func:`export_dataset`: every file, into ``stage``; the result names them in ``out_dir``."""
     # 2. Images, depth maps and masks; the fusion.
     for folder in ("images", "depth") + (("masks",) if has_alpha else ()):
-        os.makedirs(os.path.join(out_dir, folder), exist_ok=True)
+        os.makedirs(os.path.join(stage, folder), exist_ok=True)
     image_paths = [f"images/{name}.png" for name in names]
     depth_paths = [f"depth/{name}.png" for name in names]
     mask_paths = [f"masks/{name}.png" for name in names] if has_alpha else []
@@ -419,17 +484,17 @@ def export_dataset(frames: list[FrameInputs], out_dir, *, voxel_size: float = 0.
         if has_alpha:
             rgba = np.concatenate([linear_to_srgb8(_straight(images.color)),
                                    np.rint(alpha * 255.0).astype(np.uint8)[..., None]], axis=-1)
-            write_png(os.path.join(out_dir, image_paths[index]), rgba)
+            write_png(os.path.join(stage, image_paths[index]), rgba)
             mask = np.where(alpha >= MASK_MIN_ALPHA, 255, 0).astype(np.uint8)
-            write_png(os.path.join(out_dir, mask_paths[index]), mask)
+            write_png(os.path.join(stage, mask_paths[index]), mask)
         else:
-            write_png(os.path.join(out_dir, image_paths[index]), linear_to_srgb8(images.color[..., :3]))
+            write_png(os.path.join(stage, image_paths[index]), linear_to_srgb8(images.color[..., :3]))
         valid = np.isfinite(images.planar)
         millimetres = np.rint(np.where(valid, images.planar.astype(np.float64), 0.0) * DEPTH_PNG_SCALE)
         clipped += int(np.count_nonzero(millimetres > DEPTH_PNG_MAX))
         millimetres = np.where(valid, np.clip(millimetres, 1, DEPTH_PNG_MAX), 0).astype(np.uint16)
-        write_png(os.path.join(out_dir, depth_paths[index]), millimetres)
-        write_exr(os.path.join(out_dir, depth_paths[index][:-4] + ".exr"), {"V": images.planar}, depth_kind="planar")
+        write_png(os.path.join(stage, depth_paths[index]), millimetres)
+        write_exr(os.path.join(stage, depth_paths[index][:-4] + ".exr"), {"V": images.planar}, depth_kind="planar")
         cloud = reader.cloud(index)
         fusion.add(cloud)
         fused_keys = _sorted_unique(np.concatenate([fused_keys, voxel_keys(cloud.points_world, size)]))
@@ -450,16 +515,16 @@ def export_dataset(frames: list[FrameInputs], out_dir, *, voxel_size: float = 0.
         observed_xy.append(xy)
 
     # 4. The clouds, the COLMAP model, transforms.json (last).
-    sparse_pc = os.path.join(out_dir, "sparse_pc.ply")
+    sparse_pc = os.path.join(stage, "sparse_pc.ply")
     write_ply(sparse_pc, points, _straight(colors), comments=[f"fused initial cloud, voxel size {size!r} m"])
     centres = np.array([f.camera.cam2world[:3, 3] for f in frames])
     directions = centres[nearest_frame] - points.astype(np.float64)
     lengths = np.linalg.norm(directions, axis=1, keepdims=True)
     directions = np.divide(directions, lengths, out=np.tile([0.0, 0.0, 1.0], (len(points), 1)), where=lengths > 0)
-    splats = os.path.join(out_dir, "splats.ply")
+    splats = os.path.join(stage, "splats.ply")
     write_splats(splats, points, srgb8, radii, directions)
 
-    colmap_dir = os.path.join(out_dir, "colmap", "sparse", "0")
+    colmap_dir = os.path.join(stage, "colmap", "sparse", "0")
     camera_ids: dict[tuple, int] = {}
     colmap_images = []
     for index, (inputs, name) in enumerate(zip(frames, names)):
@@ -486,7 +551,7 @@ def export_dataset(frames: list[FrameInputs], out_dir, *, voxel_size: float = 0.
         for record, mask_path in zip(transforms["frames"], mask_paths):
             record["mask_path"] = mask_path
     transforms["ply_file_path"] = "sparse_pc.ply"
-    transforms_path = os.path.join(out_dir, "transforms.json")
+    transforms_path = os.path.join(stage, "transforms.json")
     write_json(transforms_path, transforms)
 
     if clipped:
@@ -494,8 +559,9 @@ def export_dataset(frames: list[FrameInputs], out_dir, *, voxel_size: float = 0.
                  f"{DEPTH_PNG_MAX} in the 16-bit depth PNGs (the EXRs beside them hold the exact depth)"] = None
     return DatasetResult(
         out_dir=out_dir, frames=len(frames), images=len(frames), points=len(points), colmap_points=int(seen.size),
-        observations=int(len(tracks)), cameras=len(camera_ids), voxel_size=size, voxel_size_auto=voxel_size == 0,
-        has_alpha=has_alpha, transforms_path=transforms_path, sparse_pc_path=sparse_pc, splats_path=splats,
-        colmap_dir=colmap_dir, image_paths=tuple(image_paths), depth_paths=tuple(depth_paths),
-        mask_paths=tuple(mask_paths), warnings=tuple(warnings),
+        observations=int(len(tracks)), cameras=len(camera_ids), voxel_size=size, voxel_size_auto=voxel_size_auto,
+        has_alpha=has_alpha, transforms_path=os.path.join(out_dir, "transforms.json"),
+        sparse_pc_path=os.path.join(out_dir, "sparse_pc.ply"), splats_path=os.path.join(out_dir, "splats.ply"),
+        colmap_dir=os.path.join(out_dir, "colmap", "sparse", "0"), image_paths=tuple(image_paths),
+        depth_paths=tuple(depth_paths), mask_paths=tuple(mask_paths), warnings=tuple(warnings),
     )
