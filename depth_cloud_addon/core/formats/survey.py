@@ -59,8 +59,8 @@ from ..geometry.camera import _normalized_axes
 from ..geometry.projection import rotation_to_quaternion
 from .ply import linear_to_srgb8
 
-__all__ = ["CHUNK_ROWS", "E57Writer", "LAS_SCALE", "e57_is_complete", "las_is_complete", "pose_quaternion",
-           "quaternion_matrix", "write_e57", "write_las"]
+__all__ = ["CHUNK_ROWS", "E57Writer", "LAS_SCALE", "e57_is_complete", "las_header", "las_is_complete",
+           "pose_quaternion", "quaternion_matrix", "write_e57", "write_las"]
 
 #: Rows converted and written at a time: a writer's extra memory is a few arrays of this many rows.
 CHUNK_ROWS = 1 << 20
@@ -379,6 +379,41 @@ def write_las(path, points_world, colors, *, comments=(), scale: float = LAS_SCA
                     record.red, record.green, record.blue = wide[:, 0], wide[:, 1], wide[:, 2]
                 writer.write_points(record)
     return count
+
+
+def las_header(path) -> dict | None:
+    """A LAS/LAZ file's public header and its text-area comments, parsed here (no laspy): ``version``, ``count``,
+    ``point_format``, ``compressed``, ``scale``, ``offset``, ``min``, ``max``, ``comments``; None when it is not a
+    LAS file. Reads the header and its records only. Never raises."""
+    import struct
+
+    try:
+        with open(path, "rb") as f:
+            head = f.read(375)
+            if len(head) < 227 or head[:4] != b"LASF":
+                return None
+            header_size, offset = struct.unpack_from("<HI", head, 94)
+            records = struct.unpack_from("<I", head, 100)[0]
+            count = struct.unpack_from("<I", head, 107)[0]
+            if (head[24], head[25]) >= (1, 4) and len(head) >= 255:
+                count = count or struct.unpack_from("<Q", head, 247)[0]
+            comments: list[str] = []
+            f.seek(header_size)
+            for _ in range(min(records, 64)):
+                record = f.read(54)
+                if len(record) < 54:
+                    break
+                user, record_id, length = record[2:18].rstrip(b"\0"), *struct.unpack_from("<HH", record, 18)
+                data = f.read(length)
+                if user == b"LASF_Spec" and record_id == 3:
+                    comments = data.decode("utf-8", "replace").rstrip("\0").splitlines()[1:]
+        scale, origin = struct.unpack_from("<3d", head, 131), struct.unpack_from("<3d", head, 155)
+        bounds = struct.unpack_from("<6d", head, 179)  # max x, min x, max y, min y, max z, min z
+        return {"version": f"{head[24]}.{head[25]}", "count": count, "point_format": head[104] & 0x3F,
+                "compressed": bool(head[104] & 0xC0), "scale": scale, "offset": origin,
+                "min": bounds[1::2], "max": bounds[0::2], "comments": comments, "data_offset": offset}
+    except (OSError, struct.error):
+        return None
 
 
 def las_is_complete(path) -> bool:

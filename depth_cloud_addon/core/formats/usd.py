@@ -39,7 +39,8 @@ from ..errors import DepthCloudError, MissingPackageError, NoValidDepthError, ca
 from ..geometry.camera import CameraModel
 from ..geometry.surfaces import pixel_quads
 
-__all__ = ["USD_EXTENSIONS", "UsdWriter", "is_usd", "usd_camera_parameters", "usd_is_complete", "usd_job"]
+__all__ = ["USD_EXTENSIONS", "UsdWriter", "is_usd", "usd_camera_parameters", "usd_facts", "usd_is_complete",
+           "usd_job"]
 
 USD_EXTENSIONS = (".usd", ".usda", ".usdc")
 JOB_KEY = "depthCloudJob"  # customLayerData: the job fingerprint (see core.frames.export.job_id)
@@ -246,6 +247,40 @@ def _first_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     reasons = [line.strip() for line in text if line.strip() and not line.strip().startswith(("Error in", "Error:"))]
     return (reasons[-1] if reasons else (text[-1] if text else type(exc).__name__))[:200]
+
+
+def usd_facts(path) -> dict | None:
+    """What a point cache holds, for ``inspect``: ``writer``, ``job``, ``frames`` (time samples), ``start``,
+    ``end``, ``fps``, ``geometry`` ("Points" or "Faces"), ``first`` (points or faces of the first sample),
+    ``camera`` (bool), ``origin`` (the root's translation, or None); None when USD cannot open it (or no
+    usd-core). Never raises."""
+    with contextlib.suppress(Exception):
+        Gf, Sdf, Usd, UsdGeom, _ = _pxr()
+        with library_path(path) as readable:
+            layer = Sdf.Layer.OpenAsAnonymous(readable)
+        if layer is None:
+            return None
+        stage = Usd.Stage.Open(layer)
+        data = dict(layer.customLayerData)
+        facts: dict = {"writer": data.get("writer"), "job": data.get(JOB_KEY), "fps": stage.GetTimeCodesPerSecond(),
+                       "start": stage.GetStartTimeCode(), "end": stage.GetEndTimeCode(), "geometry": None,
+                       "camera": bool(stage.GetPrimAtPath(f"{ROOT}/Camera")), "origin": None}
+        for name in ("Points", "Faces"):
+            prim = stage.GetPrimAtPath(f"{ROOT}/{name}")
+            if prim:
+                points = prim.GetAttribute("points")
+                times = points.GetTimeSamples()
+                facts.update(geometry=name, frames=len(times))
+                if times:
+                    value = points.Get(times[0])
+                    facts["first"] = len(value) // (4 if name == "Faces" else 1)
+        root = stage.GetPrimAtPath(ROOT)
+        if root:
+            translate = root.GetAttribute("xformOp:translate")
+            if translate and translate.Get() is not None:
+                facts["origin"] = tuple(float(v) for v in translate.Get())
+        return facts
+    return None
 
 
 def usd_is_complete(path, job: str | None = None) -> bool:
