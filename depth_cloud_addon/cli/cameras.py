@@ -10,7 +10,7 @@ from ..core import DepthCloudError
 from ..core.frames.export import InputSet, check_output
 from ..core.frames.files import read_camera_sidecar
 from .frames import add_frames, at, frame_numbers, present_frames, read_frames, sequence_end
-from .report import CliError, bad_input
+from .report import CliError, bad_input, say
 
 
 def run(args) -> int:
@@ -39,6 +39,11 @@ def run(args) -> int:
 
     images = beside_output(args.images) if args.images else None
     depths = beside_output(args.depths) if args.depths else None
+    for option, pattern in (("--images", args.images), ("--depths", args.depths)):
+        missing = [at(pattern, frame) for frame in kept if not os.path.isfile(at(pattern, frame))] if pattern else []
+        if missing:  # a pattern relative to the wrong folder (it is read from the working folder, as any path)
+            say("warning", [f"{option}: {len(missing)} of {len(kept)} file(s) do not exist (e.g. {missing[0]}): "
+                            f"the paths recorded relative to {args.output} lead nowhere"])
     written = ["cameras.json"]
     try:
         os.makedirs(args.output, exist_ok=True)

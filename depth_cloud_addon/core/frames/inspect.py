@@ -705,6 +705,11 @@ def _exr_layout(path: str) -> tuple[list[_Part], dict[str, str]]:
     :func:`.exr.read_exr` then says why). OpenEXR's own complaints on stdout are dropped (the report is
     printed there)."""
     OpenEXR = _openexr()
+    with library_path(path) as readable:
+        return _exr_layout_of(OpenEXR, readable)
+
+
+def _exr_layout_of(OpenEXR, path: str) -> tuple[list[_Part], dict[str, str]]:
     parts = []
     with OpenEXR.File(path, header_only=True) as f:
         for part in f.parts:
