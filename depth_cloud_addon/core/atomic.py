@@ -242,9 +242,10 @@ def _encodable(text: str) -> bool:
 @contextlib.contextmanager
 def library_path(path):
     """A name of ``path`` for libraries that take a str path and encode it as UTF-8 (OpenEXR, libE57, USD): the path
-    itself, or, when the OS's name is not valid UTF-8 (Python holds its bytes as surrogate escapes), a name through
-    ``/proc/self/fd`` (Linux): the folder opened, for a file to read or create in it, or the file itself when its
-    own name is the undecodable part (to read it). ``OSError`` where there is no such way."""
+    itself, or, when the OS's name is not valid UTF-8 (Python holds its bytes as surrogate escapes), another name of
+    it: through ``/proc/self/fd`` (Linux) with the folder opened, for a file to read or create in it, or, when the
+    file's own name is the undecodable part (to read it), a symbolic link to it in a temporary folder, with its
+    extension. ``OSError`` where there is no such way."""
     path = os.fspath(path)
     if _encodable(path):
         yield path
@@ -253,11 +254,22 @@ def library_path(path):
     if not os.path.isdir(fds):
         raise OSError(errno.EILSEQ, "a name that is not UTF-8, which this system gives no other way to reach", path)
     folder, name = os.path.split(os.path.abspath(path))
-    fd = os.open(folder, os.O_RDONLY) if _encodable(name) else os.open(path, os.O_RDONLY)
-    try:
-        yield f"{fds}/{fd}/{name}" if _encodable(name) else f"{fds}/{fd}"
-    finally:
-        os.close(fd)
+    if _encodable(name):
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            yield f"{fds}/{fd}/{name}"
+        finally:
+            os.close(fd)
+        return
+    # The file's own name is the undecodable part: a link to it under a name that keeps its extension (USD picks
+    # the format by it), in a private temporary folder.
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="depth-cloud-") as scratch:
+        extension = os.path.splitext(name)[1]
+        link = os.path.join(scratch, "file" + (extension if _encodable(extension) else ""))
+        os.symlink(os.fsencode(os.path.abspath(path)), link)
+        yield link
 
 
 def check_writable(path) -> None:
