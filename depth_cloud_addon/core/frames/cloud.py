@@ -300,11 +300,17 @@ def read_frame_passes(inputs: FrameInputs, attributes, *, view_layer: str | None
     return passes
 
 
+#: The File Output nodes of one render write their files in any order, within milliseconds (measured: the passes
+#: file up to 0.4 ms before the depth file on Blender 4.2, 1.1 ms on 5.0): a passes file older than its depth
+#: file by less than this is of the same render.
+SAME_RENDER_NS = 1_000_000_000
+
+
 def stale_passes(inputs: FrameInputs) -> str | None:
     """Why the frame's ``passes_NNNN.exr`` is not of the render that wrote its depth (a warning: its attributes are
     not read), or None when it is (or there is none). It belongs to the frame when the sidecar's capture block
     records the passes written for the frame (``capture.passes``); without a capture block, when it is no older
-    than the depth file. A file left beside the frame after it was rendered again without Extra Passes is stale."""
+    than the depth file (by more than :data:`SAME_RENDER_NS`: one render writes them in any order). A file left beside the frame after it was rendered again without Extra Passes is stale."""
     path = inputs.files.passes_path
     if path is None:
         return None
@@ -316,7 +322,7 @@ def stale_passes(inputs: FrameInputs) -> str | None:
         return (f"{name} is not of this render: {sidecar} records no Extra Passes for the frame (a file left from an "
                 "earlier render): no attribute read from it")
     try:
-        older = os.stat(path).st_mtime_ns < os.stat(inputs.files.depth_path).st_mtime_ns
+        older = os.stat(path).st_mtime_ns < os.stat(inputs.files.depth_path).st_mtime_ns - SAME_RENDER_NS
     except OSError:
         return None  # reading it says what is wrong
     if older:
