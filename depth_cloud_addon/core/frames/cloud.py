@@ -310,7 +310,8 @@ def stale_passes(inputs: FrameInputs) -> str | None:
     """Why the frame's ``passes_NNNN.exr`` is not of the render that wrote its depth (a warning: its attributes are
     not read), or None when it is (or there is none). It belongs to the frame when the sidecar's capture block
     records the passes written for the frame (``capture.passes``); without a capture block, when it is no older
-    than the depth file (by more than :data:`SAME_RENDER_NS`: one render writes them in any order). A file left beside the frame after it was rendered again without Extra Passes is stale."""
+    than the depth file (by more than :data:`SAME_RENDER_NS`: one render writes them in any order). A file left
+    beside the frame after it was rendered again without Extra Passes is stale."""
     path = inputs.files.passes_path
     if path is None:
         return None
