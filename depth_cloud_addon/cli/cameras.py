@@ -40,9 +40,9 @@ def run(args) -> int:
     images = beside_output(args.images) if args.images else None
     depths = beside_output(args.depths) if args.depths else None
     for option, pattern in (("--images", args.images), ("--depths", args.depths)):
-        missing = [at(pattern, frame) for frame in kept if not os.path.isfile(at(pattern, frame))] if pattern else []
-        if missing:  # a pattern relative to the wrong folder (it is read from the working folder, as any path)
-            say("warning", [f"{option}: {len(missing)} of {len(kept)} file(s) do not exist (e.g. {missing[0]}): "
+        absent = [at(pattern, frame) for frame in kept if not os.path.isfile(at(pattern, frame))] if pattern else []
+        if absent:  # a pattern relative to the wrong folder (it is read from the working folder, as any path)
+            say("warning", [f"{option}: {len(absent)} of {len(kept)} file(s) do not exist (e.g. {absent[0]}): "
                             f"the paths recorded relative to {args.output} lead nowhere"])
     written = ["cameras.json"]
     try:
