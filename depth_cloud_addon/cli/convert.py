@@ -210,9 +210,7 @@ def run(args) -> int:
                             one_output_hint=" (or --fuse for one file of every frame, or a .usd file: one point cache)")
     if args.fuse and (numbers == [None] or "#" in args.output):
         raise CliError("--fuse writes one file from a sequence: give --frames and an output without #")
-    report = FrameReport()  # a partial grid lists every frame of its chunk, present or not
-    if not args.partial:
-        numbers, report = present_frames(numbers, args.input, "depth")
+    numbers, report = present_frames(numbers, args.input, "depth")  # (many frames without a file: one line)
     cameras = blend_cameras(args, numbers) if args.blend else {}
     if settings.auto_origin:
         settings = settings.with_origin(find_auto_origin(args, numbers, cameras))

@@ -215,6 +215,10 @@ def read_partial(path, *, grid: bool = True) -> PartialGrid:
     except Exception as exc:  # a truncated or foreign file: zipfile.BadZipFile, OSError, ValueError, KeyError
         raise PartialGridError(f"{path}: not a readable partial voxel grid ({type(exc).__name__}: {exc})") from None
     try:
+        for name, kinds in (("frames", "iu"), ("fused", "b"), ("version", "iu"), ("points_added", "iu"),
+                            ("voxel_size", "f"), ("origin", "f")):
+            if header[name].dtype.kind not in kinds:
+                raise ValueError(f"{name} holds {header[name].dtype} values")
         frames = [int(f) for f in header["frames"].reshape(-1)]
         fused = [bool(f) for f in header["fused"].reshape(-1)]
         frame_jobs = json.loads(str(header["frame_jobs"]))
