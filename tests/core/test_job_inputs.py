@@ -125,6 +125,15 @@ def test_one_output_of_every_frame_may_be_none_of_their_files(shot, capsys):
     assert snapshot(shot) == before
 
 
+def test_depth_never_writes_over_the_frames_files(shot, capsys):
+    before = snapshot(shot)
+    for name in ("passes_####.exr", "depth_####.exr", "camera_####.json"):
+        assert run("depth", shot / "depth_####.exr", "--camera", shot / "camera_####.json", "--frames", "1-2",
+                   "--to", "distance", "-o", shot / name) == 1
+        assert capsys.readouterr().err.count("is an input of this job") == 2
+    assert snapshot(shot) == before
+
+
 def test_read_cloud_for_refuses_every_input_of_the_frame(shot):
     inputs = frame_inputs(frame_files_of(shot / "depth_0001.exr"), 1)
     motion = BuildOptions(attributes=("motion",))
