@@ -442,7 +442,8 @@ def add_parser(sub) -> None:
                               "comment 'origin X Y Z', an NPZ array 'origin', a double-precision translation of the "
                               "USD root), and anchor --fuse's voxel grid there: for scenes far from the world origin, "
                               "whose float32 positions would be rounded (auto: the first frame's camera position, in "
-                              "whole metres). LAS and E57 store world positions in float64 whatever it is")
+                              "whole metres; a negative X as --origin=-X,Y,Z). LAS and E57 store world positions in "
+                              "float64 whatever it is")
     convert.add_argument("-o", "--output", required=True,
                          help="output file (or a # pattern); its extension says the format (see --format)")
     convert.set_defaults(run=run)
