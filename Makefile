@@ -1,6 +1,6 @@
 # Depth Cloud: set-up, tests, demo. Every target creates what it needs from scratch.
 #   make demo   venv + pinned deps, render a sample scene with Blender 5.3, build its point cloud (out/demo/)
-#   make test   venvs + lint + the whole suite under Blender 4.2 LTS, 4.5 LTS, 5.0, 5.2 LTS and 5.3
+#   make test   venvs + colmap + lint + the whole suite under Blender 4.2 LTS, 4.5 LTS, 5.0, 5.2 LTS and 5.3
 #   make lint   ruff and mypy (pinned in requirements/blender-5.3.txt; configuration in pyproject.toml)
 #   make extension   the installable Blender extension, dist/depth_cloud-<version>.zip
 #   make bench  our Build vs the forum recipe on a 1080p Cycles frame, the CLI's engines (out/bench/, docs/benchmarks.md)
@@ -19,7 +19,7 @@ VENV_45 := .venv-bpy4.5
 VENV_42 := .venv-bpy4.2
 VENV_O3D := .venv-open3d
 
-.PHONY: setup setup-all setup-open3d lint test test-core demo extension bench clean
+.PHONY: setup setup-all setup-open3d setup-colmap lint test test-core demo extension bench clean
 
 # A venv is rebuilt when its pinned requirements or the package metadata change.
 $(VENV_53)/.ready: requirements/blender-5.3.txt pyproject.toml
@@ -61,14 +61,28 @@ setup-open3d: $(VENV_O3D)/.ready
 	  fi; \
 	fi
 
+# COLMAP itself reads the datasets' models in tests/formats (model_analyzer, bundle_adjuster): Debian's colmap,
+# installed here with apt-get when it is missing and this is root (as `make test` runs in CI); otherwise a note, and
+# the COLMAP test fails saying what to install (it never skips).
+setup-colmap:
+	@if ! command -v colmap >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "colmap missing (tests/formats/test_colmap.py runs it): apt-get install -y colmap"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq colmap; \
+	  else \
+	    echo "NOTE: colmap is missing and this is not root with apt-get: install it (e.g. sudo apt-get install" \
+	         "colmap); tests/formats/test_colmap.py fails without it."; \
+	  fi; \
+	fi
+
 lint: setup
 	$(VENV_53)/bin/ruff check .
 	$(VENV_53)/bin/mypy
 
 # The whole suite on every Blender we support; the core's suite on Python 3.11 (numpy 2 in the 4.2 venv,
-# numpy 1.26 in 5.0's) and 3.13 (5.3); the format readers (tests/formats) and the Dask cluster of --scheduler
-# (tests/cluster: a LocalCluster of 2 worker processes on 127.0.0.1) in the 4.2 venv.
-test: setup-all lint
+# numpy 1.26 in 5.0's) and 3.13 (5.3); the format readers (tests/formats, COLMAP's own binary) and the Dask cluster
+# of --scheduler (tests/cluster: a LocalCluster of 2 worker processes on 127.0.0.1) in the 4.2 venv.
+test: setup-all setup-colmap lint
 	node --test farm/flamenco/test/
 	$(VENV_42)/bin/python -m pytest tests/core tests/blender tests/formats tests/cluster
 	$(VENV_45)/bin/python -m pytest tests/blender

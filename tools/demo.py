@@ -218,6 +218,11 @@ def main(argv=None) -> int:
     parser.add_argument("--samples", type=int, default=4,
                         help="Cycles samples per pixel of the shot, denoised with OIDN when available (default 4)")
     parser.add_argument("--gif-width", type=int, default=320, help="width of sequence.gif (at most --width)")
+    parser.add_argument("--extra-passes", default="", metavar="KINDS",
+                        help="also capture these Extra Passes, comma-separated (OBJECT_INDEX, MATERIAL_INDEX, NORMAL, "
+                             "MOTION, CRYPTOMATTE) into frames/passes_NNNN.exr")
+    parser.add_argument("--frames-only", action="store_true",
+                        help="stop once the shot's frames are rendered into frames/ (for the README's recipes)")
     args = parser.parse_args(argv)
     if args.frames < 2:
         parser.error("--frames must be at least 2 (the camera moves)")
@@ -236,12 +241,16 @@ def main(argv=None) -> int:
         # Set Up EXR Outputs; Render Animation: per frame a depth, a color and a camera file.
         bpy.context.preferences.filepaths.save_version = 0  # no demo.blend1 when it is saved again
         bpy.ops.wm.save_as_mainfile(filepath=str(out / "demo.blend"), check_existing=False)
-        bpy.ops.depth_cloud.setup_outputs(directory="//frames/")
+        extra = {kind.strip().upper() for kind in args.extra_passes.split(",") if kind.strip()}
+        bpy.ops.depth_cloud.setup_outputs(directory="//frames/", **({"extra_passes": extra} if extra else {}))
         set_png_output(scene, "RGB")
         scene.render.filepath = "//frames/render_"
         start = time.perf_counter()
         bpy.ops.render.render(animation=True)
         timings["render_s"] = time.perf_counter() - start
+        if args.frames_only:
+            print(f"depth-cloud demo: {args.frames} frames rendered into {frames_dir}/")
+            return 0
         scene.frame_set(1)
         shutil.copyfile(frames_dir / "render_0001.png", out / "render.png")
         original = read_png(out / "render.png")[..., :3]

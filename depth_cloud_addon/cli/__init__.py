@@ -38,6 +38,7 @@ Outputs are written under a temporary name and renamed, so a failure leaves noth
 from __future__ import annotations
 
 import argparse
+import contextlib
 import signal
 import sys
 import threading
@@ -56,8 +57,18 @@ def commands() -> tuple:
     return (convert, depth, cameras, dataset, merge, inspect)
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse with one line per error: ``depth-cloud: error: --stride: invalid int value: 'x'`` (exit status 2,
+    like every bad input), not a usage block."""
+
+    def error(self, message):
+        message = message.removeprefix("argument ")
+        print(f"depth-cloud: error: {message} (see {self.prog} --help)", file=sys.stderr)
+        raise SystemExit(EXIT_BAD_INPUT)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="depth-cloud", description="Exact point clouds and ground truth from "
+    parser = Parser(prog="depth-cloud", description="Exact point clouds and ground truth from "
                                      "Blender depth EXRs, without Blender.")
     parser.add_argument("--version", action="version", version=f"depth-cloud {__version__}",
                         help="print the version and exit")
@@ -69,6 +80,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+    for stream in (sys.stdout, sys.stderr):  # a file name that is not UTF-8 is printed as its own bytes
+        encoding = (getattr(stream, "encoding", "") or "").lower().replace("-", "")
+        if hasattr(stream, "reconfigure") and encoding == "utf8":
+            with contextlib.suppress(Exception):
+                stream.reconfigure(errors="surrogateescape")
     parser = build_parser()
     args = parser.parse_args(argv)
     previous = {}

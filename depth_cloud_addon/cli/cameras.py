@@ -7,9 +7,10 @@ import os
 import sys
 
 from ..core import DepthCloudError
+from ..core.frames.export import InputSet, check_output
 from ..core.frames.files import read_camera_sidecar
-from .frames import add_frames, at, frame_numbers, read_frames, sequence_end
-from .report import CliError, bad_input
+from .frames import add_frames, at, frame_numbers, present_frames, read_frames, sequence_end
+from .report import CliError, bad_input, say
 
 
 def run(args) -> int:
@@ -19,7 +20,16 @@ def run(args) -> int:
     numbers = frame_numbers(args.frames, {"camera": args.camera})
     if os.path.exists(args.output) and not os.path.isdir(args.output):
         raise CliError(f"{args.output}: is a file, not a folder: -o names the folder for cameras.json")
-    report = read_frames(numbers, lambda frame: read_camera_sidecar(at(args.camera, frame)), "camera")
+    total = len(numbers)
+    numbers, missing = present_frames(numbers, args.camera, "camera")
+    outputs = [os.path.join(args.output, name) for name in ("cameras.json", "transforms.json")]
+    sidecars = InputSet(at(args.camera, frame) for frame in numbers)
+    try:
+        for output in outputs:
+            check_output(output, sidecars)
+    except DepthCloudError as exc:
+        raise bad_input(exc) from None
+    report = read_frames(numbers, lambda frame: read_camera_sidecar(at(args.camera, frame)), "camera", missing)
     kept = [o.frame for o in report.done]
     cameras = report.values
 
@@ -29,6 +39,11 @@ def run(args) -> int:
 
     images = beside_output(args.images) if args.images else None
     depths = beside_output(args.depths) if args.depths else None
+    for option, pattern in (("--images", args.images), ("--depths", args.depths)):
+        absent = [at(pattern, frame) for frame in kept if not os.path.isfile(at(pattern, frame))] if pattern else []
+        if absent:  # a pattern relative to the wrong folder (it is read from the working folder, as any path)
+            say("warning", [f"{option}: {len(absent)} of {len(kept)} file(s) do not exist (e.g. {absent[0]}): "
+                            f"the paths recorded relative to {args.output} lead nowhere"])
     written = ["cameras.json"]
     try:
         os.makedirs(args.output, exist_ok=True)
@@ -44,7 +59,7 @@ def run(args) -> int:
     except OSError as exc:
         raise bad_input(exc) from None
     print(f"{len(cameras)} camera(s) -> {', '.join(os.path.join(args.output, w) for w in written)}", file=sys.stderr)
-    return sequence_end(report, len(numbers), "camera") if report.failed else 0
+    return sequence_end(report, total, "camera") if report.failed else 0
 
 
 def add_parser(sub) -> None:

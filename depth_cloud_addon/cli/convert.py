@@ -18,25 +18,30 @@ from dataclasses import dataclass
 
 from .. import __version__
 from ..core import CameraError, CameraModel, DepthCloudError
-from ..core.atomic import remove_stale_temporaries
+from ..core.atomic import check_writable, remove_stale_temporaries
 from ..core.formats.outputs import OutputFormat, output_format
-from ..core.frames.cloud import BuildOptions, CloudArrays, motion_frame_files
+from ..core.frames.cloud import BuildOptions, CloudArrays, frame_input_paths
 from ..core.frames.export import (
     ExportOptions,
+    InputSet,
     SequenceFile,
+    auto_origin,
     export_cloud,
     export_points,
+    float32_rounding,
     input_fingerprint,
     job_id,
     output_complete,
     read_cloud_for,
+    written_files,
 )
-from ..core.frames.files import FrameInputs, frame_files_of, frame_inputs
+from ..core.frames.files import FrameInputs, frame_camera, frame_files_of, frame_inputs
 from ..core.frames.fusion import PARTIAL_VERSION, Fusion, fuse_frames, partial_complete, write_partial
-from ..core.frames.loop import FrameOutcome, run_frame, walk_frames
+from ..core.frames.loop import FrameOutcome, FrameReport, failure_message, run_frame, walk_frames
 from ..core.frames.passes import ATTRIBUTES, EDGE_THRESHOLD, check_attributes
+from ..core.geometry.voxel import VoxelExtentError
 from .engine import Engine, add_engine
-from .frames import add_depth_kind, add_format, add_frames, at, frame_numbers
+from .frames import add_depth_kind, add_format, add_frames, at, frame_numbers, present_frames
 from .report import CliError, Progress, bad_input, finish, layer_note, note, say
 
 NO_CAMERA = ("no camera: give --camera CAMERA.json (the sidecar the Blender set-up writes) or --blend FILE.blend "
@@ -80,7 +85,8 @@ def convert_frame(job: ConvertJob) -> Converted:
     """Convert one frame into its own file (a task of the frame loop, in this process or a worker)."""
     cloud = read_cloud_for(job_inputs(job), job.output, job.build)
     n = export_cloud(job.output, cloud, job.export, job=job.job_id)
-    return Converted(n, cloud.view_layer, tuple(cloud.warnings))
+    rounded = float32_rounding(cloud.points) if job.export.fmt != "las" and job.export.origin is None else None
+    return Converted(n, cloud.view_layer, tuple(cloud.warnings) + ((rounded,) if rounded else ()))
 
 
 def read_fused(job: ConvertJob) -> CloudArrays:
@@ -93,10 +99,7 @@ def job_description(job: ConvertJob) -> dict:
     paths: tuple[str | None, ...]
     try:
         files = frame_files_of(job.depth_path, color_path=job.color_path, camera_path=job.camera_path)
-        paths = (files.depth_path, files.color_path, files.camera_path, files.passes_path)
-        following = motion_frame_files(files, job.frame, job.build.attributes)  # motion reads frame N+1 too
-        if following is not None:
-            paths += (following.depth_path, following.camera_path, following.passes_path)
+        paths = frame_input_paths(files, job.frame, job.build.attributes)  # motion reads frame N+1 too
     except DepthCloudError:
         paths = (job.depth_path, job.color_path, job.camera_path)
     return {"version": __version__, "frame": job.frame, "inputs": input_fingerprint(paths),
@@ -111,6 +114,7 @@ class ConvertSettings:
     fmt: OutputFormat
     build: BuildOptions
     export: ExportOptions
+    auto_origin: bool = False  # --origin auto: found from the first frame's camera (:meth:`with_origin`)
 
     @classmethod
     def from_args(cls, args) -> ConvertSettings:
@@ -120,8 +124,10 @@ class ConvertSettings:
             raise CliError(f"--jobs must be >= 1, got {args.jobs}")
         if args.fps is not None and not (math.isfinite(args.fps) and args.fps > 0):
             raise CliError(f"--fps must be a finite number > 0, got {args.fps}")
-        if not args.edge_threshold > 0:
-            raise CliError(f"--edge-threshold must be > 0, got {args.edge_threshold}")
+        if not (math.isfinite(args.edge_threshold) and args.edge_threshold > 0):
+            raise CliError(f"--edge-threshold must be a finite number > 0, got {args.edge_threshold}")
+        if not (math.isfinite(args.voxel) and args.voxel >= 0):
+            raise CliError(f"--voxel must be a finite number of metres >= 0, got {args.voxel}")
         if args.voxel and not args.fuse:
             raise CliError("--voxel needs --fuse")
         if args.partial and not args.fuse:
@@ -134,16 +140,55 @@ class ConvertSettings:
             raise CliError(f"--attributes: {exc}") from None
         if attributes and args.fuse:
             raise CliError("--attributes are per frame: not with --fuse")
+        origin = parse_origin(args.origin)
+        if args.origin is not None and args.space != "world":
+            raise CliError("--origin is for world positions: not with --space camera")
+        if origin == "auto" and args.partial:
+            raise CliError("--origin auto: the chunks of one fusion need one origin, give --origin X,Y,Z (the same "
+                           "for every chunk)")
         try:
             fmt = output_format(args.output, args.format)
-            export = ExportOptions(colors=args.colors, normals=args.normals, radius=args.radius, fmt=fmt.name)
+            export = ExportOptions(colors=args.colors, normals=args.normals, radius=args.radius, fmt=fmt.name,
+                                   origin=None if origin == "auto" else origin)
             export.check(args.output, fmt, attributes=attributes, faces=args.geometry == "faces", fused=args.fuse)
             fmt.require(args.output)
         except DepthCloudError as exc:
             raise bad_input(exc) from None
         build = BuildOptions(stride=args.stride, depth_kind=args.depth_kind, space=args.space, view_layer=args.layer,
                              attributes=attributes, drop_edges=args.drop_edges, edge_threshold=args.edge_threshold)
-        return cls(fmt, build, export)
+        return cls(fmt, build, export, origin == "auto")
+
+    def with_origin(self, origin) -> ConvertSettings:
+        """These settings with the origin ``--origin auto`` found."""
+        return dataclasses.replace(self, export=dataclasses.replace(self.export, origin=origin), auto_origin=False)
+
+
+def parse_origin(text: str | None):
+    """``--origin``: None, ``"auto"``, or three finite numbers ``X,Y,Z`` (metres, world)."""
+    if text is None or text.strip().lower() == "auto":
+        return None if text is None else "auto"
+    try:
+        values = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        values = ()
+    if len(values) != 3 or not all(math.isfinite(v) for v in values):
+        raise CliError(f"--origin must be X,Y,Z (three finite numbers, metres) or auto, got {text!r}")
+    return values
+
+
+def find_auto_origin(args, numbers, cameras: dict):
+    """``--origin auto``: :func:`..core.frames.export.auto_origin` of the first frame whose camera can be read (its
+    sidecar, or the --blend camera); None when none can (every frame then fails on its own)."""
+    for frame in numbers:
+        try:
+            if frame in cameras:
+                return auto_origin(CameraModel.from_json(cameras[frame]))
+            files = frame_files_of(at(args.input, frame), camera_path=at(args.camera, frame))
+            if files.camera_path is not None:
+                return auto_origin(frame_camera(files.camera_path).camera)
+        except DepthCloudError:
+            continue
+    return None
 
 
 def blend_cameras(args, numbers) -> dict:
@@ -171,25 +216,32 @@ def run(args) -> int:
                             one_output_hint=" (or --fuse for one file of every frame, or a .usd file: one point cache)")
     if args.fuse and (numbers == [None] or "#" in args.output):
         raise CliError("--fuse writes one file from a sequence: give --frames and an output without #")
-    fusion = None
     if args.fuse:
         try:
-            fusion = Fusion(args.voxel)
+            Fusion(args.voxel)  # a bad size is bad input before any work (the fusion itself is made below)
         except DepthCloudError as exc:
             raise CliError(f"--voxel: {exc}") from None
     if engine.remote and (numbers == [None] or settings.fmt.one_file):
         raise CliError("--scheduler runs the frames of a sequence (--frames) into a file per frame or --fuse; "
                        f"{'one file' if numbers == [None] else settings.fmt.name.upper() + ' of every frame'} "
                        "is written here, without it")
+    numbers, report = present_frames(numbers, args.input, "depth")  # (many frames without a file: one line)
     cameras = blend_cameras(args, numbers) if args.blend else {}
-    jobs = []
+    if settings.auto_origin:
+        settings = settings.with_origin(find_auto_origin(args, numbers, cameras))
+        if settings.export.origin is not None:
+            note(f"origin {', '.join(f'{v:g}' for v in settings.export.origin)} (auto: the first frame's camera)")
+    jobs, inputs = [], InputSet()
     for frame in numbers:
         job = ConvertJob(frame, at(args.input, frame), at(args.color, frame), at(args.camera, frame),
                          cameras.get(frame), args.output if args.fuse else at(args.output, frame),
                          settings.build, settings.export)
-        jobs.append(dataclasses.replace(job, job_id=job_id(job_description(job))))
+        description = job_description(job)
+        inputs.add((path for path, _, _ in description["inputs"]), frame)
+        jobs.append(dataclasses.replace(job, job_id=job_id(description)))
+    _check_outputs(jobs, inputs, one_output=args.fuse or settings.fmt.one_file)
     if settings.fmt.one_file:  # every frame in one file (a single file: one time sample, one scan)
-        return _one_file(args, settings, jobs)
+        return _one_file(args, settings, jobs, report)
     if numbers == [None]:  # a single file: always written; errors are bad input (exit 2)
         outcome = run_frame(convert_frame, jobs[0], None, jobs[0].output)
         say("warning", outcome.warnings)
@@ -198,12 +250,31 @@ def run(args) -> int:
         print(f"{jobs[0].depth_path} -> {jobs[0].output} ({outcome.value.points:,} points"
               f"{layer_note([outcome.value.view_layer])})", file=sys.stderr)
         return 0
-    if fusion is not None:
-        return _fused(args, settings, jobs, fusion, engine)
-    return _per_frame(args, settings, jobs, engine)
+    if args.fuse:
+        try:
+            fusion = Fusion(args.voxel, settings.export.origin, precise=settings.fmt.name == "las")
+        except DepthCloudError as exc:
+            raise CliError(f"--voxel: {exc}") from None
+        return _fused(args, settings, jobs, fusion, report, engine)
+    return _per_frame(args, settings, jobs, report, engine)
 
 
-def _per_frame(args, settings: ConvertSettings, jobs: list[ConvertJob], engine: Engine) -> int:
+def _check_outputs(jobs: list[ConvertJob], inputs: InputSet, *, one_output: bool) -> None:
+    """Before any work: no frame's output (or its legend) may be a file another frame reads (a frame's own inputs
+    are its failure: :func:`read_cloud_for`), and one output of every frame may be none of their files."""
+    for job in jobs:
+        for written in written_files(job.output, job.build.attributes):
+            hit = inputs.find(written)
+            if hit is not None and (one_output or hit[1] != job.frame):
+                frame = f" (frame {hit[1]})" if hit[1] is not None else ""
+                raise CliError(f"{job.output}: {'the output' if written == job.output else 'its legend ' + written} "
+                               f"is an input of this job: {hit[0]}{frame}; choose another output name")
+        if one_output:
+            return
+
+
+def _per_frame(args, settings: ConvertSettings, jobs: list[ConvertJob], report: FrameReport, engine: Engine) -> int:
+    missing = report.failed_count  # frames without a depth file (present_frames)
     for job in jobs:
         remove_stale_temporaries(job.output)  # of runs that died; live ones are left alone
     todo = [job for job in jobs if args.overwrite or not output_complete(job.output, settings.fmt.name, job.job_id)]
@@ -214,17 +285,19 @@ def _per_frame(args, settings: ConvertSettings, jobs: list[ConvertJob], engine: 
     inputs = [path for job in todo for path in (job.depth_path, job.color_path, job.camera_path)]
     with (engine if todo else Engine()).start(inputs=inputs, outputs=[job.output for job in todo]) as workers:
         try:
-            report = walk_frames(todo, convert_frame, frame_of=lambda job: job.frame,
-                                 output_of=lambda job: job.output, executor=workers.executor,
-                                 on_outcome=lambda o: progress.update(o.value.points if o.ok else 0))
+            walk_frames(todo, convert_frame, frame_of=lambda job: job.frame, output_of=lambda job: job.output,
+                        executor=workers.executor, report=report,
+                        on_outcome=lambda o: progress.update(o.value.points if o.ok else 0))
         finally:
             progress.close()
     layers = [o.value.view_layer for o in report.done]
-    return finish(report, summary=f"{len(report.done)} of {len(todo)} frame(s) written{layer_note(layers)}, "
-                                  f"{len(report.failed)} failed" + (f", {skipped} already complete" if skipped else ""))
+    return finish(report, summary=f"{len(report.done):,} of {len(todo) + missing:,} frame(s) written"
+                                  f"{layer_note(layers)}, {report.failed_count:,} failed"
+                                  + (f", {skipped} already complete" if skipped else ""))
 
 
-def _fused(args, settings: ConvertSettings, jobs: list[ConvertJob], fusion: Fusion, engine: Engine) -> int:
+def _fused(args, settings: ConvertSettings, jobs: list[ConvertJob], fusion: Fusion, report: FrameReport,
+           engine: Engine) -> int:
     """All frames' world-space points in one file, optionally one point per voxel (mean position/color),
     streamed through :class:`Fusion` a frame at a time. With ``--partial``, the voxel sums of these frames as a
     partial grid (:mod:`..core.frames.fusion`) that ``depth-cloud merge`` adds to the other chunks' exactly."""
@@ -235,7 +308,8 @@ def _fused(args, settings: ConvertSettings, jobs: list[ConvertJob], fusion: Fusi
             raise CliError(f"--partial writes a partial grid, a .npz file: not {args.output}")
         # Each frame's fingerprint without its export options: merge adds its own (see core.frames.fusion).
         frame_jobs = [{k: v for k, v in job_description(job).items() if k != "export"} for job in jobs]
-        fused_job = job_id({"partial": frame_jobs, "voxel": args.voxel, "version": PARTIAL_VERSION})
+        fused_job = job_id({"partial": frame_jobs, "voxel": args.voxel, "version": PARTIAL_VERSION,
+                            **({"origin": settings.export.origin} if settings.export.origin else {})})
     else:
         fused_job = job_id({"fused": [job.job_id for job in jobs], "voxel": args.voxel})
     remove_stale_temporaries(args.output)
@@ -243,13 +317,20 @@ def _fused(args, settings: ConvertSettings, jobs: list[ConvertJob], fusion: Fusi
                                else output_complete(args.output, settings.fmt.name, fused_job)):
         note(f"{args.output} is complete already, from the same inputs and options (use --overwrite)")
         return 0
+    try:
+        check_writable(args.output)  # written at the end: a folder that refuses it stops the job before any work
+    except OSError as exc:
+        raise CliError(failure_message(exc, args.output)) from None
     progress, fused = Progress(len(jobs)), set()
+    far = "" if settings.export.origin else "; far from the world origin, give --origin auto (or X,Y,Z)"
 
     def add(outcome: FrameOutcome) -> None:
         if outcome.ok:
             try:
                 fusion.add(outcome.value)
-            except DepthCloudError as exc:  # e.g. a voxel grid too fine for the scene: no frame can be fused
+            except VoxelExtentError as exc:  # a voxel grid too fine for the scene, or far from its origin
+                raise CliError(f"--voxel {args.voxel:g}: {exc}{far}") from None
+            except DepthCloudError as exc:
                 raise CliError(f"--voxel {args.voxel:g}: {exc}") from None
             fused.add(outcome.frame)
         progress.update(len(outcome.value.points) if outcome.ok else 0)
@@ -265,14 +346,18 @@ def _fused(args, settings: ConvertSettings, jobs: list[ConvertJob], fusion: Fusi
             if workers.executor is not None and fusion.grid is not None:  # chunks of frames, their sums merged
                 chunk = max(1, min(64, math.ceil(len(jobs) / (4 * workers.slots))))
                 try:
-                    grid, report = fuse_frames(jobs, read_fused, fusion.voxel_size, frame_of=lambda job: job.frame,
-                                               executor=workers.executor, chunk_size=chunk, on_outcome=chunk_frame)
+                    grid, _ = fuse_frames(jobs, read_fused, fusion.voxel_size, origin=fusion.origin,
+                                          precise=fusion.precise, frame_of=lambda job: job.frame,
+                                          executor=workers.executor, chunk_size=chunk, report=report,
+                                          on_outcome=chunk_frame)
+                except VoxelExtentError as exc:  # a voxel grid too fine for the scene, or far from its origin
+                    raise CliError(f"--voxel {args.voxel:g}: {exc}{far}") from None
                 except DepthCloudError as exc:
                     raise CliError(f"--voxel {args.voxel:g}: {exc}") from None
                 fusion.merge(grid, len(fused))
             else:  # here, or every point kept: each frame's cloud comes here in turn
-                report = walk_frames(jobs, read_fused, frame_of=lambda job: job.frame, executor=workers.executor,
-                                     on_outcome=add, keep_values=False)
+                walk_frames(jobs, read_fused, frame_of=lambda job: job.frame, executor=workers.executor,
+                            on_outcome=add, keep_values=False, report=report)
     finally:
         progress.close()
     status = finish(report)
@@ -287,15 +372,20 @@ def _fused(args, settings: ConvertSettings, jobs: list[ConvertJob], fusion: Fusi
                  "(a partial grid: depth-cloud merge combines them)")
             return status
         points, colors, radii = fusion.result()
+        if fusion.precise and fusion.origin.any():  # LAS: world positions, in float64
+            points = points + fusion.origin
+        rounded = float32_rounding(points)
         n = export_points(args.output, points, colors, radii, settings.export,
                           comments=[f"fused from {fusion.frames} frames"], job=fused_job)
+        if rounded:
+            say("warning", [rounded])
     except (DepthCloudError, OSError) as exc:
-        raise bad_input(exc) from None
+        raise CliError(failure_message(exc, args.output)) from None
     note(f"fused {fusion.frames} of {len(jobs)} frame(s) into {n:,} points -> {args.output}")
     return status
 
 
-def _one_file(args, settings: ConvertSettings, jobs: list[ConvertJob]) -> int:
+def _one_file(args, settings: ConvertSettings, jobs: list[ConvertJob], report: FrameReport) -> int:
     """Every frame into one file: a USD point cache (time code = frame; fps from the sidecars, else --fps,
     else 24) or an E57 with one scan per frame (its camera as the scan's pose)."""
     one_job = job_id({"one file": [job.job_id for job in jobs], "fps": args.fps, "geometry": args.geometry})
@@ -306,8 +396,8 @@ def _one_file(args, settings: ConvertSettings, jobs: list[ConvertJob]) -> int:
     try:
         output = SequenceFile(args.output, settings.fmt, settings.export, fps=args.fps,
                               faces=args.geometry == "faces", job=one_job)
-    except DepthCloudError as exc:
-        raise bad_input(exc) from None
+    except (DepthCloudError, OSError) as exc:
+        raise CliError(failure_message(exc, args.output)) from None
     progress = Progress(len(jobs), shown=len(jobs) > 1)  # one frame: no progress line
 
     def add(job: ConvertJob) -> Converted:
@@ -317,15 +407,15 @@ def _one_file(args, settings: ConvertSettings, jobs: list[ConvertJob]) -> int:
         return Converted(n, cloud.view_layer, tuple(warnings))
 
     try:
-        report = walk_frames(jobs, add, frame_of=lambda job: job.frame,
-                             on_outcome=lambda o: progress.update(o.value.points if o.ok else 0))
+        walk_frames(jobs, add, frame_of=lambda job: job.frame, report=report,
+                    on_outcome=lambda o: progress.update(o.value.points if o.ok else 0))
     finally:
         progress.close()
     status = finish(report, notes=output.notes)
     try:
         output.close()
     except (DepthCloudError, OSError) as exc:
-        raise bad_input(exc) from None
+        raise CliError(failure_message(exc, args.output)) from None
     layers = layer_note(o.value.view_layer for o in report.done)
     if settings.fmt.name == "usd":
         what = (f"{output.frames} of {len(jobs)} frame(s), {output.points:,} "
@@ -384,6 +474,13 @@ def add_parser(sub) -> None:
     convert.add_argument("--partial", action="store_true",
                          help="with --fuse --voxel: write the frames' exact voxel sums to a .npz partial grid, for "
                               "depth-cloud merge (a farm fuses a range in chunks, then merges them)")
+    convert.add_argument("--origin", metavar="X,Y,Z|auto",
+                         help="store world positions relative to this point (metres), recorded in the file (a PLY "
+                              "comment 'origin X Y Z', an NPZ array 'origin', a double-precision translation of the "
+                              "USD root), and anchor --fuse's voxel grid there: for scenes far from the world origin, "
+                              "whose float32 positions would be rounded (auto: the first frame's camera position, in "
+                              "whole metres; a negative X as --origin=-X,Y,Z). LAS and E57 store world positions in "
+                              "float64 whatever it is")
     convert.add_argument("-o", "--output", required=True,
                          help="output file (or a # pattern); its extension says the format (see --format)")
     convert.set_defaults(run=run)

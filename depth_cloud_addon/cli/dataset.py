@@ -7,11 +7,11 @@ import os
 
 from ..core import DepthCloudError
 from ..core.frames.cloud import BuildOptions
-from ..core.frames.export import ExportOptions, check_output
+from ..core.frames.export import ExportOptions
 from .convert import ConvertJob, job_inputs
 from .engine import Engine, add_engine
-from .frames import add_depth_kind, add_frames, at, frame_numbers, read_frames, sequence_end
-from .report import bad_input, note, say
+from .frames import add_depth_kind, add_frames, at, frame_numbers, present_frames, read_frames, sequence_end
+from .report import CliError, bad_input, note, say
 
 
 def run(args) -> int:
@@ -19,6 +19,8 @@ def run(args) -> int:
     the export before anything is written."""
     from ..core.frames.dataset import export_dataset  # only this command needs the dataset writers
 
+    if args.stride < 1:
+        raise CliError(f"--stride must be >= 1, got {args.stride}")
     engine = Engine.from_args(args)
     args = engine.resolve(args, ("input", "color", "camera", "output"))
     numbers = frame_numbers(args.frames, {"input": args.input, "camera": args.camera, "color": args.color})
@@ -29,11 +31,11 @@ def run(args) -> int:
         return job_inputs(ConvertJob(frame, at(args.input, frame), at(args.color, frame), at(args.camera, frame),
                                      None, args.output, build, ExportOptions()))
 
-    report = read_frames(numbers, inputs_of, "frame")
+    total = len(numbers)
+    numbers, report = present_frames(numbers, args.input, "depth")
+    report = read_frames(numbers, inputs_of, "frame", report)
     frames = report.values
     try:
-        for inputs in frames:
-            check_output(args.output, (inputs.files.depth_path, inputs.files.color_path, inputs.files.camera_path))
         read = [path for f in frames for path in (f.files.depth_path, f.files.color_path, f.files.camera_path)]
         written = [os.path.join(args.output, folder, "frame") for folder in ("images", "depth", "masks")]
         with engine.start(inputs=read, outputs=written) as workers:  # each frame's files: a task
@@ -47,7 +49,7 @@ def run(args) -> int:
          f"camera(s), {result.colmap_points:,} points, mean track {result.mean_track_length:.2f}), sparse_pc.ply "
          f"and splats.ply ({result.points:,} points, voxel {result.voxel_size:g} m"
          + (" chosen automatically)" if result.voxel_size_auto else ")"))
-    return sequence_end(report, len(numbers), "frame") if report.failed else 0
+    return sequence_end(report, total, "frame") if report.failed else 0
 
 
 def add_parser(sub) -> None:

@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import sys
 
+from ..core.frames.cloud import frame_input_paths
 from ..core.frames.depth import write_depth_kinds
 from ..core.frames.export import check_output
-from ..core.frames.files import read_sidecar
+from ..core.frames.files import frame_files_of, read_sidecar
 from ..core.frames.loop import walk_frames
-from .frames import add_depth_kind, add_frames, add_layer, at, frame_numbers, sequence_end
+from .frames import add_depth_kind, add_frames, add_layer, at, frame_numbers, present_frames, sequence_end
 from .report import CliError, say
 
 
@@ -22,7 +23,8 @@ def run(args) -> int:
     def convert(frame):
         source, camera_path, out = at(args.input, frame), at(args.camera, frame), at(args.output, frame)
         camera, capture = read_sidecar(camera_path)
-        check_output(out, (source, camera_path))
+        # the frame's files beside the depth file (colour, passes) are never written over either
+        check_output(out, (*frame_input_paths(frame_files_of(source, camera_path=camera_path), frame), camera_path))
         return write_depth_kinds(source, camera, {args.to_kind: out}, from_kind=args.from_kind, capture=capture,
                                  view_layer=args.layer)
 
@@ -31,10 +33,12 @@ def run(args) -> int:
             say("note", outcome.value.notes)
             print(f"{outcome.value.depth_path} -> {outcome.value.paths[0]} ({args.to_kind})", file=sys.stderr)
 
-    report = walk_frames(numbers, convert, output_of=lambda frame: at(args.output, frame), on_outcome=show)
+    total = len(numbers)
+    numbers, report = present_frames(numbers, args.input, "depth")
+    walk_frames(numbers, convert, output_of=lambda frame: at(args.output, frame), on_outcome=show, report=report)
     if numbers == [None] and report.failed:
         raise CliError(report.failed[0].error)
-    return sequence_end(report, len(numbers), "depth map")
+    return sequence_end(report, total, "depth map")
 
 
 def add_parser(sub) -> None:

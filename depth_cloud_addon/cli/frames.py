@@ -7,7 +7,7 @@ from typing import overload
 
 from ..core import DepthCloudError
 from ..core.formats.outputs import OUTPUT_FORMATS
-from ..core.frames.files import frame_path, parse_frames
+from ..core.frames.files import existing_frames, frame_path, parse_frames
 from ..core.frames.loop import FrameReport, walk_frames
 from .report import CliError, finish
 
@@ -32,6 +32,26 @@ def frame_numbers(spec: str | None, patterns: dict, *, output: str | None = None
         raise CliError(f"output {output!r} has no # for the frame number: every frame would be written to the same "
                        "file; use a pattern such as 'out/cloud_####.ply'" + one_output_hint)
     return numbers
+
+
+#: More missing frames than this are one compact line, found by listing the folder once (fewer: each its own line).
+COMPACT_MISSING = 10
+
+
+def present_frames(numbers: list, pattern: str | None, what: str, report: FrameReport | None = None
+                   ) -> tuple[list, FrameReport]:
+    """The frames of ``numbers`` whose ``what`` file (the ``#`` ``pattern``) exists, and a report that holds the
+    others when they are many (:data:`COMPACT_MISSING`): one failure line naming them as ranges, so a range far
+    larger than the frames present (``--frames 1-2000000`` with 8 frames) is answered at once."""
+    report = report if report is not None else FrameReport()
+    if numbers == [None] or pattern is None or "#" not in pattern:
+        return numbers, report
+    present = existing_frames(pattern, numbers)
+    if len(numbers) - len(present) <= COMPACT_MISSING:
+        return numbers, report  # each missing frame fails with its own line, as any frame
+    kept = set(present)
+    report.fail_frames((n for n in numbers if n not in kept), f"no {what} file ({pattern})")
+    return present, report
 
 
 @overload
@@ -68,16 +88,17 @@ def add_format(parser) -> None:
                              f"{described}")
 
 
-def read_frames(numbers: list, read, what: str) -> FrameReport:
-    """``read(frame)`` of every frame, through the frame loop. A single file's problem is bad input (exit 2); a
-    sequence goes on past failed frames, and fails (listing them) only when none could be read."""
-    report = walk_frames(numbers, read)
+def read_frames(numbers: list, read, what: str, report: FrameReport | None = None) -> FrameReport:
+    """``read(frame)`` of every frame, through the frame loop (into ``report``, which may hold frames failed
+    already). A single file's problem is bad input (exit 2); a sequence goes on past failed frames, and fails
+    (listing them) only when none could be read."""
+    report = walk_frames(numbers, read, report=report)
     if numbers == [None] and report.failed:
         raise CliError(report.failed[0].error)
     if not report.done:
         for failure in report.failures:
             print(f"depth-cloud: failed: {failure}", file=sys.stderr)
-        raise CliError(f"no {what} could be read ({len(report.failed)} frame(s) failed); nothing written")
+        raise CliError(f"no {what} could be read ({report.failed_count:,} frame(s) failed); nothing written")
     return report
 
 
@@ -85,6 +106,7 @@ def sequence_end(report: FrameReport, total: int, what: str) -> int:
     """The end of a command that walked ``total`` frames: warnings, failures and ``N of M WHAT(s) written``
     (for a sequence, or when a frame failed); exit status 1 when a frame failed."""
     summary = None
-    if total > 1 or report.failed:
-        summary = f"{total - len(report.failed)} of {total} {what}(s) written, {len(report.failed)} failed"
+    failed = report.failed_count
+    if total > 1 or failed:
+        summary = f"{total - failed:,} of {total:,} {what}(s) written, {failed:,} failed"
     return finish(report, summary=summary)

@@ -7,6 +7,8 @@ from __future__ import annotations
 import dataclasses
 import json
 
+import numpy as np
+
 from ..core import DepthCloudError
 from ..core.atomic import remove_stale_temporaries
 from ..core.formats.outputs import output_format
@@ -25,7 +27,9 @@ def run(args) -> int:
         fmt.require(args.output)
         check_output(args.output, args.partials)
         headers = [read_partial(path, grid=False) for path in args.partials]
-        check_partials(headers)
+        check_partials(headers, force=args.force)
+        # The fused cloud's positions are relative to the grids' origin (convert --fuse --origin's), recorded.
+        export = dataclasses.replace(export, origin=headers[0].origin)
     except DepthCloudError as exc:
         raise bad_input(exc) from None
     entries = sorted(((frame, fused, description, header.path) for header in headers
@@ -49,8 +53,11 @@ def run(args) -> int:
     if n_fused == 0:
         raise CliError("no frame was fused in these partial grids; nothing to merge")
     try:
-        grid, _ = merge_partials(args.partials)
-        points, colors, radii, _counts = grid.result()
+        grid, _ = merge_partials(args.partials, force=args.force)
+        if fmt.name == "las":  # world positions in float64
+            points, colors, radii, _counts = grid.result(dtype=np.float64)
+        else:
+            points, colors, radii, _counts = grid.result(relative_to=export.origin)
         n = export_points(args.output, points, colors, radii, export, comments=[f"fused from {n_fused} frames"],
                           job=fused_job)
     except (DepthCloudError, OSError) as exc:
@@ -69,6 +76,9 @@ def add_parser(sub) -> None:
                        help="colors: sRGB-encoded uchar (default), linear float, or none")
     merge.add_argument("--radius", action="store_true", help="add radius: the voxel's mean (at least half a voxel)")
     add_format(merge)
+    merge.add_argument("--force", action="store_true",
+                       help="merge partials whose frames were read from different inputs (partials of different "
+                            "jobs are refused otherwise)")
     merge.add_argument("--overwrite", action="store_true",
                        help="rewrite an output that is complete and from the same partial grids and options")
     merge.add_argument("-o", "--output", required=True, help="the fused cloud (PLY, NPZ or LAS/LAZ)")

@@ -28,6 +28,7 @@ import distributed  # noqa: E402  (pinned in requirements/blender-4.2.txt; a mis
 import pytest
 from plyfile import PlyData
 
+from depth_cloud_addon.core.frames.dataset import DATASET_TAG
 from tests.core.test_merge import CAMERA, write_frames
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -71,7 +72,8 @@ def lines(err: str, one: str = "", two: str = "") -> list[str]:
 
 
 def temporaries(folder) -> list[str]:
-    return [p.name for p in pathlib.Path(folder).rglob(".*") if p.is_file()]
+    """Hidden files but the dataset's tag: what a writer leaves behind."""
+    return [p.name for p in pathlib.Path(folder).rglob(".*") if p.is_file() and p.name != DATASET_TAG]
 
 
 def settled(client, timeout: float = 120.0) -> None:

@@ -293,8 +293,10 @@ def test_missing_files_and_folders(tmp_path):
 def test_a_random_text_file(tmp_path):
     (tmp_path / "notes.txt").write_text("hello\n")
     ins = inspect_file(tmp_path / "notes.txt")
-    assert (ins.kind, ins.problems) == ("unknown", ["not an EXR or a camera sidecar"])
-    assert ins.lines == [str(tmp_path / "notes.txt"), "  problem: not an EXR or a camera sidecar",
+    why = ("not a file depth-cloud reads or writes (EXR, camera sidecar, PLY, NPZ, USD, E57, LAS/LAZ, PNG, JSON, CSV "
+           "or a COLMAP model)")
+    assert (ins.kind, ins.problems) == ("unknown", [why])
+    assert ins.lines == [str(tmp_path / "notes.txt"), f"  problem: {why}",
                          "  result: cannot be used as it is (1 problem)"]
 
 

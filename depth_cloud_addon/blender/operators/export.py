@@ -11,7 +11,7 @@ import bpy
 from ...core import DepthCloudError
 from ...core.formats.outputs import output_format
 from ...core.frames.dataset import export_dataset
-from ...core.frames.export import ExportOptions, SequenceFile, check_output, export_cloud, read_cloud_for
+from ...core.frames.export import ExportOptions, SequenceFile, export_cloud, read_cloud_for
 from ...core.frames.files import frame_path
 from ...core.frames.loop import failure_message, walk_frames
 from .. import compat, frames
@@ -131,8 +131,6 @@ Splatting's splats.ply, like depth-cloud dataset"""
             if not chosen:
                 return finish(self, context, "ERROR", "Depth Cloud: no frame to export"
                               + (f"; {report.failures[0]}" if report.failed else ""))
-            for inputs in chosen:
-                check_output(folder, (inputs.files.depth_path, inputs.files.color_path, inputs.files.camera_path))
             result = export_dataset(chosen, folder, voxel_size=typed_float(self.voxel_size),
                                     colmap_format=core_value(self.colmap_format))
         except (DepthCloudError, OSError) as exc:

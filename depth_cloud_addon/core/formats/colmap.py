@@ -65,14 +65,14 @@ def _points3d_chunks(headers: np.ndarray, tracks: np.ndarray, lengths: np.ndarra
 
 def write_colmap_model(folder, cameras: list[tuple], images: list[ColmapImage], point_ids: np.ndarray,
                        xyz: np.ndarray, rgb: np.ndarray, tracks: np.ndarray, lengths: np.ndarray,
-                       fmt: str = "binary") -> list[str]:
+                       fmt: str = "binary", *, errors: np.ndarray | None = None) -> list[str]:
     """Write a COLMAP sparse model (``cameras``, ``images``, ``points3D``; ``.bin`` or ``.txt``) into ``folder``.
 
     ``cameras``: ``(camera_id, width, height, fx, fy, cx, cy)`` PINHOLE cameras (COLMAP's pixel convention:
     centres at +0.5); ``images``: :class:`ColmapImage`; ``point_ids`` (P,), ``xyz`` (P, 3), ``rgb`` (P, 3)
     uint8 and the tracks: (T,) records of ``TRACK_ELEMENT`` (``image_id``, ``point2d_idx``) grouped by point,
-    ``lengths`` (P,) elements per point. Errors are
-    written as 0 (the 2D points are the exact projections). Returns the paths written, each atomically.
+    ``lengths`` (P,) elements per point; ``errors`` (P,) each point's mean reprojection error in pixels, as COLMAP
+    computes it (None: 0). Returns the paths written, each atomically.
     The binary files are built with numpy (tracks interleaved per chunk of points); the text files are
     formatted point by point in Python (slower: meant for small models and for reading).
     """
@@ -98,7 +98,7 @@ def write_colmap_model(folder, cameras: list[tuple], images: list[ColmapImage], 
                 f.write(points.tobytes())
         headers = np.empty(len(point_ids), POINT_HEADER)
         headers["id"], headers["xyz"], headers["rgb"] = point_ids, xyz, rgb
-        headers["error"], headers["length"] = 0.0, lengths
+        headers["error"], headers["length"] = (0.0 if errors is None else errors), lengths
         with atomic_write(paths[2]) as f:
             f.write(struct.pack("<Q", len(point_ids)))
             for chunk in _points3d_chunks(headers, np.ascontiguousarray(tracks, TRACK_ELEMENT), lengths):
@@ -124,9 +124,11 @@ def write_colmap_model(folder, cameras: list[tuple], images: list[ColmapImage], 
                 f"# Number of points: {len(point_ids)}\n")
         ends = np.cumsum(lengths).tolist()
         image_ids, indices = tracks["image_id"].tolist(), tracks["point2d_idx"].tolist()
+        error_list = [0.0] * len(point_ids) if errors is None else np.asarray(errors, np.float64).tolist()
         start = 0
-        for point_id, (x, y, z), (r, g, b), end in zip(point_ids.tolist(), xyz.tolist(), rgb.tolist(), ends):
+        for point_id, (x, y, z), (r, g, b), error, end in zip(point_ids.tolist(), xyz.tolist(), rgb.tolist(),
+                                                               error_list, ends):
             track = " ".join(f"{image_ids[k]} {indices[k]}" for k in range(start, end))
-            f.write(f"{point_id} {x!r} {y!r} {z!r} {r} {g} {b} 0 {track}\n")
+            f.write(f"{point_id} {x!r} {y!r} {z!r} {r} {g} {b} {error!r} {track}\n")
             start = end
     return paths

@@ -42,11 +42,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..atomic import atomic_path
+from ..atomic import atomic_path, library_path
 from ..errors import ExrReadError, MissingChannelError
 
 __all__ = ["DEPTH_KIND_ATTRIBUTE", "ExrChannels", "ExrImage", "find_color_channels", "find_depth_channel",
-           "read_channels", "read_exr", "write_exr"]
+           "image_windows", "read_channels", "read_exr", "write_exr"]
 
 #: The header attribute (a string, "planar" or "distance") that says which depth kind a file holds.
 DEPTH_KIND_ATTRIBUTE = "depthCloud.depthKind"
@@ -198,6 +198,27 @@ def _load(path: str) -> tuple[dict[str, np.ndarray], tuple[str, ...], dict[str, 
     """Every channel's pixels, the channel names in file order, each channel's color tag, each channel's
     recorded depth kind (its part's :data:`DEPTH_KIND_ATTRIBUTE`, unchecked; None if absent), and the
     string attributes of every part's header (e.g. Cryptomatte's ``cryptomatte/<key>/manifest``)."""
+    _check_magic(path)
+    OpenEXR = _openexr()
+    try:
+        with library_path(path) as readable:
+            pixels, names, interop, kinds, strings = _load_pixels(OpenEXR, readable)
+    except Exception as exc:  # OpenEXR raises RuntimeError (and others) on corrupt data
+        raise ExrReadError(f"{path}: cannot read EXR: {exc}") from exc
+    missing = [n for n in names if n not in pixels]
+    if missing:
+        raise ExrReadError(
+            f"{path}: truncated or corrupt EXR: no pixel data for channel(s) {', '.join(missing)}"
+        )
+    return pixels, names, interop, kinds, strings
+
+
+def _check_magic(path: str) -> None:
+    """:class:`ExrReadError` unless ``path`` is a regular file that starts as an OpenEXR file does (a device or a
+    FIFO is not read at all)."""
+    if os.path.exists(path) and not os.path.isfile(path):
+        raise ExrReadError(f"{path}: not a regular file" + (" (a folder)" if os.path.isdir(path) else
+                                                            " (a device or a pipe)"))
     try:
         with open(path, "rb") as fh:
             magic = fh.read(4)
@@ -207,42 +228,37 @@ def _load(path: str) -> tuple[dict[str, np.ndarray], tuple[str, ...], dict[str, 
         raise ExrReadError(f"{path}: cannot open: {exc.strerror or exc}") from None
     if magic != _EXR_MAGIC:
         raise ExrReadError(f"{path}: not an OpenEXR file (bad magic number)")
-    OpenEXR = _openexr()
-    try:
-        # The headers list every channel; a truncated file's full read silently drops parts.
-        with OpenEXR.File(path, header_only=True) as f:
-            names = tuple(c.name for p in f.parts for c in p.header["channels"])
-            # A plain RGBA color file reads interleaved as one (H, W, 4) array: no copy to assemble it.
-            # (Inside the block: the parts are gone once the file is closed.)
-            interleave = len(f.parts) == 1 and sorted(names) == ["A", "B", "G", "R"]
-        if interleave:
-            try:
-                opened = OpenEXR.File(path, separate_channels=False)
-            except ValueError:  # "cannot coalesce": the four channels differ in type (e.g. a half alpha)
-                interleave = False
-        if not interleave:
-            opened = OpenEXR.File(path, separate_channels=True)
-        with opened as f:
-            pixels, interop, kinds, strings = {}, {}, {}, {}
-            for part in f.parts:
-                strings.update({k: v for k, v in part.header.items() if isinstance(v, str) and "/" in k})
-                tag = part.header.get("colorInteropID")  # (the header is emptied on close)
-                kind = part.header.get(DEPTH_KIND_ATTRIBUTE)
-                for name, channel in part.channels.items():
-                    if interleave and name == "RGBA" and channel.pixels.ndim == 3:
-                        for i, component in enumerate("RGBA"):
-                            pixels[component] = channel.pixels[..., i]
-                            interop[component], kinds[component] = tag, kind
-                    else:
-                        pixels[name] = channel.pixels
-                        interop[name], kinds[name] = tag, kind
-    except Exception as exc:  # OpenEXR raises RuntimeError (and others) on corrupt data
-        raise ExrReadError(f"{path}: cannot read EXR: {exc}") from exc
-    missing = [n for n in names if n not in pixels]
-    if missing:
-        raise ExrReadError(
-            f"{path}: truncated or corrupt EXR: no pixel data for channel(s) {', '.join(missing)}"
-        )
+
+
+def _load_pixels(OpenEXR, path: str):
+    """:func:`_load` once the file is known to be an EXR (``path``: a name OpenEXR can open)."""
+    # The headers list every channel; a truncated file's full read silently drops parts.
+    with OpenEXR.File(path, header_only=True) as f:
+        names = tuple(c.name for p in f.parts for c in p.header["channels"])
+        # A plain RGBA color file reads interleaved as one (H, W, 4) array: no copy to assemble it.
+        # (Inside the block: the parts are gone once the file is closed.)
+        interleave = len(f.parts) == 1 and sorted(names) == ["A", "B", "G", "R"]
+    if interleave:
+        try:
+            opened = OpenEXR.File(path, separate_channels=False)
+        except ValueError:  # "cannot coalesce": the four channels differ in type (e.g. a half alpha)
+            interleave = False
+    if not interleave:
+        opened = OpenEXR.File(path, separate_channels=True)
+    with opened as f:
+        pixels, interop, kinds, strings = {}, {}, {}, {}
+        for part in f.parts:
+            strings.update({k: v for k, v in part.header.items() if isinstance(v, str) and "/" in k})
+            tag = part.header.get("colorInteropID")  # (the header is emptied on close)
+            kind = part.header.get(DEPTH_KIND_ATTRIBUTE)
+            for name, channel in part.channels.items():
+                if interleave and name == "RGBA" and channel.pixels.ndim == 3:
+                    for i, component in enumerate("RGBA"):
+                        pixels[component] = channel.pixels[..., i]
+                        interop[component], kinds[component] = tag, kind
+                else:
+                    pixels[name] = channel.pixels
+                    interop[name], kinds[name] = tag, kind
     return pixels, names, interop, kinds, strings
 
 
@@ -269,6 +285,24 @@ def read_channels(path) -> ExrChannels:
     path = os.fspath(path)
     pixels, names, interop, kinds, strings = _load(path)
     return ExrChannels(path, pixels, names, strings, interop, kinds)
+
+
+def image_windows(path) -> tuple[tuple[tuple[int, int, int, int], tuple[int, int, int, int]], ...]:
+    """Each part's ``(data window, display window)`` as ``(x0, y0, width, height)`` from the EXR's headers alone
+    (no pixel is decoded); :class:`ExrReadError` for a missing, non-EXR or unreadable file."""
+    path = os.fspath(path)
+    _check_magic(path)
+    OpenEXR = _openexr()
+
+    def window(box) -> tuple[int, int, int, int]:
+        (x0, y0), (x1, y1) = (tuple(int(v) for v in corner) for corner in box)
+        return x0, y0, x1 - x0 + 1, y1 - y0 + 1
+
+    try:
+        with library_path(path) as readable, OpenEXR.File(readable, header_only=True) as f:
+            return tuple((window(p.header["dataWindow"]), window(p.header["displayWindow"])) for p in f.parts)
+    except Exception as exc:  # OpenEXR raises RuntimeError (and others) on a corrupt header
+        raise ExrReadError(f"{path}: cannot read the EXR header: {exc}") from None
 
 
 def _recorded_kind(path: str, value) -> str | None:
@@ -469,9 +503,9 @@ def write_exr(path, channels: dict[str, np.ndarray], *, compression: str = "zip"
     if depth_kind is not None:
         header[DEPTH_KIND_ATTRIBUTE] = depth_kind
     header.update({str(k): str(v) for k, v in (attributes or {}).items()})  # e.g. a Cryptomatte manifest
-    with atomic_path(path) as tmp:  # OpenEXR creates the temporary file (umask permissions)
+    with atomic_path(path) as tmp, library_path(tmp) as writable:
         try:
             with OpenEXR.File(header, arrays) as f:
-                f.write(tmp)
+                f.write(writable)
         except RuntimeError as exc:
             raise OSError(f"{path}: cannot write EXR: {exc}") from exc

@@ -23,7 +23,8 @@ from .._parallel import parallel_chunks
 from ..atomic import atomic_write
 from ..errors import NoValidDepthError
 
-__all__ = ["linear_to_srgb8", "ply_comments", "ply_is_complete", "write_npz", "write_ply"]
+__all__ = ["linear_to_srgb8", "npz_is_complete", "ply_comments", "ply_header", "ply_is_complete", "ply_properties",
+           "write_npz", "write_ply"]
 
 _PLY_TYPES = {"<f4": "float", "u1": "uchar", "<i4": "int", "i1": "char"}
 _PLY_SIZES = {"float": 4, "float32": 4, "uchar": 1, "uint8": 1, "double": 8, "int": 4, "uint": 4,
@@ -171,10 +172,63 @@ def ply_is_complete(path) -> bool:
     text = head[:end].decode("ascii", "replace")
     match = re.search(r"^element vertex (\d+)$", text, re.MULTILINE)
     props = re.findall(r"^property (\w+) \w+$", text, re.MULTILINE)
-    if match is None or "binary_little_endian" not in text or any(p not in _PLY_SIZES for p in props):
+    elements = re.findall(r"^element ", text, re.MULTILINE)
+    names = re.findall(r"^property \w+ (\w+)$", text, re.MULTILINE)
+    if (match is None or "format binary_little_endian 1.0" not in text or any(p not in _PLY_SIZES for p in props)
+            or len(elements) != 1 or len(props) != text.count("\nproperty ") or names[:3] != ["x", "y", "z"]):
         return False
     row = sum(_PLY_SIZES[p] for p in props)
     return size == end + len(b"end_header\n") + int(match.group(1)) * row
+
+
+def ply_header(path) -> dict | None:
+    """A PLY's header, read from at most its first 64 KB: ``format`` (``binary_little_endian``, ``ascii``, ...),
+    ``count`` (vertices), ``properties`` ``[(type, name)]`` and ``comments``; None when it is not a PLY header.
+    Never raises."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(65536)
+    except OSError:
+        return None
+    end = head.find(b"end_header\n")
+    if not head.startswith(b"ply\n") or end < 0:
+        return None
+    text = head[:end].decode("ascii", "replace")
+    fmt = re.search(r"^format (\w+) ", text, re.MULTILINE)
+    count = re.search(r"^element vertex (\d+)$", text, re.MULTILINE)
+    if fmt is None or count is None:
+        return None
+    return {"format": fmt.group(1), "count": int(count.group(1)),
+            "properties": re.findall(r"^property (\w+) (\w+)$", text, re.MULTILINE),
+            "comments": [line[len("comment "):] for line in text.splitlines() if line.startswith("comment ")]}
+
+
+def ply_properties(path) -> list[str]:
+    """The vertex properties' names of a binary PLY's header (empty when unreadable). Never raises."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(65536)
+    except OSError:
+        return []
+    end = head.find(b"end_header\n")
+    if not head.startswith(b"ply\n") or end < 0:
+        return []
+    return re.findall(r"^property \w+ (\w+)$", head[:end].decode("ascii", "replace"), re.MULTILINE)
+
+
+def npz_is_complete(path, rows_of: str = "points") -> bool:
+    """True if ``path`` is a ``.npz`` whose every member is there and reads back (each one's CRC is checked: a
+    truncated or altered file is not complete) and whose ``rows_of`` array is (N, 3). Never raises."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            if archive.testzip() is not None:
+                return False
+        with np.load(path, allow_pickle=False) as data:
+            return rows_of in data.files and data[rows_of].ndim == 2 and data[rows_of].shape[1] == 3
+    except Exception:  # truncated, foreign, a folder ...
+        return False
 
 
 def ply_comments(path) -> list[str]:

@@ -53,13 +53,14 @@ import uuid
 
 import numpy as np
 
-from ..atomic import atomic_path, atomic_write
+from ..atomic import atomic_path, atomic_write, library_path
 from ..errors import DepthCloudError, MissingPackageError, NoValidDepthError, cannot_write
 from ..geometry.camera import _normalized_axes
 from ..geometry.projection import rotation_to_quaternion
 from .ply import linear_to_srgb8
 
-__all__ = ["CHUNK_ROWS", "E57Writer", "LAS_SCALE", "pose_quaternion", "quaternion_matrix", "write_e57", "write_las"]
+__all__ = ["CHUNK_ROWS", "E57Writer", "LAS_SCALE", "e57_is_complete", "las_header", "las_is_complete",
+           "pose_quaternion", "quaternion_matrix", "write_e57", "write_las"]
 
 #: Rows converted and written at a time: a writer's extra memory is a few arrays of this many rows.
 CHUNK_ROWS = 1 << 20
@@ -168,8 +169,9 @@ class E57Writer:
         pye57 = _require("pye57", f"writing {self.path}")
         os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
         self._stack = contextlib.ExitStack()
-        tmp = self._stack.enter_context(atomic_path(self.path))
         try:
+            tmp = self._stack.enter_context(atomic_path(self.path))  # (created: a folder that refuses it is OSError)
+            tmp = self._stack.enter_context(library_path(tmp))
             self._e57 = pye57.E57(tmp, mode="w")
         except BaseException as exc:
             self._stack.__exit__(type(exc), exc, exc.__traceback__)
@@ -377,6 +379,101 @@ def write_las(path, points_world, colors, *, comments=(), scale: float = LAS_SCA
                     record.red, record.green, record.blue = wide[:, 0], wide[:, 1], wide[:, 2]
                 writer.write_points(record)
     return count
+
+
+def las_header(path) -> dict | None:
+    """A LAS/LAZ file's public header and its text-area comments, parsed here (no laspy): ``version``, ``count``,
+    ``point_format``, ``compressed``, ``scale``, ``offset``, ``min``, ``max``, ``comments``; None when it is not a
+    LAS file. Reads the header and its records only. Never raises."""
+    import struct
+
+    try:
+        with open(path, "rb") as f:
+            head = f.read(375)
+            if len(head) < 227 or head[:4] != b"LASF":
+                return None
+            header_size, offset = struct.unpack_from("<HI", head, 94)
+            records = struct.unpack_from("<I", head, 100)[0]
+            count = struct.unpack_from("<I", head, 107)[0]
+            if (head[24], head[25]) >= (1, 4) and len(head) >= 255:
+                count = count or struct.unpack_from("<Q", head, 247)[0]
+            comments: list[str] = []
+            f.seek(header_size)
+            for _ in range(min(records, 64)):
+                record = f.read(54)
+                if len(record) < 54:
+                    break
+                user, record_id, length = record[2:18].rstrip(b"\0"), *struct.unpack_from("<HH", record, 18)
+                data = f.read(length)
+                if user == b"LASF_Spec" and record_id == 3:
+                    comments = data.decode("utf-8", "replace").rstrip("\0").splitlines()[1:]
+        scale, origin = struct.unpack_from("<3d", head, 131), struct.unpack_from("<3d", head, 155)
+        bounds = struct.unpack_from("<6d", head, 179)  # max x, min x, max y, min y, max z, min z
+        return {"version": f"{head[24]}.{head[25]}", "count": count, "point_format": head[104] & 0x3F,
+                "compressed": bool(head[104] & 0xC0), "scale": scale, "offset": origin,
+                "min": bounds[1::2], "max": bounds[0::2], "comments": comments, "data_offset": offset}
+    except (OSError, struct.error):
+        return None
+
+
+def las_is_complete(path) -> bool:
+    """True if ``path`` is a LAS/LAZ file whose points are all there: for LAS, the file's size is the header's
+    point data offset plus the point count times the record length (plus the extended records a LAS 1.4 header
+    announces); for LAZ (compressed), every point decompresses (laspy + lazrs; False without them). Never raises."""
+    import struct
+
+    try:
+        with open(path, "rb") as f:
+            head = f.read(375)
+            size = os.fstat(f.fileno()).st_size
+        if len(head) < 227 or head[:4] != b"LASF":
+            return False
+        major, minor = head[24], head[25]
+        offset = struct.unpack_from("<I", head, 96)[0]
+        point_format, record_length = head[104], struct.unpack_from("<H", head, 105)[0]
+        count = struct.unpack_from("<I", head, 107)[0]
+        if (major, minor) >= (1, 4):
+            if len(head) < 375:
+                return False
+            count = count or struct.unpack_from("<Q", head, 247)[0]
+        if point_format & 0xC0:  # compressed (LAZ): decompress every point
+            import laspy
+
+            with laspy.open(os.fspath(path)) as reader:
+                read = sum(len(chunk) for chunk in reader.chunk_iterator(1 << 20))
+            return read == reader.header.point_count == count
+        end = offset + count * record_length
+        if (major, minor) >= (1, 4):
+            start, records = struct.unpack_from("<QI", head, 235)
+            return size >= end and (records == 0 or size > start >= end)
+        return size == end
+    except Exception:  # a truncated or foreign file, or no laspy/lazrs for a LAZ
+        return False
+
+
+def e57_is_complete(path, comment: str | None = None) -> bool:
+    """True if ``path`` is an E57 file whose every scan reads to the end (libE57 checks each page's checksum),
+    and (with ``comment``) whose scans' descriptions hold that line (e.g. the job). False without pye57. Never
+    raises."""
+    try:
+        import pye57
+
+        with library_path(path) as readable:
+            e57 = pye57.E57(readable, mode="r")
+        try:
+            if e57.scan_count == 0:
+                return False
+            for index in range(e57.scan_count):
+                header = e57.get_header(index)
+                description = header.node["description"].value() if header.node.isDefined("description") else ""
+                if comment is not None and comment not in description.splitlines():
+                    return False
+                e57.read_scan_raw(index)
+        finally:
+            e57.close()
+        return True
+    except Exception:  # truncated, corrupt or foreign, or no pye57
+        return False
 
 
 def las_comments(path) -> list[str]:

@@ -28,17 +28,19 @@ The file is written when the writer closes, atomically (nothing at the path unti
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 from typing import Any
 
 import numpy as np
 
-from ..atomic import atomic_path
-from ..errors import DepthCloudError, MissingPackageError, NoValidDepthError
+from ..atomic import atomic_path, library_path
+from ..errors import DepthCloudError, MissingPackageError, NoValidDepthError, cannot_write
 from ..geometry.camera import CameraModel
 from ..geometry.surfaces import pixel_quads
 
-__all__ = ["USD_EXTENSIONS", "UsdWriter", "is_usd", "usd_camera_parameters", "usd_job"]
+__all__ = ["USD_EXTENSIONS", "UsdWriter", "is_usd", "usd_camera_parameters", "usd_facts", "usd_is_complete",
+           "usd_job"]
 
 USD_EXTENSIONS = (".usd", ".usda", ".usdc")
 JOB_KEY = "depthCloudJob"  # customLayerData: the job fingerprint (see core.frames.export.job_id)
@@ -80,18 +82,23 @@ class UsdWriter:
     """Add frames' clouds (:meth:`add`), then :meth:`close` to write the file. Use as a context manager:
     an exception inside the block writes nothing."""
 
-    def __init__(self, path, *, fps: float = 24.0, faces: bool = False, job: str | None = None):
+    def __init__(self, path, *, fps: float = 24.0, faces: bool = False, job: str | None = None, origin=None):
         Gf, Sdf, Usd, UsdGeom, Vt = _pxr()
         self._pxr = (Gf, Sdf, Usd, UsdGeom, Vt)
         self.path, self.fps, self.faces, self.job = os.fspath(path), float(fps), faces, job
-        if not self.fps > 0:
-            raise DepthCloudError(f"fps must be > 0, got {fps}")
+        if not (math.isfinite(self.fps) and self.fps > 0):
+            raise DepthCloudError(f"fps must be a finite number > 0, got {fps}")
+        self.origin = np.zeros(3) if origin is None else np.asarray(origin, np.float64)
+        if self.origin.shape != (3,) or not np.isfinite(self.origin).all():
+            raise DepthCloudError(f"an origin is three finite numbers, got {origin!r}")
         self.stage = Usd.Stage.CreateInMemory()
         UsdGeom.SetStageUpAxis(self.stage, UsdGeom.Tokens.z)
         UsdGeom.SetStageMetersPerUnit(self.stage, 1.0)
         self.stage.SetTimeCodesPerSecond(self.fps)
         self.stage.SetFramesPerSecond(self.fps)
         root = UsdGeom.Xform.Define(self.stage, ROOT)
+        if self.origin.any():  # the points and the camera below are relative to it; the translation is in double
+            root.AddTranslateOp(UsdGeom.XformOp.PrecisionDouble).Set(Gf.Vec3d(*self.origin.tolist()))
         self.stage.SetDefaultPrim(root.GetPrim())
         self.frames: list[int] = []
         self.points_written = 0
@@ -136,7 +143,9 @@ class UsdWriter:
             self._camera = UsdGeom.Camera.Define(self.stage, f"{ROOT}/Camera")
             self._camera_op = self._camera.AddTransformOp()
         params = usd_camera_parameters(camera)
-        self._camera_op.Set(Gf.Matrix4d(np.asarray(camera.cam2world, np.float64).T.tolist()), time)
+        cam2world = np.array(camera.cam2world, np.float64)
+        cam2world[:3, 3] -= self.origin  # under the root's translation to the origin
+        self._camera_op.Set(Gf.Matrix4d(cam2world.T.tolist()), time)
         cam = self._camera
         cam.GetProjectionAttr().Set(params["projection"], time)
         cam.GetHorizontalApertureAttr().Set(params["horizontalAperture"], time)
@@ -163,8 +172,13 @@ class UsdWriter:
         geometry = self._define_geometry()
         colors = np.ascontiguousarray(cloud.colors[finite], np.float32)
         if self.faces:
-            corners = pixel_quads(cloud.depths, cloud.rows, cloud.cols, cloud.camera, depth_kind=cloud.depth_kind,
-                                  space="world", size=cloud.stride)
+            if self.origin.any():  # in float64, then relative to the origin
+                corners = (pixel_quads(cloud.depths, cloud.rows, cloud.cols, cloud.camera, depth_kind=cloud.depth_kind,
+                                       space="world", size=cloud.stride, dtype=np.float64)
+                           - self.origin).astype(np.float32)
+            else:
+                corners = pixel_quads(cloud.depths, cloud.rows, cloud.cols, cloud.camera, depth_kind=cloud.depth_kind,
+                                      space="world", size=cloud.stride)
             n = len(corners)
             geometry.GetPointsAttr().Set(Vt.Vec3fArray.FromNumpy(np.ascontiguousarray(corners.reshape(-1, 3),
                                                                                      np.float32)), time)
@@ -173,7 +187,8 @@ class UsdWriter:
             interpolation = UsdGeom.Tokens.uniform
         else:
             n = int(finite.sum())
-            geometry.GetPointsAttr().Set(Vt.Vec3fArray.FromNumpy(np.ascontiguousarray(cloud.points[finite])), time)
+            points = cloud.positions(self.origin, np.float32) if self.origin.any() else cloud.points
+            geometry.GetPointsAttr().Set(Vt.Vec3fArray.FromNumpy(np.ascontiguousarray(points[finite])), time)
             geometry.GetWidthsAttr().Set(Vt.FloatArray.FromNumpy(np.ascontiguousarray(2.0 * cloud.radii[finite],
                                                                                         np.float32)), time)
             geometry.SetWidthsInterpolation(UsdGeom.Tokens.vertex)
@@ -217,17 +232,82 @@ class UsdWriter:
         layer.customLayerData = data
         extension = os.path.splitext(self.path)[1].lower()
         os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
-        with atomic_path(self.path, suffix=extension) as tmp:
-            if not layer.Export(tmp):
-                raise OSError(f"{self.path}: USD could not write the file")
+        with atomic_path(self.path, suffix=extension) as tmp, library_path(tmp) as writable:
+            try:
+                written = layer.Export(writable)
+            except Exception as exc:  # pxr's Tf errors: a message of the library's internals
+                raise cannot_write(self.path, OSError(_first_line(exc))) from None
+            if not written:
+                raise cannot_write(self.path, OSError("USD could not write the file"))
         return self.path
+
+
+def _first_line(exc: BaseException) -> str:
+    """The reason in a pxr error's text (its last 'Error ...' line without the C++ location), one line."""
+    text = str(exc).strip().splitlines()
+    reasons = [line.strip() for line in text if line.strip() and not line.strip().startswith(("Error in", "Error:"))]
+    return (reasons[-1] if reasons else (text[-1] if text else type(exc).__name__))[:200]
+
+
+def usd_facts(path) -> dict | None:
+    """What a point cache holds, for ``inspect``: ``writer``, ``job``, ``frames`` (time samples), ``start``,
+    ``end``, ``fps``, ``geometry`` ("Points" or "Faces"), ``first`` (points or faces of the first sample),
+    ``camera`` (bool), ``origin`` (the root's translation, or None); None when USD cannot open it (or no
+    usd-core). Never raises."""
+    with contextlib.suppress(Exception):
+        Gf, Sdf, Usd, UsdGeom, _ = _pxr()
+        with library_path(path) as readable:
+            layer = Sdf.Layer.OpenAsAnonymous(readable)
+        if layer is None:
+            return None
+        stage = Usd.Stage.Open(layer)
+        data = dict(layer.customLayerData)
+        facts: dict = {"writer": data.get("writer"), "job": data.get(JOB_KEY), "fps": stage.GetTimeCodesPerSecond(),
+                       "start": stage.GetStartTimeCode(), "end": stage.GetEndTimeCode(), "geometry": None,
+                       "camera": bool(stage.GetPrimAtPath(f"{ROOT}/Camera")), "origin": None}
+        for name in ("Points", "Faces"):
+            prim = stage.GetPrimAtPath(f"{ROOT}/{name}")
+            if prim:
+                points = prim.GetAttribute("points")
+                times = points.GetTimeSamples()
+                facts.update(geometry=name, frames=len(times))
+                if times:
+                    value = points.Get(times[0])
+                    facts["first"] = len(value) // (4 if name == "Faces" else 1)
+        root = stage.GetPrimAtPath(ROOT)
+        if root:
+            translate = root.GetAttribute("xformOp:translate")
+            if translate and translate.Get() is not None:
+                facts["origin"] = tuple(float(v) for v in translate.Get())
+        return facts
+    return None
+
+
+def usd_is_complete(path, job: str | None = None) -> bool:
+    """True if ``path`` is a point cache :class:`UsdWriter` wrote to the end: USD opens it, its layer records
+    ``job`` (when given), and its points (or faces) have a time sample for each of the frames it records. False
+    without usd-core. Never raises."""
+    with contextlib.suppress(Exception):
+        _, Sdf, Usd, _, _ = _pxr()
+        with library_path(path) as readable:
+            layer = Sdf.Layer.OpenAsAnonymous(readable)
+        if layer is None:
+            return False
+        data = dict(layer.customLayerData)
+        if data.get("writer") != "depth-cloud" or (job is not None and data.get(JOB_KEY) != job):
+            return False
+        stage = Usd.Stage.Open(layer)
+        prim = stage.GetPrimAtPath(f"{ROOT}/Points") or stage.GetPrimAtPath(f"{ROOT}/Faces")
+        return bool(prim) and prim.GetAttribute("points").GetNumTimeSamples() == int(data.get("frames", -1)) > 0
+    return False
 
 
 def usd_job(path) -> str | None:
     """The job fingerprint a USD file records (None: none, unreadable, or no usd-core)."""
     with contextlib.suppress(Exception):
         _, Sdf, _, _, _ = _pxr()
-        layer = Sdf.Layer.OpenAsAnonymous(os.fspath(path))
+        with library_path(path) as readable:
+            layer = Sdf.Layer.OpenAsAnonymous(readable)
         if layer is not None:
             return layer.customLayerData.get(JOB_KEY)
     return None

@@ -40,28 +40,40 @@ Conventions:
   :func:`.geometry.project` unchanged.
 * **COLMAP poses**: ``images`` hold world-to-camera ``[R | t]`` in OpenCV/COLMAP camera axes
   (:func:`.camera_export.extrinsics` ``world2cam_opencv``), R as the unit quaternion ``qw qx qy qz`` with qw >= 0.
-* **Tracks**: the fused point of a voxel came from the pixels whose back-projection fell into that voxel.
-  Per image, its track holds at most one 2D point: of the voxel's pixels in that image, the one whose centre is
-  nearest the projection of the fused point (the voxel's mean); the 2D point is that projection itself (so the
-  reprojection error is 0, and ``error`` is written as 0), kept only when it lies inside the image and within
-  :data:`TRACK_MAX_OFFSET_PX` of that pixel's centre. Points left without any observation are not written to
-  ``points3D`` (they stay in the PLYs); ``point3D_id`` is the point's row in ``sparse_pc.ply`` + 1, image ids
-  are the frames' positions + 1, camera ids count from 1 in order of first use.
+* **Tracks**: a fused point (a voxel's mean) is observed in every image in which it is *visible*: it projects
+  inside the image, in front of the camera, and the frame's planar depth there (:func:`.passes.sample_depth`: 1/Z
+  interpolated on smooth surfaces) is the point's own depth within :data:`VISIBILITY_VOXELS` voxel sizes plus
+  :data:`VISIBILITY_PIXELS` pixel footprints (a point behind the frame's surface is hidden in it). The 2D point is
+  the projection itself (COLMAP's pixel convention is ours), so the model is at its optimum: COLMAP's
+  ``bundle_adjuster`` moves nothing. ``points3D`` holds the points with a track of at least
+  :data:`MIN_TRACK_LENGTH` images (COLMAP cannot refine a point seen once: its bundle adjuster aborts on one);
+  the others are in the PLYs only. Each point's ``error`` is its mean reprojection error in pixels computed from
+  the model as written (the stored pose's quaternion and the PINHOLE camera: about 1e-12 px).
+  ``point3D_id`` is the point's row in ``sparse_pc.ply`` + 1, image ids are the frames' positions + 1, camera
+  ids count from 1 in order of first use.
 * **Voxel size** (``voxel_size=0``, automatic): a power of two in metres: the largest power of two not above
   the median pixel footprint of the first frame (so voxels hold about one pixel of each view), doubled while
   the fused cloud would have more than ``max_points`` points (default :data:`AUTO_MAX_POINTS`; a doubling
   divides a surface's voxels by about 4, so the cloud ends with max_points / 4 to max_points points unless the
   frames have fewer). Exact: the count is that of the occupied voxels of every point, not an estimate.
 * **Splats** (:mod:`..formats.splats` has the values): the sRGB colour is the ``uchar`` of ``sparse_pc.ply``;
-  each disc faces the unit direction from the point to the centre of the nearest camera among the frames whose
-  pixels made the point.
+  each disc faces the unit direction from the point to the centre of the nearest camera among the frames in which
+  it is visible (its track; for a point visible in none, among the frames whose pixels made it).
 
 Input rules: perspective cameras only (COLMAP's PINHOLE; orthographic and panoramic frames raise
 :class:`CameraError`), every frame needs a colour image (``color_NNNN.exr`` or the depth file's own) and at
 least one valid depth pixel. **A bad frame writes nothing**: every frame is read and checked (camera, sizes,
 colour, depth, voxel extent) before the first file is written, and the first bad one raises its
-:class:`DepthCloudError` (one line, naming the file); ``out_dir`` is not even created. Files of an earlier
-export into the same folder that this one does not write are left as they are.
+:class:`DepthCloudError` (one line, naming the file); ``out_dir`` is not even created.
+
+**The folder is written whole**: the dataset is written into a hidden folder beside ``out_dir``
+(``.NAME.<host>~<pid>-<random>.tmp``, :func:`..atomic.staging_folder`) and swapped in at the end
+(:func:`..atomic.replace_folder`), so the previous dataset there stays intact until then and nothing of it is
+left beside the new one (another shot's ``.bin`` model beside a ``.txt`` one); a run that is stopped removes its
+staged folder, one that is killed leaves it for the next run to remove. One run at a time writes a folder (a lock
+beside it, ``.NAME.lock``, that a dead run does not hold: a second run is refused in one line). An existing
+``out_dir`` must be empty or a dataset (tagged by :data:`DATASET_TAG`, or holding only what a dataset holds), and
+no input may lie inside it: both are refused (:class:`OutputError`) before any frame is read.
 
 The frames are read up to three times (check, write, tracks); what fits in :data:`CACHE_BYTES` is read once.
 """
@@ -73,17 +85,20 @@ import dataclasses
 import functools
 import math
 import os
+import shutil
 from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import CameraError, DepthCloudError, NoValidDepthError, ResolutionMismatchError
+from ..atomic import FolderBusyError, folder_lock, replace_folder, staging_folder
+from ..errors import CameraError, DepthCloudError, NoValidDepthError, OutputError, ResolutionMismatchError
 from ..formats.camera_export import extrinsics, nerfstudio_transforms, write_json
 from ..formats.colmap import COLMAP_FORMATS, TRACK_ELEMENT, ColmapImage, write_colmap_model
 from ..formats.exr import read_exr, write_exr
 from ..formats.ply import linear_to_srgb8, write_ply
 from ..formats.png import write_png
 from ..formats.splats import write_splats
+from ..formats.survey import quaternion_matrix
 from ..geometry.projection import (
     convert_depth,
     project,
@@ -94,22 +109,28 @@ from ..geometry.projection import (
 from ..geometry.voxel import (
     ExactVoxelAccumulator,
     VoxelExtentError,
-    group_integers,
     pack_voxel_indices,
     unpack_voxel_keys,
     voxel_keys,
 )
-from .cloud import BuildOptions, CloudArrays, read_cloud
+from .cloud import BuildOptions, CloudArrays, frame_input_paths, read_cloud
 from .depth import read_frame_depth
+from .export import InputSet, check_output_folder
 from .files import FrameInputs
 from .loop import FrameOutcome, walk_frames
+from .passes import sample_depth
 
-__all__ = ["AUTO_MAX_POINTS", "DatasetResult", "TRACK_MAX_OFFSET_PX", "auto_voxel_size", "export_dataset"]
+__all__ = ["AUTO_MAX_POINTS", "DATASET_TAG", "DatasetResult", "MIN_TRACK_LENGTH", "VISIBILITY_PIXELS",
+           "VISIBILITY_VOXELS", "auto_voxel_size", "export_dataset"]
 
 #: Automatic voxel size: the fused cloud gets at most this many points.
 AUTO_MAX_POINTS = 1_000_000
-#: A 2D observation is kept when the fused point projects within this many pixels of its pixel's centre.
-TRACK_MAX_OFFSET_PX = 1.0
+#: A fused point is visible in a frame when the frame's depth where it projects is within this many voxel sizes
+#: plus :data:`VISIBILITY_PIXELS` pixel footprints of the point's own depth.
+VISIBILITY_VOXELS = math.sqrt(3.0)
+VISIBILITY_PIXELS = 2.0
+#: points3D holds the points with a track of at least this many images (COLMAP cannot refine a point seen once).
+MIN_TRACK_LENGTH = 2
 #: Depth PNG units per metre (millimetres) and its largest value.
 DEPTH_PNG_SCALE = 1000.0
 DEPTH_PNG_MAX = 65535
@@ -129,7 +150,7 @@ class DatasetResult:
     frames: int                 # frames exported (= images)
     images: int                 # images written (and COLMAP images)
     points: int                 # fused points: rows of sparse_pc.ply and splats.ply
-    colmap_points: int          # points3D with at least one observation
+    colmap_points: int          # points3D: the points with a track of MIN_TRACK_LENGTH images or more
     observations: int           # 2D points of every image (= the sum of the track lengths)
     cameras: int                # COLMAP cameras (distinct intrinsics)
     voxel_size: float           # metres
@@ -326,35 +347,52 @@ def _sorted_unique(values: np.ndarray) -> np.ndarray:
     return values[np.append(True, values[1:] != values[:-1])] if values.size else values
 
 
-def _frame_observations(cloud: CloudArrays, fused_keys: np.ndarray, fused_points: np.ndarray,
-                        voxel_size: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """One frame's observations of the fused points: ``(rows (K,), xy (K, 2))`` of the kept ones, in the frame's
-    pixel order, and ``(touched (U,), distance (U,))``: the fused rows this frame's pixels made and their
-    distance to the camera centre."""
-    camera = cloud.camera
+def _made_by(cloud: CloudArrays, fused_keys: np.ndarray, voxel_size: float) -> np.ndarray:
+    """The fused rows this frame's pixels made, ascending."""
     keys = voxel_keys(cloud.points_world, voxel_size)
     slot: np.ndarray = np.searchsorted(fused_keys, keys)  # plain ndarray: numpy's int array max() stubs at 3.11
     if slot.size and (slot.max() >= fused_keys.size or not np.array_equal(fused_keys[slot], keys)):
         raise RuntimeError("export_dataset: a pixel's voxel is not in the fused cloud (the passes disagree)")
-    order, starts, touched = group_integers(slot)
-    group = np.repeat(np.arange(starts.size), np.diff(np.append(starts, slot.size)))  # voxel rank, sorted order
-    fused = fused_points[touched].astype(np.float64)
-    distance = np.linalg.norm(fused - camera.cam2world[:3, 3], axis=1)
-    xy = project(fused, camera)                                    # (U, 2), centres at +0.5: COLMAP's too
+    return _sorted_unique(slot)
+
+
+def _visible(points: np.ndarray, camera, planar: np.ndarray, voxel_size: float) -> tuple[np.ndarray, np.ndarray]:
+    """The fused points (rows of ``points`` (P, 3) float64, world) visible in a frame, and their projections
+    (K, 2): in front of its camera, inside its image, and at the depth the frame holds there (its planar depth
+    ``planar``, NaN where not valid, read at the projection by :func:`.passes.sample_depth`) within
+    :data:`VISIBILITY_VOXELS` voxels plus :data:`VISIBILITY_PIXELS` pixel footprints (a point behind a surface of
+    the frame is hidden in it)."""
+    xy = project(points, camera)
     with np.errstate(invalid="ignore"):
-        offset2 = ((cloud.cols[order] + 0.5 - xy[group, 0]) ** 2 + (cloud.rows[order] + 0.5 - xy[group, 1]) ** 2)
-    offset2[np.isnan(offset2)] = np.inf
-    best = np.minimum.reduceat(offset2, starts)                     # (U,), voxel by voxel in ``touched`` order
-    hits = np.flatnonzero(offset2 == best[group])                   # every pixel at its voxel's least offset ...
-    hits = hits[np.append(True, group[hits][1:] != group[hits][:-1])]  # ... the first (lowest pixel) of each
-    first = order[hits]
+        inside = np.flatnonzero((xy[:, 0] >= 0) & (xy[:, 0] < camera.width_px) & (xy[:, 1] >= 0)
+                                & (xy[:, 1] < camera.height_px))
+    world2cam = camera.world2cam
+    z = -(points[inside] @ world2cam[2, :3] + world2cam[2, 3])  # planar depth in this camera
+    depth = sample_depth(planar, camera, "planar", xy[inside])
+    fx, fy, _, _ = camera.intrinsics_px()
+    tolerance = VISIBILITY_VOXELS * voxel_size + VISIBILITY_PIXELS * z / math.sqrt(fx * fy)
     with np.errstate(invalid="ignore"):
-        keep = ((best <= TRACK_MAX_OFFSET_PX ** 2) & (xy[:, 0] >= 0) & (xy[:, 0] < camera.width_px)
-                & (xy[:, 1] >= 0) & (xy[:, 1] < camera.height_px))
-    pixel = cloud.rows[first].astype(np.int64) * camera.width_px + cloud.cols[first]
-    kept = np.flatnonzero(keep)
-    kept = kept[np.argsort(pixel[kept], kind="stable")]            # the image's 2D points in pixel order
-    return touched[kept], xy[kept], touched, distance
+        seen = inside[(z > 0) & (np.abs(z - depth) <= tolerance)]
+    return seen, xy[seen]
+
+
+def _reprojection_errors(xyz: np.ndarray, images: list[ColmapImage], cameras: dict[int, tuple],
+                         rows_of: list[np.ndarray]) -> np.ndarray:
+    """Each point's mean reprojection error in pixels, as COLMAP computes it from the model as written: the point
+    ``xyz`` (P, 3) through each observing image's stored pose (quaternion, translation) and PINHOLE camera, against
+    the stored 2D point; ``rows_of[i]``: the point row of each of image i's 2D points."""
+    total = np.zeros(len(xyz))
+    count = np.zeros(len(xyz))
+    for image, rows in zip(images, rows_of):
+        if not len(rows):
+            continue
+        fx, fy, cx, cy = cameras[image.camera_id]
+        cam = xyz[rows] @ quaternion_matrix(image.qvec).T + image.tvec
+        error = np.hypot(fx * cam[:, 0] / cam[:, 2] + cx - image.xy[:, 0],
+                         fy * cam[:, 1] / cam[:, 2] + cy - image.xy[:, 1])
+        total += np.bincount(rows, weights=error, minlength=len(xyz))
+        count += np.bincount(rows, minlength=len(xyz))
+    return np.divide(total, count, out=np.zeros(len(xyz)), where=count > 0)
 
 
 # -- the export ------------------------------------------------------------------------------
@@ -420,9 +458,9 @@ def export_dataset(frames: list[FrameInputs], out_dir, *, voxel_size: float = 0.
     :class:`DepthCloudError` before anything is written (``out_dir`` is not created).
 
     ``executor``: any :class:`concurrent.futures.Executor` (a process pool, Dask's ``client.get_executor()``,
-    ...): each frame's images, depth maps and masks are then read and written by its task (the workers see
-    ``out_dir`` at the same path), and their voxel sums merged exactly: the same bytes as without it. The check
-    and the tracks read the frames here.
+    ...): each frame's images, depth maps and masks are then read and written by its task into the staged folder
+    beside ``out_dir`` (the workers see it at the same path), and their voxel sums merged exactly: the same bytes
+    as without it. The check and the tracks read the frames here.
     """
     frames = list(frames)
     if not frames:
@@ -442,6 +480,46 @@ def export_dataset(frames: list[FrameInputs], out_dir, *, voxel_size: float = 0.
     build = dataclasses.replace(build or BuildOptions(), space="world", with_points=True, attributes=())
     out_dir = os.fspath(out_dir)
     names = _frame_names(frames)
+    _check_out_dir(out_dir, frames)
+    try:
+        with folder_lock(out_dir):  # one run at a time into a folder (a killed run holds nothing)
+            return _export(frames, names, out_dir, build, voxel_size, max_points, colmap_format, executor)
+    except FolderBusyError as exc:
+        raise OutputError(f"{out_dir}: {exc.strerror}; wait for it to finish or choose another folder") from None
+
+
+#: The file that tags a folder as a dataset depth-cloud wrote (it may be replaced whole by the next export).
+DATASET_TAG = ".depth-cloud-dataset"
+#: What a dataset folder holds (an older dataset without its tag is recognised by holding nothing else).
+_DATASET_ENTRIES = frozenset({"images", "depth", "masks", "colmap", "sparse_pc.ply", "splats.ply", "transforms.json",
+                              DATASET_TAG})
+
+
+def _check_out_dir(out_dir: str, frames: list[FrameInputs]) -> None:
+    """The output folder is replaced whole: refuse (:class:`OutputError`) a folder that holds one of the frames'
+    input files, a file that is not a folder, and a folder of files depth-cloud did not write (not empty, not
+    tagged :data:`DATASET_TAG`, not only what a dataset holds)."""
+    inputs = InputSet(path for f in frames for path in frame_input_paths(f.files, f.frame))
+    check_output_folder(out_dir, inputs)
+    if not os.path.lexists(out_dir):
+        return
+    if not os.path.isdir(out_dir):
+        raise OutputError(f"{out_dir}: is a file, not a folder: a dataset is a folder")
+    try:
+        entries = set(os.listdir(out_dir))
+    except OSError as exc:
+        raise OutputError(f"{out_dir}: cannot read the folder: {exc.strerror or exc}") from None
+    if entries and DATASET_TAG not in entries and not entries <= _DATASET_ENTRIES:
+        shown = ", ".join(sorted(entries - _DATASET_ENTRIES)[:3])
+        raise OutputError(f"{out_dir}: holds files depth-cloud did not write ({shown}...): a dataset replaces its "
+                          "folder whole; choose an empty or new folder")
+
+
+def _export(frames: list[FrameInputs], names: list[str], out_dir: str, build: BuildOptions, voxel_size: float,
+            max_points: int, colmap_format: str, executor: concurrent.futures.Executor | None) -> DatasetResult:
+    """Check every frame, then write the dataset into a hidden folder beside ``out_dir`` and swap it in whole
+    (:func:`..atomic.replace_folder`): until then the previous dataset there stays as it was; on any failure
+    (or a stop) the staged folder is removed."""
     reader = _Frames(frames, build)
 
     # 1. Check every frame (nothing is written before all are good), find the transparency and the voxel size.
@@ -459,11 +537,26 @@ def export_dataset(frames: list[FrameInputs], out_dir, *, voxel_size: float = 0.
         warnings.update(dict.fromkeys(f"{inputs.files.depth_path}: {w}" for w in cloud.warnings))
     assert grid.size is not None  # frames is not empty: grid.add() ran
     size = float(grid.size)
+    stage = staging_folder(out_dir)
+    try:
+        result = _write(stage, frames, names, reader, out_dir, size, has_alpha, warnings, colmap_format,
+                        voxel_size == 0, build, executor)
+        write_json(os.path.join(stage, DATASET_TAG), {"writer": "depth-cloud", "frames": len(frames)})
+        replace_folder(stage, out_dir)
+    except BaseException:
+        shutil.rmtree(stage, ignore_errors=True)
+        raise
+    return result
 
+
+def _write(stage: str, frames: list[FrameInputs], names: list[str], reader: _Frames, out_dir: str, size: float,
+           has_alpha: bool, warnings: dict, colmap_format: str, voxel_size_auto: bool, build: BuildOptions,
+           executor: concurrent.futures.Executor | None) -> DatasetResult:
+    """Steps 2-4 of :func:`export_dataset`: every file, into ``stage``; the result names them in ``out_dir``."""
     # 2. Images, depth maps and masks, and each frame's exact voxel sums: a frame per task of ``executor`` (its
     #    worker reads the frame and writes its files), or here from the frames read above; the sums merged exactly.
     for folder in ("images", "depth") + (("masks",) if has_alpha else ()):
-        os.makedirs(os.path.join(out_dir, folder), exist_ok=True)
+        os.makedirs(os.path.join(stage, folder), exist_ok=True)
     image_paths = [f"images/{name}.png" for name in names]
     depth_paths = [f"depth/{name}.png" for name in names]
     mask_paths = [f"masks/{name}.png" for name in names] if has_alpha else []
@@ -481,9 +574,9 @@ def export_dataset(frames: list[FrameInputs], out_dir, *, voxel_size: float = 0.
              for index, inputs in enumerate(frames)]
     if executor is None:
         def work(item):
-            return _write_frame(reader.images(item[0]), reader.cloud(item[0]), out_dir, item[2:], size)
+            return _write_frame(reader.images(item[0]), reader.cloud(item[0]), stage, item[2:], size)
     else:
-        work = functools.partial(_read_and_write_frame, build, out_dir, size)
+        work = functools.partial(_read_and_write_frame, build, stage, size)
     walk_frames(items, work, frame_of=lambda item: item[1].frame, executor=executor, on_outcome=frame_written,
                 keep_values=False)
     if fused.channels is None:
@@ -492,28 +585,37 @@ def export_dataset(frames: list[FrameInputs], out_dir, *, voxel_size: float = 0.
     fused_keys = fused.arrays()["keys"]
     srgb8 = linear_to_srgb8(_straight(colors))
 
-    # 3. Tracks: every frame's observations of the fused points, and the nearest camera of each point.
-    nearest = np.full(len(points), np.inf)
-    nearest_frame = np.zeros(len(points), np.int64)
+    # 3. Tracks: every frame in which each fused point is visible (by projection and depth), and the nearest camera
+    #    of each point among them (among the frames whose pixels made it, for a point visible in none).
+    centres = np.array([f.camera.cam2world[:3, 3] for f in frames])
+    xyz = points.astype(np.float64)  # as written in points3D
+    nearest = [np.full(len(points), np.inf), np.full(len(points), np.inf)]  # visible in / made by
+    nearest_frame = [np.zeros(len(points), np.int64), np.zeros(len(points), np.int64)]
     observed_rows, observed_xy = [], []
     for index in range(len(frames)):
-        rows, xy, touched, distance = _frame_observations(reader.cloud(index), fused_keys, points, size)
-        closer = distance < nearest[touched]
-        nearest[touched[closer]], nearest_frame[touched[closer]] = distance[closer], index
+        rows, xy = _visible(xyz, frames[index].camera, reader.images(index).planar, size)
         observed_rows.append(rows)
         observed_xy.append(xy)
+        for kind, which in enumerate((rows, _made_by(reader.cloud(index), fused_keys, size))):
+            distance = np.linalg.norm(xyz[which] - centres[index], axis=1)
+            closer = distance < nearest[kind][which]
+            nearest[kind][which[closer]], nearest_frame[kind][which[closer]] = distance[closer], index
+    nearest_camera = np.where(np.isfinite(nearest[0]), nearest_frame[0], nearest_frame[1])
+    track_length = np.bincount(np.concatenate(observed_rows), minlength=len(points))
+    for index in range(len(frames)):  # COLMAP refines points seen from two images or more: the others in the PLYs
+        kept = track_length[observed_rows[index]] >= MIN_TRACK_LENGTH
+        observed_rows[index], observed_xy[index] = observed_rows[index][kept], observed_xy[index][kept]
 
     # 4. The clouds, the COLMAP model, transforms.json (last).
-    sparse_pc = os.path.join(out_dir, "sparse_pc.ply")
+    sparse_pc = os.path.join(stage, "sparse_pc.ply")
     write_ply(sparse_pc, points, _straight(colors), comments=[f"fused initial cloud, voxel size {size!r} m"])
-    centres = np.array([f.camera.cam2world[:3, 3] for f in frames])
-    directions = centres[nearest_frame] - points.astype(np.float64)
+    directions = centres[nearest_camera] - xyz
     lengths = np.linalg.norm(directions, axis=1, keepdims=True)
     directions = np.divide(directions, lengths, out=np.tile([0.0, 0.0, 1.0], (len(points), 1)), where=lengths > 0)
-    splats = os.path.join(out_dir, "splats.ply")
+    splats = os.path.join(stage, "splats.ply")
     write_splats(splats, points, srgb8, radii, directions)
 
-    colmap_dir = os.path.join(out_dir, "colmap", "sparse", "0")
+    colmap_dir = os.path.join(stage, "colmap", "sparse", "0")
     camera_ids: dict[tuple, int] = {}
     colmap_images = []
     for index, (inputs, name) in enumerate(zip(frames, names)):
@@ -532,15 +634,16 @@ def export_dataset(frames: list[FrameInputs], out_dir, *, voxel_size: float = 0.
     tracks["image_id"], tracks["point2d_idx"] = image_ids[order], point2d_idx[order]
     counts = np.bincount(all_rows, minlength=len(points))
     seen = np.flatnonzero(counts)
+    errors = _reprojection_errors(xyz, colmap_images, {i: k[2:] for k, i in camera_ids.items()}, observed_rows)
     write_colmap_model(colmap_dir, [(i, *k) for k, i in camera_ids.items()], colmap_images, seen.astype(np.uint64) + 1,
-                       points[seen].astype(np.float64), srgb8[seen], tracks, counts[seen], colmap_format)
+                       xyz[seen], srgb8[seen], tracks, counts[seen], colmap_format, errors=errors[seen])
 
     transforms = nerfstudio_transforms([f.camera for f in frames], image_paths, depth_paths=depth_paths)
     if has_alpha:
         for record, mask_path in zip(transforms["frames"], mask_paths):
             record["mask_path"] = mask_path
     transforms["ply_file_path"] = "sparse_pc.ply"
-    transforms_path = os.path.join(out_dir, "transforms.json")
+    transforms_path = os.path.join(stage, "transforms.json")
     write_json(transforms_path, transforms)
 
     if clipped:
@@ -548,8 +651,9 @@ def export_dataset(frames: list[FrameInputs], out_dir, *, voxel_size: float = 0.
                  f"{DEPTH_PNG_MAX} in the 16-bit depth PNGs (the EXRs beside them hold the exact depth)"] = None
     return DatasetResult(
         out_dir=out_dir, frames=len(frames), images=len(frames), points=len(points), colmap_points=int(seen.size),
-        observations=int(len(tracks)), cameras=len(camera_ids), voxel_size=size, voxel_size_auto=voxel_size == 0,
-        has_alpha=has_alpha, transforms_path=transforms_path, sparse_pc_path=sparse_pc, splats_path=splats,
-        colmap_dir=colmap_dir, image_paths=tuple(image_paths), depth_paths=tuple(depth_paths),
-        mask_paths=tuple(mask_paths), warnings=tuple(warnings),
+        observations=int(len(tracks)), cameras=len(camera_ids), voxel_size=size, voxel_size_auto=voxel_size_auto,
+        has_alpha=has_alpha, transforms_path=os.path.join(out_dir, "transforms.json"),
+        sparse_pc_path=os.path.join(out_dir, "sparse_pc.ply"), splats_path=os.path.join(out_dir, "splats.ply"),
+        colmap_dir=os.path.join(out_dir, "colmap", "sparse", "0"), image_paths=tuple(image_paths),
+        depth_paths=tuple(depth_paths), mask_paths=tuple(mask_paths), warnings=tuple(warnings),
     )

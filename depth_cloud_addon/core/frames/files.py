@@ -19,6 +19,7 @@ Any other depth file ``NAME.exr`` takes ``NAME.json`` beside it as its camera si
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 from collections.abc import Callable
@@ -30,8 +31,9 @@ from ..geometry.camera import CameraModel
 
 __all__ = [
     "CAPTURE_FIELDS", "CaptureInfo", "FRAME_FILE_KINDS", "FrameCamera", "FrameFiles", "FrameInputs",
-    "camera_sidecar_path", "color_beside", "converted_depth_path", "find_frame_files", "frame_camera",
-    "file_identity", "frame_file_kind", "frame_files_of", "frame_inputs", "frame_path", "sibling_file",
+    "MAX_FRAMES", "camera_sidecar_path", "color_beside", "converted_depth_path", "existing_frames", "file_identity",
+    "find_frame_files", "frame_camera", "frame_file_kind", "frame_files_of", "frame_inputs", "frame_path",
+    "pattern_of", "sibling_file",
     "parse_frames", "read_camera_sidecar", "read_sidecar", "setup_file", "setup_stem", "sidecar_beside",
     "write_camera_sidecar",
 ]
@@ -66,17 +68,48 @@ def parse_frames(text: str) -> list[int]:
 
     Raises :class:`FrameSpecError` for anything else (an empty part, a range that runs backwards).
     """
-    numbers: list[int] = []
+    ranges = []
     for part in str(text).split(","):
-        match = re.fullmatch(r"\s*(-?\d+)\s*(?:(?:-|\.\.)\s*(-?\d+)\s*)?", part)
+        match = re.fullmatch(r"\s*(-?\d{1,18})\s*(?:(?:-|\.\.)\s*(-?\d{1,18})\s*)?", part, re.ASCII)
         if match is None:
             raise FrameSpecError(f"{text!r}: expected ranges like 1-240 or 1-9,20-22")
         start = int(match.group(1))
         end = int(match.group(2)) if match.group(2) is not None else start
         if end < start:
             raise FrameSpecError(f"{text!r}: expected ranges like 1-240 or 1-9,20-22 ({start}-{end} runs backwards)")
-        numbers.extend(range(start, end + 1))
-    return numbers
+        ranges.append(range(start, end + 1))
+    total = sum(len(r) for r in ranges)
+    if total > MAX_FRAMES:
+        raise FrameSpecError(f"{text!r}: {total:,} frames; at most {MAX_FRAMES:,} in one run")
+    return [n for r in ranges for n in r]
+
+
+#: The most frames one frame spec may name.
+MAX_FRAMES = 10_000_000
+
+
+def existing_frames(pattern, numbers) -> list[int]:
+    """The frames of ``numbers`` (in their order) whose file of the ``#`` pattern exists, found by listing the folder
+    once when the frame number is in the file's name (a range of millions of frames with a few present takes a
+    moment), else by looking at each file."""
+    pattern = os.fspath(pattern)
+    numbers = list(numbers)
+    folder, name = os.path.split(pattern)
+    runs = list(_HASH_RUN.finditer(name))
+    if not runs or "#" in folder:
+        return [n for n in numbers if os.path.isfile(frame_path(pattern, n))]
+    run = runs[-1]
+    shape = re.compile(re.escape(name[:run.start()]) + r"(-?\d+)" + re.escape(name[run.end():]) + r"\Z")
+    present = set()
+    try:
+        with os.scandir(folder or ".") as entries:
+            for entry in entries:
+                match = shape.match(entry.name)
+                if match is not None and frame_path(name, int(match.group(1))) == entry.name and entry.is_file():
+                    present.add(int(match.group(1)))
+    except OSError:  # a folder that cannot be listed: each file
+        return [n for n in numbers if os.path.isfile(frame_path(pattern, n))]
+    return [n for n in numbers if n in present]
 
 
 def setup_stem(kind: str) -> str:
@@ -198,8 +231,12 @@ class CaptureInfo:
             if d.get(name) is not None and not isinstance(d[name], dict):
                 raise CameraError(f"capture.{name} must be an object or null")
         fps = d.get("fps")
-        if fps is not None and (isinstance(fps, bool) or not isinstance(fps, (int, float)) or not fps > 0):
-            raise CameraError(f"capture.fps must be a positive number, got {fps!r}")
+        if fps is not None and not _positive_number(fps):
+            raise CameraError(f"capture.fps must be a finite number > 0, got {fps!r}")
+        for name in ("depth_of_field", "motion_blur"):
+            for key, value in (d.get(name) or {}).items():
+                if value is not None and not isinstance(value, str) and _finite_number(value) is None:
+                    raise CameraError(f"capture.{name}.{key} must be a finite number, got {value!r}")
         return cls(scene=_optional_str(d, "scene"), view_layer=_optional_str(d, "view_layer"), depth_files=dict(kinds),
                    depth_of_field=d.get("depth_of_field"), motion_blur=d.get("motion_blur"),
                    fps=float(fps) if fps is not None else None, engine=_optional_str(d, "engine"),
@@ -236,6 +273,22 @@ CAPTURE_FIELDS = ("scene", "view_layer", "depth_files", "depth_of_field", "motio
                   "samples", "passes", "objects")
 
 
+def _finite_number(value) -> float | None:
+    """``value`` as a float when it is a finite number (an int or a float, not a boolean), else None."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:  # an integer too large for a float
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _positive_number(value) -> bool:
+    number = _finite_number(value)
+    return number is not None and number > 0
+
+
 def _check_passes(value) -> tuple:
     if value is None:
         return ()
@@ -247,8 +300,8 @@ def _check_passes(value) -> tuple:
 def _check_matrix(value, what: str):
     if (not isinstance(value, list) or len(value) != 4
             or any(not isinstance(r, list) or len(r) != 4 for r in value)
-            or any(isinstance(v, bool) or not isinstance(v, (int, float)) or v != v for r in value for v in r)):
-        raise CameraError(f"{what} must be a 4x4 list of numbers")
+            or any(_finite_number(v) is None for r in value for v in r)):
+        raise CameraError(f"{what} must be a 4x4 list of finite numbers")
 
 
 def _check_objects(value) -> tuple:
@@ -289,13 +342,34 @@ def _optional_str(d: dict, name: str) -> str | None:
     return value
 
 
+#: The largest camera sidecar read (a sidecar of a frame with ten thousand objects is a few MB).
+MAX_SIDECAR_BYTES = 64 << 20
+
+
+def read_small_text(path, limit: int, what: str) -> str:
+    """The UTF-8 text of a regular file of at most ``limit`` bytes, read with at most ``limit + 1`` bytes from
+    the file: a device (``/dev/zero``), a FIFO or a folder is :class:`DepthCloudError` before it is read, and so
+    is a larger file. Raises ``OSError`` (``FileNotFoundError`` ...) and ``UnicodeDecodeError`` as ``open`` does."""
+    path = os.fspath(path)
+    if os.path.exists(path) and not os.path.isfile(path):
+        raise DepthCloudError(f"{path}: cannot read the {what}: "
+                              + ("a folder" if os.path.isdir(path) else "not a regular file (a device or a pipe)"))
+    with open(path, "rb") as f:
+        size = os.fstat(f.fileno()).st_size  # read(n) allocates n bytes: ask for what is there
+        data = f.read(min(size, limit) + 1)
+        while len(data) <= limit and (more := f.read(min(limit + 1 - len(data), 1 << 20))):  # it grew
+            data += more
+    if len(data) > limit:
+        raise DepthCloudError(f"{path}: cannot read the {what}: larger than {limit >> 20} MB")
+    return data.decode("utf-8")
+
+
 def read_sidecar(path) -> tuple[CameraModel, CaptureInfo]:
     """The camera and the capture facts in a sidecar JSON file; :class:`DepthCloudError` (one line,
     naming the file) when it cannot be read."""
     path = os.fspath(path)
     try:
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
+        text = read_small_text(path, MAX_SIDECAR_BYTES, "camera file")
     except FileNotFoundError:
         raise DepthCloudError(f"{path}: no such camera file") from None
     except UnicodeDecodeError:
@@ -348,6 +422,9 @@ def frame_files_of(depth_path, *, color_path=None, camera_path=None, passes_path
     """
     depth_path = os.fspath(depth_path)
     if not os.path.isfile(depth_path):
+        if os.path.exists(depth_path):
+            raise DepthCloudError(f"{depth_path}: not a depth file: " + ("a folder" if os.path.isdir(depth_path) else
+                                                                         "not a regular file (a device or a pipe)"))
         raise MissingFrameError(f"{depth_path}: no such file")
     return FrameFiles(depth_path,
                       os.fspath(color_path) if color_path is not None else color_beside(depth_path),
@@ -360,14 +437,34 @@ def neighbour_files(files: FrameFiles, frame: int, step: int = 1) -> FrameFiles 
     run of digits in the depth file's name that reads ``frame`` is replaced by the other frame number at the
     same width, and the files beside it are found as usual. None when there is no such depth file."""
     folder, name = os.path.split(files.depth_path)
-    for match in reversed(list(re.finditer(r"\d+", name))):
+    run = _frame_run(name, frame)
+    if run is None:
+        return None
+    begin, end = run
+    other = os.path.join(folder, f"{name[:begin]}{frame + step:0{end - begin}d}{name[end:]}")
+    return frame_files_of(other) if os.path.isfile(other) else None
+
+
+def _frame_run(name: str, frame: int) -> tuple[int, int] | None:
+    """Where ``name`` holds ``frame``: the last run of digits (with a minus sign before it, for "-001") that reads
+    it, as ``(begin, end)``; None when none does."""
+    for match in reversed(list(re.finditer(r"\d+", name, re.ASCII))):
         start = match.start() - 1 if match.start() > 0 and name[match.start() - 1] == "-" else match.start()
         for begin in dict.fromkeys((start, match.start())):  # "-001" is frame -1 when a sign precedes it
             if int(name[begin:match.end()]) == frame:
-                width = match.end() - begin
-                other = os.path.join(folder, f"{name[:begin]}{frame + step:0{width}d}{name[match.end():]}")
-                return frame_files_of(other) if os.path.isfile(other) else None
+                return begin, match.end()
     return None
+
+
+def pattern_of(path, frame: int | None) -> str:
+    """A frame's file as the ``#`` pattern of its sequence (the inverse of :func:`frame_path`): the last run of digits
+    that reads ``frame`` becomes ``#`` of the same width (``shot/depth_0012.exr`` -> ``shot/depth_####.exr``); the
+    path as it is when no run reads the frame (or ``frame`` is None)."""
+    path = os.fspath(path)
+    if frame is None:
+        return path
+    run = _frame_run(path, frame)
+    return path if run is None else path[:run[0]] + "#" * (run[1] - run[0]) + path[run[1]:]
 
 
 def find_frame_files(folder_or_pattern, frame: int, *, from_setup: bool) -> FrameFiles:

@@ -72,11 +72,12 @@ from ..atomic import atomic_write
 from ..errors import DepthCloudError, NoValidDepthError
 from ..geometry.voxel import SUM_FRACTION_BITS, ExactVoxelAccumulator
 from .cloud import CloudArrays
+from .files import pattern_of
 from .loop import FrameOutcome, FrameReport, run_frame, walk_frames
 
 __all__ = ["PARTIAL_FORMAT", "PARTIAL_VERSION", "FusedChunk", "Fusion", "PartialGrid", "PartialGridError",
-           "check_partials", "fuse_chunk", "fuse_frames", "merge_partials", "partial_complete", "read_partial",
-           "write_partial"]
+           "check_partials", "fuse_chunk", "fuse_frames", "merge_partials", "partial_complete", "partial_source",
+           "read_partial", "write_partial"]
 
 #: The ``format`` tag and ``version`` of a partial grid file.
 PARTIAL_FORMAT = "depth-cloud partial voxel grid"
@@ -93,27 +94,46 @@ class Fusion:
     ``voxel_size`` > 0: one point per voxel of that size (metres), mean position, color and radius, from exact
     sums (:attr:`grid`, an :class:`~.voxel.ExactVoxelAccumulator`); 0: every point kept. Raises
     :class:`DepthCloudError` for a voxel size that is not a positive finite number of metres (or 0).
+
+    ``origin`` (world metres, None: 0, 0, 0): the corner of the voxel grid, and the point the result's positions
+    are relative to; far from the world origin (georeferenced sets), an origin near the points keeps both the
+    voxel indices in range and the float32 results exact: each frame's positions are computed again in float64
+    from its depth (:meth:`.cloud.CloudArrays.positions`). ``precise``: results in float64 (for LAS), from those
+    float64 positions too.
     """
 
-    def __init__(self, voxel_size: float = 0.0):
+    def __init__(self, voxel_size: float = 0.0, origin=None, *, precise: bool = False):
+        origin_array = np.zeros(3) if origin is None else np.asarray(origin, np.float64)
         try:
-            self.grid = ExactVoxelAccumulator(voxel_size) if voxel_size != 0 else None
+            self.grid = ExactVoxelAccumulator(voxel_size, origin_array) if voxel_size != 0 else None
         except ValueError as exc:
             raise DepthCloudError(str(exc)) from None
+        self.origin = origin_array
+        self.precise = precise
         self.voxel_size = self.grid.voxel_size if self.grid is not None else 0.0
         self._parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         self.frames = 0
         self.points_in = 0
 
     def add(self, cloud: CloudArrays) -> None:
-        """Add one frame's cloud (its world-space points)."""
-        self.add_points(cloud.points_world, cloud.colors, cloud.radii)
+        """Add one frame's cloud (its world-space points; in float64 from its depth with an origin or ``precise``)."""
+        if not (self.precise or self.origin.any()):
+            self.add_points(cloud.points_world, cloud.colors, cloud.radii)
+        elif self.grid is not None:
+            self.add_points(cloud.positions() if cloud.space == "world" else cloud.points_world, cloud.colors,
+                            cloud.radii)
+        else:  # kept as they will be written: relative to the origin
+            self._parts.append((cloud.positions(self.origin, np.float64 if self.precise else np.float32),
+                                cloud.colors, cloud.radii))
+            self.frames += 1
+            self.points_in += len(cloud.rows)
 
     def add_points(self, points_world: np.ndarray, colors: np.ndarray, radii: np.ndarray) -> None:
         if self.grid is not None:
             self.grid.add(points_world, colors, radii)  # first: a frame it refuses is not counted
         else:
-            self._parts.append((points_world, colors, radii))
+            relative = points_world - self.origin if self.origin.any() else points_world
+            self._parts.append((relative, colors, radii))
         self.frames += 1
         self.points_in += len(points_world)
 
@@ -126,14 +146,17 @@ class Fusion:
         self.points_in += grid.points_added
 
     def result(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """``(points_world (N, 3), colors (N, 4), radii (N,))`` of everything added.
+        """``(points (N, 3), colors (N, 4), radii (N,))`` of everything added; the points are world positions
+        minus :attr:`origin`, float32 (float64 when ``precise``).
 
         Raises :class:`NoValidDepthError` when nothing was added.
         """
         if self.frames == 0:
             raise NoValidDepthError("no frame was fused")
         if self.grid is not None:
-            points, colors, radii, _counts = self.grid.result()
+            points, colors, radii, _counts = self.grid.result(
+                relative_to=self.origin if self.origin.any() else None,
+                dtype=np.float64 if self.precise else np.float32)
             return points, colors, radii
         points, colors, radii = (np.concatenate(arrays) for arrays in zip(*self._parts))
         self._parts = [(points, colors, radii)]
@@ -215,6 +238,10 @@ def read_partial(path, *, grid: bool = True) -> PartialGrid:
     except Exception as exc:  # a truncated or foreign file: zipfile.BadZipFile, OSError, ValueError, KeyError
         raise PartialGridError(f"{path}: not a readable partial voxel grid ({type(exc).__name__}: {exc})") from None
     try:
+        for name, kinds in (("frames", "iu"), ("fused", "b"), ("version", "iu"), ("points_added", "iu"),
+                            ("voxel_size", "f"), ("origin", "f")):
+            if header[name].dtype.kind not in kinds:
+                raise ValueError(f"{name} holds {header[name].dtype} values")
         frames = [int(f) for f in header["frames"].reshape(-1)]
         fused = [bool(f) for f in header["fused"].reshape(-1)]
         frame_jobs = json.loads(str(header["frame_jobs"]))
@@ -242,12 +269,35 @@ def partial_complete(path, job: str) -> bool:
     return partial.job == job and all(partial.fused)
 
 
-def check_partials(partials: list[PartialGrid]) -> None:
+def partial_source(partial: PartialGrid) -> str | None:
+    """The input sequence a partial grid's frames were read from: the depth file of its first frame's job
+    (``frame_jobs[k]["inputs"][0]``, see ``depth-cloud convert``) as a ``#`` pattern
+    (:func:`.files.pattern_of`); None when its frame jobs do not say."""
+    for frame, description in zip(partial.frames, partial.frame_jobs):
+        try:
+            return pattern_of(str(description["inputs"][0][0]), frame)
+        except (KeyError, IndexError, TypeError):
+            continue
+    return None
+
+
+def check_partials(partials: list[PartialGrid], *, force: bool = False) -> None:
     """Raise :class:`PartialGridError` unless the partials can be merged: the same voxel size, origin and
-    channels, and no frame in two of them (it would count twice)."""
+    channels, no frame in two of them (it would count twice), and (unless ``force``) frames read from one input
+    sequence (:func:`partial_source`): partials of two shots are not one fusion."""
     if not partials:
         raise PartialGridError("no partial grid to merge")
     first = partials[0]
+    if not force:
+        sources: dict[str, str] = {}
+        for partial in partials:
+            source = partial_source(partial)
+            if source is not None:
+                sources.setdefault(source, partial.path)
+        if len(sources) > 1:
+            (a, path_a), (b, path_b) = list(sources.items())[:2]
+            raise PartialGridError(f"{path_a} and {path_b} are partials of different jobs: their frames were read "
+                                   f"from {a} and from {b} (use --force to merge them anyway)")
     owner: dict[int, str] = {}
     for partial in partials:
         if partial.voxel_size != first.voxel_size:
@@ -266,14 +316,14 @@ def check_partials(partials: list[PartialGrid]) -> None:
             owner[frame] = partial.path
 
 
-def merge_partials(paths) -> tuple[ExactVoxelAccumulator, list[PartialGrid]]:
+def merge_partials(paths, *, force: bool = False) -> tuple[ExactVoxelAccumulator, list[PartialGrid]]:
     """The exact sum of the partial grids at ``paths`` (any order: same result), and their headers.
 
-    Reads the headers first and checks them (:func:`check_partials`), then reads and adds one grid at a time
-    (memory: the merged grid plus one partial). Raises :class:`PartialGridError`.
+    Reads the headers first and checks them (:func:`check_partials`, ``force`` as there), then reads and adds one
+    grid at a time (memory: the merged grid plus one partial). Raises :class:`PartialGridError`.
     """
     headers = [read_partial(path, grid=False) for path in paths]
-    check_partials(headers)
+    check_partials(headers, force=force)
     merged = ExactVoxelAccumulator(headers[0].voxel_size, headers[0].origin)
     for header in headers:
         partial = read_partial(header.path)
@@ -296,22 +346,27 @@ class FusedChunk:
     outcomes: tuple[FrameOutcome, ...]
     grid: ExactVoxelAccumulator | None
     error: str | None = None
+    exception: DepthCloudError | None = None  # the error itself (its type: a voxel extent, ...)
 
 
-def fuse_chunk(work: Callable[[Any], CloudArrays], voxel_size: float, frames) -> FusedChunk:
+def fuse_chunk(work: Callable[[Any], CloudArrays], voxel_size: float, frames, *, origin=None,
+               precise: bool = False) -> FusedChunk:
     """Fuse one chunk: ``frames`` are ``(frame, item, output)``, ``work(item)`` gives the frame's cloud (a frame
-    whose work fails is an outcome with its error, as in :func:`.loop.run_frame`). Module-level and picklable
-    (with a picklable ``work``): a task of any executor, which sends back only the sums and the outcomes."""
-    grid = ExactVoxelAccumulator(voxel_size)
+    whose work fails is an outcome with its error, as in :func:`.loop.run_frame`), added as :meth:`Fusion.add`
+    adds it (``origin``, ``precise``). Module-level and picklable (with a picklable ``work``): a task of any
+    executor, which sends back only the sums and the outcomes."""
+    fusion = Fusion(voxel_size, origin, precise=precise)
+    grid = fusion.grid
+    assert grid is not None  # chunks are fused on a voxel grid (voxel_size > 0)
     outcomes: list[FrameOutcome] = []
     for frame, item, output in frames:
         outcome = run_frame(work, item, frame, output)
         if outcome.ok:
             cloud = outcome.value
             try:
-                grid.add(cloud.points_world, cloud.colors, cloud.radii)
+                fusion.add(cloud)
             except DepthCloudError as exc:  # the grid is unchanged; no frame after it is fused (as in Fusion)
-                return FusedChunk(tuple(outcomes), grid if grid.channels is not None else None, str(exc))
+                return FusedChunk(tuple(outcomes), grid if grid.channels is not None else None, str(exc), exc)
             outcome = dataclasses.replace(outcome, value=len(cloud.points_world))
         outcomes.append(outcome)
     return FusedChunk(tuple(outcomes), grid if grid.channels is not None else None)
@@ -320,8 +375,8 @@ def fuse_chunk(work: Callable[[Any], CloudArrays], voxel_size: float, frames) ->
 class _TreeMerge:
     """Exact voxel grids added as they come and merged in pairs of equal rank (a binary counter)."""
 
-    def __init__(self, voxel_size: float):
-        self.voxel_size = voxel_size
+    def __init__(self, voxel_size: float, origin=None):
+        self.voxel_size, self.origin = voxel_size, np.zeros(3) if origin is None else np.asarray(origin, np.float64)
         self.ranks: list[ExactVoxelAccumulator | None] = []
 
     def add(self, grid: ExactVoxelAccumulator) -> None:
@@ -337,21 +392,23 @@ class _TreeMerge:
         self.ranks[rank] = grid
 
     def result(self) -> ExactVoxelAccumulator:
-        total = ExactVoxelAccumulator(self.voxel_size)
+        total = ExactVoxelAccumulator(self.voxel_size, self.origin)
         for grid in self.ranks:
             if grid is not None:
                 total.merge(grid)
         return total
 
 
-def fuse_frames(items: Iterable, work: Callable[[Any], CloudArrays], voxel_size: float, *,
-                frame_of: Callable[[Any], int | None] = lambda i: i, output_of: Callable[[Any], Any] | None = None,
+def fuse_frames(items: Iterable, work: Callable[[Any], CloudArrays], voxel_size: float, *, origin=None,
+                precise: bool = False, frame_of: Callable[[Any], int | None] = lambda i: i,
+                output_of: Callable[[Any], Any] | None = None,
                 executor: concurrent.futures.Executor | None = None, chunk_size: int = 1,
                 report: FrameReport | None = None, on_outcome: Callable[[FrameOutcome], None] | None = None,
                 ) -> tuple[ExactVoxelAccumulator, FrameReport]:
     """Fuse every item's cloud (``work(item)``) into one exact voxel grid of ``voxel_size``, in chunks of
     ``chunk_size`` items, each chunk a task of ``executor`` (any :class:`concurrent.futures.Executor`; None: here),
-    combined by a tree merge (see the module docstring): the same bits as a :class:`Fusion` of every frame.
+    combined by a tree merge (see the module docstring): the same bits as a :class:`Fusion` of every frame with
+    the same ``origin`` and ``precise``.
 
     Each frame's outcome (value: its number of points) goes to ``report`` and ``on_outcome``, in the items'
     order, a chunk at a time. A frame that fails is left out and listed; an error of the fusion itself (a grid
@@ -363,7 +420,7 @@ def fuse_frames(items: Iterable, work: Callable[[Any], CloudArrays], voxel_size:
     report = report if report is not None else FrameReport()
     frames = [(frame_of(item), item, output_of(item) if output_of is not None else None) for item in items]
     chunks = [frames[start:start + chunk_size] for start in range(0, len(frames), chunk_size)]
-    tree = _TreeMerge(voxel_size)
+    tree = _TreeMerge(voxel_size, origin)
 
     def done(chunk_outcome: FrameOutcome) -> None:
         chunk = chunk_outcome.value
@@ -376,8 +433,9 @@ def fuse_frames(items: Iterable, work: Callable[[Any], CloudArrays], voxel_size:
         if chunk.grid is not None:
             tree.add(chunk.grid)
         if chunk.error is not None:
-            raise DepthCloudError(chunk.error)
+            raise chunk.exception if chunk.exception is not None else DepthCloudError(chunk.error)
 
-    walk_frames(chunks, functools.partial(fuse_chunk, work, voxel_size), frame_of=lambda chunk: None,
+    walk_frames(chunks, functools.partial(fuse_chunk, work, voxel_size, origin=origin, precise=precise),
+                frame_of=lambda chunk: None,
                 executor=executor, on_outcome=done, keep_values=False)
     return tree.result(), report

@@ -32,20 +32,39 @@ Example::
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import io
 import json
 import math
 import os
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..atomic import library_path
 from ..errors import DepthCloudError
-from ..formats.exr import DEPTH_KIND_ATTRIBUTE, _openexr, find_depth_channel, read_exr, view_layers
+from ..formats.exr import DEPTH_KIND_ATTRIBUTE, _openexr, find_depth_channel, read_channels, read_exr, view_layers
+from ..formats.ply import ply_header, ply_is_complete
+from ..formats.survey import e57_is_complete, las_header, las_is_complete
+from ..formats.usd import usd_facts, usd_is_complete
 from ..geometry.camera import CameraModel
 from ..geometry.projection import BACKGROUND_DEPTH, valid_depth_mask
+from .cloud import check_passes_window, stale_passes
 from .depth import FileDepthKind, read_frame_depth, resolve_file_depth_kind
-from .files import CaptureInfo, FrameInputs, frame_file_kind, frame_files_of, frame_inputs, read_sidecar, sibling_file
+from .files import (
+    CaptureInfo,
+    FrameInputs,
+    frame_file_kind,
+    frame_files_of,
+    frame_inputs,
+    read_sidecar,
+    read_small_text,
+    sibling_file,
+)
+from .fusion import partial_source, read_partial
+from .loop import compact_frames
+from .passes import read_passes
 
 __all__ = ["Inspection", "describe_camera", "inspect_file", "inspect_files", "lossy_compression"]
 
@@ -202,14 +221,25 @@ def inspect_files(paths) -> tuple[str, int]:
     return "\n".join(lines), 1 if bad else 0
 
 
+#: The first bytes of each kind of file the tool writes (or reads), for :func:`_inspect`.
+_MAGICS = ((_EXR_MAGIC, "exr"), (b"ply\n", "ply"), (b"PK\x03\x04", "npz"), (b"LASF", "las"), (b"ASTM-E57", "e57"),
+           (b"PXR-USDC", "usd"), (b"#usda", "usd"), (b"\x89PNG\r\n\x1a\n", "png"))
+#: What a text file may be, by its name.
+_JSON_LIMIT = 64 << 20
+_COLMAP_NAMES = ("cameras", "images", "points3D")
+
+
 def _inspect(path: str, report: _Report) -> None:
     extension = os.path.splitext(path)[1].lower()
     if os.path.isdir(path):
         report.problem("a folder, not a file")
         return
+    if os.path.exists(path) and not os.path.isfile(path):  # a device (/dev/zero), a FIFO, a socket: never read
+        report.problem("not a regular file (a device, a pipe or a socket): nothing was read from it")
+        return
     try:
         with open(path, "rb") as f:
-            head = f.read(4)
+            head = f.read(16)
     except FileNotFoundError:
         report.kind = {".exr": "exr", ".json": "sidecar"}.get(extension, "unknown")
         report.problem("no such file")
@@ -217,29 +247,363 @@ def _inspect(path: str, report: _Report) -> None:
     except OSError as exc:
         report.problem(f"cannot open: {exc.strerror or exc}")
         return
-    if head == _EXR_MAGIC:
+    kind = next((k for magic, k in _MAGICS if head.startswith(magic)), None)
+    stem = os.path.splitext(os.path.basename(path))[0]
+    if kind is None and extension in (".bin", ".txt") and stem in _COLMAP_NAMES:
+        kind = "colmap"
+    if kind == "exr":
         report.kind = "exr"
         _inspect_exr(path, report)
-    elif extension == ".json" or _looks_like_sidecar(path):
-        report.kind = "sidecar"
-        _inspect_sidecar(path, report)
+    elif kind is not None:
+        report.kind = kind
+        {"ply": _inspect_ply, "npz": _inspect_npz, "las": _inspect_las, "e57": _inspect_e57, "usd": _inspect_usd,
+         "png": _inspect_png, "colmap": _inspect_colmap}[kind](path, report)
     elif extension == ".exr":
         report.kind = "exr"
         report.problem("not an OpenEXR file (bad magic number)")
+    elif extension in (".usd", ".usda", ".usdc"):
+        report.kind = "usd"
+        report.problem("not a USD file (neither usda text nor a usdc crate)")
+    elif extension == ".json" or head.lstrip()[:1] in (b"{", b"["):
+        _inspect_json(path, report)
+    elif extension == ".csv":
+        _inspect_csv(path, report)
     else:
-        report.problem("not an EXR or a camera sidecar")
+        report.problem("not a file depth-cloud reads or writes (EXR, camera sidecar, PLY, NPZ, USD, E57, LAS/LAZ, "
+                       "PNG, JSON, CSV or a COLMAP model)")
 
 
-def _looks_like_sidecar(path: str) -> bool:
-    """A JSON object naming the camera format, whatever the file is called."""
+def _read_json(path: str):
+    """The JSON of a text file of at most :data:`_JSON_LIMIT` bytes (DepthCloudError otherwise)."""
     try:
-        if os.path.getsize(path) > 1_000_000:
-            return False
-        with open(path, encoding="utf-8") as f:
-            data = json.load(f)
-    except (OSError, UnicodeDecodeError, ValueError, RecursionError):
+        text = read_small_text(path, _JSON_LIMIT, "JSON file")
+    except UnicodeDecodeError:
+        raise DepthCloudError("not UTF-8 text") from None
+    except OSError as exc:
+        raise DepthCloudError(f"cannot read: {exc.strerror or exc}") from None
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        raise DepthCloudError(f"not valid JSON: {str(exc)[:200]}") from None
+
+
+def _inspect_json(path: str, report: _Report) -> None:
+    """A sidecar, nerfstudio's transforms.json, cameras.json, an object_id legend, or picked points."""
+    try:
+        data = _read_json(path)
+    except DepthCloudError:  # the sidecar reader says what is wrong, in its words
+        report.kind = "sidecar"
+        _inspect_sidecar(path, report)
+        return
+    if isinstance(data, dict) and "frames" in data and ("camera_model" in data or "fl_x" in data
+                                                          or data.get("format") == "depth_cloud.cameras"):
+        _inspect_camera_list(path, data, report)
+    elif isinstance(data, dict) and data and all(isinstance(k, str) and re.fullmatch(r"[0-9a-f]{8}", k)
+                                                 and isinstance(v, str) for k, v in data.items()):
+        report.kind = "legend"
+        report.title = "object_id legend"
+        report.fact(f"{_count(len(data), 'object')}: " + ", ".join(sorted(data.values())[:8])
+                    + (" ..." if len(data) > 8 else ""))
+        output = next((c for c in (path[:-len(".legend.json")] + ext for ext in (".ply", ".npz"))
+                       if path.endswith(".legend.json") and os.path.isfile(c)), None)
+        report.fact(f"of {os.path.basename(output)} beside it" if output else "its cloud is not beside it")
+    elif isinstance(data, list) and data and all(isinstance(r, dict) and {"label", "world_x"} <= set(r) for r in data):
+        report.kind = "points"
+        report.title = "picked points (Pixels to 3D)"
+        report.fact(f"{_count(len(data), 'point')}, {sum(r.get('world_x') is None for r in data)} without depth")
+    else:
+        report.kind = "sidecar"
+        _inspect_sidecar(path, report)
+
+
+def _inspect_camera_list(path: str, data: dict, report: _Report) -> None:
+    """nerfstudio's transforms.json (``camera_model``) or ``cameras.json`` (export_cameras)."""
+    frames = data.get("frames")
+    nerfstudio = "camera_model" in data or "fl_x" in data or "ply_file_path" in data
+    report.kind = "transforms" if nerfstudio else "cameras"
+    report.title = "nerfstudio transforms.json" if nerfstudio else "cameras (depth-cloud cameras)"
+    if not isinstance(frames, list) or not all(isinstance(f, dict) for f in frames):
+        report.problem("its frames are not a list of objects")
+        return
+    report.fact(f"{_count(len(frames), 'frame')}" + (f", camera model {data['camera_model']}"
+                                                      if "camera_model" in data else ""))
+    folder = os.path.dirname(os.path.abspath(path))
+    keys = ("file_path", "depth_file_path", "mask_path", "image_path", "depth_path")
+    missing = [f[k] for f in frames for k in keys if isinstance(f.get(k), str) and not
+               os.path.isfile(os.path.join(folder, f[k]))]
+    listed = sum(isinstance(f.get(k), str) for f in frames for k in keys)
+    if listed:
+        report.fact(f"{_count(listed, 'file path')} (relative to its folder), {len(missing)} missing")
+    if missing:
+        report.problem(f"{_count(len(missing), 'listed file')} not found from its folder, e.g. {missing[0]}")
+    if "transform_matrix" in (frames[0] if frames else {}):
+        bad = [i for i, f in enumerate(frames) if not _matrix_4x4(f.get("transform_matrix"))]
+        if bad:
+            report.problem(f"frame {bad[0]}'s transform_matrix is not a finite 4x4 matrix")
+    ply = data.get("ply_file_path")
+    if isinstance(ply, str):
+        report.fact(f"initial cloud: {ply}" + ("" if os.path.isfile(os.path.join(folder, ply)) else " (missing)"))
+
+
+def _matrix_4x4(value) -> bool:
+    try:
+        matrix = np.array(value, dtype=np.float64)
+    except (TypeError, ValueError):
         return False
-    return isinstance(data, dict) and data.get("format") == "depth_cloud.camera"
+    return matrix.shape == (4, 4) and bool(np.isfinite(matrix).all())
+
+
+def _inspect_csv(path: str, report: _Report) -> None:
+    try:
+        text = read_small_text(path, _JSON_LIMIT, "CSV file")
+    except (OSError, UnicodeDecodeError, DepthCloudError) as exc:
+        report.problem(f"cannot read: {getattr(exc, 'strerror', None) or exc}")
+        return
+    lines = [line for line in text.splitlines() if line.strip()]
+    if lines and lines[0].split(",")[:3] == ["label", "x", "y"] and "world_x" in lines[0]:
+        report.kind, report.title = "points", "picked points (Pixels to 3D)"
+        report.fact(_count(len(lines) - 1, "point"))
+    else:
+        report.kind, report.title = "annotations", "pixel annotations (CSV)"
+        report.fact(_count(len(lines), "line"))
+
+
+# -- the tool's outputs ------------------------------------------------------------------------------------
+
+
+def _size_fact(path: str) -> int:
+    size = os.path.getsize(path)
+    return size
+
+
+def _job_fact(job: str | None, report: _Report) -> None:
+    report.fact(f"job: {job}" if job else "job: not recorded (not written by depth-cloud convert, or by hand)")
+
+
+def _inspect_ply(path: str, report: _Report) -> None:
+    header = ply_header(path)
+    if header is None:
+        report.title = "PLY"
+        report.problem("not a readable PLY header (it must end with end_header within 64 KB)")
+        return
+    names = [name for _, name in header["properties"]]
+    splats = "f_dc_0" in names and "opacity" in names
+    report.title = f"PLY ({header['format']}){', 3D Gaussian splats' if splats else ''}"
+    report.fact(f"{header['count']:,} vertices; properties: {', '.join(names[:12])}"
+                + (f" ... ({len(names)})" if len(names) > 12 else ""))
+    comments = header["comments"]
+    origin = next((c[len("origin "):] for c in comments if c.startswith("origin ")), None)
+    for prefix, label in (("frame ", "frame"), ("space ", "space"), ("colors ", "colours"), ("fused ", "fused")):
+        line = next((c for c in comments if c.startswith(prefix)), None)
+        if line:
+            report.fact(f"{label}: {line[len(prefix):]}" if label != "fused" else line)
+    if origin:
+        report.fact(f"origin: {origin} (world = point + origin)")
+    _job_fact(next((c[len("depth-cloud job "):] for c in comments if c.startswith("depth-cloud job ")), None), report)
+    if header["format"] != "binary_little_endian":
+        report.warning(f"{header['format']} PLY: depth-cloud writes binary_little_endian only")
+    elif not ply_is_complete(path):
+        report.problem(f"truncated or damaged: {os.path.getsize(path):,} bytes is not the size its header gives")
+    if "object_id" in names:
+        legend = os.path.splitext(path)[0] + ".legend.json"
+        report.fact(f"object_id legend: {os.path.basename(legend)}" + ("" if os.path.isfile(legend) else " (missing)"))
+        if not os.path.isfile(legend):
+            report.warning("its object_id legend is not beside it: the ids cannot be named")
+
+
+def _npy_shapes(path: str) -> dict[str, tuple]:
+    """Each array of a ``.npz`` and its shape and dtype, from the npy headers (no array read)."""
+    import zipfile
+
+    shapes = {}
+    with zipfile.ZipFile(path) as archive:
+        for info in archive.infolist():
+            if not info.filename.endswith(".npy"):
+                continue
+            with archive.open(info) as member:
+                version = np.lib.format.read_magic(member)
+                read = np.lib.format.read_array_header_1_0 if version == (1, 0) else \
+                    np.lib.format.read_array_header_2_0
+                shape, _, dtype = read(member)
+            shapes[info.filename[:-4]] = (shape, dtype)
+    return shapes
+
+
+def _inspect_npz(path: str, report: _Report) -> None:
+    try:
+        shapes = _npy_shapes(path)
+    except Exception as exc:  # not a zip, a truncated one, a member that is not .npy
+        report.title = "NPZ"
+        report.problem(f"not a readable .npz: {type(exc).__name__}: {str(exc)[:200]}")
+        return
+    if "format" in shapes and "keys" in shapes:  # a partial grid
+        report.title = "partial voxel grid (convert --fuse --partial)"
+        try:
+            partial = read_partial(path, grid=False)
+        except DepthCloudError as exc:
+            report.problem(_without_path(str(exc), path))
+            return
+        report.fact(f"voxel size {partial.voxel_size:g} m, origin {', '.join(f'{v:g}' for v in partial.origin)}, "
+                    f"{shapes['keys'][0][0]:,} voxels of {partial.points_added:,} points; channels "
+                    f"{' '.join(partial.channels)}")
+        failed = [f for f, fused in zip(partial.frames, partial.fused) if not fused]
+        report.fact(f"frames: {compact_frames(partial.frames)}" if partial.frames else "frames: none")
+        source = partial_source(partial)
+        if source:
+            report.fact(f"read from {source}")
+        _job_fact(partial.job, report)
+        if failed:
+            report.warning(f"{compact_frames(failed)} failed in this chunk: not in its sums")
+        if not _zip_whole(path):
+            report.problem("truncated or damaged: a member does not read back (CRC)")
+        return
+    report.title = "NPZ (depth-cloud convert)" if "points" in shapes else "NPZ"
+    if "points" not in shapes:
+        report.problem(f"no points array (arrays: {', '.join(sorted(shapes)) or 'none'})")
+        return
+    shape, dtype = shapes["points"]
+    report.fact(f"{shape[0]:,} points ({dtype}); arrays: {', '.join(sorted(shapes))}")
+    small = {}
+    with contextlib.suppress(Exception), np.load(path, allow_pickle=False) as data:
+        small = {k: data[k] for k in ("job", "origin", "camera", "legend") if k in data.files}
+    if "origin" in small:
+        report.fact(f"origin: {', '.join(f'{v!r}' for v in np.asarray(small['origin']).tolist())} "
+                    "(world = point + origin)")
+    if "camera" in small:
+        with contextlib.suppress(Exception):
+            report.fact(f"camera: {describe_camera(CameraModel.from_json(str(small['camera'])))}")
+    _job_fact(str(small["job"]) if "job" in small else None, report)
+    if not _zip_whole(path):
+        report.problem("truncated or damaged: a member does not read back (CRC)")
+
+
+def _zip_whole(path: str) -> bool:
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return archive.testzip() is None
+    except Exception:  # truncated, foreign
+        return False
+
+
+def _inspect_las(path: str, report: _Report) -> None:
+    header = las_header(path)
+    if header is None:
+        report.title = "LAS"
+        report.problem("not a readable LAS header")
+        return
+    compressed = header["compressed"]
+    report.title = f"LAS {header['version']}{' (LAZ, compressed)' if compressed else ''}"
+    scale, offset = (", ".join(f"{v:g}" for v in header[key]) for key in ("scale", "offset"))
+    report.fact(f"{header['count']:,} points, point format {header['point_format']}; scale {scale}; offset {offset}")
+    low, high = header["min"], header["max"]
+    report.fact("bounds: " + ", ".join(f"{a} {lo:.4f} .. {hi:.4f}" for a, lo, hi in zip("xyz", low, high)))
+    _job_fact(next((c[len("depth-cloud job "):] for c in header["comments"] if c.startswith("depth-cloud job ")), None),
+              report)
+    if compressed and importlib.util.find_spec("lazrs") is None:
+        report.warning("its points are not checked: reading LAZ needs laspy and lazrs (pip install "
+                       "'depth-cloud[survey]')")
+    elif not las_is_complete(path):
+        report.problem("truncated or damaged: its points are not all there")
+
+
+def _inspect_e57(path: str, report: _Report) -> None:
+    report.title = "E57"
+    if importlib.util.find_spec("pye57") is None:
+        report.fact(f"{os.path.getsize(path):,} bytes")
+        report.warning("not read: E57 needs pye57 (pip install 'depth-cloud[survey]')")
+        return
+    try:
+        import pye57
+
+        with library_path(path) as readable:
+            e57 = pye57.E57(readable, mode="r")
+        try:
+            counts, job = [], None
+            for index in range(e57.scan_count):
+                header = e57.get_header(index)
+                counts.append(int(header.point_count))
+                if job is None and header.node.isDefined("description"):
+                    job = next((line[len("depth-cloud job "):] for line in header.node["description"].value()
+                                .splitlines() if line.startswith("depth-cloud job ")), None)
+        finally:
+            e57.close()
+    except Exception as exc:  # libE57's errors: a truncated or damaged file
+        report.problem(f"cannot be read: {str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__}")
+        return
+    report.fact(f"{_count(len(counts), 'scan')}, {sum(counts):,} points")
+    _job_fact(job, report)
+    if not counts:
+        report.problem("no scan")
+    elif not e57_is_complete(path):
+        report.problem("truncated or damaged: a scan does not read to the end")
+
+
+def _inspect_usd(path: str, report: _Report) -> None:
+    report.title = "USD"
+    if importlib.util.find_spec("pxr") is None:
+        report.fact(f"{os.path.getsize(path):,} bytes")
+        report.warning("not read: USD needs usd-core (pip install 'depth-cloud[usd]')")
+        return
+    facts = usd_facts(path)
+    if facts is None:
+        report.problem("USD cannot open it (truncated or damaged)")
+        return
+    report.title = f"USD point cache ({facts['geometry']})" if facts.get("geometry") else "USD"
+    if facts.get("frames"):
+        report.fact(f"{_count(facts['frames'], 'frame')} ({facts['start']:g} .. {facts['end']:g}) at "
+                    f"{facts['fps']:g} fps; {facts['first']:,} {facts['geometry'].lower()} in the first")
+    report.fact("camera: " + ("animated /DepthCloud/Camera" if facts.get("camera") else "none"))
+    if facts.get("origin"):
+        report.fact(f"origin: {', '.join(f'{v!r}' for v in facts['origin'])} (the root's translation, double)")
+    _job_fact(facts.get("job"), report)
+    if facts.get("writer") != "depth-cloud":
+        report.warning("not written by depth-cloud")
+    elif not usd_is_complete(path):
+        report.problem("incomplete: its points have fewer time samples than the frames it records")
+
+
+def _inspect_png(path: str, report: _Report) -> None:
+    with open(path, "rb") as f:
+        head = f.read(33)
+    if len(head) < 33 or head[12:16] != b"IHDR":
+        report.title = "PNG"
+        report.problem("not a readable PNG header")
+        return
+    width, height = int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
+    depth, colour = head[24], head[25]
+    kinds = {0: "grey", 2: "RGB", 3: "palette", 4: "grey + alpha", 6: "RGBA"}
+    report.title = "PNG"
+    what = {(16, 0): "a dataset depth map (16-bit millimetres)", (8, 0): "a dataset mask (or 8-bit grey)",
+            (8, 2): "a dataset image (sRGB)", (8, 6): "a dataset image (sRGB, straight alpha)"}.get((depth, colour))
+    report.fact(f"{width}x{height} px, {depth}-bit {kinds.get(colour, f'colour type {colour}')}"
+                + (f": {what}" if what else ""))
+
+
+def _inspect_colmap(path: str, report: _Report) -> None:
+    name, extension = os.path.splitext(os.path.basename(path))
+    report.title = f"COLMAP model: {name}{extension}"
+    try:
+        if extension == ".bin":
+            with open(path, "rb") as f:
+                head = f.read(8)
+            if len(head) < 8:
+                report.problem("truncated: no count")
+                return
+            count = int.from_bytes(head, "little")
+        else:
+            text = read_small_text(path, _JSON_LIMIT * 16, "COLMAP text file")
+            rows = [line for line in text.splitlines() if line.strip() and not line.startswith("#")]
+            count = len(rows) // (2 if name == "images" else 1)
+    except (OSError, UnicodeDecodeError, DepthCloudError) as exc:
+        report.problem(f"cannot read: {getattr(exc, 'strerror', None) or exc}")
+        return
+    report.fact(f"{count:,} {name if name != 'points3D' else 'points'}")
+    folder = os.path.dirname(path)
+    others = [n for n in _COLMAP_NAMES if not os.path.isfile(os.path.join(folder, n + extension))]
+    if others:
+        report.problem(f"the model lacks {', '.join(o + extension for o in others)} beside it")
 
 
 # -- sidecars -----------------------------------------------------------------------------------
@@ -341,6 +705,11 @@ def _exr_layout(path: str) -> tuple[list[_Part], dict[str, str]]:
     :func:`.exr.read_exr` then says why). OpenEXR's own complaints on stdout are dropped (the report is
     printed there)."""
     OpenEXR = _openexr()
+    with library_path(path) as readable:
+        return _exr_layout_of(OpenEXR, readable)
+
+
+def _exr_layout_of(OpenEXR, path: str) -> tuple[list[_Part], dict[str, str]]:
     parts = []
     with OpenEXR.File(path, header_only=True) as f:
         for part in f.parts:
@@ -420,6 +789,9 @@ def _inspect_exr(path: str, report: _Report) -> None:
     if find_depth_channel(names) is None and _is_frame_color(path):
         _inspect_color_file(path, report)
         return
+    if find_depth_channel(names) is None and (frame_file_kind(path) == "passes" or _holds_passes(names)):
+        _inspect_passes_file(path, report)
+        return
 
     files = frame_files_of(path)
     inputs: FrameInputs | None = None
@@ -488,6 +860,40 @@ def _inspect_color_file(path: str, report: _Report) -> None:
     if image.color is None:  # a grey image whose values look like depth (see exr._grey_depth)
         report.warning("R = G = B with A = 1 and values like depth: it is read as depth, not color "
                        "(the frame's points come out white)")
+
+
+def _holds_passes(names) -> bool:
+    layers = {name.rpartition(".")[0].rpartition(".")[2] for name in names}
+    return bool(layers & {"IndexOB", "IndexMA", "Normal", "Vector", "CryptoObject00"})
+
+
+def _inspect_passes_file(path: str, report: _Report) -> None:
+    """``passes_NNNN.exr``: the extra passes it holds, and whether they belong to the depth file beside it (its size
+    and data window, recorded by its sidecar: :func:`.cloud.check_passes_window`, :func:`.cloud.stale_passes`)."""
+    report.kind = "passes"
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            passes = read_passes(read_channels(path))
+    except DepthCloudError as exc:
+        report.problem(_without_path(str(exc), path))
+        return
+    kinds = [kind for kind in ("OBJECT_INDEX", "MATERIAL_INDEX", "NORMAL", "MOTION", "CRYPTOMATTE") if passes.has(kind)]
+    report.fact(f"extra passes: {', '.join(kinds) or 'none'}" + (f"; Cryptomatte names {len(passes.manifest)} "
+                                                                   "object(s)" if passes.manifest else ""))
+    depth_path = sibling_file(path, "depth")
+    if depth_path is None or not os.path.isfile(depth_path):
+        report.warning("no depth file beside it (depth_NNNN.exr): whose frame it is cannot be checked")
+        return
+    report.fact(f"of {os.path.basename(depth_path)} beside it")
+    try:
+        check_passes_window(path, depth_path)
+        files = frame_files_of(depth_path)
+        stale = stale_passes(frame_inputs(files)) if files.camera_path else None
+    except DepthCloudError as exc:
+        report.problem(_without_path(str(exc), path))
+        return
+    if stale:
+        report.warning(stale)
 
 
 def _is_frame_color(path: str) -> bool:

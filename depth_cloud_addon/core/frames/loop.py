@@ -24,7 +24,24 @@ from typing import Any
 
 from ..errors import DepthCloudError, cannot_write
 
-__all__ = ["FrameOutcome", "FrameReport", "failure_message", "run_frame", "walk_frames", "warned_frames"]
+__all__ = ["FrameOutcome", "FrameReport", "compact_frames", "failure_message", "run_frame", "walk_frames",
+           "warned_frames"]
+
+
+def compact_frames(frames, limit: int = 8) -> str:
+    """Frame numbers as ranges: ``frames 1-3, 7, 9-2000000 (2,000,003 frames)`` (at most ``limit`` ranges, then
+    ``...``); one frame: ``frame 7``."""
+    numbers = sorted(set(frames))
+    if len(numbers) == 1:
+        return f"frame {numbers[0]}"
+    runs: list[list[int]] = []
+    for number in numbers:
+        if runs and number == runs[-1][1] + 1:
+            runs[-1][1] = number
+        else:
+            runs.append([number, number])
+    shown = ", ".join(f"{a}-{b}" if b > a else f"{a}" for a, b in runs[:limit]) + (", ..." if len(runs) > limit else "")
+    return f"frames {shown} ({len(numbers):,} frames)"
 
 
 #: A count in a warning, ``N of M``: the frames' counts of one warning are added up (one line for a sequence).
@@ -60,6 +77,7 @@ class FrameOutcome:
     value: Any = None
     error: str | None = None
     warnings: tuple[str, ...] = ()
+    count: int = 1  # the frames it stands for: more than 1 for frames that failed alike, named in ``error``
 
     @property
     def ok(self) -> bool:
@@ -108,6 +126,19 @@ class FrameReport:
         """Add a failed frame (an error met outside :meth:`record`)."""
         message = error if isinstance(error, str) else failure_message(error, output)
         return self.add(FrameOutcome(frame, error=message))
+
+    def fail_frames(self, frames, why: str) -> FrameOutcome | None:
+        """Add frames that failed for one reason (e.g. thousands of frames without a file) as one outcome whose
+        line names them compactly (``frames 9-2000000 (1,999,992 frames): why``); None when ``frames`` is empty."""
+        frames = list(frames)
+        if not frames:
+            return None
+        return self.add(FrameOutcome(None, error=f"{compact_frames(frames)}: {why}", count=len(frames)))
+
+    @property
+    def failed_count(self) -> int:
+        """The frames that failed (a compact outcome of :meth:`fail_frames` counts its frames)."""
+        return sum(o.count for o in self.outcomes if not o.ok)
 
     @property
     def done(self) -> list[FrameOutcome]:

@@ -22,8 +22,9 @@ from __future__ import annotations
 
 import json
 import math
+import numbers
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -57,6 +58,42 @@ def _normalized_axes(matrix) -> np.ndarray:
     m[:3, :3] /= lengths
     m[3] = (0.0, 0.0, 0.0, 1.0)
     return m
+
+
+def _finite(value) -> float | None:
+    """``value`` as a finite float when it is a real number (not a boolean), else None."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        return None
+    try:
+        number = float(value)
+    except (OverflowError, ValueError):  # an integer too large for a float
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _whole(value) -> int | None:
+    """``value`` as an int when it is a whole number (an integer, or a float without a fraction; not a boolean),
+    else None."""
+    if isinstance(value, (bool, np.bool_)):
+        return None
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    number = _finite(value)
+    return int(number) if number is not None and number.is_integer() else None
+
+
+def _check_matrix_values(matrix) -> None:
+    """A camera matrix given as nested lists (a sidecar's JSON) or an array must hold numbers, not booleans or
+    text (numpy would read ``true`` as 1)."""
+    if isinstance(matrix, np.ndarray):
+        if matrix.dtype.kind not in "fiu":
+            raise CameraError(f"cam2world must be a finite 4x4 matrix of numbers, got an array of {matrix.dtype}")
+        return
+    rows = matrix if isinstance(matrix, (list, tuple)) else [matrix]
+    for row in rows:
+        for value in (row if isinstance(row, (list, tuple)) else [row]):
+            if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+                raise CameraError(f"cam2world must be a finite 4x4 matrix of numbers, got {value!r} in it")
 
 
 def render_size_px(resolution_x: int, resolution_y: int, percentage: int) -> tuple[int, int]:
@@ -147,11 +184,11 @@ class CameraModel:
     crop_y0_px: int = 0                # row of the full render (top-down) holding this image's row 0
 
     def __post_init__(self):
+        _check_matrix_values(self.cam2world)
         object.__setattr__(self, "cam2world", _normalized_axes(self.cam2world))
-        try:
-            width_px, height_px = int(self.width_px), int(self.height_px)
-        except (TypeError, ValueError):
-            raise CameraError(f"image size must be whole numbers, got {self.width_px!r}x{self.height_px!r}") from None
+        width_px, height_px = _whole(self.width_px), _whole(self.height_px)
+        if width_px is None or height_px is None:
+            raise CameraError(f"image size must be whole numbers, got {self.width_px!r}x{self.height_px!r}")
         if width_px < 1 or height_px < 1:
             raise CameraError(f"image size must be at least 1x1 px, got {width_px}x{height_px}")
         object.__setattr__(self, "width_px", width_px)
@@ -167,13 +204,13 @@ class CameraModel:
             )
         for name in ("lens_mm", "sensor_width_mm", "sensor_height_mm", "pixel_aspect_x", "pixel_aspect_y",
                      "ortho_scale", "fisheye_fov", "fisheye_lens_mm"):
-            value = getattr(self, name)
-            if not (math.isfinite(value) and value > 0):
-                raise CameraError(f"{name} must be a positive number, got {value!r}")
-        for name in ("shift_x", "shift_y", "latitude_min", "latitude_max", "longitude_min", "longitude_max"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-                raise CameraError(f"{name} must be a finite number, got {value!r}")
+            value = _finite(getattr(self, name))
+            if value is None or not value > 0:
+                raise CameraError(f"{name} must be a positive number, got {getattr(self, name)!r}")
+        for name in ("shift_x", "shift_y", "latitude_min", "latitude_max", "longitude_min", "longitude_max",
+                     "clip_start", "clip_end"):
+            if _finite(getattr(self, name)) is None:
+                raise CameraError(f"{name} must be a finite number, got {getattr(self, name)!r}")
         if self.frame is not None:
             frame = self.frame
             if (isinstance(frame, bool) or not isinstance(frame, (int, float))
@@ -195,13 +232,11 @@ class CameraModel:
             raise CameraError("a crop window needs both full_width_px and full_height_px")
         full_w: int | None
         full_h: int | None
-        try:
-            if any(isinstance(v, float) and not v.is_integer() for v in values):
-                raise ValueError
-            full_w, full_h, x0, y0 = (int(v) for v in values)
-        except (TypeError, ValueError, OverflowError):
+        whole = [_whole(v) for v in values]
+        if any(v is None for v in whole):
             raise CameraError(f"the crop window must be whole numbers, got "
-                              f"{', '.join(f'{n}={v!r}' for n, v in zip(names, values))}") from None
+                              f"{', '.join(f'{n}={v!r}' for n, v in zip(names, values))}")
+        full_w, full_h, x0, y0 = cast(list[int], whole)
         if not (0 <= x0 and x0 + self.width_px <= full_w and 0 <= y0 and y0 + self.height_px <= full_h):
             raise CameraError(f"the {self.width_px}x{self.height_px} px image at ({x0}, {y0}) does not lie inside "
                               f"the {full_w}x{full_h} px full render")

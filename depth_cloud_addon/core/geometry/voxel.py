@@ -302,9 +302,14 @@ def _finish(sums: np.ndarray, counts: np.ndarray, n_colors: int | None, has_radi
     return _finish_means(sums / np.maximum(counts, 1), counts, n_colors, has_radii, size)
 
 
-def _finish_means(means: np.ndarray, counts: np.ndarray, n_colors: int | None, has_radii: bool, size: float):
-    """``(points, colors | None, radii | None, counts)`` from (K, M) float64 means."""
-    points = np.ascontiguousarray(means[:3].T, dtype=np.float32)
+def _finish_means(means: np.ndarray, counts: np.ndarray, n_colors: int | None, has_radii: bool, size: float,
+                  offset=None, points_dtype=np.float32):
+    """``(points, colors | None, radii | None, counts)`` from (K, M) float64 means; the points minus ``offset``
+    (3,), in ``points_dtype``."""
+    positions = means[:3].T
+    if offset is not None:
+        positions = positions - np.asarray(offset, np.float64)
+    points = np.ascontiguousarray(positions, dtype=points_dtype)
     colors = np.ascontiguousarray(means[3:3 + n_colors].T, dtype=np.float32) if n_colors is not None else None
     radii = np.maximum(means[-1], 0.5 * size).astype(np.float32) if has_radii else None
     return points, colors, radii, counts.copy()
@@ -559,6 +564,13 @@ class ExactVoxelAccumulator:
             raise ValueError("counts must be >= 1 and below 2**32")
         if lo.size and not (lo.min() >= 0 and lo.max() <= _FRACTION_MASK):
             raise ValueError("sums_lo must lie in 0 .. 2**32 - 1")
+        if m:  # each summed value is below 2**30 in magnitude: a voxel's sum below count * 2**30 (no int64 wrap)
+            bound = counts * (1 << 30)
+            if not (np.all(hi >= -bound) and np.all(hi < bound)):
+                k, v = np.argwhere((hi < -bound) | (hi >= bound))[0]
+                raise ValueError(f"the sums of channel {channels[k]} exceed the limit: voxel {v} sums "
+                                 f"{float(hi[k, v]):.6g} over {int(counts[v])} point(s), but each value is below "
+                                 "2**30 in magnitude")
         total = int(counts.sum())
         if points_added is not None and int(points_added) != total:
             raise ValueError(f"points_added is {int(points_added)} but the counts sum to {total}")
@@ -665,12 +677,15 @@ class ExactVoxelAccumulator:
         """(K, M) float64 per-voxel sums, each the float64 nearest the exact sum ``hi + lo / 2**32``."""
         return self._hi.astype(np.float64) + self._lo * (1.0 / _SUM_SCALE)
 
-    def result(self):
+    def result(self, *, relative_to=None, dtype=np.float32):
         """``(points, colors, radii, counts)`` of the fused voxels, as :func:`voxel_downsample` returns (its
         ascending key order; means from the exact sums, see the class docstring). Empty arrays before any
-        ``add()``; colors and radii are None when the frames had none."""
+        ``add()``; colors and radii are None when the frames had none. The points are the float64 means minus
+        ``relative_to`` (e.g. the grid's origin: float32 keeps their precision far from the world origin), in
+        ``dtype``."""
         means = self.sums() / np.maximum(self._counts, 1)
-        return _finish_means(means, self._counts, self._n_colors, self._has_radii, self.voxel_size)
+        return _finish_means(means, self._counts, self._n_colors, self._has_radii, self.voxel_size,
+                             relative_to, dtype)
 
 
 __all__ = [
