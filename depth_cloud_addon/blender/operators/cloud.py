@@ -6,6 +6,7 @@ Thin glue: a frame's files and camera come from :mod:`..frames`, the arrays from
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 
@@ -80,7 +81,8 @@ color EXRs, placed with the camera that rendered the frame; with Sequence, it fo
             return self._bind_sequence(context, obj, source, from_setup, cloud, None if cloud else missing, paused)
         seconds = time.perf_counter() - start
         level = "WARNING" if inputs.uses_fallback_camera or cloud.warnings else "INFO"
-        what = {"POINTS": "points", "FACES": "pixel faces", "SURFACE": "surface vertices"}[self.geometry]
+        what = {"POINTS": "points", "FACES": "pixel faces", "SURFACE": "surface vertices",
+                "DISCS": "discs"}[self.geometry]
         warnings = "".join(f"; {w}" for w in cloud.warnings)
         layer = f", view layer '{cloud.view_layer}'" if cloud.view_layer else ""
         return finish(self, context, level,
@@ -180,12 +182,14 @@ what was baked"""
         if obj is not None and not self.filepath:
             settings = obj.depth_cloud_sequence
             source, from_setup = sequence.source_path(settings), settings.from_setup
-            options = sequence.build_options(settings)
+            # The binding's frames in this bake's geometry (what each frame's cloud must hold: points, discs).
+            options = dataclasses.replace(sequence.build_options(settings), with_points=self.geometry != "FACES",
+                                          discs=self.geometry == "DISCS")
         else:
             (source, from_setup), options = self.frame_source(context.scene), self.build_options(context.scene)
         if self.mode == "FUSED" and self.geometry != "POINTS":
             raise DepthCloudError("a fused cloud is made of points: choose Geometry = Points, or bake one "
-                                  "object per frame")
+                                  "object per frame (discs too)")
         if self.mode == "FUSED" and options.attributes:
             raise DepthCloudError("point attributes are per frame: bake one object per frame to keep them (a fused "
                                   "cloud has positions and colors only)")

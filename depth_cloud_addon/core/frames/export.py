@@ -16,6 +16,7 @@ A cloud's point attributes (:mod:`.passes`) go into NPZ arrays and PLY propertie
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -48,8 +49,8 @@ class ExportOptions:
     """What goes into an exported file."""
 
     colors: str = "srgb"     # "srgb" (uchar, sRGB-encoded), "linear" (float) or "none"
-    normals: bool = False    # nx ny nz: towards the camera
-    radius: bool = False     # half the pixel footprint (metres)
+    normals: bool = False    # nx ny nz: the cloud's disc normals (``CloudArrays.normals``), else towards the camera
+    radius: bool = False     # ``CloudArrays.radii`` (metres): a round point of it covers its pixel's footprint
     fmt: str = "ply"         # a name of the table (:mod:`..formats.outputs`): "ply", "npz", "las", "usd", "e57"
 
     def __post_init__(self):
@@ -178,8 +179,10 @@ def _any_finite_row(points: np.ndarray) -> bool:
 
 def export_cloud(path, cloud: CloudArrays, options: ExportOptions, *, job: str | None = None) -> int:
     """Write one frame's cloud (points in its ``space``), recording ``job``; returns the number of points."""
-    normals = None
-    if options.normals:  # PLY: computed per chunk as the file is written; NPZ: stored whole
+    normals: object = None
+    if options.normals and cloud.normals is not None:  # surface discs: their own normals
+        normals = cloud.normals
+    elif options.normals:  # PLY: computed per chunk as the file is written; NPZ: stored whole
         normals = (lambda a, b: camera_facing_normals(cloud, a, b)) if options.fmt == "ply" else \
             camera_facing_normals(cloud)
     extra = None
@@ -255,6 +258,8 @@ class SequenceFile:
                 self._writer = UsdWriter(self.path, fps=self.fps, faces=self.faces, job=self.job)
             elif not self._fps_given and fps is not None and fps != self._writer.fps:
                 warnings.append(f"the sidecars' fps differ: the file uses {self._writer.fps:g}")
+            if self.options.normals and cloud.normals is None and not self.faces:  # towards the camera, as in PLY
+                cloud = dataclasses.replace(cloud, normals=camera_facing_normals(cloud))
             n = self._writer.add(cloud, frame)
         else:
             assert self._writer is None or isinstance(self._writer, E57Writer)

@@ -1,0 +1,248 @@
+"""Surface discs (core/geometry/normals.py): normals of the surface each pixel sees, never across a depth break, and
+radii that cover the pixel's footprint on the surface. Pure numpy, against analytic planes and spheres."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from depth_cloud_addon.core import CameraModel, backproject_valid
+from depth_cloud_addon.core.frames.cloud import cloud_arrays, thin_cloud
+from depth_cloud_addon.core.geometry.normals import MAX_STRETCH, surface_discs
+from depth_cloud_addon.core.geometry.projection import camera_rays, covering_radius, pixel_centers
+
+POSE = np.array([[0.8, -0.6, 0.0, 1.0], [0.0, 0.0, -1.0, 2.0], [0.6, 0.8, 0.0, 3.0], [0.0, 0.0, 0.0, 1.0]])
+CAMERAS = {
+    "persp": CameraModel(width_px=48, height_px=36, lens_mm=30.0, cam2world=POSE),
+    "persp shift aspect": CameraModel(width_px=41, height_px=29, lens_mm=24.0, shift_x=0.1, shift_y=-0.15,
+                                      pixel_aspect_x=1.5, cam2world=POSE),
+    "ortho": CameraModel(width_px=40, height_px=30, projection="ORTHO", ortho_scale=6.0, cam2world=POSE),
+    "equirect": CameraModel(width_px=96, height_px=48, projection="PANO", cam2world=POSE),
+}
+
+
+def plane_depth(camera: CameraModel, normal_cam, distance: float, kind: str) -> np.ndarray:
+    """(H, W) depth of ``kind`` of the plane ``n . X = -distance`` (camera frame) seen through each pixel centre;
+    inf where the ray misses it (parallel, or behind)."""
+    origins, rays = camera_rays(pixel_centers(camera), camera)
+    n = np.asarray(normal_cam, np.float64) / np.linalg.norm(normal_cam)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t = (-distance - origins @ n) / (rays @ n)
+        hit = origins + t[..., None] * rays
+    if kind == "planar":
+        depth = -hit[..., 2]
+    else:
+        depth = np.linalg.norm(hit - origins, axis=-1) if camera.projection != "ORTHO" else -hit[..., 2]
+    return np.where((t > 0) & np.isfinite(depth) & (depth > 0), depth, np.inf).astype(np.float32)
+
+
+def discs_of(camera: CameraModel, depth: np.ndarray, kind: str, stride: int = 1, space: str = "camera", normals=None):
+    mask = np.zeros(depth.shape, bool)
+    mask[::stride, ::stride] = True
+    valid = backproject_valid(depth, camera, depth_kind=kind, space=space, mask=mask)
+    found, radii = surface_discs(depth[valid.rows, valid.cols], valid.rows, valid.cols, camera, depth_kind=kind,
+                                 footprints=valid.footprint * stride, stride=stride, space=space, normals=normals)
+    return valid, found, radii
+
+
+def towards_camera(points_cam: np.ndarray, camera: CameraModel) -> np.ndarray:
+    if camera.projection == "ORTHO":
+        return np.broadcast_to([0.0, 0.0, 1.0], points_cam.shape)
+    return -points_cam / np.linalg.norm(points_cam, axis=1, keepdims=True)
+
+
+def angle_deg(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    cos = np.sum(a * b, axis=1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
+    return np.degrees(np.arccos(np.clip(cos, -1.0, 1.0)))
+
+
+def assert_discs_cover(points: np.ndarray, normals: np.ndarray, radii: np.ndarray, samples: np.ndarray) -> None:
+    """Every sample point (on the surface) lies within some disc: at most its radius from its centre, in its plane."""
+    for chunk in np.array_split(samples, max(1, len(samples) // 500)):
+        offset = chunk[:, None, :] - points[None, :, :]
+        along = np.einsum("sdk,dk->sd", offset, normals)
+        in_plane = np.sqrt(np.maximum(np.einsum("sdk,sdk->sd", offset, offset) - along ** 2, 0.0))
+        covered = (in_plane <= radii[None, :] * (1 + 1e-4)) & (np.abs(along) <= 1e-3 * radii[None, :] + 1e-6)
+        assert covered.any(axis=1).all(), f"{(~covered.any(axis=1)).sum()} of {len(chunk)} samples uncovered"
+
+
+@pytest.mark.parametrize("name", sorted(CAMERAS))
+@pytest.mark.parametrize("kind", ["planar", "distance"])
+@pytest.mark.parametrize("tilt_deg", [0.0, 50.0, 80.0])
+def test_a_plane_gets_its_normal_at_every_pixel_even_at_a_grazing_angle(name, kind, tilt_deg):
+    camera = CAMERAS[name]
+    if camera.projection == "PANO" and kind == "planar":
+        kind = "distance"
+    tilt = np.radians(tilt_deg)
+    n = np.array([0.0, np.sin(tilt), np.cos(tilt)])  # facing the camera, tilted up by tilt_deg
+    depth = plane_depth(camera, n, 4.0, kind)
+    valid, found, radii = discs_of(camera, depth, kind)
+    assert len(found) > 200
+    assert angle_deg(found, np.broadcast_to(n, found.shape)).max() < 0.05  # degrees
+    assert (np.sum(found * towards_camera(valid.points, camera), axis=1) > 0).all()
+    np.testing.assert_allclose(np.linalg.norm(found, axis=1), 1.0, atol=1e-6)
+    assert (radii > 0).all() and (radii <= MAX_STRETCH * valid.footprint).all()
+
+
+@pytest.mark.parametrize("kind", ["planar", "distance"])
+def test_a_plane_facing_the_camera_gets_round_points(kind):
+    camera = CAMERAS["persp"]
+    depth = np.full(camera.shape, 5.0, np.float32) if kind == "planar" else plane_depth(camera, (0, 0, 1), 5.0, kind)
+    valid, found, radii = discs_of(camera, depth, kind)
+    np.testing.assert_allclose(found, np.broadcast_to([0.0, 0.0, 1.0], found.shape), atol=2e-5)  # float32 steps
+    np.testing.assert_allclose(radii, covering_radius(valid.footprint), rtol=1e-5)  # f / sqrt(2)
+
+
+@pytest.mark.parametrize("name", ["persp", "persp shift aspect", "ortho"])
+@pytest.mark.parametrize("tilt_deg", [0.0, 45.0, 75.0, 85.0])
+def test_the_discs_of_an_oblique_plane_cover_it(name, tilt_deg):
+    """The discs' union covers the plane (no gap from any viewpoint), at grazing angles too (up to where the
+    footprint stretches beyond MAX_STRETCH, near the plane's horizon), and no disc is larger than half the longer
+    diagonal of the footprint it must cover."""
+    camera = CAMERAS[name]
+    tilt = np.radians(tilt_deg)
+    n = np.array([np.sin(tilt) * 0.6, np.sin(tilt) * 0.8, np.cos(tilt)])
+    depth = plane_depth(camera, n, 4.0, "planar")
+    valid, found, radii = discs_of(camera, depth, "planar")
+    # Surface points seen through random positions inside the image (away from its border pixels).
+    rng = np.random.default_rng(int(tilt_deg))
+    pixels = rng.uniform([1.0, 1.0], [camera.width_px - 1.0, camera.height_px - 1.0], (3000, 2))
+    origins, rays = camera_rays(pixels, camera)
+    t = (-4.0 - origins @ n) / (rays @ n)
+    samples = origins + t[:, None] * rays
+    near = (t > 0) & (-samples[:, 2] < 40.0)  # the plane passes 4 m from the camera; its horizon is farther
+    assert near.sum() > 1000
+    assert_discs_cover(valid.points.astype(np.float64), found.astype(np.float64), radii.astype(np.float64),
+                       samples[near])
+    # Not larger than needed: the footprint's half diagonal, from the neighbours' points (central differences).
+    grid = np.full((*camera.shape, 3), np.nan)
+    grid[valid.rows, valid.cols] = valid.points
+    inner = ((valid.rows > 0) & (valid.rows < camera.height_px - 1)
+             & (valid.cols > 0) & (valid.cols < camera.width_px - 1))
+    r, c = valid.rows[inner], valid.cols[inner]
+    tx, ty = (grid[r, c + 1] - grid[r, c - 1]) / 2, (grid[r + 1, c] - grid[r - 1, c]) / 2
+    half_diagonal = 0.5 * np.maximum(np.linalg.norm(tx + ty, axis=1), np.linalg.norm(tx - ty, axis=1))
+    uncapped = np.isfinite(half_diagonal) & (np.maximum(np.linalg.norm(tx, axis=1), np.linalg.norm(ty, axis=1))
+                                             < MAX_STRETCH * valid.footprint[inner])
+    assert uncapped.sum() > 0.5 * len(radii)
+    np.testing.assert_allclose(radii[inner][uncapped], half_diagonal[uncapped], rtol=2e-3)
+
+
+@pytest.mark.parametrize("kind", ["planar", "distance"])
+def test_no_disc_leans_across_a_depth_break(kind):
+    """A near plane in front of a far one, both seen obliquely: every pixel, those on the silhouette too, gets its
+    own plane's normal, and no radius reaches across the gap."""
+    camera = CAMERAS["persp"]
+    near_n, far_n = np.array([0.3, 0.0, 1.0]), np.array([-0.4, 0.5, 1.0])
+    near, far = plane_depth(camera, near_n, 3.0, kind), plane_depth(camera, far_n, 6.0, kind)
+    depth = far.copy()
+    left = np.arange(camera.width_px) < 20
+    depth[:, left] = near[:, left]
+    depth[:5] = np.inf  # and some background
+    valid, found, radii = discs_of(camera, depth, kind)
+    is_near = left[valid.cols]
+    want = np.where(is_near[:, None], near_n / np.linalg.norm(near_n), far_n / np.linalg.norm(far_n))
+    assert angle_deg(found, want).max() < 0.05
+    assert (radii <= MAX_STRETCH * valid.footprint).all()
+    edge = np.isin(valid.cols, (19, 20))
+    assert (radii[edge] < 3 * valid.footprint[edge]).all()  # the gap is metres, the footprints millimetres
+
+
+def test_a_sphere_gets_its_normals_and_its_limb_no_fins():
+    camera = CameraModel(width_px=240, height_px=180, lens_mm=35.0)  # the sphere 47 px across
+    centre, radius = np.array([0.2, -0.1, -5.0]), 1.0
+    origins, rays = camera_rays(pixel_centers(camera), camera)
+    d = rays / np.linalg.norm(rays, axis=-1, keepdims=True)
+    b = d @ centre
+    disc = b * b - (centre @ centre - radius * radius)
+    t = b - np.sqrt(np.where(disc > 0, disc, np.nan))
+    depth = np.where(disc > 0, t * -d[..., 2], np.inf).astype(np.float32)  # planar
+    valid, found, radii = discs_of(camera, depth, "planar")
+    truth = valid.points - centre
+    error = angle_deg(found, truth)
+    # Central differences on a sphere: exact to first order, worst where the surface turns edge-on.
+    assert np.median(error) < 0.1 and np.percentile(error, 95) < 3.0 and error.max() < 20.0, \
+        (np.median(error), np.percentile(error, 95), error.max())
+    # At the limb the surface is edge-on: its discs stay within the surface's own spacing (capped).
+    assert (radii <= MAX_STRETCH * valid.footprint).all()
+
+
+def test_a_lone_pixel_faces_the_camera_as_a_round_point():
+    camera = CAMERAS["persp"]
+    depth = np.full(camera.shape, np.inf, np.float32)
+    depth[10, 12] = 4.0
+    depth[20, 30] = 7.0
+    valid, found, radii = discs_of(camera, depth, "planar")
+    np.testing.assert_allclose(found, towards_camera(valid.points, camera), atol=1e-6)
+    np.testing.assert_allclose(radii, covering_radius(valid.footprint), rtol=1e-6)
+
+
+def test_given_normals_orient_the_discs_towards_the_camera():
+    camera = CAMERAS["persp"]
+    depth = plane_depth(camera, (0.0, 0.5, 1.0), 4.0, "planar")
+    valid, estimated, radii = discs_of(camera, depth, "planar", space="world")
+    given = np.tile([0.0, 0.0, 1.0], (len(valid.rows), 1)).astype(np.float32)
+    given[::2] *= -1  # half of them facing away: turned towards the camera
+    given[1] = np.nan  # unknown: the estimate
+    _, found, radii_given = discs_of(camera, depth, "planar", space="world", normals=given)
+    towards = camera.cam2world[:3, 3] - valid.points
+    facing = np.sign(np.sum(given * towards, axis=1))
+    np.testing.assert_allclose(found[2:], given[2:] * facing[2:, None], atol=1e-6)
+    np.testing.assert_allclose(found[1], estimated[1], atol=1e-6)
+    np.testing.assert_array_equal(radii_given, radii)  # the radius covers the footprint whatever the normal
+
+
+@pytest.mark.parametrize("stride", [2, 3])
+def test_strided_discs_use_the_strided_neighbours(stride):
+    camera = CAMERAS["persp shift aspect"]
+    n = np.array([0.2, 0.6, 1.0])
+    depth = plane_depth(camera, n, 3.0, "planar")
+    depth[12:18, 12:25] = depth[20:, 30:33] = depth[:, :2] = np.inf  # holes: one-sided steps beside them
+    valid, found, radii = discs_of(camera, depth, "planar", stride=stride)
+    assert (valid.rows % stride == 0).all() and len(found) > 50
+    known = np.pad(np.isfinite(depth)[::stride, ::stride], 1)
+    r, c = valid.rows // stride + 1, valid.cols // stride + 1
+    both_axes = (known[r, c - 1] | known[r, c + 1]) & (known[r - 1, c] | known[r + 1, c])  # a tangent each way
+    assert both_axes.sum() > 0.8 * len(found)
+    assert angle_deg(found[both_axes], np.broadcast_to(n, found[both_axes].shape)).max() < 0.05
+    _, _, full_radii = discs_of(camera, depth, "planar", stride=1)
+    assert np.median(radii) > (stride - 0.5) * np.median(full_radii)  # steps of `stride` pixels
+
+
+def test_cloud_arrays_carry_the_discs_in_their_space_and_thinning_keeps_them():
+    camera = CAMERAS["persp"]
+    n_cam = np.array([0.0, 0.5, 1.0]) / np.linalg.norm([0.0, 0.5, 1.0])
+    depth = plane_depth(camera, n_cam, 4.0, "planar")
+    color = np.ones((*camera.shape, 4), np.float32)
+    world = cloud_arrays(depth, color, camera, discs=True)
+    local = cloud_arrays(depth, color, camera, space="camera", discs=True)
+    points = cloud_arrays(depth, color, camera)
+    assert points.normals is None and world.normals.shape == (len(world.rows), 3)
+    np.testing.assert_allclose(world.normals, local.normals @ camera.cam2world[:3, :3].T, atol=1e-6)
+    np.testing.assert_allclose(local.normals, np.broadcast_to(n_cam, local.normals.shape), atol=1e-4)
+    np.testing.assert_array_equal(world.radii, local.radii)
+    assert np.median(world.radii) > 1.05 * np.median(points.radii)  # the oblique plane stretches the discs
+    assert world.nbytes == points.nbytes + world.normals.nbytes
+    thin = thin_cloud(world, 2)
+    keep = (world.rows % 2 == 0) & (world.cols % 2 == 0)
+    np.testing.assert_array_equal(thin.normals, world.normals[keep])
+    np.testing.assert_allclose(thin.radii, world.radii[keep] * 2)
+    copy = dataclasses.replace(world)
+    normals = copy.normals
+    assert copy.take("normals") is normals and copy.normals.shape == (0, 3)
+    with pytest.raises(ValueError, match="no normals"):
+        points.take("normals")
+
+
+def test_points_cover_their_pixel_and_a_voxel_its_face():
+    camera = CAMERAS["persp"]
+    depth = np.random.default_rng(3).uniform(2.0, 9.0, camera.shape).astype(np.float32)
+    cloud = cloud_arrays(depth, None, camera, stride=2)
+    valid = backproject_valid(depth, camera, depth_kind="planar")
+    footprint = np.full(camera.shape, np.nan, np.float32)
+    footprint[valid.rows, valid.cols] = valid.footprint
+    np.testing.assert_allclose(cloud.radii, footprint[cloud.rows, cloud.cols] * 2 / np.sqrt(2), rtol=1e-6)
+    assert covering_radius(np.float32(2.0)).dtype == np.float32
+    assert covering_radius(2.0) == pytest.approx(2.0 ** 0.5)
