@@ -100,7 +100,8 @@ def test_a_plane_facing_the_camera_gets_round_points(kind):
 def test_the_discs_of_an_oblique_plane_cover_it(name, tilt_deg):
     """The discs' union covers the plane (no gap from any viewpoint), at grazing angles too (up to where the
     footprint stretches beyond MAX_STRETCH, near the plane's horizon), and no disc is larger than half the longer
-    diagonal of the footprint it must cover."""
+    diagonal of the footprint between its neighbours' points (central differences; the perspective discs take the
+    derivative at the centre, smaller where the steps grow, and still cover)."""
     camera = CAMERAS[name]
     tilt = np.radians(tilt_deg)
     n = np.array([np.sin(tilt) * 0.6, np.sin(tilt) * 0.8, np.cos(tilt)])
@@ -127,7 +128,8 @@ def test_the_discs_of_an_oblique_plane_cover_it(name, tilt_deg):
     uncapped = np.isfinite(half_diagonal) & (np.maximum(np.linalg.norm(tx, axis=1), np.linalg.norm(ty, axis=1))
                                              < MAX_STRETCH * valid.footprint[inner])
     assert uncapped.sum() > 0.5 * len(radii)
-    np.testing.assert_allclose(radii[inner][uncapped], half_diagonal[uncapped], rtol=2e-3)
+    ratio = radii[inner][uncapped] / half_diagonal[uncapped]
+    assert ratio.max() < 1.002 and ratio.min() > 0.6, (ratio.min(), ratio.max())  # a derivative at the centre
 
 
 @pytest.mark.parametrize("kind", ["planar", "distance"])
