@@ -248,9 +248,9 @@ def measure(measured: Measured, cloud: Render) -> tuple[float, float]:
 
 
 def coverage(cloud: Render, capture: Render) -> float:
-    """Percent of the capture's pixels away from silhouettes that a cloud rendered through the capture camera
+    """Percent of the capture's valid pixels (those with a point) that a cloud rendered through the capture camera
     covers: its mean alpha there (a box filter makes alpha the covered fraction of each pixel)."""
-    return 100.0 * float(np.mean(cloud.rgba[..., 3][interior(capture.index)]))
+    return 100.0 * float(np.mean(cloud.rgba[..., 3][capture.depth < 1e9]))
 
 
 @dataclass

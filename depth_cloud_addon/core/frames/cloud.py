@@ -191,8 +191,8 @@ def cloud_arrays(depth: np.ndarray, color: np.ndarray | None, camera: CameraMode
         if normal_pass is not None:
             given = normal_pass[valid.rows, valid.cols].astype(np.float32)
             given /= np.linalg.norm(given, axis=1, keepdims=True)
-            if space == "camera":
-                given = given @ np.asarray(camera.cam2world, np.float64)[:3, :3].astype(np.float32)
+            if space == "camera":  # in float64: numpy's float32 (N, 3) @ (3, 3) is a slow loop
+                given = (given.astype(np.float64) @ np.asarray(camera.cam2world, np.float64)[:3, :3]).astype(np.float32)
         normals, radii = surface_discs(depths, valid.rows, valid.cols, camera, footprints=valid.footprint * stride,
                                        depth_kind=kind, stride=stride, space=space, normals=given)
     else:

@@ -84,7 +84,9 @@ def surface_discs(depths, rows, cols, camera: CameraModel, *, footprints, depth_
     given = None
     if normals is not None:
         normals = np.asarray(normals, np.float32)
-        given = grid(normals @ rotation.astype(np.float32) if space == "world" else normals, 0)
+        given = grid(normals, 0)
+    to_space = rotation.astype(np.float32) if space == "world" else None  # turned in the blocks: (N, 3) @ (3, 3)
+    # in float32 is a slow loop in numpy (0.65 s for 2 million normals)
     rays = _Rays(camera, kind, stride, height, width)
     out_normals = np.empty((height, width, 3), np.float32)
     out_radii = np.empty((height, width), np.float32)
@@ -98,11 +100,12 @@ def surface_discs(depths, rows, cols, camera: CameraModel, *, footprints, depth_
             footprint = footprint_grid[r0:r1]
             normal = None if given is None else given[r0:r1]
             if rays.projection == "PERSP":
-                _perspective_discs(rays, padded, depth_grid[padded], footprint, normal, out_normals[r0:r1],
-                                   out_radii[r0:r1])
+                _perspective_discs(rays, padded, depth_grid[padded], footprint, (normal, to_space),
+                                   out_normals[r0:r1], out_radii[r0:r1])
             else:
                 points, measure = rays.points(depth_grid, padded)
-                _discs(points, measure, footprint, normal, rays.orthographic, out_normals[r0:r1], out_radii[r0:r1])
+                _discs(points, measure, footprint, (normal, to_space), rays.orthographic, out_normals[r0:r1],
+                       out_radii[r0:r1])
 
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         parallel_chunks(height * width, work)
@@ -110,8 +113,6 @@ def surface_discs(depths, rows, cols, camera: CameraModel, *, footprints, depth_
         normals_out, radii = out_normals.reshape(-1, 3), out_radii.reshape(-1)
     else:
         normals_out, radii = out_normals[cells], out_radii[cells]
-    if space == "world":
-        normals_out = normals_out @ rotation.T.astype(np.float32)
     return np.ascontiguousarray(normals_out, np.float32), np.ascontiguousarray(radii, np.float32)
 
 
@@ -195,7 +196,8 @@ def _same_surface(measure: np.ndarray, limit: np.ndarray, axis: int, invalid_is_
     return (_around(step, axis, 0, inner), _around(step, axis, 1, inner)), (weight_back, weight_ahead), back | ahead
 
 
-def _perspective_discs(rays: _Rays, rows: slice, depth: np.ndarray, footprint, given, out_normals, out_radii) -> None:
+def _perspective_discs(rays: _Rays, rows: slice, depth: np.ndarray, footprint, frame: tuple, out_normals,
+                       out_radii) -> None:
     """The discs of one block of a perspective camera, from the inverse planar depth ``w`` alone (no points): on a
     plane ``w`` is affine in ``(a, b)`` = (X, Y) per unit depth, ``w = alpha a + beta b + gamma``, and the plane's
     normal towards the camera is ``(-alpha, -beta, gamma)``; ``alpha``, ``beta`` are the steps of ``w`` chosen as
@@ -252,7 +254,7 @@ def _perspective_discs(rays: _Rays, rows: slice, depth: np.ndarray, footprint, g
         towards = np.array([-la, -lb, np.ones_like(la)])
         towards /= np.sqrt((towards * towards).sum(axis=0))
         _lacking(normal, radius2, lacking, (has_u | has_v)[lacking], tangent, towards, footprint)
-    _finish(normal, radius2, given, lambda n: n[2] - n[0] * a - n[1] * b, out_normals, out_radii)
+    _finish(normal, radius2, frame, lambda n: n[2] - n[0] * a - n[1] * b, out_normals, out_radii)
 
 
 def _radius2(lu2, lv2, dot, footprint):
@@ -283,23 +285,34 @@ def _lacking(normal: list, radius2, cells, one, tangent, towards, footprint) -> 
     radius2[cells] = np.float32(0.25) * (np.where(one, np.minimum(length2, cap2), f2) + f2)
 
 
-def _finish(normal: list, radius2, given, facing_of, out_normals, out_radii) -> None:
-    """Unit normals towards the camera (``facing_of(n)``: n's component towards the camera, sign only) into
-    ``out_normals``, the radii into ``out_radii``; ``given`` normals (r, w, 3) replace the estimate where known."""
+def _finish(normal: list, radius2, frame: tuple, facing_of, out_normals, out_radii) -> None:
+    """Unit normals (camera frame) towards the camera (``facing_of(n)``: n's component towards the camera, sign only)
+    into ``out_normals`` in the output's space, the radii into ``out_radii``. ``frame``: ``(given, to_space)``,
+    normals (r, w, 3) in the output's space that replace the estimate where known (or None), and the rotation from
+    the camera frame to the output's space (None: the camera frame)."""
+    given, to_space = frame
     if given is not None:
-        known = np.isfinite(given).all(axis=-1)
-        normal = [np.where(known, given[..., k], normal[k]) for k in range(3)]
+        given = [given[..., k] for k in range(3)]
+        if to_space is not None:  # into the camera frame: the inverse (transposed) rotation
+            given = [to_space[0, k] * given[0] + to_space[1, k] * given[1] + to_space[2, k] * given[2]
+                     for k in range(3)]
+        known = np.isfinite(given[0]) & np.isfinite(given[1]) & np.isfinite(given[2])
+        normal = [np.where(known, given[k], normal[k]) for k in range(3)]
     length = np.sqrt(normal[0] * normal[0] + normal[1] * normal[1] + normal[2] * normal[2])
     scale = np.where(facing_of(normal) < 0, np.float32(-1.0), np.float32(1.0)) / length
     flat = np.nonzero(~(length > 1e-20))  # collinear tangents (or a zero normal given): face the camera axis
     if len(flat[0]):
         normal[0][flat], normal[1][flat], normal[2][flat], scale[flat] = 0.0, 0.0, 1.0, 1.0
+    normal = [n * scale for n in normal]
     for k in range(3):
-        np.multiply(normal[k], scale, out=out_normals[..., k])
+        if to_space is None:
+            out_normals[..., k] = normal[k]
+        else:
+            out_normals[..., k] = to_space[k, 0] * normal[0] + to_space[k, 1] * normal[1] + to_space[k, 2] * normal[2]
     np.sqrt(radius2, out=out_radii)
 
 
-def _discs(points: list, measure: np.ndarray, footprint: np.ndarray, given, orthographic: bool, out_normals,
+def _discs(points: list, measure: np.ndarray, footprint: np.ndarray, frame: tuple, orthographic: bool, out_normals,
            out_radii) -> None:
     """The discs of one block of an orthographic or panoramic camera: ``points`` ([X, Y, Z]) and ``measure`` of the
     padded rows (r + 4, w + 4), ``footprint`` (r, w); writes ``out_normals`` (r, w, 3) and ``out_radii`` (r, w)."""
@@ -340,4 +353,4 @@ def _discs(points: list, measure: np.ndarray, footprint: np.ndarray, given, orth
     else:  # the direction to the camera is -P
         def facing(n):
             return -(n[0] * centre[0] + n[1] * centre[1] + n[2] * centre[2])
-    _finish(normal, radius2, given, facing, out_normals, out_radii)
+    _finish(normal, radius2, frame, facing, out_normals, out_radii)
