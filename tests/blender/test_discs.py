@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import bpy
 import numpy as np
+import plyfile
 import pytest
 
 from depth_cloud_addon.blender import builder, frames, panel, sequence
@@ -76,6 +77,11 @@ def test_discs_face_blenders_normals_from_the_pass_or_estimated(addon, tmp_path)
     towards = cloud.camera.cam2world[:3, 3] - cloud.points
     from_pass *= np.sign(np.sum(from_pass * towards, -1))[:, None]
     assert np.percentile(angles_deg(cloud.normals, from_pass), 99.9) < 0.05  # the pass, normalised
+    # Export with Discs: the surfel layout, the same discs.
+    assert bpy.ops.depth_cloud.export_ply(output=str(tmp_path / "out" / "discs.ply"), discs=True) == {"FINISHED"}
+    vertex = plyfile.PlyData.read(str(tmp_path / "out" / "discs.ply"))["vertex"]
+    np.testing.assert_array_equal(np.stack([vertex["nx"], vertex["ny"], vertex["nz"]], -1), cloud.normals)
+    np.testing.assert_array_equal(vertex["radius"], cloud.radii)
 
     # Without the pass: estimated from the depth. Compared where Blender's normal is one plane's (its 3x3
     # neighbourhood agrees within 0.5 degrees: inside a face, away from creases and silhouettes).
@@ -93,6 +99,20 @@ def test_discs_face_blenders_normals_from_the_pass_or_estimated(addon, tmp_path)
     error = angles_deg(estimated.normals, from_pass)[inside]
     assert inside.sum() > 3000 and np.median(error) < 0.02 and np.percentile(error, 99) < 0.05, \
         (inside.sum(), np.median(error), np.percentile(error, 99))
+
+    # Color By works on discs (the instances' attributes): Normal, rendered through the capture camera.
+    assert bpy.ops.depth_cloud.build(geometry="DISCS", attributes={"NORMAL"}) == {"FINISHED"}
+    assert bpy.ops.depth_cloud.color_by(mode="NORMAL") == {"FINISHED"}
+    obj = bpy.context.active_object
+    for other in scene.objects:
+        other.hide_render = other.type == "MESH" and other != obj
+    scene.render.use_compositing = False
+    rendered = read_exr(scenes.render_multilayer(scene, str(tmp_path / "by_normal.exr")), require_depth=False).color
+    normal = np.empty(len(obj.data.vertices) * 3, np.float32)
+    obj.data.attributes["normal"].data.foreach_get("vector", normal)
+    expected = normal.reshape(-1, 3) * 0.5 + 0.5
+    difference = np.abs(rendered[cloud.rows, cloud.cols, :3] - expected)[inside]
+    assert np.percentile(difference, 99) < 1e-3, np.percentile(difference, 99)
 
 
 class Recorder(LayoutRecorder):

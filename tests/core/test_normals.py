@@ -42,9 +42,9 @@ def discs_of(camera: CameraModel, depth: np.ndarray, kind: str, stride: int = 1,
     mask = np.zeros(depth.shape, bool)
     mask[::stride, ::stride] = True
     valid = backproject_valid(depth, camera, depth_kind=kind, space=space, mask=mask)
-    found, radii = surface_discs(depth[valid.rows, valid.cols], valid.rows, valid.cols, camera, depth_kind=kind,
-                                 footprints=valid.footprint * stride, stride=stride, space=space, normals=normals)
-    return valid, found, radii
+    discs = surface_discs(depth[valid.rows, valid.cols], valid.rows, valid.cols, camera, depth_kind=kind,
+                          footprints=valid.footprint * stride, stride=stride, space=space, normals=normals)
+    return valid, discs.normals, discs.radii
 
 
 def towards_camera(points_cam: np.ndarray, camera: CameraModel) -> np.ndarray:
@@ -193,7 +193,9 @@ def test_given_normals_orient_the_discs_towards_the_camera():
     facing = np.sign(np.sum(given * towards, axis=1))
     np.testing.assert_allclose(found[2:], given[2:] * facing[2:, None], atol=1e-6)
     np.testing.assert_allclose(found[1], estimated[1], atol=1e-6)
-    np.testing.assert_array_equal(radii_given, radii)  # the radius covers the footprint whatever the normal
+    # The footprint laid into each given disc's plane along the pixel's ray: still covered seen from the camera.
+    assert (radii_given > 0).all() and np.isfinite(radii_given).all()
+    np.testing.assert_allclose(radii_given[1], radii[1], rtol=1e-6)
 
 
 @pytest.mark.parametrize("stride", [2, 3])
@@ -226,7 +228,8 @@ def test_cloud_arrays_carry_the_discs_in_their_space_and_thinning_keeps_them():
     np.testing.assert_allclose(local.normals, np.broadcast_to(n_cam, local.normals.shape), atol=1e-4)
     np.testing.assert_array_equal(world.radii, local.radii)
     assert np.median(world.radii) > 1.05 * np.median(points.radii)  # the oblique plane stretches the discs
-    assert world.nbytes == points.nbytes + world.normals.nbytes
+    assert world.nbytes == points.nbytes + sum(getattr(world, name).nbytes
+                                               for name in ("normals", "disc_rotations", "disc_scales"))
     thin = thin_cloud(world, 2)
     keep = (world.rows % 2 == 0) & (world.cols % 2 == 0)
     np.testing.assert_array_equal(thin.normals, world.normals[keep])
@@ -248,3 +251,108 @@ def test_points_cover_their_pixel_and_a_voxel_its_face():
     np.testing.assert_allclose(cloud.radii, footprint[cloud.rows, cloud.cols] * 2 / np.sqrt(2), rtol=1e-6)
     assert covering_radius(np.float32(2.0)).dtype == np.float32
     assert covering_radius(2.0) == pytest.approx(2.0 ** 0.5)
+
+
+def quaternion_matrices(q: np.ndarray) -> np.ndarray:
+    """(N, 3, 3) rotation matrices of (N, 4) unit quaternions (w, x, y, z)."""
+    w, x, y, z = np.asarray(q, np.float64).T
+    return np.stack([np.stack([1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)], -1),
+                     np.stack([2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)], -1),
+                     np.stack([2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)], -1)], -2)
+
+
+@pytest.mark.parametrize("space", ["world", "camera"])
+@pytest.mark.parametrize("name", ["persp", "ortho", "equirect"])
+def test_the_ellipse_drawn_covers_the_footprint_and_faces_along_the_normal(name, space):
+    """Blender draws each disc as an ellipse (``disc_rotations``, ``disc_scales``): its +Z is the normal, and the
+    footprint's corners (a quarter of the way to the diagonal neighbours' points, on the plane) lie inside it: exactly
+    for an orthographic camera, within the difference between the derivative at the centre and the steps (a few %)
+    for perspective and panoramic ones, away from where the steps outgrow MAX_STRETCH (the plane's horizon)."""
+    camera = CAMERAS[name]
+    n = np.array([0.3, 0.55, 1.0])
+    kind = "distance" if camera.projection == "PANO" else "planar"
+    depth = plane_depth(camera, n, 4.0, kind)
+    cloud = cloud_arrays(depth, None, camera, depth_kind=kind, space=space, discs=True)
+    matrices = quaternion_matrices(cloud.disc_rotations)
+    np.testing.assert_allclose(matrices[:, :, 2], cloud.normals, atol=1e-5)
+    np.testing.assert_allclose(np.linalg.det(matrices), 1.0, atol=1e-5)
+    grid = np.full((*camera.shape, 3), np.nan)
+    grid[cloud.rows, cloud.cols] = cloud.points
+    inner = ((cloud.rows > 0) & (cloud.rows < camera.height_px - 1) & (cloud.cols > 0)
+             & (cloud.cols < camera.width_px - 1))
+    r, c = cloud.rows[inner], cloud.cols[inner]
+    centre = grid[r, c]
+    alpha, beta = cloud.disc_scales[inner, 0].astype(np.float64), cloud.disc_scales[inner, 1].astype(np.float64)
+    valid = backproject_valid(depth, camera, depth_kind=kind, space=space)
+    f = valid.footprint[inner]
+    steps = np.stack([np.linalg.norm(grid[r + dr, c + dc] - centre, axis=1)
+                      for dr in (-1, 0, 1) for dc in (-1, 0, 1)], -1)
+    uncapped = (steps < 0.5 * MAX_STRETCH * f[:, None]).all(axis=1)
+    if camera.projection == "PANO":  # away from the poles, where an equirectangular pixel is far from square, and
+        # from the plane's grazing part, where its steps double from one pixel to the next (1 / distance is not
+        # affine on a plane seen by a panorama: the tangents there come from unequal steps)
+        uncapped &= (np.abs(r + 0.5 - camera.height_px / 2) < camera.height_px / 3) & (steps.max(axis=1) < 3 * f)
+    tolerance = {"ORTHO": 1e-3, "PERSP": 0.12, "PANO": 0.3}[camera.projection]
+    for dr, dc in ((1, 1), (1, -1), (-1, 1), (-1, -1)):
+        # The corner shared with the diagonal neighbour: a quarter of the way to the four points around it.
+        corner = (grid[r, c] + grid[r + dr, c] + grid[r, c + dc] + grid[r + dr, c + dc]) / 4
+        local = np.einsum("nji,nj->ni", matrices[inner], corner - centre)  # R^T (corner - P)
+        ok = np.isfinite(local).all(axis=1) & uncapped
+        assert ok.sum() > 100
+        inside = (local[ok, 0] / alpha[ok]) ** 2 + (local[ok, 1] / beta[ok]) ** 2
+        assert inside.max() <= 1.0 + tolerance, inside.max()
+        assert np.abs(local[ok, 2]).max() < 1e-3 * np.maximum(alpha, beta)[ok].max()
+
+
+def test_discs_do_not_stand_out_sideways_at_a_silhouette():
+    """A plane seen at 75 degrees (its footprints stretched up the image) ends at a silhouette down the image: its
+    last column's ellipses reach past the column's edge by about a fifth of a pixel (more where the ellipse's near end
+    comes closer to the camera: 0.52 px at most), where a round disc as large as the stretched footprint would stand
+    out by a pixel and more."""
+    camera = CAMERAS["persp"]
+    tilt = np.radians(75.0)
+    near = plane_depth(camera, np.array([0.0, np.sin(tilt), np.cos(tilt)]), 2.0, "planar")
+    far = np.full(camera.shape, 40.0, np.float32)
+    edge = 24
+    depth = np.where(np.arange(camera.width_px) < edge, near, far).astype(np.float32)
+    cloud = cloud_arrays(depth, None, camera, space="camera", discs=True)
+    last = (cloud.cols == edge - 1) & np.isfinite(near[cloud.rows, cloud.cols]) & (cloud.rows > 2) \
+        & (cloud.rows < camera.height_px - 3)
+    assert last.sum() > 10
+    matrices = quaternion_matrices(cloud.disc_rotations[last])
+    angles = np.linspace(0.0, 2 * np.pi, 73)
+    boundary = (np.cos(angles)[None, :, None] * (matrices[:, None, :, 0] * cloud.disc_scales[last, None, 0:1])
+                + np.sin(angles)[None, :, None] * (matrices[:, None, :, 1] * cloud.disc_scales[last, None, 1:2])
+                + cloud.points[last, None, :])
+    from depth_cloud_addon.core import project
+
+    reach = project(boundary.reshape(-1, 3), camera, space="camera")[:, 0].max() - edge
+    assert reach < 0.6, reach
+    circle = cloud.radii[last] / cloud.points[last, 2].__abs__() * camera.intrinsics_px()[0]
+    assert np.median(circle) - 0.5 > 1.0  # the circle of the same footprint would reach a pixel and more past it
+
+
+@pytest.mark.parametrize("name", ["persp", "persp shift aspect", "ortho"])
+@pytest.mark.parametrize("tilt_deg", [0.0, 45.0, 75.0, 85.0])
+def test_the_ellipses_drawn_cover_an_oblique_plane(name, tilt_deg):
+    """The union of the ellipses Blender draws covers the plane, as the circles of the radii do (see
+    test_the_discs_of_an_oblique_plane_cover_it)."""
+    camera = CAMERAS[name]
+    tilt = np.radians(tilt_deg)
+    n = np.array([np.sin(tilt) * 0.6, np.sin(tilt) * 0.8, np.cos(tilt)])
+    depth = plane_depth(camera, n, 4.0, "planar")
+    cloud = cloud_arrays(depth, None, camera, space="camera", discs=True)
+    rng = np.random.default_rng(int(tilt_deg) + 1)
+    pixels = rng.uniform([1.0, 1.0], [camera.width_px - 1.0, camera.height_px - 1.0], (3000, 2))
+    origins, rays = camera_rays(pixels, camera)
+    t = (-4.0 - origins @ n) / (rays @ n)
+    samples = (origins + t[:, None] * rays)[(t > 0) & (-(origins + t[:, None] * rays)[:, 2] < 40.0)]
+    assert len(samples) > 1000
+    matrices = quaternion_matrices(cloud.disc_rotations)
+    centres = cloud.points.astype(np.float64)
+    scales = cloud.disc_scales.astype(np.float64)
+    for chunk in np.array_split(samples, max(1, len(samples) // 300)):
+        local = np.einsum("dji,sdj->sdi", matrices, chunk[:, None, :] - centres[None])
+        inside = (local[..., 0] / scales[None, :, 0]) ** 2 + (local[..., 1] / scales[None, :, 1]) ** 2
+        covered = (inside <= 1 + 1e-4) & (np.abs(local[..., 2]) <= 1e-3 * scales[None, :, 0] + 1e-6)
+        assert covered.any(axis=1).all(), f"{(~covered.any(axis=1)).sum()} of {len(chunk)} samples uncovered"

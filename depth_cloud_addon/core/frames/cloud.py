@@ -95,6 +95,8 @@ class CloudArrays:
     legend: dict | None = None      # object_id: the hash as 8 hex digits -> object name
     normals: np.ndarray | None = None  # discs (``BuildOptions.discs``): (N, 3) float32 unit surface normals in
     #                                    ``space``, towards the camera (:mod:`..geometry.normals`); else None
+    disc_rotations: np.ndarray | None = None  # discs: (N, 4) quaternions (w, x, y, z) of the ellipses drawn in Blender
+    disc_scales: np.ndarray | None = None     # discs: (N, 3) the ellipses' semi-axes (and cone height), metres
 
     @property
     def points_world(self) -> np.ndarray:
@@ -109,23 +111,26 @@ class CloudArrays:
         return _transform(self.points, self.camera.world2cam)
 
     def take(self, name: str) -> np.ndarray:
-        """The array ``name`` ("points", "colors", "radii", "rows", "cols", "depths" or "normals"); the cloud lets
-        go of it (keeps an empty array of its dtype). A Build writes the mesh attribute by attribute from
-        ``take``, so each array is freed once written and the peak memory stays below twice the cloud's
-        size. Never take from a cloud that is cached or used again."""
-        if name not in ("points", "colors", "radii", "rows", "cols", "depths", "normals"):
+        """The array ``name`` ("points", "colors", "radii", "rows", "cols", "depths", or a disc cloud's "normals",
+        "disc_rotations", "disc_scales"); the cloud lets go of it (keeps an empty array of its dtype). A Build
+        writes the mesh attribute by attribute from ``take``, so each array is freed once written and the peak
+        memory stays below twice the cloud's size. Never take from a cloud that is cached or used again."""
+        if name not in ("points", "colors", "radii", "rows", "cols", "depths") + _DISC_ARRAYS:
             raise ValueError(f"no array {name!r} to take")
-        if name == "normals" and self.normals is None:
-            raise ValueError("this cloud has no normals (build it with discs)")
+        if name in _DISC_ARRAYS and getattr(self, name) is None:
+            raise ValueError(f"this cloud has no {name} (build it with discs)")
         array = getattr(self, name)
         object.__setattr__(self, name, np.empty((0, *array.shape[1:]), array.dtype))
         return array
 
     @property
     def nbytes(self) -> int:
-        normals = () if self.normals is None else (self.normals,)
+        discs = tuple(getattr(self, name) for name in _DISC_ARRAYS if getattr(self, name) is not None)
         return sum(a.nbytes for a in (self.points, self.colors, self.radii, self.rows, self.cols, self.depths,
-                                      *normals, *self.attributes.values()))
+                                      *discs, *self.attributes.values()))
+
+
+_DISC_ARRAYS = ("normals", "disc_rotations", "disc_scales")
 
 
 def _transform(points: np.ndarray, matrix: np.ndarray) -> np.ndarray:
@@ -185,7 +190,7 @@ def cloud_arrays(depth: np.ndarray, color: np.ndarray | None, camera: CameraMode
     if colors is None:
         colors = np.ones((valid.rows.size, 4), np.float32)
     kind = resolve_depth_kind(depth_kind, camera)
-    normals = None
+    found = None
     if discs and with_points:
         given = None
         if normal_pass is not None:
@@ -193,12 +198,15 @@ def cloud_arrays(depth: np.ndarray, color: np.ndarray | None, camera: CameraMode
             given /= np.linalg.norm(given, axis=1, keepdims=True)
             if space == "camera":  # in float64: numpy's float32 (N, 3) @ (3, 3) is a slow loop
                 given = (given.astype(np.float64) @ np.asarray(camera.cam2world, np.float64)[:3, :3]).astype(np.float32)
-        normals, radii = surface_discs(depths, valid.rows, valid.cols, camera, footprints=valid.footprint * stride,
-                                       depth_kind=kind, stride=stride, space=space, normals=given)
-    else:
-        radii = covering_radius(valid.footprint * np.float32(stride))
-    return CloudArrays(valid.points, colors.astype(np.float32, copy=False), radii, valid.rows, valid.cols,
-                       depths, kind, stride, camera, space, normals=normals)
+        found = surface_discs(depths, valid.rows, valid.cols, camera, footprints=valid.footprint * stride,
+                              depth_kind=kind, stride=stride, space=space, normals=given)
+    cloud = CloudArrays(valid.points, colors.astype(np.float32, copy=False),
+                        covering_radius(valid.footprint * np.float32(stride)) if found is None else found.radii,
+                        valid.rows, valid.cols, depths, kind, stride, camera, space)
+    if found is not None:
+        cloud = dataclasses.replace(cloud, normals=found.normals, disc_rotations=found.rotations,
+                                    disc_scales=found.scales)
+    return cloud
 
 
 def read_cloud(inputs: FrameInputs, options: BuildOptions | None = None) -> CloudArrays:
@@ -270,6 +278,8 @@ def thin_cloud(cloud: CloudArrays, factor: int) -> CloudArrays:
         cloud, points=kept(cloud.points), colors=cloud.colors[keep], radii=kept(cloud.radii) * np.float32(factor),
         rows=cloud.rows[keep], cols=cloud.cols[keep], depths=cloud.depths[keep], stride=step,
         normals=None if cloud.normals is None else kept(cloud.normals),
+        disc_rotations=None if cloud.disc_rotations is None else kept(cloud.disc_rotations),
+        disc_scales=None if cloud.disc_scales is None else kept(cloud.disc_scales) * np.float32(factor),
         attributes={name: values[keep] for name, values in cloud.attributes.items()})
 
 
