@@ -109,6 +109,10 @@ def surface_discs(depths, rows, cols, camera: CameraModel, *, footprints, depth_
     block = max(1, _BLOCK_CELLS // max(width, 1))
 
     def work(first_cell: int, last_cell: int) -> None:
+        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):  # per thread: invalid cells give NaN
+            blocks(first_cell, last_cell)
+
+    def blocks(first_cell: int, last_cell: int) -> None:
         first, last = -(-first_cell // width), -(-last_cell // width)  # whole rows: a partition of [0, height)
         for r0 in range(first, last, block):
             r1 = min(r0 + block, last)
@@ -122,8 +126,7 @@ def surface_discs(depths, rows, cols, camera: CameraModel, *, footprints, depth_
                 points, measure = rays.points(depth_grid, padded)
                 _discs(points, measure, footprint, (normal, to_space), rays.orthographic, block_out)
 
-    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-        parallel_chunks(height * width, work)
+    parallel_chunks(height * width, work)
     if cells is None:
         arrays = [array.reshape(n, *array.shape[2:]) for array in out]
     else:
@@ -347,21 +350,22 @@ def _finish(normal: list, u: list, v: list, has_u, has_v, footprint, frame: tupl
     facing = _dot(normal, to_camera)
     scale = np.where(facing < 0, np.float32(-1.0), np.float32(1.0)) / length
     n = [c * scale for c in normal]
-    # The tangents in the disc's plane (along the ray: 0 for an estimated normal), capped.
-    facing *= scale
+    if given is not None:  # the tangents into the given disc's plane, along the ray (an estimate's contain them)
+        facing *= scale
+        for t in (u, v):
+            along = _dot(t, n) / facing
+            for k in range(3):
+                t[k] -= along * to_camera[k]
+    # In the disc's axes e1 = u / |u|, e2 = n x e1: u = (|u|, 0), v = (p, q); each tangent at most MAX_STRETCH f.
     cap = np.float32(MAX_STRETCH) * footprint
-    for t in (u, v):
-        along = _dot(t, n) / facing
-        for k in range(3):
-            t[k] -= along * to_camera[k]
-        size = np.sqrt(_dot(t, t))
-        shrink = np.minimum(np.float32(1.0), cap / size)
-        for k in range(3):
-            t[k] *= shrink
     size_u = np.sqrt(_dot(u, u))
     e1 = [c / size_u for c in u]
     e2 = _cross(n, e1)
     p, q = np.abs(_dot(v, e1)), np.abs(_dot(v, e2))
+    np.minimum(size_u, cap, out=size_u)
+    shrink = np.minimum(np.float32(1.0), cap / np.sqrt(p * p + q * q))
+    p *= shrink
+    q *= shrink
     major = size_u + p
     np.multiply(np.float32(0.5), np.sqrt(major * major + q * q), out=out_radii)
     broken = np.nonzero(~(np.isfinite(e1[0]) & np.isfinite(n[0])))  # zero normal given, collinear tangents
