@@ -356,3 +356,31 @@ def test_the_ellipses_drawn_cover_an_oblique_plane(name, tilt_deg):
         inside = (local[..., 0] / scales[None, :, 0]) ** 2 + (local[..., 1] / scales[None, :, 1]) ** 2
         covered = (inside <= 1 + 1e-4) & (np.abs(local[..., 2]) <= 1e-3 * scales[None, :, 0] + 1e-6)
         assert covered.any(axis=1).all(), f"{(~covered.any(axis=1)).sum()} of {len(chunk)} samples uncovered"
+
+
+def test_read_cloud_orients_discs_by_the_captured_normal_pass_else_estimates_and_says_so(tmp_path):
+    from depth_cloud_addon.core import write_exr
+    from depth_cloud_addon.core.frames.cloud import BuildOptions, read_cloud
+    from depth_cloud_addon.core.frames.files import CaptureInfo, frame_files_of, frame_inputs, write_camera_sidecar
+
+    camera = CAMERAS["persp"].replace(frame=1)
+    n_cam = np.array([0.0, 0.5, 1.0]) / np.linalg.norm([0.0, 0.5, 1.0])
+    depth = plane_depth(camera, n_cam, 4.0, "planar")
+    write_exr(tmp_path / "depth_0001.exr", {"V": depth})
+    write_camera_sidecar(tmp_path / "camera_0001.json", camera, CaptureInfo(passes=("NORMAL",)))
+    tilted = np.array([0.3, 0.1, 0.9]) / np.linalg.norm([0.3, 0.1, 0.9])  # not the plane's: the pass wins
+    world = (camera.cam2world[:3, :3] @ tilted).astype(np.float32)
+    inputs = frame_inputs(frame_files_of(tmp_path / "depth_0001.exr"), 1)
+    # The sidecar says the Normal pass was captured, but its file is missing: estimated, and said so.
+    cloud = read_cloud(inputs, BuildOptions(discs=True))
+    assert any("the discs' normals are estimated from the depth" in w for w in cloud.warnings), cloud.warnings
+    np.testing.assert_allclose(cloud.normals, np.broadcast_to(camera.cam2world[:3, :3] @ n_cam, cloud.normals.shape),
+                               atol=1e-4)
+    write_exr(tmp_path / "passes_0001.exr", {f"Normal.{c}": np.full(depth.shape, world[k], np.float32)
+                                             for k, c in enumerate("XYZ")})
+    inputs = frame_inputs(frame_files_of(tmp_path / "depth_0001.exr"), 1)
+    cloud = read_cloud(inputs, BuildOptions(discs=True))
+    assert not cloud.warnings
+    np.testing.assert_allclose(cloud.normals, np.broadcast_to(world, cloud.normals.shape), atol=1e-6)
+    local = read_cloud(inputs, BuildOptions(discs=True, space="camera"))
+    np.testing.assert_allclose(local.normals, np.broadcast_to(tilted, local.normals.shape), atol=1e-6)

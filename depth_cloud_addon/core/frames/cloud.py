@@ -148,8 +148,9 @@ def cloud_arrays(depth: np.ndarray, color: np.ndarray | None, camera: CameraMode
     ``color``: (H, W, 4) or None. ``with_points=False`` skips the points and radii (empty arrays):
     pixel faces need only the valid pixels and their depths. ``exclude``: (H, W) bool, pixels to leave out
     (e.g. silhouette edges). ``discs``: also each point's disc (:func:`..geometry.normals.surface_discs`): its
-    normal in ``normals`` (from ``normal_pass``, the (H, W, 3) world-space Normal pass, when given, else estimated)
-    and its radius in ``radii``. Raises :class:`NoValidDepthError` when nothing is left.
+    normal in ``normals`` (from ``normal_pass``, the (H, W, 3) world-space Normal pass, when given, else estimated),
+    its radius in ``radii``, and the ellipse Blender draws in ``disc_rotations``, ``disc_scales``. Raises
+    :class:`NoValidDepthError` when nothing is left.
     """
     if stride < 1:
         raise ValueError(f"stride must be >= 1, got {stride}")
