@@ -469,27 +469,14 @@ def rotation_to_quaternions(rotations) -> np.ndarray:
 
 def z_to_direction_quaternions(directions: np.ndarray) -> np.ndarray:
     """(N, 4) unit quaternions (w, x, y, z) turning +z onto each unit direction (N, 3) by the shortest arc:
-    ``(1 + z.d, z x d)`` normalised; a half turn about x for d = -z. Of the directions' float type (float32 stays
-    float32), on all cores: Blender's discs are instances turned by these."""
-    d = np.asarray(directions)
-    dtype = d.dtype if d.dtype.kind == "f" else np.dtype(np.float64)
-    q = np.empty((len(d), 4), dtype)
-
-    def work(start: int, stop: int) -> None:
-        x, y, z = (d[start:stop, k].astype(dtype, copy=False) for k in range(3))
-        w = z + dtype.type(1.0)
-        norm = np.sqrt(w * w + x * x + y * y)
-        opposite = ~(norm >= (1e-9 if dtype == np.float64 else 1e-4))  # float32 holds -z only to ~1e-8
-        inverse = dtype.type(1.0) / np.where(opposite, dtype.type(1.0), norm)
-        out = q[start:stop]
-        np.multiply(w, inverse, out=out[:, 0])
-        np.multiply(y, -inverse, out=out[:, 1])
-        np.multiply(x, inverse, out=out[:, 2])
-        out[:, 3] = 0.0
-        out[opposite] = (0.0, 1.0, 0.0, 0.0)
-
-    parallel_chunks(len(d), work)
-    return q
+    ``(1 + z.d, z x d)`` normalised; a half turn about x for d = -z."""
+    d = np.asarray(directions, np.float64)
+    q = np.stack([1.0 + d[:, 2], -d[:, 1], d[:, 0], np.zeros(len(d))], axis=1)
+    norm = np.linalg.norm(q, axis=1)
+    opposite = norm < 1e-9
+    q[opposite] = (0.0, 1.0, 0.0, 0.0)
+    norm[opposite] = 1.0
+    return q / norm[:, None]
 
 
 __all__ = [
