@@ -11,7 +11,9 @@ Runs Blender as a Python module (the venv's bpy). One run:
 3. **baseline**: the recipe forum snippets use (OpenEXR channels to numpy, a pinhole from
    ``camera.data.angle`` with pixel centres at integer coordinates, a per-point
    ``matrix_world @ Vector(p)`` list, ``mesh.from_pydata``, a per-point color loop), best of 3;
-4. **memory**: in a fresh child process (so that memory freed by earlier runs cannot hide the
+4. **Discs** (issue 25): the same Build with ``geometry="DISCS"`` (normals and disc radii in the core, the discs'
+   Geometry Nodes instances in the depsgraph update), best and median of 5, and its ratio to Points' Build;
+5. **memory**: in a fresh child process (so that memory freed by earlier runs cannot hide the
    peak), the process's peak RSS growth during one Build (``/proc/self/clear_refs`` then
    ``VmHWM``), and tracemalloc's peak for the numpy part (read + cloud_arrays).
 
@@ -22,7 +24,8 @@ viewport does next: for ours, the Geometry Nodes points modifier). One run does 
 Prints a table per size and the issue 15 targets, and writes ``<out>/results.json`` (the first size)
 and ``<out>/<W>x<H>/results.json`` (the others). No assertion: the figures are ratios against a
 baseline measured in the same run (issue 15 targets: forum/ours >= 40x, medians; peak extra memory
-of a Build <= 2x the cloud's own size of N x (12 + 16 + 4) bytes). ``--profile`` adds a cProfile of
+of a Build <= 2x the cloud's own size of N x (12 + 16 + 4) bytes; issue 25: Build with Discs <= 1.5x Build with
+Points, medians). ``--profile`` adds a cProfile of
 one Build.
 """
 
@@ -65,6 +68,7 @@ from tools import scenes  # noqa: E402
 CLOUD_BYTES_PER_POINT = 12 + 16 + 4  # float32 position + float32 RGBA + float32 radius
 TARGET_RATIO = 40.0  # issue 15: forum recipe / ours, medians, each including the depsgraph update
 TARGET_MEMORY = 2.0  # issue 15: peak extra RSS of a Build / the cloud's size
+TARGET_DISCS = 1.5  # issue 25: Build with Discs / Build with Points, medians, each up to view_layer.update()
 
 
 # --- scene ----------------------------------------------------------------------------------------
@@ -82,24 +86,24 @@ def make_scene(width: int, height: int):
 
 # --- ours -----------------------------------------------------------------------------------------
 
-def _load_ours(path: str, scene, cam):
+def _load_ours(path: str, scene, cam, discs: bool = False):
     """Read + back-project, as the operator's ``_load``: the EXR arrays are freed on return."""
     t0 = time.perf_counter()
     image = read_exr(path)
     t1 = time.perf_counter()
     camera = CameraModel.from_blender(cam, scene)
     t2 = time.perf_counter()
-    cloud = cloud_arrays(image.depth, image.color, camera)
+    cloud = cloud_arrays(image.depth, image.color, camera, discs=discs)
     t3 = time.perf_counter()
     return cloud, (t0, t1, t2, t3)
 
 
-def build_ours(path: str, scene, cam, update: bool = True) -> tuple[dict[str, float], int]:
-    """Exactly the Build operator's calls for a multilayer EXR and the scene camera, then (``update``)
-    the depsgraph update the viewport does next; per-step seconds."""
-    cloud, (t0, t1, t2, t3) = _load_ours(path, scene, cam)
+def build_ours(path: str, scene, cam, update: bool = True, geometry: str = "POINTS") -> tuple[dict[str, float], int]:
+    """Exactly the Build operator's calls for a multilayer EXR and the scene camera (as ``geometry``: POINTS or
+    DISCS), then (``update``) the depsgraph update the viewport does next; per-step seconds."""
+    cloud, (t0, t1, t2, t3) = _load_ours(path, scene, cam, discs=geometry == "DISCS")
     n = len(cloud.points)
-    builder.build_cloud(bpy.context, cloud, source=path, frame=scene.frame_current, release=True)
+    builder.build_cloud(bpy.context, cloud, source=path, frame=scene.frame_current, release=True, geometry=geometry)
     del cloud
     t4 = time.perf_counter()
     if update:
@@ -316,6 +320,14 @@ def run_size(args, width: int, height: int, out: pathlib.Path) -> dict:
         ours_runs.append(steps)
     n_pixels = width * height
 
+    # Discs (issue 25), in the same run, alternating with Points so that both see the same machine.
+    disc_runs, point_runs = [], []
+    for _ in range(args.runs):
+        for geometry, runs in (("DISCS", disc_runs), ("POINTS", point_runs)):
+            gc.collect()
+            runs.append(build_ours(path, scene, cam, geometry=geometry)[0])
+    build_ours(path, scene, cam)  # the cloud of Points again, for what follows
+
     # Ours, through the registered operator.
     import depth_cloud_addon
 
@@ -364,6 +376,9 @@ def run_size(args, width: int, height: int, out: pathlib.Path) -> dict:
     mem_rebuild = memory["rebuild"]["peak_rss_extra_bytes"] / cloud_bytes
     tm = memory["tracemalloc"]
     mem_numpy = tm["numpy_part_peak_bytes"] / cloud_bytes
+    discs_best, discs_median = best_median([r["total"] for r in disc_runs])
+    points_best, points_median = best_median([r["total"] for r in point_runs])
+    discs_ratio = discs_median / points_median
 
     mib = 1 << 20
     lines = [
@@ -385,6 +400,13 @@ def run_size(args, width: int, height: int, out: pathlib.Path) -> dict:
         best, median = best_median([r[key] for r in ours_runs])
         lines.append(f"  {label:42} {best:8.3f} {median:9.3f}")
     row(f"ours, bpy.ops.depth_cloud.build (best of {args.runs})", op_best, op_median)
+    row(f"ours with Discs, direct calls (best of {args.runs})", discs_best, discs_median)
+    for key, label in (("cloud_arrays", "cloud.cloud_arrays(discs=True)"),
+                       ("object_write", "builder.build_cloud DISCS"),
+                       ("depsgraph_update", "view_layer.update() (instances)")):
+        best, median = best_median([r[key] for r in disc_runs])
+        lines.append(f"  {label:42} {best:8.3f} {median:9.3f}")
+    row(f"ours with Points, alternating (best of {args.runs})", points_best, points_median)
     row(f"forum recipe (best of {args.baseline_runs})", forum_best, forum_median, n_forum)
     for key, label in (("read", "OpenEXR read"), ("numpy", "numpy pinhole + mask"),
                        ("vector_list", "[matrix_world @ Vector(p) ...]"), ("from_pydata", "from_pydata + update"),
@@ -399,6 +421,9 @@ def run_size(args, width: int, height: int, out: pathlib.Path) -> dict:
         f"{forum_median / ours_median:.1f}x; target >= {TARGET_RATIO:.0f}x)",
         f"  through the operator:                         {ratio_op:6.1f}x",
         f"  vs the recipe with foreach_set colors:        {ratio_conservative:6.1f}x",
+        f"Build with Discs / Build with Points (medians): {discs_ratio:6.2f}x   (best vs best "
+        f"{discs_best / points_best:.2f}x; target <= {TARGET_DISCS:.1f}x: "
+        f"{'met' if discs_ratio <= TARGET_DISCS else 'MISSED'})",
         "",
         f"memory (fresh process), cloud size {cloud_bytes / mib:.1f} MiB:",
         f"  peak RSS growth, first Build:   {memory['first_build']['peak_rss_extra_bytes'] / mib:7.1f} MiB "
@@ -438,6 +463,9 @@ def run_size(args, width: int, height: int, out: pathlib.Path) -> dict:
                   "forum_foreach_set_over_ours": ratio_conservative, "target": TARGET_RATIO},
         "memory": {**memory, "first_build_over_cloud": mem_first, "rebuild_over_cloud": mem_rebuild,
                    "numpy_part_over_cloud": mem_numpy, "target": TARGET_MEMORY},
+        "discs": {"runs": disc_runs, "points_runs": point_runs, "best": discs_best, "median": discs_median,
+                  "points_best": points_best, "points_median": points_median, "ratio_median": discs_ratio,
+                  "target": TARGET_DISCS},
     }
     (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     print(f"-> {out / 'results.json'}")
@@ -445,7 +473,8 @@ def run_size(args, width: int, height: int, out: pathlib.Path) -> dict:
             "ours_median": ours_median, "forum_median": forum_median, "ratio_median": forum_median / ours_median,
             "ratio_best": ratio, "memory_first": mem_first, "memory_rebuild": mem_rebuild,
             "update_memory": memory["depsgraph_update"]["peak_rss_extra_bytes"] / cloud_bytes,
-            "operator_median": op_median}
+            "operator_median": op_median, "discs_median": discs_median, "points_median": points_median,
+            "discs_ratio": discs_ratio}
 
 
 def main(argv=None) -> int:
@@ -483,6 +512,9 @@ def main(argv=None) -> int:
         lines.append(f"  memory {size:9}: peak extra RSS of a first Build = {s['memory_first']:4.2f}x the cloud "
                      f"(target <= {TARGET_MEMORY:.0f}x: {'met' if s['memory_first'] <= TARGET_MEMORY else 'MISSED'}; "
                      f"rebuild {s['memory_rebuild']:.2f}x; the depsgraph update after it +{s['update_memory']:.2f}x)")
+        lines.append(f"  Discs  {size:9}: Build with Discs {s['discs_median']:6.3f} s / with Points "
+                     f"{s['points_median']:6.3f} s = {s['discs_ratio']:4.2f}x (issue 25 target <= {TARGET_DISCS:.1f}x: "
+                     f"{'met' if s['discs_ratio'] <= TARGET_DISCS else 'MISSED'})")
     lines.append(f"bench wall time {time.perf_counter() - wall:.0f} s")
     print("\n".join(lines))
     return 0

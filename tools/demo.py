@@ -6,11 +6,10 @@ Set Up EXR Outputs -> Cycles render of the sequence through the compositor outpu
 (frame 1) -> Pixel Faces -> Build with Sequence -> Bake Sequence -> save the .blend -> ``depth-cloud
 convert``. Writes into --out (git-ignored) the files listed in :data:`OUTPUTS` (the README's table).
 
-The pictures of clouds are rendered with Cycles from a fixed "Side View" camera. Each point is drawn
-as a sphere whose radius covers its pixel's footprint *on the surface* (half the diagonal of the
-spacing to its neighbouring pixels' points, so oblique surfaces such as the floor stay closed): the
-add-on's own ``radius`` is half the footprint on a surface facing the camera, which leaves gaps
-between the points that beat against the side camera's pixels as moire stripes.
+The pictures of clouds are rendered with Cycles from a fixed "Side View" camera, as the add-on builds
+them: frame 1 as Points (each a round point that covers its pixel as the shot's camera saw it) and as
+Discs (each pixel a disc facing along the surface's normal, as large as the pixel's footprint on the
+surface, so oblique surfaces such as the floor stay closed from the side); the sequence as Discs.
 
 It ends with a one-line summary: the accuracy (median and max distance between the frame-1 cloud
 and Blender's own ``scene.ray_cast`` through the pixel centres) and the PSNR of the Pixel Faces
@@ -36,7 +35,7 @@ import numpy as np  # noqa: E402
 
 import depth_cloud_addon  # noqa: E402
 from depth_cloud_addon import cli  # noqa: E402
-from depth_cloud_addon.blender import builder, sequence  # noqa: E402
+from depth_cloud_addon.blender import builder  # noqa: E402
 from depth_cloud_addon.core.formats.ply import write_ply  # noqa: E402
 from depth_cloud_addon.core.frames.cloud import read_cloud  # noqa: E402
 from depth_cloud_addon.core.frames.files import find_frame_files, frame_inputs  # noqa: E402
@@ -45,17 +44,20 @@ from tools import demo_scene, gif, scenes  # noqa: E402
 #: Every file the demo writes (relative to --out), with one line each: the README's table.
 OUTPUTS = {
     "render.png": "frame 1 as rendered through the shot's camera (a copy of `frames/render_0001.png`)",
-    "side.png": "the frame-1 cloud rendered with Cycles from the fixed Side View camera",
+    "side.png": "the frame-1 cloud as Discs, rendered with Cycles from the fixed Side View camera",
+    "points_side.png": "the frame-1 cloud as Points (the default Point Size) from the Side View camera",
     "preview.png": "`render.png` next to `side.png`",
+    "discs_preview.png": "`points_side.png` next to `side.png`: Points and Discs from the side",
     "faces_camera.png": "the Pixel Faces of frame 1 rendered through the shot's camera: the image again",
     "faces_side.png": "the Pixel Faces from the Side View camera",
     "faces_preview.png": "`render.png`, `faces_camera.png` and `faces_side.png` side by side",
-    "sequence.gif": "the sequence cloud from the Side View camera as the timeline plays (each frame's cloud "
-                    "where that frame's camera saw it), looping forwards and back",
+    "sequence.gif": "the sequence cloud (Discs) from the Side View camera as the timeline plays (each frame's "
+                    "cloud where that frame's camera saw it), looping forwards and back",
     "cloud.ply": "the frame-1 cloud's world-space points with sRGB colours",
     "summary.json": "the figures of the summary line (accuracy, PSNR, counts, timings)",
-    "demo.blend": "the scene: the sequence cloud bound to the timeline (plays with the add-on enabled), the "
-                  "same sequence baked to one object per frame in the excluded collection \"DepthCloud Bake\", "
+    "demo.blend": "the scene: the sequence cloud (Discs) bound to the timeline (plays with the add-on enabled), the "
+                  "same sequence baked to one object of discs per frame in the excluded collection \"DepthCloud "
+                  "Bake\", "
                   "the set in the excluded collection \"Set\"",
     "frames/depth_NNNN.exr": "each frame's Depth pass as Set Up EXR Outputs captures it (float32, planar Z)",
     "frames/color_NNNN.exr": "each frame's linear RGBA image",
@@ -65,10 +67,6 @@ OUTPUTS = {
 }
 BACKGROUND = np.array([0.06, 0.065, 0.075], np.float32)  # behind the cloud in the side views (sRGB)
 SIDE_SAMPLES, GIF_SAMPLES = 8, 4  # per pixel, for the pictures of clouds (emission only: no noise but edges)
-#: How much farther than the facing footprint a neighbouring pixel's point may be and still count as the same
-#: surface (the floor 50 m away, seen from 1.7 m up, spreads its pixels' points about 30 footprints apart),
-#: and the longest side of a point's footprint, in facing footprints (see :func:`surface_radii`).
-SAME_SURFACE, MAX_STRETCH = 40.0, 4.0
 #: The pixel filter of the Pixel Faces render through the camera: each pixel sees its own quad's centre.
 FACES_FILTER_PX = 0.01
 
@@ -134,41 +132,6 @@ def psnr_db(a: np.ndarray, b: np.ndarray) -> float:
     return float("inf") if mse == 0 else 10.0 * np.log10(255.0 ** 2 / mse)
 
 
-def surface_radii(cloud) -> np.ndarray:
-    """Per point of ``cloud`` (a :class:`CloudArrays`): half the diagonal of its pixel's footprint on the surface.
-
-    The footprint's sides are the distances to the nearer of the left/right and of the up/down
-    neighbouring pixels' points. A neighbour more than :data:`SAME_SURFACE` times the add-on's facing
-    footprint (``2 * radius``) away is across a silhouette; a side without a neighbour on the same surface
-    is the facing footprint, and no side is longer than :data:`MAX_STRETCH` facing footprints (a sphere
-    that large would stand out of a surface seen at a grazing angle). On a surface facing the camera the
-    result is ``radius * sqrt(2)``: just enough for spheres on a square grid to leave no gap.
-    """
-    h, w = cloud.camera.shape
-    grid = np.full((h + 2, w + 2, 3), np.nan, np.float32)
-    rows, cols = cloud.rows + 1, cloud.cols + 1
-    grid[rows, cols] = cloud.points_world
-    centre = grid[rows, cols]
-    facing = 2.0 * cloud.radii
-    sides = []
-    for (dr1, dc1), (dr2, dc2) in (((0, -1), (0, 1)), ((-1, 0), (1, 0))):
-        with np.errstate(invalid="ignore"):
-            near = [np.linalg.norm(grid[rows + dr, cols + dc] - centre, axis=-1) for dr, dc in ((dr1, dc1), (dr2, dc2))]
-            near = [np.where(d <= SAME_SURFACE * facing, d, np.nan) for d in near]
-        side = np.fmin(*near)
-        sides.append(np.clip(np.where(np.isfinite(side), side, facing), facing, MAX_STRETCH * facing))
-    return (0.5 * np.hypot(*sides)).astype(np.float32)
-
-
-def set_radii(obj, radii: np.ndarray) -> None:
-    """Overwrite the ``radius`` point attribute of the cloud object ``obj`` (one value per vertex)."""
-    mesh = obj.data
-    if len(mesh.vertices) != len(radii):
-        raise RuntimeError(f"{obj.name} has {len(mesh.vertices)} points, the frame's cloud {len(radii)}")
-    mesh.attributes[builder.RADIUS_ATTRIBUTE].data.foreach_set("value", radii)
-    mesh.update()
-
-
 def frame_cloud(folder: pathlib.Path, frame: int):
     """A frame's cloud as the core reads it from the set-up's files (points, colours, pixels, radii)."""
     return read_cloud(frame_inputs(find_frame_files(str(folder), frame, from_setup=True), frame))
@@ -212,8 +175,9 @@ def set_visibility(objects, render: bool) -> None:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="out/demo", help="output folder (default: out/demo)")
-    parser.add_argument("--width", type=int, default=480, help="render width in pixels (default 480)")
-    parser.add_argument("--height", type=int, default=270, help="render height in pixels (default 270)")
+    parser.add_argument("--width", type=int, default=640, help="render width in pixels (default 640: the README's "
+                                                                "pictures are two renders side by side)")
+    parser.add_argument("--height", type=int, default=360, help="render height in pixels (default 360)")
     parser.add_argument("--frames", type=int, default=16, help="length of the moving-camera sequence (default 16)")
     parser.add_argument("--samples", type=int, default=4,
                         help="Cycles samples per pixel of the shot, denoised with OIDN when available (default 4)")
@@ -270,13 +234,18 @@ def main(argv=None) -> int:
         cloud_obj.data.color_attributes[builder.COLOR_ATTRIBUTE].data.foreach_get("color", colors)
         write_ply(out / "cloud.ply", scenes.vertex_positions_world(cloud_obj), colors.reshape(-1, 4))
 
-        # The cloud alone from the side, each point covering its footprint on the surface.
-        set_radii(cloud_obj, surface_radii(cloud))
+        # The cloud alone from the side: as Points (each covers its pixel as the shot's camera saw it), then as
+        # Discs (each covers its pixel's footprint on the surface).
         set_visibility(set_objects, False)
+        points_view = render_png(scene, side, out / "points_side.png", samples=SIDE_SAMPLES, transparent=True)
+        start = time.perf_counter()
+        bpy.ops.depth_cloud.build(geometry="DISCS")
+        timings["build_discs_s"] = time.perf_counter() - start
         start = time.perf_counter()
         side_view = render_png(scene, side, out / "side.png", samples=SIDE_SAMPLES, transparent=True)
         timings["side_render_s"] = time.perf_counter() - start
         save_png(np.concatenate([original, side_view], axis=1), out / "preview.png")
+        save_png(np.concatenate([points_view, side_view], axis=1), out / "discs_preview.png")
 
         # 3. Pixel Faces of frame 1: through the render camera they give the image back; from the side, 3D.
         bpy.ops.depth_cloud.build(geometry="FACES")
@@ -289,8 +258,8 @@ def main(argv=None) -> int:
         figures["faces_identical_pixels"] = int(same.sum())
         save_png(np.concatenate([original, faces_camera, faces_side], axis=1), out / "faces_preview.png")
 
-        # 4. Build with Sequence: the cloud follows the timeline; seen from the fixed side camera.
-        bpy.ops.depth_cloud.build(sequence=True)
+        # 4. Build with Sequence (Discs): the cloud follows the timeline; seen from the fixed side camera.
+        bpy.ops.depth_cloud.build(sequence=True, geometry="DISCS")
         seq_obj = builder.find_cloud(scene)
         gif_frames = render_sequence_gif(scene, seq_obj, side, args, out / "sequence.gif")
         scene.render.resolution_x, scene.render.resolution_y = args.width, args.height
@@ -299,7 +268,7 @@ def main(argv=None) -> int:
 
         # 5. Bake Sequence (one object per frame, plays without the add-on), then save the file.
         scene.frame_set(1)
-        bpy.ops.depth_cloud.bake_sequence(mode="PER_FRAME")
+        bpy.ops.depth_cloud.bake_sequence(mode="PER_FRAME", geometry="DISCS")
         baked = scene.depth_cloud.last_message.removeprefix("Depth Cloud: ").split(";")[0]
         save_blend(scene, cam, set_objects, out)
     finally:
@@ -344,13 +313,10 @@ def render_sequence_gif(scene, seq_obj, side, args, path: pathlib.Path) -> dict:
     start = time.perf_counter()
     gif_w = min(args.gif_width, args.width)
     scene.render.resolution_x, scene.render.resolution_y = gif_w, max(2, round(args.height * gif_w / args.width))
-    settings = seq_obj.depth_cloud_sequence
     rendered = []
     with tempfile.TemporaryDirectory(prefix="depth-cloud-gif-") as tmp:
         for frame in range(1, args.frames + 1):
             scene.frame_set(frame)  # the add-on's handler swaps in this frame's cloud
-            _, cloud, _ = sequence.frame_cloud(scene, settings, frame)
-            set_radii(seq_obj, surface_radii(cloud))
             rendered.append(to_8bit(render_png(scene, side, pathlib.Path(tmp) / f"{frame}.png", samples=GIF_SAMPLES,
                                                transparent=True)))
     frames = np.stack(rendered + rendered[-2:0:-1])  # forwards, then back: a seamless loop

@@ -77,6 +77,7 @@ class VIEW3D_PT_depth_cloud(bpy.types.Panel):
         row = box.row(align=True)
         _build_button(row, settings, text="Pixel Faces", icon="MESH_PLANE").geometry = "FACES"
         _build_button(row, settings, text="Surface", icon="MESH_GRID").geometry = "SURFACE"
+        _build_button(row, settings, text="Discs", icon="MESH_CIRCLE").geometry = "DISCS"
         row = box.row(align=True)
         row.label(text="Color by:")
         for mode, label in (("IMAGE", "Image"), ("OBJECT", "Object"), ("NORMAL", "Normal"), ("MOTION", "Motion")):

@@ -140,6 +140,9 @@ class ConvertSettings:
             raise CliError(f"--attributes: {exc}") from None
         if attributes and args.fuse:
             raise CliError("--attributes are per frame: not with --fuse")
+        discs = args.geometry == "discs"  # the surfel layout: every point's disc normal and radius
+        if discs and args.fuse:
+            raise CliError("--geometry discs is per frame: a fused cloud is made of points")
         origin = parse_origin(args.origin)
         if args.origin is not None and args.space != "world":
             raise CliError("--origin is for world positions: not with --space camera")
@@ -148,14 +151,15 @@ class ConvertSettings:
                            "for every chunk)")
         try:
             fmt = output_format(args.output, args.format)
-            export = ExportOptions(colors=args.colors, normals=args.normals, radius=args.radius, fmt=fmt.name,
-                                   origin=None if origin == "auto" else origin)
+            export = ExportOptions(colors=args.colors, normals=args.normals or discs, radius=args.radius or discs,
+                                   fmt=fmt.name, origin=None if origin == "auto" else origin)
             export.check(args.output, fmt, attributes=attributes, faces=args.geometry == "faces", fused=args.fuse)
             fmt.require(args.output)
         except DepthCloudError as exc:
             raise bad_input(exc) from None
         build = BuildOptions(stride=args.stride, depth_kind=args.depth_kind, space=args.space, view_layer=args.layer,
-                             attributes=attributes, drop_edges=args.drop_edges, edge_threshold=args.edge_threshold)
+                             attributes=attributes, drop_edges=args.drop_edges, edge_threshold=args.edge_threshold,
+                             discs=discs)
         return cls(fmt, build, export, origin == "auto")
 
     def with_origin(self, origin) -> ConvertSettings:
@@ -445,8 +449,11 @@ def add_parser(sub) -> None:
                          help="coordinates of the points: world (default) or Blender's camera frame (-Z forward)")
     convert.add_argument("--colors", choices=("srgb", "linear", "none"), default="srgb",
                          help="colors: sRGB-encoded uchar (default), linear float, or none")
-    convert.add_argument("--normals", action="store_true", help="add nx ny nz: the direction towards the camera")
-    convert.add_argument("--radius", action="store_true", help="add radius: half the pixel footprint (metres)")
+    convert.add_argument("--normals", action="store_true",
+                         help="add nx ny nz: the direction towards the camera (the surface's with --geometry discs)")
+    convert.add_argument("--radius", action="store_true",
+                         help="add radius (metres): a round point of it covers its pixel's footprint (with --geometry "
+                              "discs: the disc's, on the surface)")
     convert.add_argument("--attributes", metavar="NAMES",
                          help="point attributes from the captured passes, comma-separated: "
                               + ", ".join(ATTRIBUTES) + " (PLY properties / NPZ arrays of those names; vectors as "
@@ -459,8 +466,11 @@ def add_parser(sub) -> None:
                               f"an edge (default {EDGE_THRESHOLD})")
     convert.add_argument("--fps", type=float, help="USD outputs: time codes per second when the sidecars "
                                                    "record no fps (default 24)")
-    convert.add_argument("--geometry", choices=("points", "faces"), default="points",
-                         help="USD outputs: UsdGeom.Points, or one camera-facing quad per pixel (UsdGeom.Mesh)")
+    convert.add_argument("--geometry", choices=("points", "faces", "discs"), default="points",
+                         help="points (default); faces: USD outputs, one camera-facing quad per pixel (UsdGeom.Mesh); "
+                              "discs: surface discs (surfels), each point with its surface normal and the radius that "
+                              "covers its pixel on the surface (PLY nx ny nz radius, NPZ normals radii, USD normals "
+                              "widths)"),
     add_format(convert)
     add_frames(convert)
     convert.add_argument("--jobs", type=int, default=1, help="worker processes for sequences")

@@ -74,7 +74,8 @@ def add_parser(sub) -> None:
     merge.add_argument("partials", nargs="+", metavar="PARTIAL", help="partial grid .npz files, in any order")
     merge.add_argument("--colors", choices=("srgb", "linear", "none"), default="srgb",
                        help="colors: sRGB-encoded uchar (default), linear float, or none")
-    merge.add_argument("--radius", action="store_true", help="add radius: the voxel's mean (at least half a voxel)")
+    merge.add_argument("--radius", action="store_true", help="add radius: the voxel's mean (at least S / sqrt(2), "
+                                                                 "which covers a voxel's face)")
     add_format(merge)
     merge.add_argument("--force", action="store_true",
                        help="merge partials whose frames were read from different inputs (partials of different "

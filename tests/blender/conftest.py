@@ -59,7 +59,14 @@ def _no_python_handlers_at_exit():
 
 
 def pytest_terminal_summary(terminalreporter):
+    from tests.blender.test_discs import ORBIT_TABLE
     from tests.blender.test_faces import PSNR_RESULTS
+
+    if ORBIT_TABLE:
+        terminalreporter.section(f"clouds from cameras orbited about the set (tools/orbit.py), Blender "
+                                 f"{bpy.app.version_string}")
+        for line in ORBIT_TABLE:
+            terminalreporter.write_line(line)
 
     if PSNR_RESULTS:
         terminalreporter.section(f"FACES rendered through the frame's camera vs its color pass, Blender "

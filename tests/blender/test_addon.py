@@ -134,14 +134,14 @@ def test_render_then_build_matches_ray_cast_and_exr_colors(scene_with_camera, tm
     assert np.abs(points - truth[hit]).max() < 2e-5
     color = read_exr(tmp_path / "color_0002.exr", require_depth=False).color
     np.testing.assert_array_equal(vertex_colors(obj), color[hit])
-    # It renders as points: the evaluated geometry is a point cloud, same positions, radius = half a
-    # pixel's footprint, with the material that emits Color.
+    # It renders as points: the evaluated geometry is a point cloud, same positions, radius = the circle around
+    # the pixel's footprint (a round point of it covers its pixel), with the material that emits Color.
     cloud = evaluated_point_cloud(obj)
     np.testing.assert_allclose(cloud["positions"], points, atol=1e-6)
     camera = CameraModel.from_blender(cam, scene)
     fx, fy, _, _ = camera.intrinsics_px()
     depth = read_exr(tmp_path / "depth_0002.exr").depth[hit]
-    np.testing.assert_allclose(cloud["radius"], 0.5 * depth / np.sqrt(fx * fy), rtol=1e-5)
+    np.testing.assert_allclose(cloud["radius"], depth / np.sqrt(fx * fy) / np.sqrt(2), rtol=1e-5)
     assert cloud["material"] == builder.points_material()
 
 
@@ -363,7 +363,8 @@ def test_cloud_renders_as_colored_points_in_cycles(scene_with_camera, tmp_path):
 
 
 def test_cloud_renders_as_colored_points_in_eevee(tmp_path):
-    """EEVEE runs in a subprocess: without a usable OpenGL it aborts the process instead of raising."""
+    """Points, then discs. EEVEE runs in a subprocess: without a usable OpenGL it aborts the process instead of
+    raising."""
     import json
     import subprocess
     import sys
@@ -378,6 +379,11 @@ def test_cloud_renders_as_colored_points_in_eevee(tmp_path):
     red, green = np.array(result["left"]), np.array(result["right"])
     assert red[0] > 0.8 and red[1] == red[2] == 0.0, red   # premultiplied: alpha ~0.9 at the disc edges
     assert green[1] > 0.8 and green[0] == green[2] == 0.0, green
+    # Discs: instances whose colours the material reads on the instancer (EEVEE too); they cover every pixel.
+    red, green = np.array(result["discs_left"]), np.array(result["discs_right"])
+    assert red[0] > 0.99 and red[1] == red[2] == 0.0, red
+    assert green[1] > 0.99 and green[0] == green[2] == 0.0, green
+    assert result["discs_covered"] > 0.999, result
 
 
 def test_no_sidecar_when_the_compositor_does_not_run(scene_with_camera, tmp_path):

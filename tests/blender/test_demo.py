@@ -153,6 +153,7 @@ def test_the_demo_figures_are_measured(demo_run):
     render = demo.read_png(out / "render.png")
     assert render.shape == (H, W, 4) and render[..., :3].std() > 0.05  # a picture, not a flat colour
     assert demo.read_png(out / "preview.png").shape == (H, 2 * W, 4)
+    assert demo.read_png(out / "discs_preview.png").shape == (H, 2 * W, 4)  # Points and Discs from the side
     assert demo.read_png(out / "faces_preview.png").shape == (H, 3 * W, 4)
     points = plyfile.PlyData.read(str(out / "cloud.ply"))["vertex"].count
     assert points == acc["points"] == summary["points_frame_1"]

@@ -131,5 +131,5 @@ def test_what_a_format_cannot_hold_is_refused_in_the_same_words(rendered, capsys
     with pytest.raises(RuntimeError) as raised:
         bpy.ops.depth_cloud.export_ply(filepath=str(folder / "depth_####.exr"), all_frames=True, normals=True,
                                        output=str(folder / "blender" / "n_####.las"))
-    assert "LAS holds positions and 16-bit sRGB colours only: normals need PLY or NPZ" in cli_error
+    assert "LAS holds positions and 16-bit sRGB colours only: normals need PLY, NPZ or USD" in cli_error
     _same_refusal(cli_error, str(raised.value), "n_####.las")

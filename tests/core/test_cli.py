@@ -93,6 +93,7 @@ from plyfile import PlyData  # noqa: E402  (an independent PLY reader)
 
 from depth_cloud_addon.core import backproject, pixel_footprint  # noqa: E402
 from depth_cloud_addon.core.formats.ply import linear_to_srgb8  # noqa: E402
+from depth_cloud_addon.core.frames.cloud import cloud_arrays  # noqa: E402
 
 
 @pytest.fixture
@@ -118,7 +119,8 @@ def test_convert_writes_what_an_independent_reader_reads_back_exactly(colored):
     np.testing.assert_array_equal(np.stack([vertex["x"], vertex["y"], vertex["z"]], -1), points)
     np.testing.assert_array_equal(np.stack([vertex["red"], vertex["green"], vertex["blue"]], -1),
                                   linear_to_srgb8(color[valid][:, :3]))
-    np.testing.assert_allclose(vertex["radius"], 0.5 * pixel_footprint(depth, camera)[valid], rtol=1e-6)
+    # radius: a round point of it covers its pixel (the circle around the footprint's square)
+    np.testing.assert_allclose(vertex["radius"], pixel_footprint(depth, camera)[valid] / np.sqrt(2), rtol=1e-6)
     normals = np.stack([vertex["nx"], vertex["ny"], vertex["nz"]], -1)
     towards_camera = camera.cam2world[:3, 3] - points
     np.testing.assert_allclose(normals, towards_camera / np.linalg.norm(towards_camera, axis=1, keepdims=True),
@@ -137,6 +139,33 @@ def test_convert_linear_float_colors_and_npz(colored):
         assert set(data.files) == {"points", "colors", "radii", "pixels", "camera", "job"}
         assert data["points"].shape == (47, 3) and data["pixels"][0].tolist() == [1, 0]  # (col, row)
         assert CameraModel.from_json(str(data["camera"])) == CAMERA.replace(frame=2)
+
+
+def test_convert_geometry_discs_writes_the_surfel_layout(tmp_path, capsys):
+    """--geometry discs: PLY nx ny nz and radius (the layout surfel tools read), NPZ normals and radii: each point's
+    disc from the core; a format without normals (LAS) and --fuse are refused before any work."""
+    camera = CameraModel(width_px=24, height_px=18, lens_mm=30.0)
+    depth = np.broadcast_to(np.linspace(4.0, 9.0, 18, dtype=np.float32)[:, None], (18, 24)).copy()  # a sloping floor
+    write_exr(tmp_path / "depth_0001.exr", {"V": depth})
+    (tmp_path / "camera_0001.json").write_text(camera.replace(frame=1).to_json())
+    expected = cloud_arrays(depth, None, camera.replace(frame=1), discs=True)
+    assert run("convert", tmp_path / "depth_0001.exr", "--geometry", "discs", "-o", tmp_path / "discs.ply") == 0
+    vertex = PlyData.read(str(tmp_path / "discs.ply"))["vertex"]
+    assert [p.name for p in vertex.properties][:7] == ["x", "y", "z", "nx", "ny", "nz", "red"]
+    np.testing.assert_array_equal(np.stack([vertex["nx"], vertex["ny"], vertex["nz"]], -1), expected.normals)
+    np.testing.assert_array_equal(vertex["radius"], expected.radii)
+    points = np.stack([vertex["x"], vertex["y"], vertex["z"]], -1).astype(np.float64)
+    facing = np.sum(expected.normals * (camera.cam2world[:3, 3] - points), axis=1)
+    assert (facing > 0).all() and (expected.radii > pixel_footprint(depth, camera).ravel() / np.sqrt(2)).mean() > 0.9
+    assert run("convert", tmp_path / "depth_0001.exr", "--geometry", "discs", "-o", tmp_path / "discs.npz") == 0
+    with np.load(tmp_path / "discs.npz") as data:
+        np.testing.assert_array_equal(data["normals"], expected.normals)
+        np.testing.assert_array_equal(data["radii"], expected.radii)
+    capsys.readouterr()
+    assert run("convert", tmp_path / "depth_0001.exr", "--geometry", "discs", "-o", tmp_path / "d.las") == 2
+    assert "LAS" in capsys.readouterr().err and not (tmp_path / "d.las").exists()
+    assert run("convert", tmp_path / "depth_0001.exr", "--geometry", "discs", "--fuse", "-o", tmp_path / "f.ply") == 2
+    assert "a fused cloud is made of points" in capsys.readouterr().err
 
 
 def test_convert_sequence_jobs_resume_and_exit_status(colored, capsys):

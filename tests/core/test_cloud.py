@@ -53,7 +53,7 @@ def test_thin_cloud_is_the_cloud_read_at_the_larger_stride(stride, factor):
     assert thin.stride == direct.stride == stride * factor and len(thin.points) == len(direct.points) > 5
     for name in ("points", "colors", "rows", "cols", "depths"):
         np.testing.assert_array_equal(getattr(thin, name), getattr(direct, name), err_msg=name)
-    np.testing.assert_allclose(thin.radii, direct.radii, rtol=2e-7)  # (r * 0.5s) * k vs r * (0.5sk), float32
+    np.testing.assert_allclose(thin.radii, direct.radii, rtol=2e-7)  # (f s / sqrt 2) k vs f (s k) / sqrt 2, float32
 
 
 def test_thin_cloud_keeps_attributes_in_step_and_refuses_an_empty_result():

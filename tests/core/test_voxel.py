@@ -2,7 +2,7 @@
 
 * Conventions pinned with literal values worked out by hand: floor (not truncation) for negative
   coordinates, half-open voxels (a point on a boundary belongs to the voxel above), the origin
-  shift, the key packing, ascending key order, radii raised to half a voxel.
+  shift, the key packing, ascending key order, radii raised to the covering radius of a voxel's face.
 * Properties on random clouds through the reusable ``assert_*`` helpers below, against an
   independent oracle (a Python dict of ``tuple(floor((p - o) / s))`` -> member rows).
 * The accumulator against ``voxel_downsample`` of the whole cloud, fed in random chunks.
@@ -71,7 +71,7 @@ def assert_matches_oracle(points, colors, radii, voxel_size, origin=(0.0, 0.0, 0
         assert out_colors is None
     if radii is not None:
         radii64 = np.asarray(radii, dtype=np.float64)
-        expected_radii = [max(radii64[groups[i]].mean(), voxel_size / 2) for i in indices]
+        expected_radii = [max(radii64[groups[i]].mean(), voxel_size / np.sqrt(2)) for i in indices]
         assert out_radii.dtype == np.float32
         np.testing.assert_allclose(out_radii, expected_radii, rtol=RTOL, atol=ATOL)
     else:
@@ -114,8 +114,8 @@ def test_four_points_three_voxels_by_hand():
     # Voxels (0,0,0) [rows 0, 1], (0,0,2) [row 3], (1,0,0) [row 2], in (ix, iy, iz) order.
     np.testing.assert_allclose(out_points, [[0.3, 0.6, 0.3], [0.5, 0.5, 2.5], [1.5, 0.5, 0.5]], rtol=RTOL)
     np.testing.assert_allclose(out_colors, [[0.5, 0, 0.5, 0.75], [0.2, 0.2, 0.2, 1], [0, 1, 0, 1]], rtol=RTOL)
-    # Mean radii 0.2, 0.2, 0.9, then at least half the voxel size.
-    np.testing.assert_allclose(out_radii, [0.5, 0.5, 0.9], rtol=RTOL)
+    # Mean radii 0.2, 0.2, 0.9, then at least the covering radius of a voxel's face, 1 / sqrt(2).
+    np.testing.assert_allclose(out_radii, [0.5 ** 0.5, 0.5 ** 0.5, 0.9], rtol=RTOL)
     np.testing.assert_array_equal(counts, [2, 1, 1])
     assert out_points.dtype == out_colors.dtype == out_radii.dtype == np.float32
     assert counts.dtype == np.int64
@@ -243,7 +243,7 @@ def test_accumulator_with_empty_frames_and_one_point():
     points, colors, radii, counts = acc.result()
     np.testing.assert_allclose(points, [[0.5, -0.5, 2.0]])
     np.testing.assert_allclose(colors, [[0.1, 0.2, 0.3, 1.0]], rtol=RTOL)
-    np.testing.assert_allclose(radii, [0.5])  # raised to half the voxel size
+    np.testing.assert_allclose(radii, [0.5 ** 0.5])  # raised to the covering radius of a voxel's face
     assert counts.tolist() == [1] and len(acc) == 1 and acc.points_added == 1
 
 

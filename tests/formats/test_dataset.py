@@ -254,7 +254,7 @@ def test_splats_follow_the_reference_layout_and_face_their_camera(scene, exporte
     np.testing.assert_allclose(1 / (1 + np.exp(-vertex["opacity"].astype(np.float64))), 0.9, atol=1e-6)
     np.testing.assert_array_equal(vertex["scale_0"], vertex["scale_1"])
     np.testing.assert_allclose(vertex["scale_2"] - vertex["scale_0"], math.log(0.01), atol=1e-5)
-    assert (np.exp(vertex["scale_0"]) >= result.voxel_size / 2 * (1 - 1e-6)).all()  # at least half a voxel
+    assert (np.exp(vertex["scale_0"]) >= result.voxel_size / np.sqrt(2) * (1 - 1e-6)).all()  # covers a voxel's face
     q = np.stack([vertex[f"rot_{i}"] for i in range(4)], -1).astype(np.float64)
     np.testing.assert_allclose(np.linalg.norm(q, axis=1), 1.0, atol=1e-6)
     q /= np.linalg.norm(q, axis=1, keepdims=True)                  # float32 storage: unit to ~1e-7

@@ -82,6 +82,30 @@ def test_points_per_frame_are_the_ply_exports_values(frames, name):
     assert counts == sorted(counts, reverse=True) and counts[0] > counts[-1]  # the count changes per frame
 
 
+def test_discs_carry_their_normals_and_widths(frames):
+    """--geometry discs: UsdGeom.Points with per-point ``normals`` and ``widths`` (the discs' diameters), the values of
+    the PLY surfel export of the same frames, read back by usd-core."""
+    stage = Usd.Stage.Open(_usd(frames, "discs.usdc", "--geometry", "discs"))
+    assert cli.main(["convert", str(frames / "depth_####.exr"), "--frames", "1-3", "--geometry", "discs", "-o",
+                     str(frames / "discs_####.ply")]) == 0
+    points = UsdGeom.Points(stage.GetPrimAtPath("/DepthCloud/Points"))
+    assert points.GetNormalsInterpolation() == UsdGeom.Tokens.vertex
+    for frame in FRAMES:
+        vertex = PlyData.read(str(frames / f"discs_{frame:04d}.ply"))["vertex"]
+        normals = np.asarray(points.GetNormalsAttr().Get(frame), np.float32)
+        np.testing.assert_array_equal(normals, np.stack([vertex["nx"], vertex["ny"], vertex["nz"]], -1))
+        np.testing.assert_array_equal(np.asarray(points.GetWidthsAttr().Get(frame), np.float32),
+                                      2 * vertex["radius"])
+        np.testing.assert_allclose(np.linalg.norm(normals, axis=1), 1.0, atol=1e-6)
+    plain = Usd.Stage.Open(_usd(frames, "plain.usda"))
+    assert not UsdGeom.Points(plain.GetPrimAtPath("/DepthCloud/Points")).GetNormalsAttr().HasAuthoredValue()
+    facing = Usd.Stage.Open(_usd(frames, "facing.usda", "--normals"))  # --normals: towards the camera
+    world = np.asarray(UsdGeom.Points(facing.GetPrimAtPath("/DepthCloud/Points")).GetPointsAttr().Get(1), np.float64)
+    towards = pose(1)[:3, 3] - world
+    np.testing.assert_allclose(UsdGeom.Points(facing.GetPrimAtPath("/DepthCloud/Points")).GetNormalsAttr().Get(1),
+                               towards / np.linalg.norm(towards, axis=1, keepdims=True), atol=1e-5)
+
+
 def test_the_camera_reprojects_every_point_to_its_pixel_centre(frames):
     stage = Usd.Stage.Open(_usd(frames, "camera.usda"))
     camera = UsdGeom.Camera(stage.GetPrimAtPath("/DepthCloud/Camera"))

@@ -76,11 +76,13 @@ SPACE_ITEMS = (
     ("CAMERA", "Camera Empty", "Vertices in the camera's frame, parented to an empty placed like the camera"),
 )
 GEOMETRY_ITEMS = (
-    ("POINTS", "Points", "One point per pixel, its radius the pixel's footprint at its depth"),
+    ("POINTS", "Points", "One round point per pixel, as large as it takes to cover the pixel seen from the camera"),
     ("FACES", "Pixel Faces", "One camera-facing quad per pixel at the pixel's depth: seen from the render camera "
                              "the quads tile the image exactly"),
     ("SURFACE", "Surface", "One grid mesh through the pixel centres, torn at depth discontinuities, with UVs "
                            "that map to the source image"),
+    ("DISCS", "Discs", "One disc per pixel at its point, facing along the surface's normal and as large as the "
+                       "pixel's footprint on the surface: the cloud stays closed from other viewpoints"),
 )
 SHADING_ITEMS = (
     ("EMISSION", "Emission", "Shadeless: a render shows the captured colors unchanged"),
@@ -155,7 +157,8 @@ class BuildOptionsMixin(AttributesMixin, SourceMixin):
         else:  # the layer Set Up captures, when the file has it
             _, captured = compositor.capture_layer(scene)
             layer, required = (captured.name if captured is not None else None), False
-        return options_of(self, space=space, with_points=getattr(self, "geometry", "POINTS") != "FACES",
+        geometry = getattr(self, "geometry", "POINTS")
+        return options_of(self, space=space, with_points=geometry != "FACES", discs=geometry == "DISCS",
                           view_layer=layer, view_layer_required=required)
 
 
@@ -165,7 +168,8 @@ class LookMixin:
     geometry: bpy.props.EnumProperty(name="Geometry", items=GEOMETRY_ITEMS, default="POINTS")
     shading: bpy.props.EnumProperty(name="Shading", items=SHADING_ITEMS, default="EMISSION")
     point_size: bpy.props.FloatProperty(
-        name="Point Size", description="Point radius as a multiple of half the pixel's footprint at its depth",
+        name="Point Size", description="Point (or disc) radius as a multiple of the one that covers the pixel's "
+                                       "footprint (1: no gaps)",
         default=1.0, min=0.0, soft_max=10.0,
     )
     surface_step: bpy.props.FloatProperty(

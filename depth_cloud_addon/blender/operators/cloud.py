@@ -84,7 +84,8 @@ color EXRs, placed with the camera that rendered the frame; with Sequence, it fo
         paused += self._keep_binding(scene, obj) if was_bound else ""
         seconds = time.perf_counter() - start
         level = "WARNING" if inputs.uses_fallback_camera or cloud.warnings else "INFO"
-        what = {"POINTS": "points", "FACES": "pixel faces", "SURFACE": "surface vertices"}[self.geometry]
+        what = {"POINTS": "points", "FACES": "pixel faces", "SURFACE": "surface vertices",
+                "DISCS": "discs"}[self.geometry]
         warnings = "".join(f"; {w}" for w in cloud.warnings)
         layer = f", view layer '{cloud.view_layer}'" if cloud.view_layer else ""
         return finish(self, context, level,
@@ -197,12 +198,14 @@ what was baked"""
             source, from_setup = sequence.source_path(settings), settings.from_setup
             if self.mode == "PER_FRAME" and not self.properties.is_property_set("geometry"):  # as it shows (Faces)
                 self.geometry, self.surface_step = settings.geometry, settings.surface_step
-            options = dataclasses.replace(sequence.build_options(settings), with_points=self.geometry != "FACES")
+            # The binding's frames in this bake's geometry (what each frame's cloud must hold: points, discs).
+            options = dataclasses.replace(sequence.build_options(settings), with_points=self.geometry != "FACES",
+                                          discs=self.geometry == "DISCS")
         else:
             (source, from_setup), options = self.frame_source(context.scene), self.build_options(context.scene)
         if self.mode == "FUSED" and self.geometry != "POINTS":
             raise DepthCloudError("a fused cloud is made of points: choose Geometry = Points, or bake one "
-                                  "object per frame")
+                                  "object per frame (discs too)")
         if self.mode == "FUSED" and options.attributes:
             raise DepthCloudError("point attributes are per frame: bake one object per frame to keep them (a fused "
                                   "cloud has positions and colors only)")

@@ -41,10 +41,14 @@ the rendered EXRs and each frame's camera, like the depth-cloud command line"""
         ("SRGB", "sRGB 8-bit", "uchar red green blue, sRGB-encoded from the linear EXR"),
         ("LINEAR", "Linear Float", "float red green blue, linear as in the EXR"),
         ("NONE", "None", "No colors")), default="SRGB")
-    normals: bpy.props.BoolProperty(name="Normals", description="nx ny nz: the direction towards the camera",
-                                    default=False)
-    radius: bpy.props.BoolProperty(name="Radius", description="Half the pixel's footprint at its depth",
+    normals: bpy.props.BoolProperty(name="Normals", description="nx ny nz: the direction towards the camera (with "
+                                                                "Discs: the surface's)", default=False)
+    radius: bpy.props.BoolProperty(name="Radius", description="The radius of a round point that covers the pixel's "
+                                                              "footprint (with Discs: the disc's, on the surface)",
                                    default=False)
+    discs: bpy.props.BoolProperty(name="Discs", description="Surface discs (surfels): each point with the surface's "
+                                                            "normal and the radius that covers its pixel on the "
+                                                            "surface (nx ny nz and radius)", default=False)
 
     def execute(self, context):
         scene = context.scene
@@ -53,8 +57,8 @@ the rendered EXRs and each frame's camera, like the depth-cloud command line"""
         build = options_of(self)
         try:  # the core's table decides the format and what it holds: the same answer as depth-cloud convert
             fmt = output_format(pattern)
-            export = ExportOptions(colors=core_value(self.colors), normals=self.normals, radius=self.radius,
-                                   fmt=fmt.name)
+            export = ExportOptions(colors=core_value(self.colors), normals=self.normals or self.discs,
+                                   radius=self.radius or self.discs, fmt=fmt.name)  # discs: the surfel layout
             export.check(pattern, fmt, attributes=build.attributes)
             fmt.require(pattern)
         except DepthCloudError as exc:

@@ -5,11 +5,12 @@ Needs ``usd-core`` (``pip install 'depth-cloud[usd]'``), imported when a file is
 * ``metersPerUnit`` 1, ``upAxis`` Z (Blender's world), time codes = frame numbers,
   ``timeCodesPerSecond`` = ``framesPerSecond`` = the capture's fps; ``defaultPrim`` ``/DepthCloud``.
 * ``/DepthCloud/Points`` (``UsdGeom.Points``), one time sample per frame (the count may change):
-  ``points`` (metres, world), ``widths`` (the pixel footprint: twice :attr:`CloudArrays.radii`),
-  ``primvars:displayColor`` (linear RGB, vertex) and ``primvars:displayOpacity`` (alpha), ``ids`` (stable
-  per pixel: ``row * width + col`` of the written image), ``velocities`` (metres per second: the ``motion``
-  attribute times fps, 0 where the motion is unknown) when the cloud has ``motion``, and every other point
-  attribute (:mod:`.passes`) as a vertex primvar of its name.
+  ``points`` (metres, world), ``widths`` (twice :attr:`CloudArrays.radii`: the diameter of a round point that
+  covers its pixel's footprint), ``normals`` (unit, vertex: a cloud of surface discs' normals, the widths then
+  their diameters; or towards the camera, when asked for), ``primvars:displayColor`` (linear RGB, vertex) and
+  ``primvars:displayOpacity`` (alpha), ``ids`` (stable per pixel: ``row * width + col`` of the written image),
+  ``velocities`` (metres per second: the ``motion`` attribute times fps, 0 where the motion is unknown) when the
+  cloud has ``motion``, and every other point attribute (:mod:`.passes`) as a vertex primvar of its name.
 * or, with ``faces=True``, ``/DepthCloud/Faces`` (``UsdGeom.Mesh``): one camera-facing quad per pixel
   (:func:`.surfaces.pixel_quads`), ``displayColor`` per face.
 * ``/DepthCloud/Camera`` (``UsdGeom.Camera``), animated: ``xformOp:transform`` = the camera's cam2world
@@ -192,6 +193,10 @@ class UsdWriter:
             geometry.GetWidthsAttr().Set(Vt.FloatArray.FromNumpy(np.ascontiguousarray(2.0 * cloud.radii[finite],
                                                                                         np.float32)), time)
             geometry.SetWidthsInterpolation(UsdGeom.Tokens.vertex)
+            if cloud.normals is not None:
+                geometry.GetNormalsAttr().Set(Vt.Vec3fArray.FromNumpy(np.ascontiguousarray(cloud.normals[finite],
+                                                                                           np.float32)), time)
+                geometry.SetNormalsInterpolation(UsdGeom.Tokens.vertex)
             ids = cloud.rows[finite].astype(np.int64) * cloud.camera.width_px + cloud.cols[finite]
             geometry.GetIdsAttr().Set(Vt.Int64Array.FromNumpy(ids), time)
             if "motion" in cloud.attributes:

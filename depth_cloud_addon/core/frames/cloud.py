@@ -17,9 +17,11 @@ from .._parallel import parallel_chunks
 from ..errors import DepthCloudError, NoValidDepthError, ResolutionMismatchError
 from ..formats.exr import ExrChannels, ExrImage, image_windows, read_channels, read_exr
 from ..geometry.camera import CameraModel
+from ..geometry.normals import surface_discs
 from ..geometry.projection import (
     ValidPoints,
     backproject_valid,
+    covering_radius,
     resolve_depth_kind,
     unproject_depths,
     valid_depth_mask,
@@ -68,6 +70,7 @@ class BuildOptions:
     attributes: tuple = ()            # point attributes to read (see :mod:`.passes`: object_index, normal, ...)
     drop_edges: bool = False          # leave out pixels that straddle a silhouette (:func:`.passes.edge_mask`)
     edge_threshold: float = EDGE_THRESHOLD
+    discs: bool = False               # surface discs: ``CloudArrays.normals``, disc radii (:mod:`..geometry.normals`)
 
     def __post_init__(self):
         object.__setattr__(self, "attributes", check_attributes(self.attributes))
@@ -81,7 +84,9 @@ class CloudArrays:
 
     points: np.ndarray     # (N, 3) float32, metres, in ``space``
     colors: np.ndarray     # (N, 4) float32, linear premultiplied RGBA (white if the frame has no color)
-    radii: np.ndarray      # (N,) float32, metres: half the (strided) pixel footprint at the point's depth
+    radii: np.ndarray      # (N,) float32, metres: the radius of a round point that covers the (strided) pixel's
+    #                        footprint: :func:`covering_radius` of it, footprint / sqrt(2), for a point (facing the
+    #                        camera); for a disc (with ``normals``), the disc's radius that covers it on the surface
     rows: np.ndarray       # (N,) int32: the pixel each point comes from
     cols: np.ndarray       # (N,) int32
     depths: np.ndarray     # (N,) float32: the pixel's depth value (of ``depth_kind``)
@@ -93,6 +98,10 @@ class CloudArrays:
     view_layer: str | None = None   # the view layer the depth came from (the file's, or the capture's), if known
     attributes: dict = dataclasses.field(default_factory=dict)  # name -> (N,) or (N, 3) array, see :mod:`.passes`
     legend: dict | None = None      # object_id: the hash as 8 hex digits -> object name
+    normals: np.ndarray | None = None  # discs (``BuildOptions.discs``): (N, 3) float32 unit surface normals in
+    #                                    ``space``, towards the camera (:mod:`..geometry.normals`); else None
+    disc_rotations: np.ndarray | None = None  # discs: (N, 4) quaternions (w, x, y, z) of the ellipses drawn in Blender
+    disc_scales: np.ndarray | None = None     # discs: (N, 3) the ellipses' semi-axes (and cone height), metres
 
     @property
     def points_world(self) -> np.ndarray:
@@ -142,20 +151,26 @@ class CloudArrays:
         return out
 
     def take(self, name: str) -> np.ndarray:
-        """The array ``name`` ("points", "colors", "radii", "rows", "cols" or "depths"); the cloud lets go of
-        it (keeps an empty array of its dtype). A Build writes the mesh attribute by attribute from
-        ``take``, so each array is freed once written and the peak memory stays below twice the cloud's
-        size. Never take from a cloud that is cached or used again."""
-        if name not in ("points", "colors", "radii", "rows", "cols", "depths"):
+        """The array ``name`` ("points", "colors", "radii", "rows", "cols", "depths", or a disc cloud's "normals",
+        "disc_rotations", "disc_scales"); the cloud lets go of it (keeps an empty array of its dtype). A Build
+        writes the mesh attribute by attribute from ``take``, so each array is freed once written and the peak
+        memory stays below twice the cloud's size. Never take from a cloud that is cached or used again."""
+        if name not in ("points", "colors", "radii", "rows", "cols", "depths") + _DISC_ARRAYS:
             raise ValueError(f"no array {name!r} to take")
+        if name in _DISC_ARRAYS and getattr(self, name) is None:
+            raise ValueError(f"this cloud has no {name} (build it with discs)")
         array = getattr(self, name)
         object.__setattr__(self, name, np.empty((0, *array.shape[1:]), array.dtype))
         return array
 
     @property
     def nbytes(self) -> int:
+        discs = tuple(getattr(self, name) for name in _DISC_ARRAYS if getattr(self, name) is not None)
         return sum(a.nbytes for a in (self.points, self.colors, self.radii, self.rows, self.cols, self.depths,
-                                      *self.attributes.values()))
+                                      *discs, *self.attributes.values()))
+
+
+_DISC_ARRAYS = ("normals", "disc_rotations", "disc_scales")
 
 
 def _transform(points: np.ndarray, matrix: np.ndarray) -> np.ndarray:
@@ -165,13 +180,17 @@ def _transform(points: np.ndarray, matrix: np.ndarray) -> np.ndarray:
 
 def cloud_arrays(depth: np.ndarray, color: np.ndarray | None, camera: CameraModel, *, stride: int = 1,
                  depth_range: tuple[float, float] | None = None, depth_kind: str = "auto",
-                 space: str = "world", with_points: bool = True, exclude: np.ndarray | None = None) -> CloudArrays:
+                 space: str = "world", with_points: bool = True, exclude: np.ndarray | None = None,
+                 discs: bool = False, normal_pass: np.ndarray | None = None) -> CloudArrays:
     """Back-project every ``stride``-th pixel (rows and columns) of a frame's (H, W) ``depth``.
 
     ``depth_range``: keep pixels whose depth value (of ``depth_kind``) lies in ``[near, far]``.
     ``color``: (H, W, 4) or None. ``with_points=False`` skips the points and radii (empty arrays):
     pixel faces need only the valid pixels and their depths. ``exclude``: (H, W) bool, pixels to leave out
-    (e.g. silhouette edges). Raises :class:`NoValidDepthError` when nothing is left.
+    (e.g. silhouette edges). ``discs``: also each point's disc (:func:`..geometry.normals.surface_discs`): its
+    normal in ``normals`` (from ``normal_pass``, the (H, W, 3) world-space Normal pass, when given, else estimated),
+    its radius in ``radii``, and the ellipse Blender draws in ``disc_rotations``, ``disc_scales``. Raises
+    :class:`NoValidDepthError` when nothing is left.
     """
     if stride < 1:
         raise ValueError(f"stride must be >= 1, got {stride}")
@@ -211,9 +230,24 @@ def cloud_arrays(depth: np.ndarray, color: np.ndarray | None, camera: CameraMode
         depths = depth[valid.rows, valid.cols].astype(np.float32, copy=False)
     if colors is None:
         colors = np.ones((valid.rows.size, 4), np.float32)
-    radii = valid.footprint * np.float32(0.5 * stride)
-    return CloudArrays(valid.points, colors.astype(np.float32, copy=False), radii, valid.rows, valid.cols,
-                       depths, resolve_depth_kind(depth_kind, camera), stride, camera, space)
+    kind = resolve_depth_kind(depth_kind, camera)
+    found = None
+    if discs and with_points:
+        given = None
+        if normal_pass is not None:
+            given = normal_pass[valid.rows, valid.cols].astype(np.float32)
+            given /= np.linalg.norm(given, axis=1, keepdims=True)
+            if space == "camera":  # in float64: numpy's float32 (N, 3) @ (3, 3) is a slow loop
+                given = (given.astype(np.float64) @ np.asarray(camera.cam2world, np.float64)[:3, :3]).astype(np.float32)
+        found = surface_discs(depths, valid.rows, valid.cols, camera, footprints=valid.footprint * stride,
+                              depth_kind=kind, stride=stride, space=space, normals=given)
+    cloud = CloudArrays(valid.points, colors.astype(np.float32, copy=False),
+                        covering_radius(valid.footprint * np.float32(stride)) if found is None else found.radii,
+                        valid.rows, valid.cols, depths, kind, stride, camera, space)
+    if found is not None:
+        cloud = dataclasses.replace(cloud, normals=found.normals, disc_rotations=found.rotations,
+                                    disc_scales=found.scales)
+    return cloud
 
 
 def read_cloud(inputs: FrameInputs, options: BuildOptions | None = None) -> CloudArrays:
@@ -241,14 +275,26 @@ def read_cloud(inputs: FrameInputs, options: BuildOptions | None = None) -> Clou
     color = image.color
     if files.color_path is not None:
         color = read_exr(files.color_path, require_depth=False).color
+    normal_pass = None
+    notes: list[str] = []
+    if options.discs and options.with_points and ("normal" in options.attributes or "NORMAL" in inputs.capture.passes):
+        try:  # the captured Normal pass orients the discs (decoded once: the attributes read the same channels)
+            path = inputs.files.passes_path or inputs.files.depth_path
+            channels = channels if channels is not None and channels.holds(path) else read_channels(path)
+            normal_pass = read_frame_passes(inputs, ("normal",), view_layer=image.view_layer, channels=channels).normal
+        except DepthCloudError as exc:
+            notes.append(f"the discs' normals are estimated from the depth: {exc}")
     edges = None
     if options.drop_edges or "edge" in options.attributes:
         edges = edge_mask(image.depth, inputs.camera, alpha=color[..., 3] if color is not None else None,
                           depth_kind=kind.kind, threshold=options.edge_threshold)
     cloud = cloud_arrays(image.depth, color, inputs.camera, stride=options.stride, depth_range=options.depth_range,
                          depth_kind=kind.kind, space=options.space, with_points=options.with_points,
-                         exclude=edges if options.drop_edges else None)
-    warnings = tuple(inputs.warnings) + ((kind.warning,) if kind.warning else ()) + ((stale,) if stale else ())
+                         exclude=edges if options.drop_edges else None, discs=options.discs,
+                         normal_pass=normal_pass)
+    del normal_pass
+    warnings = (tuple(inputs.warnings) + ((kind.warning,) if kind.warning else ()) + ((stale,) if stale else ())
+                + tuple(notes))
     attributes: dict = {}
     legend: dict | None = None
     if options.attributes:
@@ -261,7 +307,8 @@ def read_cloud(inputs: FrameInputs, options: BuildOptions | None = None) -> Clou
 def thin_cloud(cloud: CloudArrays, factor: int) -> CloudArrays:
     """``cloud`` with every ``factor``-th of its pixels only (rows and columns of the pixel grid): the cloud
     :func:`read_cloud` gives at stride ``cloud.stride * factor``, without reading the frame again (the
-    radii grow with the stride, so the points still cover the image). A sequence shows frames thinned
+    radii grow with the stride, so the points still cover the image; discs keep their normals, their radii grow
+    the same way). A sequence shows frames thinned
     while the timeline plays. Raises :class:`NoValidDepthError` when no pixel is left."""
     if factor < 1:
         raise ValueError(f"factor must be >= 1, got {factor}")
@@ -278,6 +325,9 @@ def thin_cloud(cloud: CloudArrays, factor: int) -> CloudArrays:
     return dataclasses.replace(
         cloud, points=kept(cloud.points), colors=cloud.colors[keep], radii=kept(cloud.radii) * np.float32(factor),
         rows=cloud.rows[keep], cols=cloud.cols[keep], depths=cloud.depths[keep], stride=step,
+        normals=None if cloud.normals is None else kept(cloud.normals),
+        disc_rotations=None if cloud.disc_rotations is None else kept(cloud.disc_rotations),
+        disc_scales=None if cloud.disc_scales is None else kept(cloud.disc_scales) * np.float32(factor),
         attributes={name: values[keep] for name, values in cloud.attributes.items()})
 
 

@@ -20,7 +20,8 @@ Pure numpy (+ OpenEXR through the core, + zlib); never imports ``bpy``. :func:`e
   colours un-premultiplied and written as sRGB ``uchar`` by :func:`.ply.write_ply`.
 * ``splats.ply``: the same points as 3D Gaussians in the reference 3DGS layout at SH degree 3 (see
   :mod:`..formats.splats`): a flat disc facing the camera that saw the point from closest, of the point's radius
-  (half its pixel footprint, at least half a voxel) across and 1 % of that thick, opacity 0.9.
+  (the covering radius of its pixel footprint, at least that of a voxel's face: ``CloudArrays.radii``) across
+  and 1 % of that thick, opacity 0.9.
 * ``colmap/sparse/0/{cameras,images,points3D}.bin`` (:mod:`..formats.colmap`; ``.txt`` with
   ``colmap_format="text"``): one PINHOLE camera per distinct intrinsics, one image per frame (named
   ``frame_NNNN.png``, in ``images/``), the fused points with their tracks. This is where nerfstudio's

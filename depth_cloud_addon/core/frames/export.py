@@ -16,6 +16,7 @@ A cloud's point attributes (:mod:`.passes`) go into NPZ arrays and PLY propertie
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import math
@@ -50,8 +51,8 @@ class ExportOptions:
     """What goes into an exported file."""
 
     colors: str = "srgb"     # "srgb" (uchar, sRGB-encoded), "linear" (float) or "none"
-    normals: bool = False    # nx ny nz: towards the camera
-    radius: bool = False     # half the pixel footprint (metres)
+    normals: bool = False    # nx ny nz: the cloud's disc normals (``CloudArrays.normals``), else towards the camera
+    radius: bool = False     # ``CloudArrays.radii`` (metres): a round point of it covers its pixel's footprint
     fmt: str = "ply"         # a name of the table (:mod:`..formats.outputs`): "ply", "npz", "las", "usd", "e57"
     #: World positions are stored relative to this point (metres, world) by the float32 formats (PLY, NPZ, USD), and
     #: it is recorded in the file (see :func:`export_points`); LAS and E57 store world positions in float64 whatever
@@ -310,8 +311,10 @@ def _any_finite_row(points: np.ndarray) -> bool:
 
 def export_cloud(path, cloud: CloudArrays, options: ExportOptions, *, job: str | None = None) -> int:
     """Write one frame's cloud (points in its ``space``), recording ``job``; returns the number of points."""
-    normals = None
-    if options.normals:  # PLY: computed per chunk as the file is written; NPZ: stored whole
+    normals: object = None
+    if options.normals and cloud.normals is not None:  # surface discs: their own normals
+        normals = cloud.normals
+    elif options.normals:  # PLY: computed per chunk as the file is written; NPZ: stored whole
         normals = (lambda a, b: camera_facing_normals(cloud, a, b)) if options.fmt == "ply" else \
             camera_facing_normals(cloud)
     extra = None
@@ -401,6 +404,8 @@ class SequenceFile:
                                          origin=self.options.origin)
             elif not self._fps_given and fps is not None and fps != self._writer.fps:
                 warnings.append(f"the sidecars' fps differ: the file uses {self._writer.fps:g}")
+            if self.options.normals and cloud.normals is None and not self.faces:  # towards the camera, as in PLY
+                cloud = dataclasses.replace(cloud, normals=camera_facing_normals(cloud))
             n = self._writer.add(cloud, frame)
             rounded = None if self.options.origin is not None else float32_rounding(
                 cloud.points if len(cloud.points) else cloud.camera.cam2world[None, :3, 3].astype(np.float32))

@@ -27,7 +27,8 @@ pickle), written atomically, holding:
   ``sums_hi[k, m] + sums_lo[k, m] / 2**32``, with ``0 <= sums_lo < 2**32`` (so ``sums_hi`` is its floor;
   one representation per value). Each point's value ``v`` counts as ``rint(v * 2**32) / 2**32``, which is
   ``v`` itself for a float32 of magnitude 2**-9 or more. Mean = sum / count; positions are world metres,
-  colors linear premultiplied RGBA, radii metres (the fused radius is at least S / 2).
+  colors linear premultiplied RGBA, radii metres (the fused radius is at least S / sqrt(2), the covering radius of a
+  voxel's face).
 * ``points_added`` int64: the points summed (``counts.sum()``).
 * ``frames`` (F,) int64: the chunk's frame numbers; ``fused`` (F,) bool: whether each is in the sums (False:
   it failed, and the chunk's run said so and exited 1).

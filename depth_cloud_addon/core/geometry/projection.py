@@ -342,13 +342,21 @@ def pixel_footprint(depth, camera: CameraModel, *, depth_kind: str = "auto") -> 
 
     For a surface facing the camera this is the pixel's footprint: perspective ``planar / sqrt(fx fy)``,
     orthographic ``1 / sqrt(fx fy)`` (independent of depth), panoramic ``distance * sqrt(solid angle)``
-    (from the rays through the pixel's edge midpoints). Invalid depth gives NaN. Used to size points
-    so that neighbouring points just touch.
+    (from the rays through the pixel's edge midpoints). Invalid depth gives NaN. A round point of
+    :func:`covering_radius` of it covers its pixel.
     """
     valid = backproject_valid(depth, camera, depth_kind=depth_kind, space="camera")
     footprint = np.full(camera.shape, np.nan)
     footprint[valid.rows, valid.cols] = valid.footprint
     return footprint
+
+
+def covering_radius(side):
+    """The radius of the circle around a square of side ``side`` (metres): ``side / sqrt(2)``, of the same float
+    type. The one rule for the radius of a round point: it covers its square footprint (a pixel's, a voxel's);
+    a radius of half the side would cover only pi/4 of it and let the background through."""
+    side = np.asarray(side)
+    return side * (side.dtype.type(np.sqrt(0.5)) if side.dtype.kind == "f" else np.sqrt(0.5))
 
 
 def unproject_pixels(pixels, depth, camera: CameraModel, *, depth_kind: str = "auto",
@@ -430,27 +438,33 @@ def project(points, camera: CameraModel, *, space: str = "world") -> np.ndarray:
 
 
 def rotation_to_quaternion(rotation) -> np.ndarray:
-    """A 3x3 rotation matrix -> its unit quaternion ``(w, x, y, z)`` with ``w >= 0`` (Shepperd's method: divide
-    by the largest of 4w^2, 4x^2, 4y^2, 4z^2, well conditioned everywhere). The one conversion, used for E57
-    scan poses and COLMAP image poses."""
-    r = np.asarray(rotation, np.float64)
-    trace = float(np.trace(r))
-    k = int(np.argmax([trace, r[0, 0], r[1, 1], r[2, 2]]))
-    if k == 0:
-        s = 2.0 * np.sqrt(1.0 + trace)
-        q = [0.25 * s, (r[2, 1] - r[1, 2]) / s, (r[0, 2] - r[2, 0]) / s, (r[1, 0] - r[0, 1]) / s]
-    elif k == 1:
-        s = 2.0 * np.sqrt(1.0 + r[0, 0] - r[1, 1] - r[2, 2])
-        q = [(r[2, 1] - r[1, 2]) / s, 0.25 * s, (r[0, 1] + r[1, 0]) / s, (r[0, 2] + r[2, 0]) / s]
-    elif k == 2:
-        s = 2.0 * np.sqrt(1.0 + r[1, 1] - r[0, 0] - r[2, 2])
-        q = [(r[0, 2] - r[2, 0]) / s, (r[0, 1] + r[1, 0]) / s, 0.25 * s, (r[1, 2] + r[2, 1]) / s]
-    else:
-        s = 2.0 * np.sqrt(1.0 + r[2, 2] - r[0, 0] - r[1, 1])
-        q = [(r[1, 0] - r[0, 1]) / s, (r[0, 2] + r[2, 0]) / s, (r[1, 2] + r[2, 1]) / s, 0.25 * s]
-    q = np.array(q, np.float64) / np.linalg.norm(q)
+    """A 3x3 rotation matrix -> its unit quaternion ``(w, x, y, z)`` with ``w >= 0`` (:func:`rotation_to_quaternions`
+    of one matrix). The one conversion, used for E57 scan poses, COLMAP image poses and the discs' frames."""
+    q = rotation_to_quaternions(np.asarray(rotation, np.float64)[None])[0]
     return -q if q[0] < 0 else q
 
+
+def rotation_to_quaternions(rotations) -> np.ndarray:
+    """(N, 3, 3) rotation matrices -> (N, 4) unit quaternions ``(w, x, y, z)``, in their float type. Shepperd's
+    method: each divides by the largest of 4w^2, 4x^2, 4y^2, 4z^2 (well conditioned everywhere)."""
+    r = np.asarray(rotations)
+    r = r.astype(r.dtype if r.dtype.kind == "f" else np.float64, copy=False)
+    trace = r[:, 0, 0] + r[:, 1, 1] + r[:, 2, 2]
+    k = np.argmax(np.stack([trace, r[:, 0, 0], r[:, 1, 1], r[:, 2, 2]], axis=-1), axis=-1)
+    one = r.dtype.type(1.0)
+    s = 2.0 * np.sqrt(np.maximum(np.select(
+        [k == 0, k == 1, k == 2],
+        [one + trace, one + r[:, 0, 0] - r[:, 1, 1] - r[:, 2, 2], one + r[:, 1, 1] - r[:, 0, 0] - r[:, 2, 2]],
+        one + r[:, 2, 2] - r[:, 0, 0] - r[:, 1, 1]), 0.0))
+    d21, d02, d10 = r[:, 2, 1] - r[:, 1, 2], r[:, 0, 2] - r[:, 2, 0], r[:, 1, 0] - r[:, 0, 1]
+    s01, s02, s12 = r[:, 0, 1] + r[:, 1, 0], r[:, 0, 2] + r[:, 2, 0], r[:, 1, 2] + r[:, 2, 1]
+    quarter = 0.25 * s
+    q = np.stack([
+        np.select([k == 0, k == 1, k == 2], [quarter, d21 / s, d02 / s], d10 / s),
+        np.select([k == 0, k == 1, k == 2], [d21 / s, quarter, s01 / s], s02 / s),
+        np.select([k == 0, k == 1, k == 2], [d02 / s, s01 / s, quarter], s12 / s),
+        np.select([k == 0, k == 1, k == 2], [d10 / s, s02 / s, s12 / s], quarter)], axis=-1)
+    return (q / np.linalg.norm(q, axis=-1, keepdims=True)).astype(r.dtype, copy=False)
 
 
 def z_to_direction_quaternions(directions: np.ndarray) -> np.ndarray:
@@ -467,7 +481,8 @@ def z_to_direction_quaternions(directions: np.ndarray) -> np.ndarray:
 
 __all__ = [
     "BACKGROUND_DEPTH", "DEPTH_BUFFER_FAR_MARGIN", "DEPTH_KINDS", "SPACES", "ValidPoints", "backproject",
-    "backproject_valid", "camera_rays", "check_depth_shape", "convert_depth", "depth_buffer_background",
-    "pixel_centers", "pixel_footprint", "project", "resolve_depth_kind", "rotation_to_quaternion",
-    "size_mismatch_message", "unproject_depths", "unproject_pixels", "valid_depth_mask", "z_to_direction_quaternions",
+    "backproject_valid", "camera_rays", "check_depth_shape", "convert_depth", "covering_radius",
+    "depth_buffer_background", "pixel_centers", "pixel_footprint", "project", "resolve_depth_kind",
+    "rotation_to_quaternion", "rotation_to_quaternions", "size_mismatch_message", "unproject_depths",
+    "unproject_pixels", "valid_depth_mask", "z_to_direction_quaternions",
 ]

@@ -14,9 +14,10 @@ Conventions:
   then y, then z. Ascending keys are the voxels in lexicographic ``(ix, iy, iz)`` order, which is
   the order of every output here (deterministic, independent of the input order and of chunking).
 * A fused voxel is one point: position = mean of its points, color = mean of its colors (linear,
-  premultiplied RGBA or RGB, averaged as given), radius = mean of its radii **but at least half the
-  voxel size**, so that neighbouring voxel points (about one voxel apart) still touch and a sparse
-  surface stays closed, and count = how many points it holds. Sums are float64 (exact integers in
+  premultiplied RGBA or RGB, averaged as given), radius = mean of its radii **but at least the covering
+  radius of a voxel's face** (``voxel_size / sqrt(2)``, :func:`~.projection.covering_radius`: the one rule of a
+  round point's radius), so that neighbouring voxel points (about one voxel apart) cover a sparse surface
+  without gaps, and count = how many points it holds. Sums are float64 (exact integers in
   :class:`ExactVoxelAccumulator`, below); outputs float32.
 * Points must be finite: NaN (invalid-pixel) rows are an error here, callers drop them first (e.g.
   :func:`~depth_cloud_addon.core.geometry.projection.backproject_valid` gives valid points only). Non-finite
@@ -50,6 +51,7 @@ import math
 import numpy as np
 
 from ..errors import DepthCloudError
+from .projection import covering_radius
 
 #: Bits per axis in a voxel key, and the index offset that makes indices non-negative.
 KEY_BITS = 21
@@ -311,7 +313,7 @@ def _finish_means(means: np.ndarray, counts: np.ndarray, n_colors: int | None, h
         positions = positions - np.asarray(offset, np.float64)
     points = np.ascontiguousarray(positions, dtype=points_dtype)
     colors = np.ascontiguousarray(means[3:3 + n_colors].T, dtype=np.float32) if n_colors is not None else None
-    radii = np.maximum(means[-1], 0.5 * size).astype(np.float32) if has_radii else None
+    radii = np.maximum(means[-1], covering_radius(float(size))).astype(np.float32) if has_radii else None
     return points, colors, radii, counts.copy()
 
 
@@ -321,8 +323,9 @@ def voxel_downsample(points, colors=None, radii=None, *, voxel_size: float, orig
     ``points``: (N, 3) finite, in the frame of ``origin`` (corner of voxel (0, 0, 0)); ``colors``:
     (N, 3) or (N, 4) linear (premultiplied) RGB(A) or None; ``radii``: (N,) metres or None.
     Returns (M, 3) float32 mean positions, (M, C) float32 mean colors (None without colors), (M,)
-    float32 radii = ``max(mean radius, voxel_size / 2)`` (None without radii; at least half a voxel so
-    that neighbouring voxel points still touch), and (M,) int64 counts summing to N. Sums are float64.
+    float32 radii = ``max(mean radius, voxel_size / sqrt(2))`` (None without radii; at least the covering radius
+    of a voxel's face, so that neighbouring voxel points leave no gap), and (M,) int64 counts summing to N. Sums
+    are float64.
     Voxel membership, ordering and errors are those of :func:`voxel_keys`; N = 0 gives M = 0.
     Example::
 
@@ -331,7 +334,7 @@ def voxel_downsample(points, colors=None, radii=None, *, voxel_size: float, orig
             [0.1, 0.3, 2.0], voxel_size=1.0)
         # pts    [[-0.1, 0, 0], [0.3, 0.5, 0.5]]    voxel (-1, 0, 0) first
         # cols   [[0, 1, 0, 1], [0.5, 0, 0.5, 1]]
-        # rads   [2.0, 0.5]                         mean 0.2 raised to half the voxel size
+        # rads   [2.0, 0.7071]                      mean 0.2 raised to voxel_size / sqrt(2)
         # counts [1, 2]
     """
     points = _check_points(points)
