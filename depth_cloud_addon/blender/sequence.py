@@ -283,7 +283,7 @@ def show_frame(obj, scene, frame: int) -> bool:
     layer = f", view layer '{cloud.view_layer}'" if cloud.view_layer else ""
     thinned = cloud.stride // max(1, settings.stride)
     playing = f" (1 pixel in {thinned}x{thinned} while playing)" if thinned > 1 else ""
-    _set_message(obj, f"frame {frame}: {len(cloud.rows):,} points{playing}{layer}{note}{warnings}",
+    _set_message(obj, f"frame {frame}: {cloud.count:,} points{playing}{layer}{note}{warnings}",
                  problem=bool(warnings))
     return True
 

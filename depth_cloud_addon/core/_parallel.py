@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 
 _POOL: ThreadPoolExecutor | None = None
 #: Below this many rows one thread is faster than handing work out.
@@ -55,3 +55,32 @@ def parallel_chunks(n: int, work, *, threads: int | None = None) -> None:
     bounds = [n * i // threads for i in range(threads + 1)]
     for future in [_POOL.submit(work, a, b) for a, b in zip(bounds[:-1], bounds[1:])]:
         future.result()
+
+
+_BACKGROUND: ThreadPoolExecutor | None = None
+
+
+class Later:
+    """A value computed in a background thread (work that releases the GIL: decoding a file), taken once with
+    :meth:`take`, which waits for it and re-raises what it raised. After ``take`` nothing here holds the value,
+    so the caller frees it by dropping its own reference. Within :func:`one_thread`, the work runs at once."""
+
+    def __init__(self, work):
+        global _BACKGROUND
+        future: Future = Future()
+        if getattr(_local, "inline", False):
+            try:
+                future.set_result(work())
+            except BaseException as exc:  # re-raised by take(), as from a thread
+                future.set_exception(exc)
+        else:
+            if _BACKGROUND is None:
+                _BACKGROUND = ThreadPoolExecutor(max_workers=os.cpu_count(), thread_name_prefix="depth-cloud-later")
+            future = _BACKGROUND.submit(work)
+        self._future: Future | None = future
+
+    def take(self):
+        future, self._future = self._future, None
+        if future is None:
+            raise RuntimeError("a Later value is taken once")
+        return future.result()

@@ -65,14 +65,17 @@ color EXRs, placed with the camera that rendered the frame; with Sequence, it fo
         try:
             source, from_setup = self.frame_source(scene)
             inputs = frames.frame_inputs(scene, source, from_setup, scene.frame_current)
-            cloud = read_cloud(inputs, self.build_options(scene, space))
+            options = self.build_options(scene, space)
+            if self.geometry == "POINTS" and not self.sequence:  # the mesh holds no pixel indices or depths
+                options = dataclasses.replace(options, with_pixels=False)
+            cloud = read_cloud(inputs, options)
         except DepthCloudError as exc:
             if not self.sequence or isinstance(exc, NoSourceError):
                 return finish(self, context, "ERROR", f"Depth Cloud: {exc}")
             inputs = cloud = None  # a sequence may start on a frame that is not rendered yet
             missing = str(exc)
         if cloud is not None:
-            count = len(cloud.rows)
+            count = cloud.count
             obj = builder.build_cloud(context, cloud, source=inputs.files.depth_path, frame=scene.frame_current,
                                       release=True, **self.look())  # each array is freed once in the mesh
         else:

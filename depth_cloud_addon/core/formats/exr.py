@@ -64,7 +64,8 @@ _threads_set = False
 class ExrImage:
     """Depth and color read from one EXR file (see the module docstring for conventions).
 
-    ``depth`` is float32 ``(H, W)`` or None; ``color`` is float32 ``(H, W, 4)`` or None (at least
+    ``depth`` is float32 ``(H, W)`` or None; ``color`` is float32 ``(H, W, 4)`` (float16 if asked to keep a
+    half-float file's, see :func:`read_exr`) or None (at least
     one is set). ``channels`` lists every channel of the file (all parts, file order);
     ``depth_channel`` / ``color_channels`` name the channels that were used. ``depth_kind`` is the
     kind the depth channel's part records in its header (:data:`DEPTH_KIND_ATTRIBUTE`), or None.
@@ -345,9 +346,10 @@ def _grey_depth(layers, pixels, interop) -> tuple[str | None, str]:
     return None, "R == G == B but values are not all > 0 with some > 1: looks like a grey image"
 
 
-def _color_array(pixels, names: tuple[str, ...]) -> np.ndarray:
+def _color_array(pixels, names: tuple[str, ...], keep_half: bool = False) -> np.ndarray:
     base = pixels[names[0]].base
-    if (names == ("R", "G", "B", "A") and isinstance(base, np.ndarray) and base.dtype == np.float32
+    stored = (np.float32, np.float16) if keep_half else (np.float32,)
+    if (names == ("R", "G", "B", "A") and isinstance(base, np.ndarray) and base.dtype in stored
             and base.ndim == 3 and base.shape[2] == 4
             and all(pixels[n].base is base for n in names) and pixels["R"].ctypes.data == base.ctypes.data):
         return base  # read interleaved already (see _load)
@@ -361,7 +363,7 @@ def _color_array(pixels, names: tuple[str, ...]) -> np.ndarray:
 
 
 def read_exr(path, *, depth_channel=None, color_layer=None, require_depth=True, view_layer=None,
-             view_layer_required=True, channels: ExrChannels | None = None) -> ExrImage:
+             view_layer_required=True, channels: ExrChannels | None = None, keep_half: bool = False) -> ExrImage:
     """Read depth and color from an EXR written by Blender (any layout listed in the module doc).
 
     ``depth_channel``: full channel name to use as depth (else :func:`find_depth_channel`, then the
@@ -379,6 +381,8 @@ def read_exr(path, *, depth_channel=None, color_layer=None, require_depth=True, 
     The result's ``view_layer`` names the layer read (None for files without view layers).
 
     ``channels``: the file already decoded by :func:`read_channels` (read from it, not decoded again).
+    ``keep_half``: a plain half-float RGBA colour file's ``color`` stays float16, as stored (for a caller that
+    converts only the pixels it keeps: :meth:`..geometry.projection.PixelSet.take`); otherwise float32.
 
     The result's ``depth_kind`` is the kind recorded in the header of the part holding the depth
     channel (:data:`DEPTH_KIND_ATTRIBUTE`), None when there is none or no depth was read.
@@ -446,7 +450,7 @@ def read_exr(path, *, depth_channel=None, color_layer=None, require_depth=True, 
             depth = depth.astype(np.float32)
     if color_names and len({pixels[n].shape for n in color_names}) != 1:
         raise ExrReadError(f"{path}: color channels {', '.join(color_names)} differ in size")
-    color = _color_array(pixels, color_names) if color_names else None
+    color = _color_array(pixels, color_names, keep_half) if color_names else None
     if depth is not None and color is not None and depth.shape != color.shape[:2]:
         assert color_names is not None  # color is read from color_names
         raise ExrReadError(

@@ -13,19 +13,19 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._parallel import parallel_chunks
+from .._parallel import Later, parallel_chunks
 from ..errors import DepthCloudError, NoValidDepthError, ResolutionMismatchError
 from ..formats.exr import ExrChannels, ExrImage, image_windows, read_channels, read_exr
 from ..geometry.camera import CameraModel
 from ..geometry.normals import surface_discs
 from ..geometry.projection import (
+    PixelSet,
     ValidPoints,
     backproject_valid,
     covering_radius,
     resolve_depth_kind,
     unproject_depths,
     valid_depth_mask,
-    valid_pixels,
 )
 from .depth import read_frame_depth
 from .files import CaptureInfo, FrameFiles, FrameInputs, frame_inputs, neighbour_files
@@ -65,6 +65,7 @@ class BuildOptions:
     depth_kind: str = "auto"
     space: str = "world"
     with_points: bool = True  # False for pixel faces, which need no points
+    with_pixels: bool = True  # False: no rows, cols, depths (a Build of points without attributes needs none of them)
     view_layer: str | None = None    # multilayer render EXRs: the view layer to read (None: the first)
     view_layer_required: bool = True  # False: a file without that layer reads its first one instead
     attributes: tuple = ()            # point attributes to read (see :mod:`.passes`: object_index, normal, ...)
@@ -102,6 +103,11 @@ class CloudArrays:
     #                                    ``space``, towards the camera (:mod:`..geometry.normals`); else None
     disc_rotations: np.ndarray | None = None  # discs: (N, 4) quaternions (w, x, y, z) of the ellipses drawn in Blender
     disc_scales: np.ndarray | None = None     # discs: (N, 3) the ellipses' semi-axes (and cone height), metres
+
+    @property
+    def count(self) -> int:
+        """How many points (valid pixels) the cloud holds."""
+        return len(self.colors)
 
     @property
     def points_world(self) -> np.ndarray:
@@ -165,12 +171,20 @@ class CloudArrays:
 
     @property
     def nbytes(self) -> int:
+        """The memory the cloud's arrays hold (an array that is the front of a larger buffer, as ``colors``
+        compacted in the colour file's own image, counts the whole buffer)."""
         discs = tuple(getattr(self, name) for name in _DISC_ARRAYS if getattr(self, name) is not None)
-        return sum(a.nbytes for a in (self.points, self.colors, self.radii, self.rows, self.cols, self.depths,
-                                      *discs, *self.attributes.values()))
+        return sum(_held_bytes(a) for a in (self.points, self.colors, self.radii, self.rows, self.cols, self.depths,
+                                            *discs, *self.attributes.values()))
 
 
 _DISC_ARRAYS = ("normals", "disc_rotations", "disc_scales")
+
+
+def _held_bytes(array) -> int:
+    array = np.asarray(array)
+    base = array.base
+    return max(array.nbytes, base.nbytes) if isinstance(base, np.ndarray) else array.nbytes
 
 
 def _transform(points: np.ndarray, matrix: np.ndarray) -> np.ndarray:
@@ -178,26 +192,28 @@ def _transform(points: np.ndarray, matrix: np.ndarray) -> np.ndarray:
     return (points @ matrix[:3, :3].T + matrix[:3, 3]).astype(np.float32)
 
 
-def cloud_arrays(depth: np.ndarray, color: np.ndarray | None, camera: CameraModel, *, stride: int = 1,
+def cloud_arrays(depth: np.ndarray, color, camera: CameraModel, *, stride: int = 1,
                  depth_range: tuple[float, float] | None = None, depth_kind: str = "auto",
                  space: str = "world", with_points: bool = True, exclude: np.ndarray | None = None,
-                 discs: bool = False, normal_pass: np.ndarray | None = None) -> CloudArrays:
+                 discs: bool = False, normal_pass: np.ndarray | None = None, with_pixels: bool = True) -> CloudArrays:
     """Back-project every ``stride``-th pixel (rows and columns) of a frame's (H, W) ``depth``.
 
     ``depth_range``: keep pixels whose depth value (of ``depth_kind``) lies in ``[near, far]``.
-    ``color``: (H, W, 4) or None. ``with_points=False`` skips the points and radii (empty arrays):
-    pixel faces need only the valid pixels and their depths. ``exclude``: (H, W) bool, pixels to leave out
-    (e.g. silhouette edges). ``discs``: also each point's disc (:func:`..geometry.normals.surface_discs`): its
-    normal in ``normals`` (from ``normal_pass``, the (H, W, 3) world-space Normal pass, when given, else estimated),
-    its radius in ``radii``, and the ellipse Blender draws in ``disc_rotations``, ``disc_scales``. Raises
-    :class:`NoValidDepthError` when nothing is left.
+    ``color``: (H, W, 4), None, or a :class:`.._parallel.Later` of either (a colour file decoding in the
+    background: taken once the points are made; its pixels gathered, it is let go of).
+    ``with_points=False`` skips the points and radii (empty arrays): pixel faces need only the valid pixels and
+    their depths. ``with_pixels=False`` leaves ``rows``, ``cols`` and ``depths`` empty (a Build of points needs
+    none of them). ``exclude``: (H, W) bool, pixels to leave out (e.g. silhouette edges). ``discs``: also each
+    point's disc (:func:`..geometry.normals.surface_discs`): its normal in ``normals`` (from ``normal_pass``, the
+    (H, W, 3) world-space Normal pass, when given, else estimated), its radius in ``radii``, and the ellipse
+    Blender draws in ``disc_rotations``, ``disc_scales``. Raises :class:`NoValidDepthError` when nothing is left.
+
+    Memory: beyond the images, the result's arrays and, while they are made, one block of rows per core.
     """
     if stride < 1:
         raise ValueError(f"stride must be >= 1, got {stride}")
-    if color is not None and color.shape[:2] != depth.shape:
-        raise ResolutionMismatchError(
-            f"color is {color.shape[1]}x{color.shape[0]} px but depth is {depth.shape[1]}x{depth.shape[0]} px"
-        )
+    if isinstance(color, np.ndarray):
+        _check_color_shape(color, depth)
     mask = None
     if depth_range is not None:
         near, far = depth_range
@@ -209,45 +225,69 @@ def cloud_arrays(depth: np.ndarray, color: np.ndarray | None, camera: CameraMode
         strided = np.zeros(depth.shape, bool)
         strided[::stride, ::stride] = True
         mask = strided if mask is None else mask & strided
+    pixels_needed = with_pixels or discs or not with_points
     if with_points:
-        valid = backproject_valid(depth, camera, depth_kind=depth_kind, space=space, mask=mask)
+        valid = backproject_valid(depth, camera, depth_kind=depth_kind, space=space, mask=mask,
+                                  with_pixels=pixels_needed)
     else:
         keep = valid_depth_mask(depth, camera, depth_kind=depth_kind)
         if mask is not None:
             keep &= mask
-        rows, cols = valid_pixels(keep)
-        valid = ValidPoints(np.zeros((0, 3), np.float32), rows, cols, np.zeros(0, np.float32))
-    if valid.rows.size == 0:
+        found_pixels = PixelSet.of(keep)
+        rows, cols = found_pixels.rows_cols()
+        valid = ValidPoints(np.zeros((0, 3), np.float32), rows, cols, np.zeros(0, np.float32), found_pixels)
+    pixels = valid.pixels
+    assert pixels is not None  # backproject_valid gives them
+    if pixels.n == 0:
         raise NoValidDepthError("no pixel is left to build: every pixel is background, outside the clip range"
                                 + (" or outside the depth range" if depth_range else "")
                                 + (f" or skipped by stride {stride}" if stride > 1 else "")
                                 + (" or on a silhouette edge" if exclude is not None else ""))
-    if valid.rows.size == depth.size:  # every pixel is valid: row-major views, no gathers
-        colors = color.reshape(-1, 4) if color is not None else None
-        depths = depth.reshape(-1).astype(np.float32, copy=False)
-    else:
-        colors = color[valid.rows, valid.cols] if color is not None else None
-        depths = depth[valid.rows, valid.cols].astype(np.float32, copy=False)
-    if colors is None:
-        colors = np.ones((valid.rows.size, 4), np.float32)
+    points, rows, cols = valid.points, valid.rows, valid.cols
+    depths = pixels.take(depth, np.float32) if pixels_needed else np.zeros(0, np.float32)
     kind = resolve_depth_kind(depth_kind, camera)
     found = None
     if discs and with_points:
         given = None
         if normal_pass is not None:
-            given = normal_pass[valid.rows, valid.cols].astype(np.float32)
+            given = pixels.take(normal_pass, np.float32)
             given /= np.linalg.norm(given, axis=1, keepdims=True)
             if space == "camera":  # in float64: numpy's float32 (N, 3) @ (3, 3) is a slow loop
                 given = (given.astype(np.float64) @ np.asarray(camera.cam2world, np.float64)[:3, :3]).astype(np.float32)
-        found = surface_discs(depths, valid.rows, valid.cols, camera, footprints=valid.footprint * stride,
+        found = surface_discs(depths, rows, cols, camera, footprints=valid.footprint * stride,
                               depth_kind=kind, stride=stride, space=space, normals=given)
-    cloud = CloudArrays(valid.points, colors.astype(np.float32, copy=False),
-                        covering_radius(valid.footprint * np.float32(stride)) if found is None else found.radii,
-                        valid.rows, valid.cols, depths, kind, stride, camera, space)
+    if found is not None:
+        radii = found.radii
+    else:
+        radii = valid.footprint  # the cloud's own array: scaled in place
+        if stride > 1:
+            radii *= np.float32(stride)
+        radii = covering_radius(radii)
+    del valid
+    owned = isinstance(color, Later)  # a colour file decoded for this cloud (in the background, meanwhile)
+    if owned:
+        color = color.take()
+        if color is not None:
+            _check_color_shape(color, depth)
+    if color is None:
+        colors = np.ones((pixels.n, 4), np.float32)
+    elif owned and color.dtype == np.float32 and color.flags.c_contiguous and color.flags.writeable:
+        colors = pixels.compact(color)  # its own buffer: no second colour-sized array
+    else:
+        colors = pixels.take(color, np.float32)
+    del color
+    cloud = CloudArrays(points, colors, radii, rows, cols, depths, kind, stride, camera, space)
     if found is not None:
         cloud = dataclasses.replace(cloud, normals=found.normals, disc_rotations=found.rotations,
                                     disc_scales=found.scales)
     return cloud
+
+
+def _check_color_shape(color: np.ndarray, depth: np.ndarray) -> None:
+    if color.shape[:2] != depth.shape:
+        raise ResolutionMismatchError(
+            f"color is {color.shape[1]}x{color.shape[0]} px but depth is {depth.shape[1]}x{depth.shape[0]} px"
+        )
 
 
 def read_cloud(inputs: FrameInputs, options: BuildOptions | None = None) -> CloudArrays:
@@ -260,6 +300,10 @@ def read_cloud(inputs: FrameInputs, options: BuildOptions | None = None) -> Clou
     """
     options = options or BuildOptions()
     files = inputs.files
+    # The colour file decodes in the background while the depth is decoded and back-projected (a 1080p frame's
+    # ZIP colour is most of its decode); its errors are raised where it is taken.
+    color_file = (Later(lambda: read_exr(files.color_path, require_depth=False, keep_half=True).color)
+                  if files.color_path is not None else None)
     channels = None
     stale = None
     if from_passes(options.attributes):
@@ -272,9 +316,8 @@ def read_cloud(inputs: FrameInputs, options: BuildOptions | None = None) -> Clou
     image, kind = read_frame_depth(inputs, options.depth_kind, view_layer=options.view_layer,
                                    view_layer_required=options.view_layer_required, channels=channels)
     assert image.depth is not None  # read_exr's require_depth
-    color = image.color
-    if files.color_path is not None:
-        color = read_exr(files.color_path, require_depth=False).color
+    color = color_file if color_file is not None else image.color
+    del color_file  # cloud_arrays takes it: the image is freed once its pixels are gathered
     normal_pass = None
     notes: list[str] = []
     if options.discs and options.with_points and ("normal" in options.attributes or "NORMAL" in inputs.capture.passes):
@@ -286,13 +329,15 @@ def read_cloud(inputs: FrameInputs, options: BuildOptions | None = None) -> Clou
             notes.append(f"the discs' normals are estimated from the depth: {exc}")
     edges = None
     if options.drop_edges or "edge" in options.attributes:
-        edges = edge_mask(image.depth, inputs.camera, alpha=color[..., 3] if color is not None else None,
-                          depth_kind=kind.kind, threshold=options.edge_threshold)
+        color = color.take() if isinstance(color, Later) else color  # the edges need its alpha first
+        alpha = np.asarray(color[..., 3], np.float32) if color is not None else None
+        edges = edge_mask(image.depth, inputs.camera, alpha=alpha, depth_kind=kind.kind,
+                          threshold=options.edge_threshold)
     cloud = cloud_arrays(image.depth, color, inputs.camera, stride=options.stride, depth_range=options.depth_range,
                          depth_kind=kind.kind, space=options.space, with_points=options.with_points,
                          exclude=edges if options.drop_edges else None, discs=options.discs,
-                         normal_pass=normal_pass)
-    del normal_pass
+                         normal_pass=normal_pass, with_pixels=options.with_pixels or bool(options.attributes))
+    del normal_pass, color
     warnings = (tuple(inputs.warnings) + ((kind.warning,) if kind.warning else ()) + ((stale,) if stale else ())
                 + tuple(notes))
     attributes: dict = {}
