@@ -3,7 +3,7 @@
 #   make test   venvs + colmap + lint + the whole suite under Blender 4.2 LTS, 4.5 LTS, 5.0, 5.2 LTS and 5.3
 #   make lint   ruff and mypy (pinned in requirements/blender-5.3.txt; configuration in pyproject.toml)
 #   make extension   the installable Blender extension, dist/depth_cloud-<version>.zip
-#   make bench  our Build vs the forum recipe on a 1080p Cycles frame, the CLI's engines (out/bench/, docs/benchmarks.md)
+#   make bench  Build, sequences and the CLI on frames like users' renders, against baselines and the floor (docs/benchmarks.md)
 PIP_FLAGS ?= --quiet --disable-pip-version-check
 
 # Each bpy wheel needs the CPython it was built for: 4.2-5.0 Python 3.11, 5.1 and later Python 3.13.
@@ -100,16 +100,20 @@ demo: setup
 extension: setup
 	$(VENV_53)/bin/python tools/build_extension.py
 
-# 1920x1080: Build vs the forum recipe, sequence playback, then the cost of each point attribute; tables +
-# out/bench/*.json (about 2 minutes).
+# On frames like users' renders (tools/bench_frames.py: the demo shot at 1920x1080 and 3840x2160, textured, 16 Cycles
+# samples, in every Capture Format; rendered once, about 20 minutes on 2 cores, then cached in out/bench/frames):
+# Build vs the seed's recipe, the forum recipe and the floor (decode + write); sequence playback vs its floor; what
+# each capture format costs and changes; the cost of each point attribute; tables + out/bench/*.json.
 # Then, in the Open3D venv: Open3D must read our PLY (a missing Open3D fails that test), and the CLI vs
-# Open3D on the sequence's frame. bench_cli.py runs even when the test failed, to say which figures are
+# Open3D on the bench's 1080p frame. bench_cli.py runs even when the test failed, to say which figures are
 # absent; the target then fails with the test's status. (-p no:dash: a pytest plugin that Open3D's dash brings.)
 # Then convert on a local Dask cluster of 1 and 2 workers against --jobs 1/2 on the same frames, and the cost of one
 # task of each engine (tools/bench_cluster.py, in the 4.2 venv that has Dask; out/bench/cluster.json).
 bench: setup setup-open3d $(VENV_42)/.ready
+	$(VENV_53)/bin/python tools/bench_frames.py --formats ZIP,ZIP_HALF,NONE,NONE_HALF
 	$(VENV_53)/bin/python tools/bench.py
 	$(VENV_53)/bin/python tools/bench_sequence.py
+	$(VENV_53)/bin/python tools/bench_capture.py
 	$(VENV_53)/bin/python tools/bench_attributes.py
 	$(VENV_42)/bin/python tools/bench_cluster.py
 	DEPTH_CLOUD_REQUIRE_OPEN3D=1 $(VENV_O3D)/bin/python -m pytest -q -p no:dash tests/open3d; \

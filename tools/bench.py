@@ -1,32 +1,30 @@
-"""`make bench`: time our Build against the common forum recipe on a 1920x1080 and a 3840x2160 Cycles frame.
+"""`make bench` (first part): Build on frames like users' renders, against two recipes and the machine's floor.
 
-Runs Blender as a Python module (the venv's bpy). One run:
+Runs Blender as a Python module (the venv's bpy), at 1920x1080 and 3840x2160 (``--sizes``). The frames are
+``tools/bench_frames.py``'s: the demo shot (textured set, sky, lights) rendered by Cycles at 16 samples and
+captured by Set Up EXR Outputs with its default compression (ZIP), rendered once and cached under
+``out/bench/frames/``; their EXR sizes are printed. Every side reads the same files: ``depth_0001.exr``,
+``color_0001.exr`` and ``camera_0001.json``.
 
-1. renders a generated scene (tools/scenes.py: a wall filling the frame, a tilted plane, a
-   cube, a sphere) with Cycles (1 sample, CPU) into ``<out>/render.exr`` (multilayer: Combined +
-   Depth), once;
-2. **ours**: what the Build operator does, called directly: ``read_exr`` + ``CameraModel.from_blender``
-   + ``core.frames.cloud.cloud_arrays`` + ``builder.build_cloud_object`` (best and median of 5, per step),
-   then the same through ``bpy.ops.depth_cloud.build(filepath=...)`` after registering the add-on;
-3. **baseline**: the recipe forum snippets use (OpenEXR channels to numpy, a pinhole from
-   ``camera.data.angle`` with pixel centres at integer coordinates, a per-point
-   ``matrix_world @ Vector(p)`` list, ``mesh.from_pydata``, a per-point color loop), best of 3;
-4. **Discs** (issue 25): the same Build with ``geometry="DISCS"`` (normals and disc radii in the core, the discs'
-   Geometry Nodes instances in the depsgraph update), best and median of 5, and its ratio to Points' Build;
-5. **memory**: in a fresh child process (so that memory freed by earlier runs cannot hide the
-   peak), the process's peak RSS growth during one Build (``/proc/self/clear_refs`` then
-   ``VmHWM``), and tracemalloc's peak for the numpy part (read + cloud_arrays).
+Per size, in alternating rounds (each round runs every side once, the order rotating from round to round, so that
+all sides see the same machine; medians), each side timed up to and including ``view_layer.update()``:
 
-Both sides are timed up to and including ``bpy.context.view_layer.update()`` (the depsgraph update the
-viewport does next: for ours, the Geometry Nodes points modifier). One run does every size of
-``--sizes`` (default 1920x1080 and 3840x2160), each with its own render.
+* **ours**: ``bpy.ops.depth_cloud.build(filepath=depth_0001.exr)`` (the camera from the sidecar, the colour file
+  beside it), and the same with ``geometry="DISCS"`` (issue 25: <= 1.5x Points at 1080p);
+* **floor**: decoding every channel of both EXRs with the OpenEXR bindings (the thread setting found fastest at
+  the start of the run: thread counts 1, 2 and the cores, the files one after the other or both at once), plus
+  ``foreach_set`` of the same positions and colours into a plain mesh (no modifier, no material), plus
+  ``view_layer.update()``;
+* **the seed's recipe**, exactly as ``../shared/seeds/001_*.txt`` writes it (depth only: its ``point_cloud``, its
+  list of ``cam_mat @ Vector(p)``), the depth read with the OpenEXR bindings (the thread reads it with OpenCV,
+  which Blender's Python does not have) and the points put in a mesh with ``from_pydata`` (the thread writes a
+  PLY with Open3D and loads it with an add-on instead);
+* **the forum recipe with colours**: the same kind of snippet with a pinhole from ``angle``, a per-point colour
+  loop and ``from_pydata``.
 
-Prints a table per size and the issue 15 targets, and writes ``<out>/results.json`` (the first size)
-and ``<out>/<W>x<H>/results.json`` (the others). No assertion: the figures are ratios against a
-baseline measured in the same run (issue 15 targets: forum/ours >= 40x, medians; peak extra memory
-of a Build <= 2x the cloud's own size of N x (12 + 16 + 4) bytes; issue 25: Build with Discs <= 1.5x Build with
-Points, medians). ``--profile`` adds a cProfile of
-one Build.
+Then, in fresh child processes (so that memory freed by earlier runs cannot hide a peak), the peak RSS growth of a
+first Build against the cloud's size (N x (12 + 16 + 4) bytes); and where a Build's time goes (its steps, timed
+one by one). Prints the issue 26 targets with their figures and writes ``out/bench/build.json``. Asserts nothing.
 """
 
 from __future__ import annotations
@@ -47,76 +45,73 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
-import tracemalloc
 
 os.environ.setdefault("BLENDER_USER_RESOURCES", tempfile.mkdtemp(prefix="depth-cloud-bench-"))
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tools"))
 
+import bench_frames  # noqa: E402
 import bpy  # noqa: E402
 import numpy as np  # noqa: E402
+import OpenEXR  # noqa: E402
 from _machine import cpu_model  # noqa: E402
 from mathutils import Vector  # noqa: E402
 
+import depth_cloud_addon  # noqa: E402
 from depth_cloud_addon.blender import builder  # noqa: E402
-from depth_cloud_addon.core import CameraModel, read_exr  # noqa: E402
-from depth_cloud_addon.core.frames.cloud import cloud_arrays  # noqa: E402
-from tools import scenes  # noqa: E402
+from depth_cloud_addon.core.frames.cloud import read_cloud  # noqa: E402
+from depth_cloud_addon.core.frames.files import frame_files_of, frame_inputs  # noqa: E402
 
 CLOUD_BYTES_PER_POINT = 12 + 16 + 4  # float32 position + float32 RGBA + float32 radius
-TARGET_RATIO = 40.0  # issue 15: forum recipe / ours, medians, each including the depsgraph update
-TARGET_MEMORY = 2.0  # issue 15: peak extra RSS of a Build / the cloud's size
-TARGET_DISCS = 1.5  # issue 25: Build with Discs / Build with Points, medians, each up to view_layer.update()
+TARGET_FLOOR = 1.3    # issue 26: Build / floor, medians, 1080p and 4K
+TARGET_SEED = 30.0    # issue 26: the seed's recipe / Build
+TARGET_MEMORY = 2.0   # issue 26: peak extra memory of a first Build / the cloud
+TARGET_DISCS = 1.5    # issue 25: Build with Discs / Build with Points, 1080p
+ADDON_THREADS = os.cpu_count() or 1  # OpenEXR's thread count in the add-on (one per core)
 
 
-# --- scene ----------------------------------------------------------------------------------------
+# --- the frame ------------------------------------------------------------------------------------
 
-def make_scene(width: int, height: int):
-    """The test suite's standard objects seen by a 30 mm camera; the back wall fills the frame."""
-    scene = scenes.empty_scene(width, height)
-    view_layer = scene.view_layers[0]
-    for aov in list(view_layer.aovs):  # the tests' position AOV: keep the file to Combined + Depth
-        view_layer.aovs.remove(aov)
-    cam = scenes.add_camera(location=(0.3, -7.0, 1.5), rotation=(1.45, 0.02, 0.05), lens=30.0)
-    scenes.standard_objects(cam)
-    return scene, cam
+class Frame:
+    """One bench frame's files (frame 1 of the folder)."""
+
+    def __init__(self, folder: pathlib.Path):
+        self.folder = folder
+        self.depth = str(folder / "depth_0001.exr")
+        self.color = str(folder / "color_0001.exr")
+        self.sidecar = str(folder / "camera_0001.json")
+        self.sizes = bench_frames.sizes_of(folder)
+        self.inputs = frame_inputs(frame_files_of(self.depth), 1)
+        self.camera = self.inputs.camera
+
+
+def blender_camera(scene, camera):
+    """A Blender camera object placed and shaped as the frame's sidecar records it (what the recipes read)."""
+    from mathutils import Matrix
+
+    data = bpy.data.cameras.new("Bench Camera")
+    data.lens, data.sensor_width, data.sensor_height = camera.lens_mm, camera.sensor_width_mm, camera.sensor_height_mm
+    data.sensor_fit, data.shift_x, data.shift_y = camera.sensor_fit, camera.shift_x, camera.shift_y
+    data.clip_start, data.clip_end = camera.clip_start, camera.clip_end
+    obj = bpy.data.objects.new("Bench Camera", data)
+    obj.matrix_world = Matrix(np.asarray(camera.cam2world, np.float64).tolist())
+    scene.collection.objects.link(obj)
+    scene.camera = obj
+    scene.render.resolution_x, scene.render.resolution_y = camera.width_px, camera.height_px
+    scene.render.resolution_percentage = 100
+    return obj
 
 
 # --- ours -----------------------------------------------------------------------------------------
 
-def _load_ours(path: str, scene, cam, discs: bool = False):
-    """Read + back-project, as the operator's ``_load``: the EXR arrays are freed on return."""
+def run_build(frame: Frame, geometry: str = "POINTS") -> float:
+    """The Build operator on the frame, then the depsgraph update the viewport does next; seconds."""
+    gc.collect()
     t0 = time.perf_counter()
-    image = read_exr(path)
-    t1 = time.perf_counter()
-    camera = CameraModel.from_blender(cam, scene)
-    t2 = time.perf_counter()
-    cloud = cloud_arrays(image.depth, image.color, camera, discs=discs)
-    t3 = time.perf_counter()
-    return cloud, (t0, t1, t2, t3)
-
-
-def build_ours(path: str, scene, cam, update: bool = True, geometry: str = "POINTS") -> tuple[dict[str, float], int]:
-    """Exactly the Build operator's calls for a multilayer EXR and the scene camera (as ``geometry``: POINTS or
-    DISCS), then (``update``) the depsgraph update the viewport does next; per-step seconds."""
-    cloud, (t0, t1, t2, t3) = _load_ours(path, scene, cam, discs=geometry == "DISCS")
-    n = len(cloud.points)
-    builder.build_cloud(bpy.context, cloud, source=path, frame=scene.frame_current, release=True, geometry=geometry)
-    del cloud
-    t4 = time.perf_counter()
-    if update:
-        bpy.context.view_layer.update()
-    t5 = time.perf_counter()
-    steps = {"read_exr": t1 - t0, "camera": t2 - t1, "cloud_arrays": t3 - t2, "object_write": t4 - t3,
-             "depsgraph_update": t5 - t4, "total": t5 - t0}
-    return steps, n
-
-
-def run_operator(path: str) -> float:
-    t0 = time.perf_counter()
-    result = bpy.ops.depth_cloud.build(filepath=path)
+    result = bpy.ops.depth_cloud.build(filepath=frame.depth, geometry=geometry)
     bpy.context.view_layer.update()
     seconds = time.perf_counter() - t0
     if result != {"FINISHED"}:
@@ -124,25 +119,154 @@ def run_operator(path: str) -> float:
     return seconds
 
 
-# --- baseline: the forum recipe ---------------------------------------------------------------------
+# --- the floor --------------------------------------------------------------------------------------
 
-def build_forum(path: str, scene, cam) -> tuple[dict[str, float], int]:
-    """The recipe of typical forum / Stack Exchange snippets, written the way they write it."""
-    import OpenEXR
-
-    t0 = time.perf_counter()
-    # Read the EXR: every channel of every part (Blender 5.0 writes one part per pass) as numpy.
-    channels = {}
+def decode_all(path: str) -> list:
+    """Every channel of every part of the EXR at ``path`` as numpy arrays, with the OpenEXR bindings."""
     with OpenEXR.File(path, separate_channels=True) as exr:
-        for part in exr.parts:
-            for name, channel in part.channels.items():
-                channels[name] = channel.pixels
-    depth = channels["ViewLayer.Depth.Z"]
-    rgba = np.dstack([channels[f"ViewLayer.Combined.{c}"] for c in "RGBA"])
-    t1 = time.perf_counter()
+        return [channel.pixels for part in exr.parts for channel in part.channels.values()]
 
-    # Pinhole back-projection; pixel centres at integer coordinates (the half-pixel bug), no shift,
-    # no sensor fit: focal length in pixels from the horizontal field of view.
+
+def decode_files(paths, at_once: bool) -> list:
+    """:func:`decode_all` of each file: one after the other, or all at once in threads."""
+    if not at_once:
+        return [decode_all(p) for p in paths]
+    out: list = [None] * len(paths)
+
+    def one(i: int) -> None:
+        out[i] = decode_all(paths[i])
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(1, len(paths))]
+    for thread in threads:
+        thread.start()
+    one(0)
+    for thread in threads:
+        thread.join()
+    return out
+
+
+def best_decode(paths, rounds: int = 5) -> tuple[tuple[int, bool], dict]:
+    """The fastest way to decode ``paths`` with the OpenEXR bindings: (threads, at once) and every setting's
+    median seconds."""
+    settings = [(t, at_once) for t in sorted({1, 2, os.cpu_count() or 1}) for at_once in (False, True)]
+    times: dict = {s: [] for s in settings}
+    for _ in range(rounds):
+        for setting in settings:
+            OpenEXR.set_global_thread_count(setting[0])
+            t0 = time.perf_counter()
+            decode_files(paths, setting[1])
+            times[setting].append(time.perf_counter() - t0)
+    OpenEXR.set_global_thread_count(ADDON_THREADS)  # as the add-on runs
+    medians = {s: statistics.median(v) for s, v in times.items()}
+    return min(medians, key=medians.__getitem__), medians
+
+
+class Floor:
+    """Decode the frame's EXRs, write the same positions and colours into a plain mesh, update the view layer."""
+
+    def __init__(self, frame: Frame, setting: tuple[int, bool], positions: np.ndarray, colors: np.ndarray):
+        self.paths, self.setting = [frame.depth, frame.color], setting
+        self.positions, self.colors = positions, colors
+        mesh = bpy.data.meshes.new("Floor")
+        self.obj = bpy.data.objects.new("Floor", mesh)
+        bpy.context.scene.collection.objects.link(self.obj)
+
+    def write(self) -> None:
+        mesh = self.obj.data
+        n = len(self.positions) // 3
+        if len(mesh.vertices) != n:
+            mesh.clear_geometry()
+            mesh.vertices.add(n)
+            mesh.color_attributes.new("Color", "FLOAT_COLOR", "POINT")
+        mesh.attributes["position"].data.foreach_set("vector", self.positions)
+        mesh.attributes["Color"].data.foreach_set("color", self.colors)
+        mesh.update()
+
+    def run(self) -> dict:
+        threads, at_once = self.setting
+        OpenEXR.set_global_thread_count(threads)
+        gc.collect()
+        t0 = time.perf_counter()
+        decoded = decode_files(self.paths, at_once)
+        t1 = time.perf_counter()
+        self.write()
+        bpy.context.view_layer.update()
+        t2 = time.perf_counter()
+        del decoded
+        OpenEXR.set_global_thread_count(ADDON_THREADS)
+        return {"decode": t1 - t0, "write": t2 - t1, "total": t2 - t0}
+
+    def remove(self) -> None:
+        mesh = self.obj.data
+        bpy.data.objects.remove(self.obj)
+        bpy.data.meshes.remove(mesh)
+
+
+# --- the seed's recipe and the forum recipe ---------------------------------------------------------
+
+def _read_depth_channel(path: str) -> np.ndarray:
+    """The depth channel of a depth EXR (the recipes' read; the seed uses OpenCV's ``imread`` for it)."""
+    with OpenEXR.File(path, separate_channels=True) as exr:
+        channels = {name: channel.pixels for part in exr.parts for name, channel in part.channels.items()}
+    return next(v for k, v in channels.items() if k.split(".")[-1] in ("Z", "V", "R", "Y"))
+
+
+def seed_point_cloud(depth, cam):
+    # The seed thread's function, as it writes it.
+    from math import tan
+
+    # Distance factor from the camera focal angle
+    factor = 2.0 * tan(cam.data.angle_x/2.0)
+    rows, cols = depth.shape
+    c, r = np.meshgrid(np.arange(cols), np.arange(rows), sparse=True)
+    # Valid depths are defined by the camera clipping planes
+    valid = (depth > cam.data.clip_start) & (depth < cam.data.clip_end)
+    # Negate Z (the camera Z is at the opposite)
+    z = -np.where(valid, depth, np.nan)
+    # Mirror X
+    # Center c and r relatively to the image size cols and rows
+    ratio = max(rows,cols)
+    x = -np.where(valid, factor * z * (c - (cols / 2)) / ratio, 0)
+    y = np.where(valid, factor * z * (r - (rows / 2)) / ratio, 0)
+    return np.dstack((x, y, z))
+
+
+def run_seed(frame: Frame, cam) -> dict:
+    """The seed's recipe (depth only), up to a mesh of its points and the view layer's update."""
+    gc.collect()
+    t0 = time.perf_counter()
+    depth = _read_depth_channel(frame.depth)
+    t1 = time.perf_counter()
+    points = seed_point_cloud(depth, cam)
+    cam_mat = cam.matrix_world
+    verts = [cam_mat @ Vector(p) for r in points for p in r]
+    t2 = time.perf_counter()
+    mesh = bpy.data.meshes.new("SeedCloud")
+    mesh.from_pydata(verts, [], [])
+    obj = bpy.data.objects.new("SeedCloud", mesh)
+    bpy.context.scene.collection.objects.link(obj)
+    bpy.context.view_layer.update()
+    t3 = time.perf_counter()
+    n = len(verts)
+    del verts, points
+    bpy.data.objects.remove(obj)
+    bpy.data.meshes.remove(mesh)
+    return {"read": t1 - t0, "points_and_vectors": t2 - t1, "mesh_and_update": t3 - t2, "total": t3 - t0,
+            "points": n}
+
+
+def run_forum(frame: Frame, cam) -> dict:
+    """The recipe of typical forum / Stack Exchange snippets with colours, written the way they write it."""
+    gc.collect()
+    scene = bpy.context.scene
+    t0 = time.perf_counter()
+    depth = _read_depth_channel(frame.depth)
+    with OpenEXR.File(frame.color, separate_channels=True) as exr:
+        channels = {name: channel.pixels for part in exr.parts for name, channel in part.channels.items()}
+    rgba = np.dstack([channels[c] for c in "RGBA"])
+    t1 = time.perf_counter()
+    # Pinhole back-projection; pixel centres at integer coordinates, no shift, focal length in pixels from the
+    # horizontal field of view.
     width, height = scene.render.resolution_x, scene.render.resolution_y
     f = (width / 2) / math.tan(cam.data.angle / 2)
     u, v = np.meshgrid(np.arange(width), np.arange(height))
@@ -153,40 +277,30 @@ def build_forum(path: str, scene, cam) -> tuple[dict[str, float], int]:
     mask = (depth < cam.data.clip_end).reshape(-1)  # drop the background (Cycles writes 1e10)
     points = points[mask]
     colors = rgba.reshape(-1, 4)[mask]
-    t2 = time.perf_counter()
-
-    # The slow part: one mathutils Vector per point, from_pydata, a per-point color loop.
     mw = cam.matrix_world
     verts = [mw @ Vector(p) for p in points]
-    t3 = time.perf_counter()
+    t2 = time.perf_counter()
     mesh = bpy.data.meshes.new("ForumCloud")
     mesh.from_pydata(verts, [], [])
     mesh.update()
     obj = bpy.data.objects.new("ForumCloud", mesh)
     scene.collection.objects.link(obj)
-    t4 = time.perf_counter()
     col = mesh.color_attributes.new("Col", "FLOAT_COLOR", "POINT")
+    t3 = time.perf_counter()
     for i, c in enumerate(colors):
         col.data[i].color = c
-    t5a = time.perf_counter()
+    t4 = time.perf_counter()
     bpy.context.view_layer.update()  # what the viewport does next
     t5 = time.perf_counter()
-
-    # Not part of the recipe: the same colors through foreach_set, for the conservative ratio.
-    col2 = mesh.color_attributes.new("Col2", "FLOAT_COLOR", "POINT")
-    t6 = time.perf_counter()
-    col2.data.foreach_set("color", np.ascontiguousarray(colors, np.float32).ravel())
-    t7 = time.perf_counter()
     n = len(verts)
+    del verts
     bpy.data.objects.remove(obj)
     bpy.data.meshes.remove(mesh)
-    steps = {"read": t1 - t0, "numpy": t2 - t1, "vector_list": t3 - t2, "from_pydata": t4 - t3,
-             "color_loop": t5a - t4,
-             "depsgraph_update": t5 - t5a, "total": t5 - t0, "colors_foreach_set_instead": t7 - t6}
-    return steps, n
+    return {"read": t1 - t0, "points_and_vectors": t2 - t1, "mesh": t3 - t2, "color_loop": t4 - t3,
+            "update": t5 - t4, "total": t5 - t0, "points": n}
 
 
-# --- memory (child process) -------------------------------------------------------------------------
+# --- memory and steps (child processes) -------------------------------------------------------------
 
 def _status_kib(field: str) -> int:
     with open("/proc/self/status") as f:
@@ -217,306 +331,256 @@ def peak_rss_extra(fn) -> tuple[int, int]:
     return (peak - before) * 1024, (after - before) * 1024
 
 
-def memory_child(path: str, width: int, height: int) -> dict:
-    scene, cam = make_scene(width, height)
-    import OpenEXR  # noqa: F401  (imported by read_exr on first use: keep the module out of the figure)
+def fresh_scene(frame: Frame | None = None):
+    """An empty file with the add-on registered (and the frame's camera, when given)."""
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    scene = bpy.context.scene
+    scene.frame_current = 1
+    cam = blender_camera(scene, frame.camera) if frame is not None else None
+    return scene, cam
 
+
+def memory_child(folder: str) -> dict:
+    """Peak RSS growth of a first Build (new object), a rebuild, and the depsgraph update after it."""
+    frame = Frame(pathlib.Path(folder))
+    fresh_scene()
+    depth_cloud_addon.register()
+    for path in (frame.depth, frame.color):  # the files in the page cache (OpenEXR is imported): not in the figure
+        pathlib.Path(path).read_bytes()
+    _trim()
     result = {}
-    for label in ("first_build", "rebuild"):  # new object, then replacing it (the operator re-run)
+    for label in ("first_build", "rebuild"):
         holder = {}
 
         def once(holder=holder):
-            holder["steps"], holder["n"] = build_ours(path, scene, cam, update=False)
+            holder["result"] = bpy.ops.depth_cloud.build(filepath=frame.depth)
 
         peak, kept = peak_rss_extra(once)
-        result[label] = {"peak_rss_extra_bytes": peak, "rss_kept_bytes": kept, "points": holder["n"]}
-    # The depsgraph update after it (the Geometry Nodes points: the evaluated copy the viewport draws).
-    peak, kept = peak_rss_extra(bpy.context.view_layer.update)
-    result["depsgraph_update"] = {"peak_rss_extra_bytes": peak, "rss_kept_bytes": kept}
-
-    # Per step (the object removed first, so that the mesh is a new allocation as in a first Build).
-    obj = builder.find_cloud(scene)
-    mesh = obj.data
-    bpy.data.objects.remove(obj)
-    bpy.data.meshes.remove(mesh)
-    held = {}
-    steps = {}
-    steps["read_exr"] = peak_rss_extra(lambda: held.update(image=read_exr(path)))
-    camera = CameraModel.from_blender(cam, scene)
-    steps["cloud_arrays"] = peak_rss_extra(
-        lambda: held.update(cloud=cloud_arrays(held["image"].depth, held["image"].color, camera)))
-    cloud = held["cloud"]
-    steps["object_write"] = peak_rss_extra(
-        lambda: builder.build_cloud(bpy.context, cloud, release=True))
-    result["rss_steps"] = {k: {"peak_rss_extra_bytes": v[0], "rss_kept_bytes": v[1]} for k, v in steps.items()}
-    held.clear()
-    del cloud
-
-    # tracemalloc (numpy reports its buffers to it): peak of each numpy step, beyond what it starts with.
-    _trim()
-    tracemalloc.start()
-    base = tracemalloc.get_traced_memory()[0]
-    image = read_exr(path)
-    read_peak = tracemalloc.get_traced_memory()[1] - base
-    held = tracemalloc.get_traced_memory()[0] - base
-    tracemalloc.reset_peak()
-    camera = CameraModel.from_blender(cam, scene)
-    cloud = cloud_arrays(image.depth, image.color, camera)
-    arrays_peak = tracemalloc.get_traced_memory()[1] - base
-    cloud_held = tracemalloc.get_traced_memory()[0] - base
-    tracemalloc.stop()
-    result["tracemalloc"] = {
-        "read_exr_peak_bytes": read_peak, "image_held_bytes": held,
-        "numpy_part_peak_bytes": max(read_peak, arrays_peak), "cloud_arrays_peak_bytes": arrays_peak,
-        "after_cloud_arrays_held_bytes": cloud_held,
-        "cloud_arrays_result_bytes": sum(a.nbytes for a in (cloud.points, cloud.colors, cloud.radii,
-                                                            cloud.rows, cloud.cols)),
-    }
+        result[label] = {"peak_rss_extra_bytes": peak, "rss_kept_bytes": kept}
+        if label == "first_build":
+            peak, kept = peak_rss_extra(bpy.context.view_layer.update)
+            result["depsgraph_update"] = {"peak_rss_extra_bytes": peak, "rss_kept_bytes": kept}
+    result["points"] = len(builder.find_cloud(bpy.context.scene).data.vertices)
     return result
 
 
-def run_memory_child(path: str, width: int, height: int) -> dict:
-    cmd = [sys.executable, __file__, "--memory-child", path, "--width", str(width), "--height", str(height)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    lines = [line for line in proc.stdout.splitlines() if line.startswith("MEMORY_JSON ")]
-    if proc.returncode != 0 or not lines:
-        raise RuntimeError(f"memory child failed ({proc.returncode}):\n{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}")
-    return json.loads(lines[-1][len("MEMORY_JSON "):])
+def steps_child(folder: str, rounds: int) -> dict:
+    """Where a Build's time goes: its steps called one by one as the operator calls them (medians), and a
+    cProfile of one operator call by own time."""
+    from depth_cloud_addon.core.formats.exr import read_exr
+    from depth_cloud_addon.core.frames.cloud import cloud_arrays
+    from depth_cloud_addon.core.frames.depth import read_frame_depth
 
-
-# --- report ---------------------------------------------------------------------------------------
-
-def best_median(values):
-    return min(values), statistics.median(values)
-
-
-def profile_build(path: str, scene, cam, top: int = 25) -> str:
+    frame = Frame(pathlib.Path(folder))
+    fresh_scene()
+    depth_cloud_addon.register()
+    times: dict = {}
+    for _ in range(rounds):
+        gc.collect()
+        marks = [("start", time.perf_counter())]
+        image, kind = read_frame_depth(frame.inputs)
+        marks.append(("decode depth EXR (read_frame_depth)", time.perf_counter()))
+        color = read_exr(frame.color, require_depth=False).color
+        marks.append(("decode colour EXR (read_exr)", time.perf_counter()))
+        cloud = cloud_arrays(image.depth, color, frame.camera, depth_kind=kind.kind)
+        del image, color
+        marks.append(("back-projection, colours, radii (cloud_arrays)", time.perf_counter()))
+        builder.build_cloud(bpy.context, cloud, release=True)
+        del cloud
+        marks.append(("mesh write (builder.build_cloud)", time.perf_counter()))
+        bpy.context.view_layer.update()
+        marks.append(("view_layer.update() (Geometry Nodes points)", time.perf_counter()))
+        for (_, a), (name, b) in zip(marks[:-1], marks[1:]):
+            times.setdefault(name, []).append(b - a)
+        times.setdefault("total", []).append(marks[-1][1] - marks[0][1])
     profiler = cProfile.Profile()
     profiler.enable()
-    build_ours(path, scene, cam)
+    bpy.ops.depth_cloud.build(filepath=frame.depth)
+    bpy.context.view_layer.update()
     profiler.disable()
-    out = io.StringIO()
-    pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(top)
-    return out.getvalue()
+    text = io.StringIO()
+    pstats.Stats(profiler, stream=text).sort_stats("tottime").print_stats(18)
+    return {"steps": {k: statistics.median(v) for k, v in times.items()}, "profile": text.getvalue()}
 
 
-def run_size(args, width: int, height: int, out: pathlib.Path) -> dict:
-    """One size: render, time both sides, measure memory; prints the table and returns the figures."""
-    wall_start = time.perf_counter()
-    out.mkdir(parents=True, exist_ok=True)
-    path = str(out / "render.exr")
+def run_child(*args: str) -> dict:
+    cmd = [sys.executable, __file__, *args]
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("CHILD_JSON ")]
+    if proc.returncode != 0 or not lines:
+        raise RuntimeError(f"{' '.join(args)} failed ({proc.returncode}):\n{proc.stdout[-2000:]}\n"
+                           f"{proc.stderr[-4000:]}")
+    return json.loads(lines[-1][len("CHILD_JSON "):])
 
-    scene, cam = make_scene(width, height)
-    t0 = time.perf_counter()
-    scenes.render_multilayer(scene, path)
-    render_s = time.perf_counter() - t0
-    print(f"rendered {width}x{height} (Cycles, 1 sample, CPU) in {render_s:.1f} s -> {path}", flush=True)
 
-    # Ours, called directly (what DEPTH_CLOUD_OT_build.execute does for this file).
-    ours_runs = []
-    for _ in range(args.runs):
-        gc.collect()
-        steps, n_points = build_ours(path, scene, cam)
-        ours_runs.append(steps)
-    n_pixels = width * height
+# --- one size ---------------------------------------------------------------------------------------
 
-    # Discs (issue 25), in the same run, alternating with Points so that both see the same machine.
-    disc_runs, point_runs = [], []
-    for _ in range(args.runs):
-        for geometry, runs in (("DISCS", disc_runs), ("POINTS", point_runs)):
-            gc.collect()
-            runs.append(build_ours(path, scene, cam, geometry=geometry)[0])
-    build_ours(path, scene, cam)  # the cloud of Points again, for what follows
+def median(values) -> float:
+    return statistics.median(values)
 
-    # Ours, through the registered operator.
-    import depth_cloud_addon
 
-    handler_lists = {name: list(getattr(bpy.app.handlers, name)) for name in dir(bpy.app.handlers)
-                     if isinstance(getattr(bpy.app.handlers, name), list)}
+def run_size(args, width: int, height: int) -> dict:
+    wall = time.perf_counter()
+    folder = bench_frames.render(width, height, args.frames, args.samples, log=lambda m: print(m, flush=True))
+    frame = Frame(folder)
+    scene, cam = fresh_scene(frame)
     depth_cloud_addon.register()
     try:
-        op_runs = []
-        for _ in range(args.runs):
-            gc.collect()
-            op_runs.append(run_operator(path))
-        op_message = scene.depth_cloud.last_message
+        cloud = read_cloud(frame.inputs)
+        n = len(cloud.points)
+        positions = np.ascontiguousarray(cloud.points, np.float32).ravel()
+        colors = np.ascontiguousarray(cloud.colors, np.float32).ravel()
+        del cloud
+        setting, decode_medians = best_decode([frame.depth, frame.color])
+        floor = Floor(frame, setting, positions, colors)
+        sides = ["ours", "floor", "discs"] if width * height <= 1920 * 1080 or args.discs_all else ["ours", "floor"]
+        runs: dict = {side: [] for side in ("ours", "floor", "discs", "seed", "forum")}
+        for r in range(args.rounds):
+            order = sides + (["seed", "forum"] if r < args.baseline_rounds else [])
+            order = order[r % len(order):] + order[:r % len(order)]
+            for side in order:
+                if side == "ours":
+                    runs["ours"].append(run_build(frame))
+                elif side == "discs":
+                    runs["discs"].append(run_build(frame, "DISCS"))
+                elif side == "floor":
+                    runs["floor"].append(floor.run())
+                elif side == "seed":
+                    runs["seed"].append(run_seed(frame, cam))
+                else:
+                    runs["forum"].append(run_forum(frame, cam))
+            print(f"  round {r + 1}/{args.rounds} done", flush=True)
+        floor.remove()
+        message = scene.depth_cloud.last_message
     finally:
         depth_cloud_addon.unregister()
-        for name, before in handler_lists.items():  # no Python handler may outlive the run
-            handlers = getattr(bpy.app.handlers, name)
-            for handler in list(handlers):
-                if handler not in before:
-                    handlers.remove(handler)
-    cloud_obj = builder.find_cloud(scene)
-    cloud_vertices = len(cloud_obj.data.vertices) if cloud_obj else 0
+    memory = run_child("--memory-child", str(folder))
+    steps = run_child("--steps-child", str(folder), "--rounds", str(args.rounds))
 
-    profile_text = profile_build(path, scene, cam) if args.profile else None
-
-    # The forum recipe.
-    forum_runs = []
-    for _ in range(args.baseline_runs):
-        gc.collect()
-        steps, n_forum = build_forum(path, scene, cam)
-        forum_runs.append(steps)
-        print(f"  forum recipe run: {steps['total']:.2f} s", flush=True)
-
-    # Memory, in a fresh process.
-    memory = run_memory_child(path, width, height)
-
-    # ---- figures
-    ours_best, ours_median = best_median([r["total"] for r in ours_runs])
-    op_best, op_median = best_median(op_runs)
-    forum_best, forum_median = best_median([r["total"] for r in forum_runs])
-    forum_foreach_best = min(r["total"] - r["color_loop"] + r["colors_foreach_set_instead"] for r in forum_runs)
-    cloud_bytes = n_points * CLOUD_BYTES_PER_POINT
-    ratio = forum_best / ours_best
-    ratio_op = forum_best / op_best
-    ratio_conservative = forum_foreach_best / ours_best
-    mem_first = memory["first_build"]["peak_rss_extra_bytes"] / cloud_bytes
-    mem_rebuild = memory["rebuild"]["peak_rss_extra_bytes"] / cloud_bytes
-    tm = memory["tracemalloc"]
-    mem_numpy = tm["numpy_part_peak_bytes"] / cloud_bytes
-    discs_best, discs_median = best_median([r["total"] for r in disc_runs])
-    points_best, points_median = best_median([r["total"] for r in point_runs])
-    discs_ratio = discs_median / points_median
-
-    mib = 1 << 20
-    lines = [
-        "",
-        f"Depth Cloud benchmark: Blender {bpy.app.version_string}, {cpu_model()}, {os.cpu_count()} cores",
-        f"frame {width}x{height} = {n_pixels:,} px, {n_points:,} points "
-        f"({100 * n_points / n_pixels:.1f}% of the pixels hit geometry); cloud size {cloud_bytes / mib:.1f} MiB",
-        "",
-        f"{'':44} {'best s':>8} {'median s':>9} {'Mpoints/s':>10}",
-    ]
-
-    def row(label, best, median, n=n_points):
-        lines.append(f"{label:44} {best:8.3f} {median:9.3f} {n / best / 1e6:10.2f}")
-
-    row(f"ours, direct calls (best of {args.runs})", ours_best, ours_median)
-    for key, label in (("read_exr", "read_exr"), ("camera", "CameraModel.from_blender"),
-                       ("cloud_arrays", "cloud.cloud_arrays"), ("object_write", "builder.build_cloud_object"),
-                       ("depsgraph_update", "view_layer.update()")):
-        best, median = best_median([r[key] for r in ours_runs])
-        lines.append(f"  {label:42} {best:8.3f} {median:9.3f}")
-    row(f"ours, bpy.ops.depth_cloud.build (best of {args.runs})", op_best, op_median)
-    row(f"ours with Discs, direct calls (best of {args.runs})", discs_best, discs_median)
-    for key, label in (("cloud_arrays", "cloud.cloud_arrays(discs=True)"),
-                       ("object_write", "builder.build_cloud DISCS"),
-                       ("depsgraph_update", "view_layer.update() (instances)")):
-        best, median = best_median([r[key] for r in disc_runs])
-        lines.append(f"  {label:42} {best:8.3f} {median:9.3f}")
-    row(f"ours with Points, alternating (best of {args.runs})", points_best, points_median)
-    row(f"forum recipe (best of {args.baseline_runs})", forum_best, forum_median, n_forum)
-    for key, label in (("read", "OpenEXR read"), ("numpy", "numpy pinhole + mask"),
-                       ("vector_list", "[matrix_world @ Vector(p) ...]"), ("from_pydata", "from_pydata + update"),
-                       ("color_loop", "per-point color loop"), ("depsgraph_update", "view_layer.update()")):
-        best, median = best_median([r[key] for r in forum_runs])
-        lines.append(f"  {label:42} {best:8.3f} {median:9.3f}")
-    best, median = best_median([r["colors_foreach_set_instead"] for r in forum_runs])
-    lines.append(f"  {'(colors with foreach_set instead)':42} {best:8.3f} {median:9.3f}")
-    lines += [
-        "",
-        f"speed-up, forum recipe / ours (best vs best):   {ratio:6.1f}x   (median vs median "
-        f"{forum_median / ours_median:.1f}x; target >= {TARGET_RATIO:.0f}x)",
-        f"  through the operator:                         {ratio_op:6.1f}x",
-        f"  vs the recipe with foreach_set colors:        {ratio_conservative:6.1f}x",
-        f"Build with Discs / Build with Points (medians): {discs_ratio:6.2f}x   (best vs best "
-        f"{discs_best / points_best:.2f}x; target <= {TARGET_DISCS:.1f}x: "
-        f"{'met' if discs_ratio <= TARGET_DISCS else 'MISSED'})",
-        "",
-        f"memory (fresh process), cloud size {cloud_bytes / mib:.1f} MiB:",
-        f"  peak RSS growth, first Build:   {memory['first_build']['peak_rss_extra_bytes'] / mib:7.1f} MiB "
-        f"= {mem_first:4.2f}x cloud   "
-        f"(target <= {TARGET_MEMORY:.0f}x: {'met' if mem_first <= TARGET_MEMORY else 'MISSED'})",
-        f"  peak RSS growth, rebuild:       {memory['rebuild']['peak_rss_extra_bytes'] / mib:7.1f} MiB "
-        f"= {mem_rebuild:4.2f}x cloud",
-        "  per step, peak RSS growth over the step's start / growth kept after it: " + ", ".join(
-            f"{k} +{v['peak_rss_extra_bytes'] / mib:.0f} / +{v['rss_kept_bytes'] / mib:.0f} MiB"
-            for k, v in memory["rss_steps"].items()),
-        f"  tracemalloc peak, numpy part:   {tm['numpy_part_peak_bytes'] / mib:7.1f} MiB = {mem_numpy:4.2f}x cloud "
-        f"(read_exr {tm['read_exr_peak_bytes'] / mib:.1f} MiB, holds {tm['image_held_bytes'] / mib:.1f}; "
-        f"cloud_arrays peak incl. image {tm['cloud_arrays_peak_bytes'] / mib:.1f} MiB)",
-        "",
-        f"operator's message: {op_message}",
-        f"bench wall time {time.perf_counter() - wall_start:.0f} s (render {render_s:.1f} s)",
-    ]
-    print("\n".join(lines))
-    if profile_text:
-        print("\ncProfile of one Build (direct calls), by own time:\n" + profile_text)
-
-    results = {
-        "date": datetime.date.today().isoformat(),
-        "blender": bpy.app.version_string,
-        "cpu": cpu_model(), "cores": os.cpu_count(), "python": platform.python_version(),
-        "numpy": np.__version__,
-        "frame": {"width": width, "height": height, "pixels": n_pixels, "points": n_points,
-                  "render_seconds": render_s, "exr": path},
-        "cloud_bytes": cloud_bytes,
-        "ours": {"runs": ours_runs, "best": ours_best, "median": ours_median,
-                 "points_per_second": n_points / ours_best},
-        "operator": {"runs": op_runs, "best": op_best, "median": op_median, "points_per_second": n_points / op_best,
-                     "vertices": cloud_vertices, "message": op_message},
-        "forum": {"runs": forum_runs, "best": forum_best, "median": forum_median, "points": n_forum,
-                  "points_per_second": n_forum / forum_best, "best_with_foreach_set_colors": forum_foreach_best},
-        "ratio": {"forum_over_ours": ratio, "forum_over_operator": ratio_op,
-                  "forum_foreach_set_over_ours": ratio_conservative, "target": TARGET_RATIO},
-        "memory": {**memory, "first_build_over_cloud": mem_first, "rebuild_over_cloud": mem_rebuild,
-                   "numpy_part_over_cloud": mem_numpy, "target": TARGET_MEMORY},
-        "discs": {"runs": disc_runs, "points_runs": point_runs, "best": discs_best, "median": discs_median,
-                  "points_best": points_best, "points_median": points_median, "ratio_median": discs_ratio,
-                  "target": TARGET_DISCS},
+    ours = median(runs["ours"])
+    floor_total = median([r["total"] for r in runs["floor"]])
+    result = {
+        "width": width, "height": height, "points": n, "pixels": width * height, "folder": str(folder),
+        "exr_bytes": frame.sizes, "cloud_bytes": n * CLOUD_BYTES_PER_POINT, "operator_message": message,
+        "decode_settings": {f"{t} thread(s){', both files at once' if once else ''}": s
+                            for (t, once), s in decode_medians.items()},
+        "decode_setting": {"threads": setting[0], "at_once": setting[1]},
+        "runs": runs, "ours": ours, "floor": floor_total,
+        "floor_decode": median([r["decode"] for r in runs["floor"]]),
+        "floor_write": median([r["write"] for r in runs["floor"]]),
+        "ratio_floor": ours / floor_total,
+        "memory": memory, "memory_ratio": memory["first_build"]["peak_rss_extra_bytes"] / (n * CLOUD_BYTES_PER_POINT),
+        "steps": steps["steps"], "profile": steps["profile"],
     }
-    (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
-    print(f"-> {out / 'results.json'}")
-    return {"width": width, "height": height, "points": n_points, "cloud_bytes": cloud_bytes,
-            "ours_median": ours_median, "forum_median": forum_median, "ratio_median": forum_median / ours_median,
-            "ratio_best": ratio, "memory_first": mem_first, "memory_rebuild": mem_rebuild,
-            "update_memory": memory["depsgraph_update"]["peak_rss_extra_bytes"] / cloud_bytes,
-            "operator_median": op_median, "discs_median": discs_median, "points_median": points_median,
-            "discs_ratio": discs_ratio}
+    if runs["discs"]:
+        result["discs"] = median(runs["discs"])
+        result["ratio_discs"] = result["discs"] / ours
+    if runs["seed"]:
+        result["seed"] = median([r["total"] for r in runs["seed"]])
+        result["ratio_seed"] = result["seed"] / ours
+    if runs["forum"]:
+        result["forum"] = median([r["total"] for r in runs["forum"]])
+        result["ratio_forum"] = result["forum"] / ours
+    result["wall_seconds"] = time.perf_counter() - wall
+    print_size(result)
+    return result
+
+
+def print_size(r: dict) -> None:
+    mib = 1 << 20
+    n = r["points"]
+    lines = ["", f"{r['width']}x{r['height']}: {n:,} points of {r['pixels']:,} pixels; EXRs: depth "
+             f"{r['exr_bytes']['depth'] / 1e6:.1f} MB, colour {r['exr_bytes']['color'] / 1e6:.1f} MB (ZIP, "
+             f"{r['folder']}); cloud {r['cloud_bytes'] / mib:.1f} MiB",
+             f"  {'median of the rounds':46} {'seconds':>9}  {'':>8}"]
+
+    def row(label, seconds, note=""):
+        lines.append(f"  {label:46} {seconds:9.3f}  {note}")
+
+    row(f"ours: Build (operator) + update ({len(r['runs']['ours'])} rounds)", r["ours"])
+    row("floor: decode + foreach_set + update", r["floor"],
+        f"(decode {r['floor_decode']:.3f} with {r['decode_setting']['threads']} thread(s)"
+        f"{', both files at once' if r['decode_setting']['at_once'] else ''}; write + update {r['floor_write']:.3f})")
+    if "discs" in r:
+        row("ours with Discs", r["discs"])
+    if "seed" in r:
+        row(f"the seed's recipe ({len(r['runs']['seed'])} rounds)", r["seed"])
+    if "forum" in r:
+        row(f"the forum recipe with colours ({len(r['runs']['forum'])} rounds)", r["forum"])
+    lines.append("  decoding both EXRs with the OpenEXR bindings, medians: " + ", ".join(
+        f"{k} {v * 1e3:.0f} ms" for k, v in r["decode_settings"].items()))
+    lines.append("  where a Build's time goes (steps called one by one, fresh process, medians):")
+    for name, seconds in r["steps"].items():
+        lines.append(f"    {name:52} {seconds * 1e3:7.1f} ms")
+    m = r["memory"]
+    first, rebuild = m["first_build"]["peak_rss_extra_bytes"] / mib, m["rebuild"]["peak_rss_extra_bytes"] / mib
+    lines.append(f"  memory (fresh process): first Build +{first:.0f} MiB peak = {r['memory_ratio']:.2f}x the cloud; "
+                 f"rebuild +{rebuild:.0f} MiB; the update after it "
+                 f"+{m['depsgraph_update']['peak_rss_extra_bytes'] / mib:.0f} MiB")
+    lines.append(f"  operator: {r['operator_message']}")
+    lines.append(f"  (this size took {r['wall_seconds']:.0f} s)")
+    print("\n".join(lines), flush=True)
+
+
+def targets(results: list[dict]) -> list[str]:
+    def verdict(ok: bool) -> str:
+        return "met" if ok else "MISSED"
+
+    lines = ["", f"Issue 26 targets (medians of alternating rounds; load {os.getloadavg()[0]:.2f} now):"]
+    for r in results:
+        size = f"{r['width']}x{r['height']}"
+        lines.append(f"  Build {size:9} / floor       = {r['ratio_floor']:5.2f}x  ({r['ours'] * 1e3:.0f} / "
+                     f"{r['floor'] * 1e3:.0f} ms; target <= {TARGET_FLOOR}x: "
+                     f"{verdict(r['ratio_floor'] <= TARGET_FLOOR)})")
+        if "ratio_seed" in r:
+            lines.append(f"  seed's recipe {size:9} / Build = {r['ratio_seed']:5.1f}x  ({r['seed']:.2f} s / "
+                         f"{r['ours']:.3f} s; target >= {TARGET_SEED:.0f}x: "
+                         f"{verdict(r['ratio_seed'] >= TARGET_SEED)}); "
+                         f"the forum recipe with colours {r['ratio_forum']:.1f}x")
+        lines.append(f"  memory {size:9}: first Build {r['memory_ratio']:.2f}x the cloud (target <= "
+                     f"{TARGET_MEMORY:.0f}x: {verdict(r['memory_ratio'] <= TARGET_MEMORY)})")
+        if "ratio_discs" in r:
+            lines.append(f"  Discs {size:9} / Points   = {r['ratio_discs']:5.2f}x  ({r['discs'] * 1e3:.0f} / "
+                         f"{r['ours'] * 1e3:.0f} ms; issue 25 target <= {TARGET_DISCS}x: "
+                         f"{verdict(r['ratio_discs'] <= TARGET_DISCS)})")
+    return lines
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default="out/bench", help="output folder (default: out/bench)")
-    parser.add_argument("--sizes", default="1920x1080,3840x2160",
-                        help="frame sizes WxH, comma-separated (default: 1920x1080,3840x2160)")
-    parser.add_argument("--width", type=int, help="one size only: this width (with --height)")
-    parser.add_argument("--height", type=int)
-    parser.add_argument("--runs", type=int, default=5, help="runs of our Build (default 5)")
-    parser.add_argument("--baseline-runs", type=int, default=3, help="runs of the forum recipe (default 3)")
-    parser.add_argument("--profile", action="store_true", help="also print a cProfile of one Build")
-    parser.add_argument("--memory-child", metavar="EXR", help=argparse.SUPPRESS)
+    parser.add_argument("--out", default=str(ROOT / "out" / "bench"), help="where build.json goes")
+    parser.add_argument("--sizes", default="1920x1080,3840x2160", help="frame sizes WxH, comma-separated")
+    parser.add_argument("--frames", type=int, default=bench_frames.FRAMES)
+    parser.add_argument("--samples", type=int, default=bench_frames.SAMPLES)
+    parser.add_argument("--rounds", type=int, default=7, help="alternating rounds of ours and the floor (default 7)")
+    parser.add_argument("--baseline-rounds", type=int, default=3,
+                        help="of which the first N also run the two recipes (default 3; 0: none)")
+    parser.add_argument("--discs-all", action="store_true", help="time Discs at every size (default: 1080p)")
+    parser.add_argument("--memory-child", metavar="FOLDER", help=argparse.SUPPRESS)
+    parser.add_argument("--steps-child", metavar="FOLDER", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-
     if args.memory_child:
-        print("MEMORY_JSON " + json.dumps(memory_child(args.memory_child, args.width, args.height)), flush=True)
+        print("CHILD_JSON " + json.dumps(memory_child(args.memory_child)), flush=True)
+        return 0
+    if args.steps_child:
+        print("CHILD_JSON " + json.dumps(steps_child(args.steps_child, args.rounds)), flush=True)
         return 0
 
-    wall = time.perf_counter()
-    root_out = (ROOT / args.out) if not os.path.isabs(args.out) else pathlib.Path(args.out)
-    sizes = ([(args.width, args.height)] if args.width
-             else [tuple(map(int, size.split("x"))) for size in args.sizes.split(",")])
-    summaries = []
-    for i, (width, height) in enumerate(sizes):
-        summaries.append(run_size(args, width, height, root_out if i == 0 else root_out / f"{width}x{height}"))
-    lines = ["", f"Issue 15 targets, Build (ours and the forum recipe each timed up to and including "
-             f"view_layer.update(); medians; load {os.getloadavg()[0]:.2f} now):"]
-    for s in summaries:
-        size = f"{s['width']}x{s['height']}"
-        lines.append(f"  Build {size:9}: forum {s['forum_median']:7.2f} s / ours {s['ours_median']:6.3f} s = "
-                     f"{s['ratio_median']:5.1f}x (target >= {TARGET_RATIO:.0f}x: "
-                     f"{'met' if s['ratio_median'] >= TARGET_RATIO else 'MISSED'}; "
-                     f"best vs best {s['ratio_best']:.1f}x)")
-        lines.append(f"  memory {size:9}: peak extra RSS of a first Build = {s['memory_first']:4.2f}x the cloud "
-                     f"(target <= {TARGET_MEMORY:.0f}x: {'met' if s['memory_first'] <= TARGET_MEMORY else 'MISSED'}; "
-                     f"rebuild {s['memory_rebuild']:.2f}x; the depsgraph update after it +{s['update_memory']:.2f}x)")
-        lines.append(f"  Discs  {size:9}: Build with Discs {s['discs_median']:6.3f} s / with Points "
-                     f"{s['points_median']:6.3f} s = {s['discs_ratio']:4.2f}x (issue 25 target <= {TARGET_DISCS:.1f}x: "
-                     f"{'met' if s['discs_ratio'] <= TARGET_DISCS else 'MISSED'})")
-    lines.append(f"bench wall time {time.perf_counter() - wall:.0f} s")
+    start = time.perf_counter()
+    print(f"Depth Cloud Build benchmark: Blender {bpy.app.version_string}, {cpu_model()}, {os.cpu_count()} cores, "
+          f"{datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC, load {os.getloadavg()[0]:.2f}",
+          flush=True)
+    results = [run_size(args, *map(int, size.split("x"))) for size in args.sizes.split(",")]
+    lines = targets(results)
+    lines.append(f"bench wall time {time.perf_counter() - start:.0f} s")
     print("\n".join(lines))
+    out = pathlib.Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    record = {"date": datetime.datetime.now(datetime.UTC).isoformat(timespec="minutes"),
+              "blender": bpy.app.version_string, "cpu": cpu_model(), "cores": os.cpu_count(),
+              "python": platform.python_version(), "numpy": np.__version__, "sizes": results}
+    (out / "build.json").write_text(json.dumps(record, indent=2) + "\n")
+    print(f"-> {out / 'build.json'}")
     return 0
 
 

@@ -1,9 +1,10 @@
 """`make bench`, last part: ``depth-cloud convert`` and our PLY writer against Open3D 0.20, on one 1080p frame.
 
-Runs in ``.venv-open3d`` (``make setup-open3d``: Open3D 0.20 + numpy 2, no Blender). Its input is the
-4-frame 1920x1080 Cycles sequence that ``tools/bench_sequence.py`` renders into
-``out/bench/sequence/`` (``depth_0001..0004.exr``, ``color_0001..0004.exr``, ``camera_0001..0004.json``);
-``make bench`` runs that script first. Measured in one run, on frame 1 (best of ``--runs``):
+Runs in ``.venv-open3d`` (``make setup-open3d``: Open3D 0.20 + numpy 2, no Blender). Its input is the bench's
+1920x1080 frames that ``tools/bench_frames.py`` renders into ``out/bench/frames/1920x1080/ZIP/`` (the demo shot,
+textured, 16 Cycles samples, captured by Set Up EXR Outputs: ``depth_0001..0003.exr``, ``color_0001..0003.exr``,
+``camera_0001..0003.json``); ``make bench`` renders them first. Measured in one run, on frame 1 (best of
+``--runs``):
 
 1. **ours**: ``depth-cloud convert depth_0001.exr -o X.ply --overwrite`` through
    ``depth_cloud_addon.cli.main`` in this process (EXR read of depth and color + back-projection + PLY
@@ -18,7 +19,7 @@ Runs in ``.venv-open3d`` (``make setup-open3d``: Open3D 0.20 + numpy 2, no Blend
 4. accuracy against our back-projection ``core.backproject`` in float64: our PLY read back with
    plyfile, and Open3D's points, with our K and with the K a user typically writes (cx = W/2, cy = H/2);
 5. ``core.formats.ply.write_ply`` alone: MB/s (file size / time);
-6. CLI frames/s on the 4-frame sequence, ``--jobs 1`` and ``--jobs 2``, each a subprocess of the entry
+6. CLI frames/s on the 3 frames, ``--jobs 1`` and ``--jobs 2``, each a subprocess of the entry
    point (interpreter and worker spawn start-up included).
 
 Prints a table and writes ``out/bench/cli.json``. If Open3D cannot be imported, the Open3D figures
@@ -55,7 +56,7 @@ from depth_cloud_addon.core.formats.ply import linear_to_srgb8, ply_is_complete,
 from depth_cloud_addon.core.frames.cloud import cloud_arrays  # noqa: E402
 
 TARGET_RATIO = 3.0  # issue 15 (issue 9 asked for 1.5)
-FRAMES = (1, 2, 3, 4)
+FRAMES = (1, 2, 3)
 OPEN3D_FIGURES = ("Open3D build / write times", "the Open3D / ours ratio (target >= 3x)",
                   "Open3D's 3D error", "the Open3D PLY size and MB/s")
 
@@ -147,8 +148,8 @@ def row(label: str, seconds: float, extra: str = "") -> str:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sequence", default=str(ROOT / "out/bench/sequence"),
-                        help="folder with depth_/color_/camera_0001..0004 (tools/bench_sequence.py)")
+    parser.add_argument("--sequence", default=str(ROOT / "out/bench/frames/1920x1080/ZIP"),
+                        help="folder with depth_/color_/camera_0001..0003 (tools/bench_frames.py)")
     parser.add_argument("--out", default=str(ROOT / "out/bench"), help="where cli.json goes")
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--sequence-runs", type=int, default=3)
@@ -163,8 +164,8 @@ def main(argv=None) -> int:
     missing = [p for p in needed if not p.is_file()]
     if missing:
         print(f"bench_cli: error: {len(missing)} input file(s) missing, e.g. {missing[0]}: this bench reads the "
-              "4-frame 1080p sequence that tools/bench_sequence.py renders. Run `make bench`, or once "
-              "`.venv/bin/python tools/bench_sequence.py`, then this script again.", file=sys.stderr)
+              "1080p frames that tools/bench_frames.py renders. Run `make bench`, or once "
+              "`.venv/bin/python tools/bench_frames.py`, then this script again.", file=sys.stderr)
         return 2
     entry_point = pathlib.Path(sys.executable).with_name("depth-cloud")
     if not entry_point.is_file():
@@ -274,7 +275,7 @@ def main(argv=None) -> int:
         sequence = {}
         for jobs in (1, 2):
             out_pattern = tmp / f"jobs{jobs}" / "cloud_####.ply"
-            seq_argv = [str(entry_point), "convert", str(seq / "depth_####.exr"), "--frames", "1-4",
+            seq_argv = [str(entry_point), "convert", str(seq / "depth_####.exr"), "--frames", f"1-{len(FRAMES)}",
                         "--jobs", str(jobs), "--overwrite", "-o", str(out_pattern)]
             runs = []
             for _ in range(args.sequence_runs):
@@ -350,7 +351,7 @@ def main(argv=None) -> int:
         lines.append("  Open3D: absent (Open3D missing)")
     lines += [
         "",
-        f"CLI on the 4-frame 1080p sequence (subprocess, start-up and worker spawn included, best of "
+        f"CLI on the {len(FRAMES)} 1080p frames (subprocess, start-up and worker spawn included, best of "
         f"{args.sequence_runs}):",
     ]
     for jobs in (1, 2):

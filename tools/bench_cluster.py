@@ -1,8 +1,8 @@
 """`make bench`: ``depth-cloud convert --scheduler`` on a local Dask cluster against ``--jobs`` on the same frames.
 
 Runs in the venv that has Dask (``.venv-bpy4.2``: requirements/blender-4.2.txt pins dask and distributed). In one
-run, on the same ``--frames`` synthetic frames (a plane with a colour, ``--size`` pixels, written here with the
-core's writers):
+run, on the same ``--frames`` frames: the bench's 1080p frames (``tools/bench_frames.py``: the demo shot, textured,
+16 Cycles samples) as the 24-frame sequence ``tools/bench_sequence.py`` lays out:
 
 1. frames/s of ``depth-cloud convert 'depth_####.exr' --frames 1-N -o 'out/c_####.ply'``, each run a subprocess
    of the CLI (interpreter start-up included, the same for every engine), best of ``--runs``:
@@ -37,32 +37,15 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tools"))
 
-import numpy as np  # noqa: E402
 from _machine import cpu_model  # noqa: E402
 
-from depth_cloud_addon.core import CameraModel, write_exr  # noqa: E402
-from depth_cloud_addon.core.frames.files import write_camera_sidecar  # noqa: E402
 from depth_cloud_addon.core.frames.loop import walk_frames  # noqa: E402
 
 
-def write_sequence(folder: pathlib.Path, frames: int, width: int, height: int) -> None:
-    camera = CameraModel(width_px=width, height_px=height, lens_mm=30.0)
-    rows, cols = np.mgrid[0:height, 0:width]
-    depth = (4.0 + 0.5 * np.sin(cols / 40.0) + rows / height).astype(np.float32)
-    rgba = np.stack([cols / width, rows / height, np.full(depth.shape, 0.3), np.ones(depth.shape)], -1)
-    for frame in range(1, frames + 1):
-        write_exr(folder / f"depth_{frame:04d}.exr", {"V": depth})
-        write_exr(folder / f"color_{frame:04d}.exr", {c: rgba[..., i].astype(np.float32) for i, c in enumerate("RGBA")})
-        pose = np.eye(4)
-        pose[0, 3] = 0.01 * frame
-        write_camera_sidecar(folder / f"camera_{frame:04d}.json", camera.replace(frame=frame, cam2world=pose))
-
-
-def convert_seconds(folder: pathlib.Path, frames: int, runs: int, *engine: str) -> float:
-    """Best wall time of the CLI converting every frame (a new output folder each run)."""
+def convert_seconds(folder: pathlib.Path, out: pathlib.Path, frames: int, runs: int, *engine: str) -> float:
+    """Best wall time of the CLI converting every frame of ``folder`` into ``out`` (emptied before each run)."""
     best = float("inf")
     for _ in range(runs):
-        out = folder / "out"
         shutil.rmtree(out, ignore_errors=True)
         start = time.perf_counter()
         result = subprocess.run([sys.executable, "-m", "depth_cloud_addon.cli", "convert",
@@ -90,23 +73,30 @@ def task_seconds(executor, tasks: int, runs: int) -> float:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--frames", type=int, default=48, help="frames converted (default 48)")
-    parser.add_argument("--size", default="960x540", help="frame size WxH (default 960x540)")
+    parser.add_argument("--source", default=str(ROOT / "out" / "bench" / "frames" / "1920x1080" / "ZIP_seq24"),
+                        help="the frames (default: the bench's 24-frame 1080p sequence, tools/bench_frames.py)")
+    parser.add_argument("--frames", type=int, default=24, help="frames converted (default 24)")
     parser.add_argument("--runs", type=int, default=3, help="runs of each, the best kept (default 3)")
     parser.add_argument("--tasks", type=int, default=500, help="empty tasks for the overhead (default 500)")
     parser.add_argument("--out", default=str(ROOT / "out" / "bench"), help="folder of cluster.json")
     args = parser.parse_args(argv)
     from distributed import Client, LocalCluster
 
-    width, height = (int(v) for v in args.size.lower().split("x"))
+    folder = pathlib.Path(args.source)
+    if not all((folder / f"depth_{frame:04d}.exr").is_file() for frame in range(1, args.frames + 1)):
+        print(f"bench_cluster: error: {folder} lacks frames 1-{args.frames}: run `make bench` (tools/bench_sequence.py "
+              "writes the sequence of the bench frames)", file=sys.stderr)
+        return 2
+    sidecar = json.loads((folder / "camera_0001.json").read_text())
+    width, height = sidecar["width_px"], sidecar["height_px"]
     os.environ["PYTHONPATH"] = str(ROOT)  # the cluster's workers import this checkout
-    results: dict = {"frames": args.frames, "size": [width, height], "runs": args.runs, "tasks": args.tasks}
+    results: dict = {"frames": args.frames, "size": [width, height], "source": str(folder), "runs": args.runs,
+                     "tasks": args.tasks}
     with tempfile.TemporaryDirectory(prefix="bench_cluster_") as tmp:
-        folder = pathlib.Path(tmp)
-        write_sequence(folder, args.frames, width, height)
+        out = pathlib.Path(tmp) / "out"
         seconds = {}
         for jobs in (1, 2):
-            seconds[f"--jobs {jobs}"] = convert_seconds(folder, args.frames, args.runs, "--jobs", str(jobs))
+            seconds[f"--jobs {jobs}"] = convert_seconds(folder, out, args.frames, args.runs, "--jobs", str(jobs))
         overhead = {"here": task_seconds(None, args.tasks, args.runs)}
         with concurrent.futures.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
             task_seconds(pool, 10, 1)  # started
@@ -114,8 +104,8 @@ def main(argv=None) -> int:
         for workers in (1, 2):
             with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
                               protocol="tcp://", scheduler_port=0, dashboard_address=None) as cluster:
-                seconds[f"Dask, {workers} worker(s)"] = convert_seconds(folder, args.frames, args.runs, "--scheduler",
-                                                                       cluster.scheduler_address)
+                seconds[f"Dask, {workers} worker(s)"] = convert_seconds(folder, out, args.frames, args.runs,
+                                                                       "--scheduler", cluster.scheduler_address)
                 if workers == 1:
                     with Client(cluster) as client:
                         overhead["Dask, 1 worker"] = task_seconds(client.get_executor(pure=False), args.tasks,

@@ -33,6 +33,8 @@ import OpenEXR  # noqa: E402
 import depth_cloud_addon  # noqa: E402
 
 OUT = ROOT / "out" / "bench" / "frames"
+FRAMES = 3     # frames rendered per size (a sequence's bench repeats them under further numbers)
+SAMPLES = 16   # Cycles samples: the noise and texture detail of a production frame, as ZIP compresses it
 #: Capture format -> (OpenEXR compression, colour channels as half): what Set Up's Capture Format writes.
 FORMATS = {"ZIP": (OpenEXR.ZIP_COMPRESSION, False), "NONE": (OpenEXR.NO_COMPRESSION, False),
            "NONE_HALF": (OpenEXR.NO_COMPRESSION, True), "ZIP_HALF": (OpenEXR.ZIP_COMPRESSION, True)}
@@ -100,6 +102,33 @@ def write_format(width: int, height: int, fmt: str) -> pathlib.Path:
     return target
 
 
+def sequence_of(width: int, height: int, fmt: str, total: int) -> pathlib.Path:
+    """A ``total``-frame sequence of the rendered frames in capture format ``fmt``: frame k is a copy of rendered
+    frame ``(k - 1) % FRAMES + 1`` (the same decoding work), its sidecar saying frame k (number and depth file),
+    under ``out/bench/frames/<W>x<H>/<fmt>_seq<total>/``; reused when complete."""
+    source = write_format(width, height, fmt)
+    rendered = sorted(int(p.stem.split("_")[-1]) for p in source.glob("depth_*.exr"))
+    target = source.parent / f"{fmt}_seq{total}"
+    stamp = target / "frames.json"
+    record = {"source": str(source), "rendered": rendered, "total": total,
+              "mtime": max(p.stat().st_mtime_ns for p in source.iterdir())}
+    if stamp.is_file() and json.loads(stamp.read_text()) == record:
+        return target
+    target.mkdir(parents=True, exist_ok=True)
+    for frame in range(1, total + 1):
+        origin = rendered[(frame - 1) % len(rendered)]
+        for kind in ("depth", "color"):
+            (target / f"{kind}_{frame:04d}.exr").write_bytes((source / f"{kind}_{origin:04d}.exr").read_bytes())
+        sidecar = json.loads((source / f"camera_{origin:04d}.json").read_text())
+        sidecar["frame"] = frame
+        capture = sidecar.get("capture", {})
+        if "depth_files" in capture:
+            capture["depth_files"] = {f"depth_{frame:04d}.exr": kind for kind in capture["depth_files"].values()}
+        (target / f"camera_{frame:04d}.json").write_text(json.dumps(sidecar))
+    stamp.write_text(json.dumps(record))
+    return target
+
+
 def sizes_of(folder: pathlib.Path, frame: int = 1) -> dict[str, int]:
     """Bytes of a frame's depth and colour EXRs."""
     return {kind: (folder / f"{kind}_{frame:04d}.exr").stat().st_size for kind in ("depth", "color")}
@@ -108,8 +137,8 @@ def sizes_of(folder: pathlib.Path, frame: int = 1) -> dict[str, int]:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="1920x1080,3840x2160")
-    parser.add_argument("--frames", type=int, default=3)
-    parser.add_argument("--samples", type=int, default=16)
+    parser.add_argument("--frames", type=int, default=FRAMES)
+    parser.add_argument("--samples", type=int, default=SAMPLES)
     parser.add_argument("--formats", default="ZIP", help="comma-separated capture formats to write too")
     args = parser.parse_args(argv)
     for size in args.sizes.split(","):

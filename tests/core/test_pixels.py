@@ -160,3 +160,20 @@ def test_the_background_colour_files_errors_still_name_the_file(frame):
     write_exr(folder / "color_0001.exr", {c: np.ascontiguousarray(small[..., i]) for i, c in enumerate("RGBA")})
     with pytest.raises(ResolutionMismatchError, match="color is 320x180 px but depth is 640x360 px"):
         read_cloud(inputs)
+
+
+@pytest.mark.parametrize("stride", [2, 3, 5])
+@pytest.mark.parametrize("projection_type, kind", [("PERSP", "planar"), ("PERSP", "distance"), ("ORTHO", "planar"),
+                                              ("PANO", "distance")])
+def test_a_stride_looks_at_its_pixels_only_and_gives_what_a_strided_mask_gives(stride, kind, projection_type):
+    camera = CameraModel(width_px=331, height_px=197, lens_mm=30.0, cam2world=_pose(), projection=projection_type)
+    depth = _depth(camera)
+    strided = np.zeros(depth.shape, bool)
+    strided[::stride, ::stride] = True
+    expected = projection.backproject_valid(depth, camera, depth_kind=kind, mask=strided)
+    got = projection.backproject_valid(depth, camera, depth_kind=kind, stride=stride)
+    for name in ("points", "rows", "cols", "footprint"):
+        np.testing.assert_array_equal(getattr(got, name), getattr(expected, name), err_msg=name)
+    image = np.random.default_rng(stride).random((*depth.shape, 3), dtype=np.float32)
+    np.testing.assert_array_equal(got.pixels.take(image), image[expected.rows, expected.cols])
+    assert got.pixels.mask.shape == depth[::stride, ::stride].shape  # the mask of the strided pixels alone

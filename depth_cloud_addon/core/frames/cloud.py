@@ -221,19 +221,15 @@ def cloud_arrays(depth: np.ndarray, color, camera: CameraModel, *, stride: int =
             mask = (depth >= near) & (depth <= far)
     if exclude is not None:
         mask = ~exclude if mask is None else mask & ~exclude
-    if stride > 1:
-        strided = np.zeros(depth.shape, bool)
-        strided[::stride, ::stride] = True
-        mask = strided if mask is None else mask & strided
     pixels_needed = with_pixels or discs or not with_points
-    if with_points:
+    if with_points:  # (the pixels off the stride are never looked at)
         valid = backproject_valid(depth, camera, depth_kind=depth_kind, space=space, mask=mask,
-                                  with_pixels=pixels_needed)
+                                  with_pixels=pixels_needed, stride=stride)
     else:
-        keep = valid_depth_mask(depth, camera, depth_kind=depth_kind)
+        keep = valid_depth_mask(depth, camera, depth_kind=depth_kind, stride=stride)
         if mask is not None:
-            keep &= mask
-        found_pixels = PixelSet.of(keep)
+            keep &= mask[::stride, ::stride]
+        found_pixels = PixelSet.of(keep, stride)
         rows, cols = found_pixels.rows_cols()
         valid = ValidPoints(np.zeros((0, 3), np.float32), rows, cols, np.zeros(0, np.float32), found_pixels)
     pixels = valid.pixels
@@ -271,7 +267,8 @@ def cloud_arrays(depth: np.ndarray, color, camera: CameraModel, *, stride: int =
             _check_color_shape(color, depth)
     if color is None:
         colors = np.ones((pixels.n, 4), np.float32)
-    elif owned and color.dtype == np.float32 and color.flags.c_contiguous and color.flags.writeable:
+    elif (owned and pixels.step == 1 and color.dtype == np.float32 and color.flags.c_contiguous
+          and color.flags.writeable):
         colors = pixels.compact(color)  # its own buffer: no second colour-sized array
     else:
         colors = pixels.take(color, np.float32)
