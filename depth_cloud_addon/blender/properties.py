@@ -16,11 +16,14 @@ DEPTH_FILE_ITEMS = (
 #: How the captured EXRs are stored (depth is always float32: points never move). docs/benchmarks.md has the size
 #: of a frame and its decode time for each.
 CAPTURE_FORMAT_ITEMS = (
-    ("ZIP", "ZIP", "Lossless ZIP, float32 colour: the smallest exact files, the slowest to read (default)"),
-    ("NONE", "Uncompressed", "No compression, float32 colour: about 1.7x the size of ZIP, read about 4x faster"),
-    ("NONE_HALF", "Uncompressed, Half Colour", "No compression, half-float colour (depth stays float32): about "
-                  "the size of ZIP, read about 7x faster; colour to 11 bits, sRGB 8-bit values off by at most 1"),
-    ("ZIP_HALF", "ZIP, Half Colour", "Lossless ZIP of half-float colour (depth stays float32)"),
+    ("ZIP", "ZIP", "Lossless ZIP, float32 colour: exact, the smallest exact files (default)"),
+    ("NONE", "Uncompressed", "No compression, float32 colour: exact; about 1.6x the size of ZIP, and read no faster "
+                             "than ZIP on 2 cores (docs/benchmarks.md)"),
+    ("NONE_HALF", "Uncompressed, Half Colour", "No compression, half-float colour (depth stays float32, so points do "
+                  "not move): about the size of ZIP; colour to 11 bits, 8-bit sRGB values off by at most 1"),
+    ("ZIP_HALF", "ZIP, Half Colour", "Lossless ZIP of half-float colour (depth stays float32, so points do not move): "
+                 "about a third of ZIP's size and read in about half its time; colour to 11 bits, 8-bit sRGB values "
+                 "off by at most 1"),
 )
 
 
