@@ -11,7 +11,8 @@ Pure numpy + OpenEXR (no Blender): runs in ``.venv``. One run:
    ``V``), ``camera_0001/0002.json`` (the capture's passes, every object's ``matrix_world``, geometry
    fingerprint and next state), ``color_0001.exr`` (RGBA) and ``passes_0001.exr`` (``IndexOB.V``,
    ``IndexMA.V``, ``Normal.X/Y/Z``, ``Vector.X/Y/Z/W``, ``CryptoObject00..02.r/g/b/a`` and the
-   Cryptomatte manifest);
+   Cryptomatte manifest), and frame 2's ``passes_0002.exr`` (its Vector pass and Cryptomatte: the Vector-pass
+   motion is checked there, forward and back);
 2. times ``read_cloud(frame_inputs(frame_files_of(depth_0001.exr), 1), BuildOptions(attributes=...))``
    (sidecar, EXR reads, back-projection and the attributes): plain (no attribute), each attribute of
    :data:`ATTRIBUTES` alone, and all of them together, in ``--rounds`` rounds after a warm-up (all of them
@@ -184,7 +185,7 @@ def write_scene(folder: pathlib.Path, width: int, height: int) -> dict:
     objects = scene_objects()
     cam1, cam2 = camera_of(1, width, height), camera_of(2, width, height)
     depth1, which1, normal1 = ray_cast(cam1, objects, "m1")
-    depth2, _, _ = ray_cast(cam2, objects, "m2")
+    depth2, which2, _ = ray_cast(cam2, objects, "m2")
     hit = which1 >= 0
     k = np.where(hit, which1, 0)
 
@@ -233,6 +234,26 @@ def write_scene(folder: pathlib.Path, width: int, height: int) -> dict:
     write_exr(folder / "passes_0001.exr", channels, attributes={
         "cryptomatte/3ae39a5/name": "CryptoObject", "cryptomatte/3ae39a5/hash": "MurmurHash3_32",
         "cryptomatte/3ae39a5/conversion": "uint32_to_float32", "cryptomatte/3ae39a5/manifest": json.dumps(manifest)})
+
+    # Frame 2's passes: its Vector pass (X, Y: to the previous frame, prev = (x + X, y - Y)) and its Cryptomatte, which
+    # the Vector-pass motion checks against (a point hidden in frame 2 has no motion from its depth there).
+    hit2 = which2 >= 0
+    k2 = np.where(hit2, which2, 0)
+    rays2 = camera_rays(pixel_centers(cam2), cam2)[1] @ cam2.cam2world[:3, :3].T
+    points_at2 = cam2.cam2world[:3, 3] + rays2 * np.where(hit2, depth2, 0.0)[..., None]
+    back = np.stack([o["m1"] @ np.linalg.inv(o["m2"]) for o in objects])[k2]
+    points_at1 = np.einsum("hwij,hwj->hwi", back[..., :3, :3], points_at2) + back[..., :3, 3]
+    pix2_at, pix1_at = pixel_centers(cam2), project(points_at1, cam1)
+    ids2 = np.where(hit2, np.array([o["hash"] for o in objects], np.uint32)[k2], 0).astype(np.uint32)
+    write_exr(folder / "passes_0002.exr", {
+        "Vector.X": np.where(hit2, pix1_at[..., 0] - pix2_at[..., 0], 0.0),
+        "Vector.Y": np.where(hit2, pix2_at[..., 1] - pix1_at[..., 1], 0.0), "Vector.Z": zeros, "Vector.W": zeros,
+        "CryptoObject00.r": np.where(hit2, as_float(ids2).view(np.float32), 0.0),
+        "CryptoObject00.g": np.where(hit2, 1.0, 0.0), "CryptoObject00.b": zeros, "CryptoObject00.a": zeros,
+        **{f"CryptoObject0{layer}.{c}": zeros for layer in (1, 2) for c in "rgba"},
+    }, attributes={"cryptomatte/3ae39a5/name": "CryptoObject", "cryptomatte/3ae39a5/hash": "MurmurHash3_32",
+                   "cryptomatte/3ae39a5/conversion": "uint32_to_float32",
+                   "cryptomatte/3ae39a5/manifest": json.dumps(manifest)})
 
     def geometry(obj, frame):
         return f"{murmur3_32(obj['name'] + ('' if obj['rigid'] else str(frame))):08x}"
