@@ -154,13 +154,15 @@ def valid_depth_mask(depth, camera: CameraModel, *, depth_kind: str = "auto", st
     of every stride-th pixel of rows and columns only (``[::stride, ::stride]``, computed on those pixels alone)."""
     depth = check_depth_shape(depth, camera)
     kind = resolve_depth_kind(depth_kind, camera)
-    if stride > 1:
-        if kind != camera.natural_depth_kind() or camera.projection == "PANO":  # rays of every pixel: as it is
-            return valid_depth_mask(depth, camera, depth_kind=kind)[::stride, ::stride]
+    if kind == camera.natural_depth_kind() and camera.projection != "PANO":
         depth = depth[::stride, ::stride]
         with np.errstate(invalid="ignore"):
-            return (np.isfinite(depth) & (depth > 0) & (depth < BACKGROUND_DEPTH) & (depth >= camera.clip_start)
-                    & (depth <= camera.clip_end))
+            valid = (depth >= camera.clip_start) & (depth <= camera.clip_end)  # False for NaN
+            if not (0 < camera.clip_start and camera.clip_end < BACKGROUND_DEPTH):  # else the clip range says it all
+                valid &= np.isfinite(depth) & (depth > 0) & (depth < BACKGROUND_DEPTH)
+        return valid
+    if stride > 1:  # the rays of every pixel: as it is, then strided
+        return valid_depth_mask(depth, camera, depth_kind=kind)[::stride, ::stride]
     with np.errstate(invalid="ignore"):
         valid = np.isfinite(depth) & (depth > 0) & (depth < BACKGROUND_DEPTH)
     clip_kind = camera.natural_depth_kind()
