@@ -365,34 +365,48 @@ def memory_child(folder: str) -> dict:
 
 
 def steps_child(folder: str, rounds: int) -> dict:
-    """Where a Build's time goes: its steps called one by one as the operator calls them (medians), and a
-    cProfile of one operator call by own time."""
+    """Where a Build's time goes: its steps one after the other (in a Build the colour file decodes in the
+    background during the first three), medians; and a cProfile of one operator call by own time."""
     from depth_cloud_addon.core.formats.exr import read_exr
-    from depth_cloud_addon.core.frames.cloud import cloud_arrays
     from depth_cloud_addon.core.frames.depth import read_frame_depth
+    from depth_cloud_addon.core.geometry.projection import backproject_valid, covering_radius
 
     frame = Frame(pathlib.Path(folder))
     fresh_scene()
     depth_cloud_addon.register()
+    bpy.ops.depth_cloud.build(filepath=frame.depth)  # the object made: the steps write over it, as a Build does
+    obj = builder.find_cloud(bpy.context.scene)
     times: dict = {}
     for _ in range(rounds):
         gc.collect()
         marks = [("start", time.perf_counter())]
-        image, kind = read_frame_depth(frame.inputs)
-        marks.append(("decode depth EXR (read_frame_depth)", time.perf_counter()))
-        color = read_exr(frame.color, require_depth=False).color
-        marks.append(("decode colour EXR (read_exr)", time.perf_counter()))
-        cloud = cloud_arrays(image.depth, color, frame.camera, depth_kind=kind.kind)
-        del image, color
-        marks.append(("back-projection, colours, radii (cloud_arrays)", time.perf_counter()))
-        builder.build_cloud(bpy.context, cloud, release=True)
-        del cloud
-        marks.append(("mesh write (builder.build_cloud)", time.perf_counter()))
+        inputs = frame_inputs(frame_files_of(frame.depth), 1)
+        marks.append(("the frame's files and sidecar (frame_inputs)", time.perf_counter()))
+        image, kind = read_frame_depth(inputs)
+        marks.append(("decode the depth EXR", time.perf_counter()))
+        color = read_exr(frame.color, require_depth=False, keep_half=True).color
+        marks.append(("decode the colour EXR", time.perf_counter()))
+        valid = backproject_valid(image.depth, inputs.camera, depth_kind=kind.kind, with_pixels=False)
+        points, radii, pixels = valid.points, covering_radius(valid.footprint), valid.pixels
+        del valid, image
+        marks.append(("valid pixels, back-projection (float64), radii", time.perf_counter()))
+        colors = pixels.compact(color)
+        marks.append(("colours of the valid pixels (compacted in place)", time.perf_counter()))
+        arrays = {"points": points, "colors": colors, "radii": radii}
+        del points, colors, radii, color
+        builder.write_mesh_from(obj.data, pixels.n, arrays.pop)
+        marks.append(("mesh write (foreach_set: positions, Color, radius)", time.perf_counter()))
         bpy.context.view_layer.update()
-        marks.append(("view_layer.update() (Geometry Nodes points)", time.perf_counter()))
+        marks.append(("view_layer.update() (Geometry Nodes: Mesh to Points)", time.perf_counter()))
         for (_, a), (name, b) in zip(marks[:-1], marks[1:]):
             times.setdefault(name, []).append(b - a)
-        times.setdefault("total", []).append(marks[-1][1] - marks[0][1])
+        times.setdefault("sum of the steps", []).append(marks[-1][1] - marks[0][1])
+        gc.collect()
+        start = time.perf_counter()
+        bpy.ops.depth_cloud.build(filepath=frame.depth)
+        bpy.context.view_layer.update()
+        times.setdefault("the Build operator + update (the colour decoded meanwhile)", []).append(
+            time.perf_counter() - start)
     profiler = cProfile.Profile()
     profiler.enable()
     bpy.ops.depth_cloud.build(filepath=frame.depth)
@@ -509,9 +523,9 @@ def print_size(r: dict) -> None:
         row(f"the forum recipe with colours ({len(r['runs']['forum'])} rounds)", r["forum"])
     lines.append("  decoding both EXRs with the OpenEXR bindings, medians: " + ", ".join(
         f"{k} {v * 1e3:.0f} ms" for k, v in r["decode_settings"].items()))
-    lines.append("  where a Build's time goes (steps called one by one, fresh process, medians):")
+    lines.append("  where a Build's time goes (its steps one after the other, fresh process, medians):")
     for name, seconds in r["steps"].items():
-        lines.append(f"    {name:52} {seconds * 1e3:7.1f} ms")
+        lines.append(f"    {name:62} {seconds * 1e3:7.1f} ms")
     m = r["memory"]
     first, rebuild = m["first_build"]["peak_rss_extra_bytes"] / mib, m["rebuild"]["peak_rss_extra_bytes"] / mib
     lines.append(f"  memory (fresh process): first Build +{first:.0f} MiB peak = {r['memory_ratio']:.2f}x the cloud; "
