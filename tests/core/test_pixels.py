@@ -177,3 +177,14 @@ def test_a_stride_looks_at_its_pixels_only_and_gives_what_a_strided_mask_gives(s
     image = np.random.default_rng(stride).random((*depth.shape, 3), dtype=np.float32)
     np.testing.assert_array_equal(got.pixels.take(image), image[expected.rows, expected.cols])
     assert got.pixels.mask.shape == depth[::stride, ::stride].shape  # the mask of the strided pixels alone
+
+
+def test_float32_rounding_reads_the_largest_finite_coordinate_with_or_without_nan():
+    from depth_cloud_addon.core.frames.export import FLOAT32_ROUNDING_FROM, float32_rounding
+
+    far = np.array([[1.0, 2.0, 3.0], [-2.0 * FLOAT32_ROUNDING_FROM, 0.0, 1.0]], np.float32)
+    assert "km from the origin" in float32_rounding(far)
+    with_nan = np.vstack([far, [[np.nan, np.inf, -np.inf]]]).astype(np.float32)
+    assert float32_rounding(with_nan) == float32_rounding(far)  # the same largest finite coordinate
+    assert float32_rounding(far / np.float32(4.0 * FLOAT32_ROUNDING_FROM)) is None
+    assert float32_rounding(np.full((3, 3), np.nan, np.float32)) is None

@@ -104,7 +104,12 @@ def float32_rounding(points) -> str | None:
     if points.dtype != np.float32 or points.size == 0:
         return None
     with np.errstate(invalid="ignore"):
-        largest = float(np.nanmax(np.abs(points))) if np.isfinite(points).any() else 0.0
+        high, low = float(np.max(points)), float(np.min(points))  # two passes, no copy (a cloud is finite)
+        if np.isfinite(high) and np.isfinite(low):
+            largest = max(high, -low)
+        else:  # NaN or inf somewhere: the finite values only
+            finite = points[np.isfinite(points)]
+            largest = float(np.abs(finite).max()) if finite.size else 0.0
     if not largest >= FLOAT32_ROUNDING_FROM:
         return None
     step = float(np.spacing(np.float32(largest)))
