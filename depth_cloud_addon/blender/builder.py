@@ -184,19 +184,27 @@ def points_material():
     return cloud_material("EMISSION")
 
 
-def points_node_group():
-    """Geometry Nodes: Mesh to Points (radius = ``radius`` attribute x Point Size) -> Set Material."""
-    group = _tagged(bpy.data.node_groups, "points")
+def _cloud_group(name: str, role: str):
+    """Our Geometry Nodes group tagged ``role``: ``(group, None, None)`` when it exists; else a new one with Geometry
+    and "Point Size" (default 1) in and Geometry out, ``(group, its input node, its output node)`` to fill."""
+    group = _tagged(bpy.data.node_groups, role)
     if group is not None:
-        return group
-    group = bpy.data.node_groups.new(NODE_GROUP_NAME, "GeometryNodeTree")
-    group[ROLE] = "points"
+        return group, None, None
+    group = bpy.data.node_groups.new(name, "GeometryNodeTree")
+    group[ROLE] = role
     group.interface.new_socket("Geometry", in_out="INPUT", socket_type="NodeSocketGeometry")
     size = group.interface.new_socket(POINT_SIZE_INPUT, in_out="INPUT", socket_type="NodeSocketFloat")
     size.default_value, size.min_value = 1.0, 0.0
     group.interface.new_socket("Geometry", in_out="OUTPUT", socket_type="NodeSocketGeometry")
+    return group, group.nodes.new("NodeGroupInput"), group.nodes.new("NodeGroupOutput")
+
+
+def points_node_group():
+    """Geometry Nodes: Mesh to Points (radius = ``radius`` attribute x Point Size) -> Set Material."""
+    group, group_in, group_out = _cloud_group(NODE_GROUP_NAME, "points")
+    if group_in is None:
+        return group
     nodes, links = group.nodes, group.links
-    group_in, group_out = nodes.new("NodeGroupInput"), nodes.new("NodeGroupOutput")
     radius = nodes.new("GeometryNodeInputNamedAttribute")
     radius.data_type = "FLOAT"
     radius.inputs["Name"].default_value = RADIUS_ATTRIBUTE
@@ -220,17 +228,10 @@ def discs_node_group():
     """Geometry Nodes: Instance on Points of a flat cone around the unit disc (its material set), each turned by
     ``disc_rotation`` and scaled by ``disc_scale`` x Point Size. The instances keep their point's attributes, which
     the material reads on the instancer."""
-    group = _tagged(bpy.data.node_groups, "discs")
-    if group is not None:
+    group, group_in, group_out = _cloud_group(DISCS_GROUP_NAME, "discs")
+    if group_in is None:
         return group
-    group = bpy.data.node_groups.new(DISCS_GROUP_NAME, "GeometryNodeTree")
-    group[ROLE] = "discs"
-    group.interface.new_socket("Geometry", in_out="INPUT", socket_type="NodeSocketGeometry")
-    size = group.interface.new_socket(POINT_SIZE_INPUT, in_out="INPUT", socket_type="NodeSocketFloat")
-    size.default_value, size.min_value = 1.0, 0.0
-    group.interface.new_socket("Geometry", in_out="OUTPUT", socket_type="NodeSocketGeometry")
     nodes, links = group.nodes, group.links
-    group_in, group_out = nodes.new("NodeGroupInput"), nodes.new("NodeGroupOutput")
     cone = nodes.new("GeometryNodeMeshCone")
     cone.fill_type = "NONE"
     cone.inputs["Vertices"].default_value = DISC_SIDES

@@ -185,15 +185,9 @@ def ply_header(path) -> dict | None:
     """A PLY's header, read from at most its first 64 KB: ``format`` (``binary_little_endian``, ``ascii``, ...),
     ``count`` (vertices), ``properties`` ``[(type, name)]`` and ``comments``; None when it is not a PLY header.
     Never raises."""
-    try:
-        with open(path, "rb") as f:
-            head = f.read(65536)
-    except OSError:
+    text = _header_text(path)
+    if text is None:
         return None
-    end = head.find(b"end_header\n")
-    if not head.startswith(b"ply\n") or end < 0:
-        return None
-    text = head[:end].decode("ascii", "replace")
     fmt = re.search(r"^format (\w+) ", text, re.MULTILINE)
     count = re.search(r"^element vertex (\d+)$", text, re.MULTILINE)
     if fmt is None or count is None:
@@ -203,17 +197,23 @@ def ply_header(path) -> dict | None:
             "comments": [line[len("comment "):] for line in text.splitlines() if line.startswith("comment ")]}
 
 
-def ply_properties(path) -> list[str]:
-    """The vertex properties' names of a binary PLY's header (empty when unreadable). Never raises."""
+def _header_text(path) -> str | None:
+    """The text of a PLY's header before ``end_header`` (None when ``path`` is not a readable PLY). Never raises."""
     try:
         with open(path, "rb") as f:
             head = f.read(65536)
     except OSError:
-        return []
+        return None
     end = head.find(b"end_header\n")
     if not head.startswith(b"ply\n") or end < 0:
-        return []
-    return re.findall(r"^property \w+ (\w+)$", head[:end].decode("ascii", "replace"), re.MULTILINE)
+        return None
+    return head[:end].decode("ascii", "replace")
+
+
+def ply_properties(path) -> list[str]:
+    """The vertex properties' names of a binary PLY's header (empty when unreadable). Never raises."""
+    text = _header_text(path)
+    return [] if text is None else re.findall(r"^property \w+ (\w+)$", text, re.MULTILINE)
 
 
 def npz_is_complete(path, rows_of: str = "points") -> bool:
@@ -233,16 +233,9 @@ def npz_is_complete(path, rows_of: str = "points") -> bool:
 
 def ply_comments(path) -> list[str]:
     """The ``comment`` lines of a PLY header (empty when ``path`` is not a readable PLY)."""
-    try:
-        with open(path, "rb") as f:
-            head = f.read(65536)
-    except OSError:
-        return []
-    end = head.find(b"end_header\n")
-    if not head.startswith(b"ply\n") or end < 0:
-        return []
-    lines = head[:end].decode("ascii", "replace").splitlines()
-    return [line[len("comment "):] for line in lines if line.startswith("comment ")]
+    text = _header_text(path)
+    return [] if text is None else [line[len("comment "):] for line in text.splitlines()
+                                    if line.startswith("comment ")]
 
 
 def write_npz(path, **arrays) -> None:

@@ -260,9 +260,8 @@ def usd_facts(path) -> dict | None:
     ``camera`` (bool), ``origin`` (the root's translation, or None); None when USD cannot open it (or no
     usd-core). Never raises."""
     with contextlib.suppress(Exception):
-        Gf, Sdf, Usd, UsdGeom, _ = _pxr()
-        with library_path(path) as readable:
-            layer = Sdf.Layer.OpenAsAnonymous(readable)
+        _, _, Usd, _, _ = _pxr()
+        layer = _open_layer(path)
         if layer is None:
             return None
         stage = Usd.Stage.Open(layer)
@@ -293,9 +292,8 @@ def usd_is_complete(path, job: str | None = None) -> bool:
     ``job`` (when given), and its points (or faces) have a time sample for each of the frames it records. False
     without usd-core. Never raises."""
     with contextlib.suppress(Exception):
-        _, Sdf, Usd, _, _ = _pxr()
-        with library_path(path) as readable:
-            layer = Sdf.Layer.OpenAsAnonymous(readable)
+        _, _, Usd, _, _ = _pxr()
+        layer = _open_layer(path)
         if layer is None:
             return False
         data = dict(layer.customLayerData)
@@ -310,9 +308,14 @@ def usd_is_complete(path, job: str | None = None) -> bool:
 def usd_job(path) -> str | None:
     """The job fingerprint a USD file records (None: none, unreadable, or no usd-core)."""
     with contextlib.suppress(Exception):
-        _, Sdf, _, _, _ = _pxr()
-        with library_path(path) as readable:
-            layer = Sdf.Layer.OpenAsAnonymous(readable)
+        layer = _open_layer(path)
         if layer is not None:
             return layer.customLayerData.get(JOB_KEY)
     return None
+
+
+def _open_layer(path):
+    """The USD layer of the file at ``path``, opened anonymously (None when USD cannot); raises without usd-core."""
+    _, Sdf, _, _, _ = _pxr()
+    with library_path(path) as readable:
+        return Sdf.Layer.OpenAsAnonymous(readable)

@@ -508,11 +508,19 @@ def _inspect_las(path: str, report: _Report) -> None:
         report.problem("truncated or damaged: its points are not all there")
 
 
+def _unreadable_here(path: str, report: _Report, module: str, needs: str) -> bool:
+    """Whether the package ``module`` a format's reading ``needs`` (e.g. "E57 needs pye57 (pip install ...)") is
+    missing; then the file's size is all the report says of it, with a warning."""
+    if importlib.util.find_spec(module) is not None:
+        return False
+    report.fact(f"{os.path.getsize(path):,} bytes")
+    report.warning(f"not read: {needs}")
+    return True
+
+
 def _inspect_e57(path: str, report: _Report) -> None:
     report.title = "E57"
-    if importlib.util.find_spec("pye57") is None:
-        report.fact(f"{os.path.getsize(path):,} bytes")
-        report.warning("not read: E57 needs pye57 (pip install 'depth-cloud[survey]')")
+    if _unreadable_here(path, report, "pye57", "E57 needs pye57 (pip install 'depth-cloud[survey]')"):
         return
     try:
         import pye57
@@ -542,9 +550,7 @@ def _inspect_e57(path: str, report: _Report) -> None:
 
 def _inspect_usd(path: str, report: _Report) -> None:
     report.title = "USD"
-    if importlib.util.find_spec("pxr") is None:
-        report.fact(f"{os.path.getsize(path):,} bytes")
-        report.warning("not read: USD needs usd-core (pip install 'depth-cloud[usd]')")
+    if _unreadable_here(path, report, "pxr", "USD needs usd-core (pip install 'depth-cloud[usd]')"):
         return
     facts = usd_facts(path)
     if facts is None:
