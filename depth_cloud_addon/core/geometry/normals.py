@@ -127,11 +127,11 @@ def surface_discs(depths, rows, cols, camera: CameraModel, *, footprints, depth_
                 _discs(points, measure, footprint, (normal, to_space), rays.orthographic, block_out)
 
     parallel_chunks(height * width, work)
-    if cells is None:
-        arrays = [array.reshape(n, *array.shape[2:]) for array in out]
-    else:
-        arrays = [array[cells] for array in out]
-    return Discs(*(np.ascontiguousarray(array, np.float32) for array in arrays))
+    flat = [array.reshape(height * width, *array.shape[2:]) for array in out]
+    if cells is not None:  # a take of flat indices: 4x faster than indexing by (rows, cols)
+        at = cells[0].astype(np.intp) * width + cells[1]
+        flat = [np.take(array, at, axis=0) for array in flat]
+    return Discs(*(np.ascontiguousarray(array, np.float32) for array in flat))
 
 
 class _Rays:
@@ -295,11 +295,11 @@ def _cross(a: list, b: list) -> list:
     return [a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0]]
 
 
-def _lacking(normal: list, u: list, v: list, has_u, has_v, footprint, towards) -> None:
+def _lacking(normal: list, u: list, v: list, has_u, has_v, footprint, towards, valid) -> None:
     """The rare cells without both tangents: the normal is the direction to the camera (``towards(cells)``, (3, n))
     made perpendicular to the tangent they have, or that direction; a missing tangent is the facing footprint ``f``
     long, at right angles to the normal and to the other tangent."""
-    cells = np.nonzero(~(has_u & has_v))
+    cells = np.nonzero(valid & ~(has_u & has_v))  # (invalid cells are never read)
     if not len(cells[0]):
         return
     one_u, one_v = has_u[cells], has_v[cells]
@@ -338,7 +338,8 @@ def _finish(normal: list, u: list, v: list, has_u, has_v, footprint, frame: tupl
     a circle of an oblique surface's footprint would stand out sideways by half its length."""
     out_normals, out_radii, out_rotations, out_scales = out
     given, to_space = frame
-    _lacking(normal, u, v, has_u, has_v, footprint, towards)
+    valid = footprint > 0  # invalid cells (footprint 0) are never read: no work on them
+    _lacking(normal, u, v, has_u, has_v, footprint, towards, valid)
     if given is not None:
         given = [given[..., k] for k in range(3)]
         if to_space is not None:  # into the camera frame: the inverse (transposed) rotation
@@ -368,7 +369,7 @@ def _finish(normal: list, u: list, v: list, has_u, has_v, footprint, frame: tupl
     q *= shrink
     major = size_u + p
     np.multiply(np.float32(0.5), np.sqrt(major * major + q * q), out=out_radii)
-    broken = np.nonzero(~(np.isfinite(e1[0]) & np.isfinite(n[0])))  # zero normal given, collinear tangents
+    broken = np.nonzero(valid & ~(np.isfinite(e1[0]) & np.isfinite(n[0])))  # zero normal given, collinear tangents
     if len(broken[0]):
         _face_the_camera(n, e1, e2, broken, footprint, out_radii)
         major[broken], q[broken] = footprint[broken], footprint[broken]
@@ -376,7 +377,7 @@ def _finish(normal: list, u: list, v: list, has_u, has_v, footprint, frame: tupl
     out_scales[..., 0] = major * root_half
     out_scales[..., 1] = q * root_half
     out_scales[..., 2] = out_scales[..., 0]  # measured best: a dome 0.1 of the longer semi-axis high (see builder)
-    _quaternions(e1, e2, n, to_space, out_rotations)
+    _quaternions(e1, e2, n, to_space, out_rotations, valid)
     for k in range(3):
         if to_space is None:
             out_normals[..., k] = n[k]
@@ -395,7 +396,7 @@ def _face_the_camera(n: list, e1: list, e2: list, cells, footprint, out_radii) -
     out_radii[cells] = footprint[cells] * np.float32(np.sqrt(0.5))
 
 
-def _quaternions(e1: list, e2: list, n: list, to_space, out) -> None:
+def _quaternions(e1: list, e2: list, n: list, to_space, out, valid) -> None:
     """Unit quaternions ``(w, x, y, z)`` of the rotations whose columns are ``e1, e2, n`` (camera frame), turned into
     the output's space by ``to_space`` (composed with its quaternion), into ``out`` (r, w, 4). Shepperd's method:
     the ``w`` branch, well conditioned where the trace is not near -1 (discs face the camera: their frames are near
@@ -404,7 +405,7 @@ def _quaternions(e1: list, e2: list, n: list, to_space, out) -> None:
     w = np.float32(0.5) * np.sqrt(np.maximum(trace + np.float32(1.0), np.float32(0.0)))
     quarter = np.float32(0.25) / w
     q = [w, (e2[2] - n[1]) * quarter, (n[0] - e1[2]) * quarter, (e1[1] - e2[0]) * quarter]
-    poor = np.nonzero(~(trace > -0.8))
+    poor = np.nonzero(valid & ~(trace > -0.8))
     if len(poor[0]):
         matrices = np.stack([np.stack([c[poor] for c in column], axis=-1) for column in (e1, e2, n)], axis=-1)
         fixed = rotation_to_quaternions(matrices)
