@@ -171,6 +171,25 @@ def test_a_sphere_gets_its_normals_and_its_limb_no_fins():
     assert (radii <= MAX_STRETCH * valid.footprint).all()
 
 
+@pytest.mark.parametrize("name", sorted(CAMERAS))
+def test_pixels_in_any_order_get_the_same_discs(name):
+    """surface_discs takes rows, cols in any order (a PixelSet gives them row-major): the same disc per pixel, in
+    the order given; and cells without a depth (here the background) change nothing of their neighbours' discs."""
+    camera = CAMERAS[name]
+    depth = plane_depth(camera, [0.3, -0.2, 1.0], 4.0, "distance")
+    depth[: camera.height_px // 3] = np.inf
+    valid = backproject_valid(depth, camera, depth_kind="distance", space="world")
+    rows, cols, depths = valid.rows, valid.cols, depth[valid.rows, valid.cols]
+    shuffle = np.random.default_rng(7).permutation(len(rows))
+    inputs = dict(camera=camera, depth_kind="distance", space="world")
+    in_order = surface_discs(depths, rows, cols, footprints=valid.footprint, **inputs)
+    shuffled = surface_discs(depths[shuffle], rows[shuffle], cols[shuffle], footprints=valid.footprint[shuffle],
+                             **inputs)
+    for field in dataclasses.fields(in_order):
+        np.testing.assert_array_equal(getattr(in_order, field.name)[shuffle], getattr(shuffled, field.name))
+    assert np.isfinite(in_order.rotations).all() and (in_order.radii > 0).all()
+
+
 def test_a_lone_pixel_faces_the_camera_as_a_round_point():
     camera = CAMERAS["persp"]
     depth = np.full(camera.shape, np.inf, np.float32)

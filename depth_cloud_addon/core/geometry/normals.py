@@ -104,8 +104,16 @@ def surface_discs(depths, rows, cols, camera: CameraModel, *, footprints, depth_
     # 2 million normals).
     to_space = rotation.astype(np.float32) if space == "world" else None
     rays = _Rays(camera, kind, stride, height, width)
-    out = (np.empty((height, width, 3), np.float32), np.empty((height, width), np.float32),
-           np.empty((height, width, 4), np.float32), np.empty((height, width, 3), np.float32))
+    # The result, (N, ...) in the order of ``rows``, ``cols``: each block of rows writes its own valid cells into it
+    # (flat cell indices ``at``, sorted with ``order`` unless they come sorted, as a PixelSet's do).
+    parts = (3, None, 4, 3)  # normals, radii, rotations, scales
+    result = tuple(np.empty((n,) if k is None else (n, k), np.float32) for k in parts)
+    at = order = None
+    if cells is not None:
+        at = cells[0].astype(np.intp) * width + cells[1]
+        if n > 1 and not bool(np.all(at[1:] > at[:-1])):
+            order = np.argsort(at, kind="stable")
+            at = at[order]
     block = max(1, _BLOCK_CELLS // max(width, 1))
 
     def work(first_cell: int, last_cell: int) -> None:
@@ -119,19 +127,25 @@ def surface_discs(depths, rows, cols, camera: CameraModel, *, footprints, depth_
             padded = slice(r0, r1 + 2 * _PAD)
             footprint = footprint_grid[r0:r1]
             normal = None if given is None else given[r0:r1]
-            block_out = tuple(array[r0:r1] for array in out)
+            block_out = tuple(np.empty((r1 - r0, width) + (() if k is None else (k,)), np.float32) for k in parts)
             if rays.projection == "PERSP":
                 _perspective_discs(rays, padded, depth_grid[padded], footprint, (normal, to_space), block_out)
             else:
                 points, measure = rays.points(depth_grid, padded)
                 _discs(points, measure, footprint, (normal, to_space), rays.orthographic, block_out)
+            flat = [array.reshape((r1 - r0) * width, *array.shape[2:]) for array in block_out]
+            if at is None:  # every cell, in order
+                for whole, part in zip(result, flat):
+                    whole[r0 * width:r1 * width] = part
+                continue
+            lo, hi = np.searchsorted(at, (r0 * width, r1 * width))
+            local = at[lo:hi] - r0 * width
+            destination: slice | np.ndarray = slice(lo, hi) if order is None else order[lo:hi]
+            for whole, part in zip(result, flat):  # a take of flat indices: 4x faster than by (rows, cols)
+                whole[destination] = np.take(part, local, axis=0)
 
     parallel_chunks(height * width, work)
-    flat = [array.reshape(height * width, *array.shape[2:]) for array in out]
-    if cells is not None:  # a take of flat indices: 4x faster than indexing by (rows, cols)
-        at = cells[0].astype(np.intp) * width + cells[1]
-        flat = [np.take(array, at, axis=0) for array in flat]
-    return Discs(*(np.ascontiguousarray(array, np.float32) for array in flat))
+    return Discs(*result)
 
 
 class _Rays:
