@@ -138,19 +138,9 @@ class CloudArrays:
         def work(first: int, last: int) -> None:
             for start in range(first, last, chunk):
                 stop = min(start + chunk, last)
-                rows, cols = self.rows[start:stop], self.cols[start:stop]
-                d = self.depths[start:stop].astype(np.float64)
-                if camera.projection == "PANO":
-                    pixels = np.stack([cols + 0.5, rows + 0.5], axis=-1)
-                    cam = unproject_depths(pixels, d, camera, depth_kind=self.depth_kind, space="camera")
-                else:  # backproject_valid's numbers, point by point
-                    fx, fy, cx, cy = camera.intrinsics_px()
-                    a, b = (cols + 0.5 - cx) / fx, (cy - (rows + 0.5)) / fy
-                    if camera.projection == "PERSP":
-                        z = d if self.depth_kind == "planar" else d / np.sqrt(a * a + b * b + 1.0)
-                        cam = np.stack([a * z, b * z, -z], axis=-1)
-                    else:
-                        cam = np.stack([a, b, -d], axis=-1)
+                pixels = np.stack([self.cols[start:stop] + 0.5, self.rows[start:stop] + 0.5], axis=-1)
+                cam = unproject_depths(pixels, self.depths[start:stop], camera, depth_kind=self.depth_kind,
+                                       space="camera")
                 out[start:stop] = cam @ rotation.T + translation
 
         parallel_chunks(len(self.rows), work)
