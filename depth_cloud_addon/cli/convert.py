@@ -470,7 +470,7 @@ def add_parser(sub) -> None:
                          help="points (default); faces: USD outputs, one camera-facing quad per pixel (UsdGeom.Mesh); "
                               "discs: surface discs (surfels), each point with its surface normal and the radius that "
                               "covers its pixel on the surface (PLY nx ny nz radius, NPZ normals radii, USD normals "
-                              "widths)"),
+                              "widths)")
     add_format(convert)
     add_frames(convert)
     convert.add_argument("--jobs", type=int, default=1, help="worker processes for sequences")
