@@ -171,13 +171,15 @@ def test_a_sphere_gets_its_normals_and_its_limb_no_fins():
     assert (radii <= MAX_STRETCH * valid.footprint).all()
 
 
+@pytest.mark.parametrize("background", [True, False], ids=["some background", "every pixel valid"])
 @pytest.mark.parametrize("name", sorted(CAMERAS))
-def test_pixels_in_any_order_get_the_same_discs(name):
-    """surface_discs takes rows, cols in any order (a PixelSet gives them row-major): the same disc per pixel, in
-    the order given; and cells without a depth (here the background) change nothing of their neighbours' discs."""
+def test_pixels_in_any_order_get_the_same_discs(name, background):
+    """surface_discs takes rows, cols in any order (a PixelSet gives them row-major), every pixel valid or not: the
+    same disc per pixel, in the order given."""
     camera = CAMERAS[name]
     depth = plane_depth(camera, [0.3, -0.2, 1.0], 4.0, "distance")
-    depth[: camera.height_px // 3] = np.inf
+    if background:
+        depth[: camera.height_px // 3] = np.inf
     valid = backproject_valid(depth, camera, depth_kind="distance", space="world")
     rows, cols, depths = valid.rows, valid.cols, depth[valid.rows, valid.cols]
     shuffle = np.random.default_rng(7).permutation(len(rows))

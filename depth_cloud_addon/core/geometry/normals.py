@@ -80,7 +80,14 @@ def surface_discs(depths, rows, cols, camera: CameraModel, *, footprints, depth_
     n = len(rows)
     rotation = np.asarray(camera.cam2world, np.float64)[:3, :3]
     height, width = -(-camera.height_px // stride), -(-camera.width_px // stride)
-    every = n == height * width  # every cell valid, in row-major order: reshapes instead of scatters
+    # Flat cell indices, sorted with ``order`` unless they come sorted (as a PixelSet's do): each block of rows finds
+    # its own valid cells in them.
+    at = (rows // stride).astype(np.intp) * width + cols // stride
+    order = None
+    if n > 1 and not bool(np.all(at[1:] > at[:-1])):
+        order = np.argsort(at, kind="stable")
+        at = at[order]
+    every = order is None and n == height * width  # every cell, in row-major order: reshapes instead of scatters
     cells = None if every else (rows // stride, cols // stride)
 
     def grid(values, pad: int = _PAD, fill: float = np.nan) -> np.ndarray:
@@ -104,16 +111,9 @@ def surface_discs(depths, rows, cols, camera: CameraModel, *, footprints, depth_
     # 2 million normals).
     to_space = rotation.astype(np.float32) if space == "world" else None
     rays = _Rays(camera, kind, stride, height, width)
-    # The result, (N, ...) in the order of ``rows``, ``cols``: each block of rows writes its own valid cells into it
-    # (flat cell indices ``at``, sorted with ``order`` unless they come sorted, as a PixelSet's do).
+    # The result, (N, ...) in the order of ``rows``, ``cols``: each block of rows writes its own valid cells into it.
     parts = (3, None, 4, 3)  # normals, radii, rotations, scales
     result = tuple(np.empty((n,) if k is None else (n, k), np.float32) for k in parts)
-    at = order = None
-    if cells is not None:
-        at = cells[0].astype(np.intp) * width + cells[1]
-        if n > 1 and not bool(np.all(at[1:] > at[:-1])):
-            order = np.argsort(at, kind="stable")
-            at = at[order]
     block = max(1, _BLOCK_CELLS // max(width, 1))
 
     def work(first_cell: int, last_cell: int) -> None:
@@ -134,7 +134,7 @@ def surface_discs(depths, rows, cols, camera: CameraModel, *, footprints, depth_
                 points, measure = rays.points(depth_grid, padded)
                 _discs(points, measure, footprint, (normal, to_space), rays.orthographic, block_out)
             flat = [array.reshape((r1 - r0) * width, *array.shape[2:]) for array in block_out]
-            if at is None:  # every cell, in order
+            if every:
                 for whole, part in zip(result, flat):
                     whole[r0 * width:r1 * width] = part
                 continue
