@@ -40,16 +40,10 @@ from ..errors import DepthCloudError, MissingPackageError, NoValidDepthError, ca
 from ..geometry.camera import CameraModel
 from ..geometry.surfaces import pixel_quads
 
-__all__ = ["USD_EXTENSIONS", "UsdWriter", "is_usd", "usd_camera_parameters", "usd_facts", "usd_is_complete",
-           "usd_job"]
+__all__ = ["UsdWriter", "usd_camera_parameters", "usd_facts", "usd_is_complete"]
 
-USD_EXTENSIONS = (".usd", ".usda", ".usdc")
 JOB_KEY = "depthCloudJob"  # customLayerData: the job fingerprint (see core.frames.export.job_id)
 ROOT = "/DepthCloud"
-
-
-def is_usd(path) -> bool:
-    return os.fspath(path).lower().endswith(USD_EXTENSIONS)
 
 
 def _pxr():
@@ -303,15 +297,6 @@ def usd_is_complete(path, job: str | None = None) -> bool:
         prim = stage.GetPrimAtPath(f"{ROOT}/Points") or stage.GetPrimAtPath(f"{ROOT}/Faces")
         return bool(prim) and prim.GetAttribute("points").GetNumTimeSamples() == int(data.get("frames", -1)) > 0
     return False
-
-
-def usd_job(path) -> str | None:
-    """The job fingerprint a USD file records (None: none, unreadable, or no usd-core)."""
-    with contextlib.suppress(Exception):
-        layer = _open_layer(path)
-        if layer is not None:
-            return layer.customLayerData.get(JOB_KEY)
-    return None
 
 
 def _open_layer(path):

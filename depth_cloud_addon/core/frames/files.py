@@ -128,10 +128,6 @@ def camera_sidecar_path(folder, frame: int) -> str:
     return setup_file(folder, "camera", frame)
 
 
-#: Prefixes of the set-up's depth files: the Depth pass and the converted kinds.
-_DEPTH_FILE_PREFIXES = tuple(FRAME_FILE_KINDS[k][0] for k in ("depth", "planar", "distance"))
-
-
 def frame_file_kind(path) -> str | None:
     """The kind (:data:`FRAME_FILE_KINDS`) of a set-up file by its name (``color_0001.exr`` -> "color"), or None."""
     stem, extension = os.path.splitext(os.path.basename(os.fspath(path)))

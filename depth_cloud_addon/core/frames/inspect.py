@@ -371,11 +371,6 @@ def _inspect_csv(path: str, report: _Report) -> None:
 # -- the tool's outputs ------------------------------------------------------------------------------------
 
 
-def _size_fact(path: str) -> int:
-    size = os.path.getsize(path)
-    return size
-
-
 def _job_fact(job: str | None, report: _Report) -> None:
     report.fact(f"job: {job}" if job else "job: not recorded (not written by depth-cloud convert, or by hand)")
 
