@@ -45,14 +45,14 @@ import numpy as np
 from ..atomic import atomic_path, library_path
 from ..errors import ExrReadError, MissingChannelError
 
-__all__ = ["DEPTH_KIND_ATTRIBUTE", "ExrChannels", "ExrImage", "find_color_channels", "find_depth_channel",
-           "image_windows", "read_channels", "read_exr", "write_exr"]
+__all__ = ["DEPTH_KIND_ATTRIBUTE", "EXR_MAGIC", "ExrChannels", "ExrImage", "exr_window", "find_color_channels",
+           "find_depth_channel", "image_windows", "read_channels", "read_exr", "write_exr"]
 
 #: The header attribute (a string, "planar" or "distance") that says which depth kind a file holds.
 DEPTH_KIND_ATTRIBUTE = "depthCloud.depthKind"
 _RECORDED_KINDS = ("planar", "distance")
 
-_EXR_MAGIC = b"\x76\x2f\x31\x01"
+EXR_MAGIC = b"\x76\x2f\x31\x01"
 # Single-channel Blender passes that are not depth: Mist is normalised to 0..1; Denoising Depth
 # is averaged over samples (the Depth pass is not); the index passes (in passes_NNNN.exr too) and Alpha.
 _NOT_DEPTH_LAYERS = frozenset({"Mist", "Denoising Depth", "IndexOB", "IndexMA", "Object Index", "Material Index",
@@ -227,7 +227,7 @@ def _check_magic(path: str) -> None:
         raise ExrReadError(f"{path}: no such file") from None
     except OSError as exc:
         raise ExrReadError(f"{path}: cannot open: {exc.strerror or exc}") from None
-    if magic != _EXR_MAGIC:
+    if magic != EXR_MAGIC:
         raise ExrReadError(f"{path}: not an OpenEXR file (bad magic number)")
 
 
@@ -288,6 +288,12 @@ def read_channels(path) -> ExrChannels:
     return ExrChannels(path, pixels, names, strings, interop, kinds)
 
 
+def exr_window(box) -> tuple[int, int, int, int]:
+    """An EXR header's box ``((x0, y0), (x1, y1))`` (inclusive corners) as ``(x0, y0, width, height)``."""
+    (x0, y0), (x1, y1) = (tuple(int(v) for v in corner) for corner in box)
+    return x0, y0, x1 - x0 + 1, y1 - y0 + 1
+
+
 def image_windows(path) -> tuple[tuple[tuple[int, int, int, int], tuple[int, int, int, int]], ...]:
     """Each part's ``(data window, display window)`` as ``(x0, y0, width, height)`` from the EXR's headers alone
     (no pixel is decoded); :class:`ExrReadError` for a missing, non-EXR or unreadable file."""
@@ -295,13 +301,9 @@ def image_windows(path) -> tuple[tuple[tuple[int, int, int, int], tuple[int, int
     _check_magic(path)
     OpenEXR = _openexr()
 
-    def window(box) -> tuple[int, int, int, int]:
-        (x0, y0), (x1, y1) = (tuple(int(v) for v in corner) for corner in box)
-        return x0, y0, x1 - x0 + 1, y1 - y0 + 1
-
     try:
         with library_path(path) as readable, OpenEXR.File(readable, header_only=True) as f:
-            return tuple((window(p.header["dataWindow"]), window(p.header["displayWindow"])) for p in f.parts)
+            return tuple((exr_window(p.header["dataWindow"]), exr_window(p.header["displayWindow"])) for p in f.parts)
     except Exception as exc:  # OpenEXR raises RuntimeError (and others) on a corrupt header
         raise ExrReadError(f"{path}: cannot read the EXR header: {exc}") from None
 

@@ -210,11 +210,15 @@ def job_id(description) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
 
 
+def job_in(comments) -> str | None:
+    """The job fingerprint among an output's comment lines (the one starting :data:`JOB_COMMENT`), or None."""
+    return next((c[len(JOB_COMMENT):].strip() for c in comments if c.startswith(JOB_COMMENT)), None)
+
+
 def recorded_job(path, fmt: str) -> str | None:
     """The job fingerprint an output records (None: none, or not readable)."""
     if fmt in ("ply", "las"):
-        comments = ply_comments(path) if fmt == "ply" else las_comments(path)
-        return next((c[len(JOB_COMMENT):].strip() for c in comments if c.startswith(JOB_COMMENT)), None)
+        return job_in(ply_comments(path) if fmt == "ply" else las_comments(path))
     try:
         with np.load(path) as data:
             return str(data["job"]) if "job" in data.files else None

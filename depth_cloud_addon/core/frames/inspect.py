@@ -44,7 +44,16 @@ import numpy as np
 
 from ..atomic import library_path
 from ..errors import DepthCloudError
-from ..formats.exr import DEPTH_KIND_ATTRIBUTE, _openexr, find_depth_channel, read_channels, read_exr, view_layers
+from ..formats.exr import (
+    DEPTH_KIND_ATTRIBUTE,
+    EXR_MAGIC,
+    _openexr,
+    exr_window,
+    find_depth_channel,
+    read_channels,
+    read_exr,
+    view_layers,
+)
 from ..formats.ply import ply_header, ply_is_complete
 from ..formats.survey import e57_is_complete, las_header, las_is_complete
 from ..formats.usd import usd_facts, usd_is_complete
@@ -52,6 +61,7 @@ from ..geometry.camera import CameraModel
 from ..geometry.projection import BACKGROUND_DEPTH, valid_depth_mask
 from .cloud import check_passes_window, stale_passes
 from .depth import FileDepthKind, read_frame_depth, resolve_file_depth_kind
+from .export import ORIGIN_COMMENT, job_in
 from .files import (
     CaptureInfo,
     FrameInputs,
@@ -64,11 +74,10 @@ from .files import (
 )
 from .fusion import partial_source, read_partial
 from .loop import compact_frames
-from .passes import read_passes
+from .passes import PASS_KINDS, read_passes
 
 __all__ = ["Inspection", "describe_camera", "inspect_file", "inspect_files", "lossy_compression"]
 
-_EXR_MAGIC = b"\x76\x2f\x31\x01"
 _PIXEL_TYPES = {np.dtype(np.float16): "half", np.dtype(np.float32): "float", np.dtype(np.uint32): "uint"}
 #: Compressions that store every channel of every pixel type exactly (measured with OpenEXR 3.5).
 _LOSSLESS = frozenset({"NO", "RLE", "ZIPS", "ZIP", "PIZ", "HTJ2K256", "HTJ2K32", "ZSTD"})
@@ -222,7 +231,7 @@ def inspect_files(paths) -> tuple[str, int]:
 
 
 #: The first bytes of each kind of file the tool writes (or reads), for :func:`_inspect`.
-_MAGICS = ((_EXR_MAGIC, "exr"), (b"ply\n", "ply"), (b"PK\x03\x04", "npz"), (b"LASF", "las"), (b"ASTM-E57", "e57"),
+_MAGICS = ((EXR_MAGIC, "exr"), (b"ply\n", "ply"), (b"PK\x03\x04", "npz"), (b"LASF", "las"), (b"ASTM-E57", "e57"),
            (b"PXR-USDC", "usd"), (b"#usda", "usd"), (b"\x89PNG\r\n\x1a\n", "png"))
 #: What a text file may be, by its name.
 _JSON_LIMIT = 64 << 20
@@ -387,14 +396,14 @@ def _inspect_ply(path: str, report: _Report) -> None:
     report.fact(f"{header['count']:,} vertices; properties: {', '.join(names[:12])}"
                 + (f" ... ({len(names)})" if len(names) > 12 else ""))
     comments = header["comments"]
-    origin = next((c[len("origin "):] for c in comments if c.startswith("origin ")), None)
+    origin = next((c[len(ORIGIN_COMMENT):] for c in comments if c.startswith(ORIGIN_COMMENT)), None)
     for prefix, label in (("frame ", "frame"), ("space ", "space"), ("colors ", "colours"), ("fused ", "fused")):
         line = next((c for c in comments if c.startswith(prefix)), None)
         if line:
             report.fact(f"{label}: {line[len(prefix):]}" if label != "fused" else line)
     if origin:
         report.fact(f"origin: {origin} (world = point + origin)")
-    _job_fact(next((c[len("depth-cloud job "):] for c in comments if c.startswith("depth-cloud job ")), None), report)
+    _job_fact(job_in(comments), report)
     if header["format"] != "binary_little_endian":
         report.warning(f"{header['format']} PLY: depth-cloud writes binary_little_endian only")
     elif not ply_is_complete(path):
@@ -494,8 +503,7 @@ def _inspect_las(path: str, report: _Report) -> None:
     report.fact(f"{header['count']:,} points, point format {header['point_format']}; scale {scale}; offset {offset}")
     low, high = header["min"], header["max"]
     report.fact("bounds: " + ", ".join(f"{a} {lo:.4f} .. {hi:.4f}" for a, lo, hi in zip("xyz", low, high)))
-    _job_fact(next((c[len("depth-cloud job "):] for c in header["comments"] if c.startswith("depth-cloud job ")), None),
-              report)
+    _job_fact(job_in(header["comments"]), report)
     if compressed and importlib.util.find_spec("lazrs") is None:
         report.warning("its points are not checked: reading LAZ needs laspy and lazrs (pip install "
                        "'depth-cloud[survey]')")
@@ -528,8 +536,7 @@ def _inspect_e57(path: str, report: _Report) -> None:
                 header = e57.get_header(index)
                 counts.append(int(header.point_count))
                 if job is None and header.node.isDefined("description"):
-                    job = next((line[len("depth-cloud job "):] for line in header.node["description"].value()
-                                .splitlines() if line.startswith("depth-cloud job ")), None)
+                    job = job_in(header.node["description"].value().splitlines())
         finally:
             e57.close()
     except Exception as exc:  # libE57's errors: a truncated or damaged file
@@ -696,11 +703,6 @@ class _Part:
     channels: tuple[str, ...]
 
 
-def _window(value) -> tuple[int, int, int, int]:
-    (x0, y0), (x1, y1) = (tuple(int(v) for v in corner) for corner in value)
-    return x0, y0, x1 - x0 + 1, y1 - y0 + 1
-
-
 def _exr_layout(path: str) -> tuple[list[_Part], dict[str, str]]:
     """The parts from the headers, and each channel's pixel type (``{}`` when the pixels cannot be read:
     :func:`.exr.read_exr` then says why). OpenEXR's own complaints on stdout are dropped (the report is
@@ -717,8 +719,8 @@ def _exr_layout_of(OpenEXR, path: str) -> tuple[list[_Part], dict[str, str]]:
             header = part.header
             compression = getattr(header.get("compression"), "name", str(header.get("compression")))
             parts.append(_Part(part.name() or "", getattr(part.type(), "name", str(part.type())),
-                               compression.removesuffix("_COMPRESSION"), _window(header["dataWindow"]),
-                               _window(header["displayWindow"]), tuple(c.name for c in header["channels"])))
+                               compression.removesuffix("_COMPRESSION"), exr_window(header["dataWindow"]),
+                               exr_window(header["displayWindow"]), tuple(c.name for c in header["channels"])))
     types: dict[str, str] = {}
     try:
         with contextlib.redirect_stdout(io.StringIO()), OpenEXR.File(path, separate_channels=True) as f:
@@ -878,7 +880,7 @@ def _inspect_passes_file(path: str, report: _Report) -> None:
     except DepthCloudError as exc:
         report.problem(_without_path(str(exc), path))
         return
-    kinds = [kind for kind in ("OBJECT_INDEX", "MATERIAL_INDEX", "NORMAL", "MOTION", "CRYPTOMATTE") if passes.has(kind)]
+    kinds = [kind for kind in PASS_KINDS if passes.has(kind)]
     report.fact(f"extra passes: {', '.join(kinds) or 'none'}" + (f"; Cryptomatte names {len(passes.manifest)} "
                                                                    "object(s)" if passes.manifest else ""))
     depth_path = sibling_file(path, "depth")
