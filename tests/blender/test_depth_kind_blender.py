@@ -101,6 +101,18 @@ def test_convert_depth_operator_labels_its_output(rendered, levels):
     np.testing.assert_allclose(read_exr(back).depth[valid], planar[valid], rtol=1e-6)
 
 
+def test_convert_depth_never_writes_over_a_file_of_the_frame(rendered):
+    """The frame's passes file is one of its files, as the colour and the sidecar are (the CLI's `depth` too)."""
+    scene, folder, render = rendered
+    render("PLANAR")
+    passes = folder / "passes_0001.exr"
+    passes.write_bytes(b"the frame's passes")
+    with pytest.raises(RuntimeError, match="passes_0001.exr: the output is an input of this job"):
+        bpy.ops.depth_cloud.convert_depth(filepath=str(folder / "depth_0001.exr"), to_kind="DISTANCE",
+                                          output=str(passes))
+    assert passes.read_bytes() == b"the frame's passes"
+
+
 def test_converting_a_distance_file_to_distance_warns_and_writes_a_labelled_copy(rendered, levels):
     scene, folder, render = rendered
     render("DISTANCE")

@@ -15,6 +15,7 @@ import numpy as np
 from ...core import DepthCloudError, unproject_pixels
 from ...core.formats.annotations import parse_annotations, read_annotations, write_points_csv, write_points_json
 from ...core.formats.camera_export import export_cameras, nerfstudio_transforms, write_json
+from ...core.frames.cloud import frame_input_paths
 from ...core.frames.depth import read_frame_depth, write_depth_kinds
 from ...core.frames.export import check_output
 from ...core.frames.files import camera_sidecar_path, converted_depth_path, frame_path, setup_file
@@ -156,7 +157,7 @@ single-channel EXRs (NaN where nothing was hit)"""
             inputs = frames.frame_inputs(scene, pattern, False, frame)
             files = inputs.files
             out = self._output_path(files.depth_path, frame)
-            check_output(out, (files.depth_path, files.color_path, files.camera_path))
+            check_output(out, frame_input_paths(files, frame))  # the frame's passes too, as the CLI's `depth`
             return write_depth_kinds(files.depth_path, inputs.camera, {to_kind: out},
                                      from_kind=core_value(self.from_kind), capture=inputs.capture)
 
