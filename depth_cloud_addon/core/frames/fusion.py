@@ -346,8 +346,7 @@ class FusedChunk:
 
     outcomes: tuple[FrameOutcome, ...]
     grid: ExactVoxelAccumulator | None
-    error: str | None = None
-    exception: DepthCloudError | None = None  # the error itself (its type: a voxel extent, ...)
+    error: DepthCloudError | None = None
 
 
 def fuse_chunk(work: Callable[[Any], CloudArrays], voxel_size: float, frames, *, origin=None,
@@ -367,8 +366,8 @@ def fuse_chunk(work: Callable[[Any], CloudArrays], voxel_size: float, frames, *,
             try:
                 fusion.add(cloud)
             except DepthCloudError as exc:  # the grid is unchanged; no frame after it is fused (as in Fusion)
-                return FusedChunk(tuple(outcomes), grid if grid.channels is not None else None, str(exc), exc)
-            outcome = dataclasses.replace(outcome, value=len(cloud.points_world))
+                return FusedChunk(tuple(outcomes), grid if grid.channels is not None else None, exc)
+            outcome = dataclasses.replace(outcome, value=cloud.count)
         outcomes.append(outcome)
     return FusedChunk(tuple(outcomes), grid if grid.channels is not None else None)
 
@@ -434,7 +433,7 @@ def fuse_frames(items: Iterable, work: Callable[[Any], CloudArrays], voxel_size:
         if chunk.grid is not None:
             tree.add(chunk.grid)
         if chunk.error is not None:
-            raise chunk.exception if chunk.exception is not None else DepthCloudError(chunk.error)
+            raise chunk.error
 
     walk_frames(chunks, functools.partial(fuse_chunk, work, voxel_size, origin=origin, precise=precise),
                 frame_of=lambda chunk: None,
