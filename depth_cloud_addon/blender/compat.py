@@ -151,12 +151,8 @@ def new_multilayer_file_output(tree, directory: str, file_stem: str, items, code
     ``Vector`` keeps all four components (5.0 asks for them; 4.5 writes them; 4.2 writes X, Y, Z only).
     5.0 writes each layer as its own part. Returns the node; its inputs are in the order of ``items``."""
     node = tree.nodes.new("CompositorNodeOutputFile")
-    image_format = node.format
-    if hasattr(image_format, "media_type"):  # 5.0
-        image_format.media_type = "MULTI_LAYER_IMAGE"
-    image_format.file_format = "OPEN_EXR_MULTILAYER"
-    image_format.color_depth = "32"  # always: Cryptomatte ids are float32 bits
-    image_format.exr_codec = codec
+    set_multilayer_render_output(node.format)  # float32 always: Cryptomatte ids are float32 bits
+    node.format.exr_codec = codec
     if hasattr(node, "file_output_items"):  # 5.0
         node.directory, node.file_name = directory, file_stem
         for name, socket_type in items:
@@ -183,7 +179,7 @@ def file_output_directory(node) -> str:
 
 
 def set_multilayer_render_output(image_settings) -> None:
-    """Render output as a float32 multilayer EXR (all passes in one file)."""
+    """Render output (or a File Output node's format) as a float32 multilayer EXR (all passes in one file)."""
     if hasattr(image_settings, "media_type"):  # 5.0
         image_settings.media_type = "MULTI_LAYER_IMAGE"
     image_settings.file_format = "OPEN_EXR_MULTILAYER"

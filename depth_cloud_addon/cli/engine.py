@@ -58,10 +58,6 @@ class Engine:
         """The frames run on other machines (which see the files at absolute paths only)."""
         return self.scheduler is not None
 
-    @property
-    def parallel(self) -> bool:
-        return self.jobs > 1 or self.remote
-
     def resolve(self, args, names) -> argparse.Namespace:
         """``args`` with the paths ``names`` absolute when the frames run on a cluster (its workers do not share
         this shell's folder); ``args`` itself is not changed."""

@@ -73,9 +73,6 @@ def finish(report: FrameReport, *, summary: str | None = None, notes=()) -> int:
     return EXIT_FAILED_FRAMES if report.failed else EXIT_OK
 
 
-def count_summary(report: FrameReport, total: int, what: str, extra: str = "") -> str:
-    """``N of M WHAT(s) written[EXTRA], K failed``."""
-    return f"{len(report.done)} of {total} {what}(s) written{extra}, {report.failed_count} failed"
 
 
 class Progress:

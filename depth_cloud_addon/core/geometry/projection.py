@@ -342,11 +342,6 @@ class ValidPoints:
     pixels: PixelSet | None = None  # the valid pixels, to gather anything else of theirs (colours, depths)
 
 
-def valid_pixels(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``(rows, cols)`` int32 of the True pixels of an (H, W) mask, row-major."""
-    return PixelSet.of(mask).rows_cols()
-
-
 def _no_valid_depth(camera: CameraModel) -> NoValidDepthError:
     return NoValidDepthError(
         f"no valid depth in the {camera.width_px}x{camera.height_px} map: every pixel is background "
@@ -618,5 +613,5 @@ __all__ = [
     "backproject_valid", "camera_rays", "check_depth_shape", "convert_depth", "covering_radius",
     "depth_buffer_background", "pixel_centers", "pixel_footprint", "project", "resolve_depth_kind",
     "rotation_to_quaternion", "rotation_to_quaternions", "size_mismatch_message", "unproject_depths",
-    "unproject_pixels", "valid_depth_mask", "valid_pixels", "z_to_direction_quaternions",
+    "unproject_pixels", "valid_depth_mask", "z_to_direction_quaternions",
 ]
