@@ -40,7 +40,14 @@ import numpy as np
 
 from .._parallel import parallel_chunks
 from .camera import CameraModel
-from .projection import SPACES, camera_rays, resolve_depth_kind, rotation_to_quaternion, rotation_to_quaternions
+from .projection import (
+    _check_space,
+    camera_rays,
+    covering_radius,
+    resolve_depth_kind,
+    rotation_to_quaternion,
+    rotation_to_quaternions,
+)
 
 __all__ = ["BREAK", "MAX_STRETCH", "Discs", "surface_discs"]
 
@@ -73,8 +80,7 @@ def surface_discs(depths, rows, cols, camera: CameraModel, *, footprints, depth_
     pass), replace the estimated ones where finite. ``stride``: the pixels are multiples of it. See the module
     docstring for the rules.
     """
-    if space not in SPACES:
-        raise ValueError(f"space must be one of {SPACES}, got {space!r}")
+    _check_space(space)
     kind = resolve_depth_kind(depth_kind, camera)
     rows, cols = np.asarray(rows), np.asarray(cols)
     n = len(rows)
@@ -282,7 +288,7 @@ def _discs(points: list, measure: np.ndarray, footprint: np.ndarray, frame: tupl
         tangents.append(tangent)
         has.append(tangent_found)
     u, v = tangents
-    normal = [u[1] * v[2] - u[2] * v[1], u[2] * v[0] - u[0] * v[2], u[0] * v[1] - u[1] * v[0]]
+    normal = _cross(u, v)
     centre = [np.broadcast_to(c, measure.shape)[p:-p, p:-p] for c in points]
 
     def towards(cells) -> np.ndarray:
@@ -407,7 +413,7 @@ def _face_the_camera(n: list, e1: list, e2: list, cells, footprint, out_radii) -
         e1[k][cells] = value
     for k, value in enumerate((0.0, 1.0, 0.0)):
         e2[k][cells] = value
-    out_radii[cells] = footprint[cells] * np.float32(np.sqrt(0.5))
+    out_radii[cells] = covering_radius(footprint[cells])
 
 
 def _quaternions(e1: list, e2: list, n: list, to_space, out, valid) -> None:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from .camera import CameraModel
-from .projection import camera_rays, resolve_depth_kind
+from .projection import _check_space, camera_rays, resolve_depth_kind
 
 #: Corner offsets of a pixel, in an order that is counter-clockwise as the camera sees it (x right,
 #: y up in the camera frame), so quad normals face the camera: bottom-left, bottom-right, top-right,
@@ -41,8 +41,7 @@ def pixel_quads(depth_values, rows, cols, camera: CameraModel, *, depth_kind: st
     a corner is then ``origin + depth * ray`` in ``dtype``.
     """
     kind = resolve_depth_kind(depth_kind, camera)
-    if space not in ("world", "camera"):
-        raise ValueError(f"space must be 'world' or 'camera', got {space!r}")
+    _check_space(space)
     depth_values = np.asarray(depth_values)
     rows, cols = np.asarray(rows), np.asarray(cols)
     out = np.empty((len(depth_values), 4, 3), dtype=dtype)
