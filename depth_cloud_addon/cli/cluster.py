@@ -27,8 +27,8 @@ import os
 import socket
 from collections.abc import Iterator
 
-from ..core.atomic import remove_stale_temporaries_in
 from .report import CliError
+from .workers import sweep_folders
 
 INSTALL = "pip install 'depth-cloud[dask]'"
 SHARED = "every worker needs the inputs and outputs at the same paths as this machine (shared storage)"
@@ -140,12 +140,6 @@ def check_workers(client, files, folders) -> None:
 
 
 # -- leftovers of killed workers ---------------------------------------------------------------------
-
-
-def sweep_folders(folders) -> int:
-    """Remove the temporary files this machine's dead processes left in ``folders`` (run here and on each worker:
-    each machine knows its own processes only); returns how many."""
-    return sum(len(remove_stale_temporaries_in(folder)) for folder in folders if os.path.isdir(folder))
 
 
 def sweep(client, folders) -> None:

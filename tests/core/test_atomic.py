@@ -154,3 +154,22 @@ def test_leftovers_of_the_earlier_naming_are_removed_too(tmp_path):
     live.write_bytes(b"x" * 10)
     write_text(target, "new")
     assert not old.exists() and live.exists()
+
+
+def test_a_folder_sweep_removes_a_dead_process_staged_folder_and_keeps_a_folder_set_aside(tmp_path):
+    """A dataset staged by a killed worker goes whole; the previous content of a folder output that a run killed
+    between two renames set aside (``.old``) stays: its target is not known to a sweep, and the next write of the
+    target puts it back (:func:`remove_stale_temporaries`)."""
+    from depth_cloud_addon.core.atomic import remove_stale_temporaries, remove_stale_temporaries_in
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead_pid, host = int(dead.stdout), atomic._HOST
+    staged = tmp_path / f".shot.{host}~{dead_pid}-0123abcd.tmp"
+    aside = tmp_path / f".shot.{host}~{dead_pid}-89abcdef.tmp.old"
+    for folder in (staged, aside):
+        (folder / "images").mkdir(parents=True)
+        (folder / "images" / "frame_0001.png").write_bytes(b"png")
+    assert remove_stale_temporaries_in(tmp_path) == [str(staged)]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [aside.name]
+    assert remove_stale_temporaries(tmp_path / "shot") == []  # the target is missing: its content goes back
+    assert (tmp_path / "shot" / "images" / "frame_0001.png").read_bytes() == b"png" and not aside.exists()
