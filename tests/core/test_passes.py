@@ -209,6 +209,49 @@ def test_a_render_exr_holding_depth_and_passes_is_decoded_once(tmp_path, monkeyp
     assert len(cloud.points) == index.size and np.allclose(cloud.depths, 3.0)
 
 
+def test_vector_motion_of_a_render_exr_reads_the_same_view_layer_in_the_next_frame_decoding_it_once(tmp_path,
+                                                                                                   monkeypatch):
+    """Two view layers in each render EXR: the motion of the second layer's points is found in the second layer's
+    depth of the next frame (not the first layer's), and each frame's file is decoded once."""
+    from depth_cloud_addon.core.formats import exr
+    from depth_cloud_addon.core.frames.passes import MOTION_VECTOR
+
+    still = np.zeros(CAMERA.shape, np.float32)  # the Vector pass: nothing moves across the image
+    for frame, depths in ((1, {"A": 5.0, "B": 3.0}), (2, {"A": 7.0, "B": 4.0})):
+        channels = {}
+        for layer, depth in depths.items():
+            channels[f"{layer}.Depth.Z"] = np.full(CAMERA.shape, depth, np.float32)
+            channels.update({f"{layer}.Vector.{c}": still for c in "XYZW"})
+        write_exr(tmp_path / f"render_{frame:04d}.exr", channels)
+        write_camera_sidecar(tmp_path / f"render_{frame:04d}.json", dataclasses.replace(CAMERA, frame=frame))
+    inputs = frame_inputs(frame_files_of(tmp_path / "render_0001.exr"), 1)
+    loads = []
+    load = exr._load
+    monkeypatch.setattr(exr, "_load", lambda path: loads.append(path) or load(path))
+    for layer, steps in (("B", 4.0 / 3.0), ("A", 7.0 / 5.0)):
+        loads.clear()
+        cloud = read_cloud(inputs, BuildOptions(view_layer=layer, attributes=("motion", "motion_source")))
+        assert cloud.view_layer == layer and (cloud.attributes["motion_source"] == MOTION_VECTOR).all()
+        np.testing.assert_allclose(cloud.attributes["motion"], cloud.points * (steps - 1.0), atol=1e-5)
+        assert loads == [str(tmp_path / "render_0001.exr"), str(tmp_path / "render_0002.exr")]
+
+
+def test_discs_with_attributes_read_the_passes_file_once(passes_frame, monkeypatch):
+    """The discs' normals and the attributes come from one read of the frame's passes (one decode, one parse)."""
+    from depth_cloud_addon.core.formats import exr
+    from depth_cloud_addon.core.frames import cloud as cloud_module
+
+    loads, parses = [], []
+    load, parse = exr._load, cloud_module.read_passes
+    monkeypatch.setattr(exr, "_load", lambda path: loads.append(path) or load(path))
+    monkeypatch.setattr(cloud_module, "read_passes", lambda *a, **k: parses.append(1) or parse(*a, **k))
+    inputs = frame_inputs(frame_files_of(passes_frame / "depth_0001.exr"), 1)
+    cloud = read_cloud(inputs, BuildOptions(discs=True, attributes="object_index,normal"))
+    assert loads.count(str(passes_frame / "passes_0001.exr")) == 1 and len(parses) == 1
+    np.testing.assert_array_equal(cloud.normals, np.broadcast_to([0, 0, 1], (cloud.count, 3)))
+    np.testing.assert_array_equal(cloud.attributes["normal"], cloud.normals)
+
+
 def test_attribute_names_are_checked():
     assert check_attributes("edge, normal") == ("normal", "edge")
     with pytest.raises(ValueError, match="unknown attribute"):

@@ -306,12 +306,14 @@ def read_cloud(inputs: FrameInputs, options: BuildOptions | None = None) -> Clou
     color = color_file if color_file is not None else image.color
     del color_file  # cloud_arrays takes it: the image is freed once its pixels are gathered
     normal_pass = None
+    frame_passes = None  # read once: the discs' normals and the attributes
     notes: list[str] = []
     if options.discs and options.with_points and ("normal" in options.attributes or "NORMAL" in inputs.capture.passes):
-        try:  # the captured Normal pass orients the discs (decoded once: the attributes read the same channels)
+        try:  # the captured Normal pass orients the discs
             path = inputs.files.passes_path or inputs.files.depth_path
             channels = channels if channels is not None and channels.holds(path) else read_channels(path)
-            normal_pass = read_frame_passes(inputs, ("normal",), view_layer=image.view_layer, channels=channels).normal
+            frame_passes = read_frame_passes(inputs, ("normal",), view_layer=image.view_layer, channels=channels)
+            normal_pass = frame_passes.normal
         except DepthCloudError as exc:
             notes.append(f"the discs' normals are estimated from the depth: {exc}")
     edges = None
@@ -330,7 +332,7 @@ def read_cloud(inputs: FrameInputs, options: BuildOptions | None = None) -> Clou
     attributes: dict = {}
     legend: dict | None = None
     if options.attributes:
-        attributes, legend, notes = _point_attributes(inputs, image, cloud, options, edges, channels)
+        attributes, legend, notes = _point_attributes(inputs, image, cloud, options, edges, channels, frame_passes)
         warnings += tuple(notes)
     return dataclasses.replace(cloud, warnings=warnings, view_layer=image.view_layer or inputs.capture.view_layer,
                                attributes=attributes, legend=legend)
@@ -364,17 +366,19 @@ def thin_cloud(cloud: CloudArrays, factor: int) -> CloudArrays:
 
 
 def read_frame_passes(inputs: FrameInputs, attributes, *, view_layer: str | None = None,
-                      channels: ExrChannels | None = None) -> FramePasses:
+                      channels: ExrChannels | None = None, passes: FramePasses | None = None) -> FramePasses:
     """The passes a frame's ``attributes`` need: from ``passes_NNNN.exr`` beside its depth file, else from
     the depth file itself (a multilayer render EXR). :class:`DepthCloudError` (one line, naming the file,
     the missing passes and how to capture them) when some are missing. ``channels``: that file already
-    decoded (:func:`.exr.read_channels`), if it was."""
+    decoded (:func:`.exr.read_channels`), if it was; ``passes``: the frame's passes already read by this function
+    (for other attributes: only whether they hold these is checked)."""
     path = inputs.files.passes_path or inputs.files.depth_path
-    if inputs.files.passes_path is not None:
-        check_passes_window(inputs.files.passes_path, inputs.files.depth_path)
-    if channels is None or not channels.holds(path):
-        channels = read_channels(path)
-    passes = read_passes(channels, view_layer=view_layer)
+    if passes is None:
+        if inputs.files.passes_path is not None:
+            check_passes_window(inputs.files.passes_path, inputs.files.depth_path)
+        if channels is None or not channels.holds(path):
+            channels = read_channels(path)
+        passes = read_passes(channels, view_layer=view_layer)
     if inputs.capture.objects:  # rigid motion needs the objects' placements only, not the Vector pass
         attributes = [a for a in attributes if a not in MOTION_ATTRIBUTES]
     missing = missing_passes(passes, attributes)
@@ -432,7 +436,8 @@ def check_passes_window(passes_path: str, depth_path: str) -> None:
 
 
 def _point_attributes(inputs: FrameInputs, image: ExrImage, cloud: CloudArrays, options: BuildOptions,
-                      edges, channels: ExrChannels | None = None) -> tuple[dict, dict | None, list[str]]:
+                      edges, channels: ExrChannels | None = None, frame_passes: FramePasses | None = None
+                      ) -> tuple[dict, dict | None, list[str]]:
     """The attributes ``options`` ask for, of the cloud's points; the legend; notes for the user."""
     wanted = options.attributes
     rows, cols = cloud.rows, cloud.cols
@@ -440,7 +445,7 @@ def _point_attributes(inputs: FrameInputs, image: ExrImage, cloud: CloudArrays, 
     passes = None
     if from_passes(wanted):
         passes = read_frame_passes(inputs, from_passes(wanted), view_layer=image.view_layer,
-                                   channels=channels)
+                                   channels=channels, passes=frame_passes)
         assert image.depth is not None  # read_exr's require_depth
         depth_shape = image.depth.shape
         shapes = {a.shape[:2] for a in (passes.object_index, passes.material_index, passes.normal, passes.vector,
@@ -474,7 +479,7 @@ def _point_attributes(inputs: FrameInputs, image: ExrImage, cloud: CloudArrays, 
         out["normal"] = (normal @ to_space[:3, :3].T).astype(np.float32)
     if needs_next_frame(wanted):
         assert passes is not None
-        motion, source, why = _motion(inputs, cloud, passes, ids)
+        motion, source, why = _motion(inputs, cloud, passes, ids, image.view_layer)
         out["motion"] = (motion.astype(np.float64) @ to_space[:3, :3].T).astype(np.float32)
         out["motion_source"] = source
         notes += why
@@ -542,8 +547,9 @@ def frame_input_paths(files: FrameFiles, frame: int | None, attributes=()) -> tu
     return tuple(dict.fromkeys(p for p in paths if p is not None))
 
 
-def _motion(inputs: FrameInputs, cloud: CloudArrays, passes: FramePasses, ids) -> tuple:
-    """Per point: the displacement to the next frame (world), its source, and notes when some is unknown."""
+def _motion(inputs: FrameInputs, cloud: CloudArrays, passes: FramePasses, ids, view_layer: str | None) -> tuple:
+    """Per point: the displacement to the next frame (world), its source, and notes when some is unknown.
+    ``view_layer``: the layer this frame's depth and passes came from (a render EXR's), read in the next frame too."""
     n = len(cloud.rows)
     frame = inputs.frame if inputs.frame is not None else inputs.camera.frame
     next_inputs = None
@@ -591,12 +597,14 @@ def _motion(inputs: FrameInputs, cloud: CloudArrays, passes: FramePasses, ids) -
         elif vector is None or not np.isfinite(vector[..., 3]).any():
             why = "the Vector pass has no W (Blender 4.2 writes X, Y, Z only)"
         else:
-            following_passes = _next_passes(next_inputs, cloud.view_layer)
+            following_passes, next_channels = _next_passes(next_inputs, view_layer)
             if following_passes is None or following_passes.vector is None:
                 why = ("the next frame has no Vector pass, so whether the points are still in view there cannot be "
                        "checked")
             else:
-                next_image, next_kind = read_frame_depth(next_inputs)
+                # (the same view layer as the passes; a render EXR holding both is decoded once)
+                next_image, next_kind = read_frame_depth(next_inputs, view_layer=view_layer,
+                                                         view_layer_required=False, channels=next_channels)
                 assert next_image.depth is not None  # read_exr's require_depth
                 rows, cols = cloud.rows[rest], cloud.cols[rest]
                 moved = vector_motion(cloud.points_world[rest], rows, cols, vector, next_image.depth,
@@ -619,14 +627,14 @@ def _motion(inputs: FrameInputs, cloud: CloudArrays, passes: FramePasses, ids) -
     return motion, source, notes
 
 
-def _next_passes(next_inputs: FrameInputs, view_layer: str | None) -> FramePasses | None:
-    """The next frame's passes (its Vector pass and Cryptomatte), from its passes file or its render EXR; None
-    when they cannot be read."""
+def _next_passes(next_inputs: FrameInputs, view_layer: str | None) -> tuple[FramePasses | None, ExrChannels | None]:
+    """The next frame's passes (its Vector pass and Cryptomatte), from its passes file or its render EXR, and that
+    file decoded; None, None when they cannot be read."""
     try:
-        return read_passes(read_channels(next_inputs.files.passes_path or next_inputs.files.depth_path),
-                           view_layer=view_layer)
+        channels = read_channels(next_inputs.files.passes_path or next_inputs.files.depth_path)
+        return read_passes(channels, view_layer=view_layer), channels
     except DepthCloudError:
-        return None
+        return None, None
 
 
 def camera_facing_normals(cloud: CloudArrays, start: int = 0, stop: int | None = None) -> np.ndarray:
