@@ -8,6 +8,8 @@ The differences of shape are the rules below, written once:
 * ``attributes``: an operator's ``ENUM_FLAG`` set (``{"NORMAL"}``) or a binding's comma-separated string;
 * enums (``depth_kind``, ``space``) are UPPER_CASE in an operator, lower case in the core (and in a binding);
 * ``view_layer``: "" in Blender is None (the file's first layer) in the core;
+* a ``geometry`` property (Points, Pixel Faces, Surface, Discs) sets ``with_points`` and ``discs``
+  (:func:`geometry_fields`);
 * a float property holds a float32: ``0.05`` typed in Blender reads ``0.05000000074505806``; the core gets the
   number the user typed back (:func:`typed_float`), as the CLI does from the same text.
 
@@ -42,9 +44,17 @@ def _has(holder, name: str) -> bool:
     return name in holder.bl_rna.properties
 
 
+def geometry_fields(geometry: str) -> dict:
+    """The :class:`BuildOptions` fields a Geometry sets: pixel faces need no points; discs their normals and
+    ellipses (``POINTS``, ``FACES``, ``SURFACE``, ``DISCS``)."""
+    return {"with_points": geometry != "FACES", "discs": geometry == "DISCS"}
+
+
 def build_options(holder, **given) -> BuildOptions:
     """The :class:`BuildOptions` of ``holder``'s properties; ``given`` fields win."""
     holder = _properties(holder)
+    if _has(holder, "geometry"):
+        given = {**geometry_fields(holder.geometry), **given}
     values = {}
     for name in FIELDS:
         if name in given:

@@ -87,7 +87,7 @@ class DepthCloudSequenceSettings(bpy.types.PropertyGroup):
 
 # Module functions, not methods: a PropertyGroup with methods makes bpy 4.2 crash when Python exits.
 def build_options(settings) -> BuildOptions:
-    return options_of(settings, with_points=settings.geometry != "FACES", discs=settings.geometry == "DISCS")
+    return options_of(settings)  # (its geometry sets with_points and discs)
 
 
 def source_path(settings) -> str:

@@ -157,9 +157,7 @@ class BuildOptionsMixin(AttributesMixin, SourceMixin):
         else:  # the layer Set Up captures, when the file has it
             _, captured = compositor.capture_layer(scene)
             layer, required = (captured.name if captured is not None else None), False
-        geometry = getattr(self, "geometry", "POINTS")
-        return options_of(self, space=space, with_points=geometry != "FACES", discs=geometry == "DISCS",
-                          view_layer=layer, view_layer_required=required)
+        return options_of(self, space=space, view_layer=layer, view_layer_required=required)
 
 
 class LookMixin:

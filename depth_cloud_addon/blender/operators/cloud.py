@@ -16,7 +16,8 @@ from ...core import DepthCloudError, NoSourceError
 from ...core.frames.cloud import read_cloud
 from ...core.frames.loop import walk_frames
 from .. import bake, builder, compositor, frames, sequence
-from ..options import typed_float
+from ..options import build_options as options_of
+from ..options import geometry_fields, typed_float
 from .base import (
     SPACE_ITEMS,
     BuildOptionsMixin,
@@ -202,8 +203,7 @@ what was baked"""
             if self.mode == "PER_FRAME" and not self.properties.is_property_set("geometry"):  # as it shows (Faces)
                 self.geometry, self.surface_step = settings.geometry, settings.surface_step
             # The binding's frames in this bake's geometry (what each frame's cloud must hold: points, discs).
-            options = dataclasses.replace(sequence.build_options(settings), with_points=self.geometry != "FACES",
-                                          discs=self.geometry == "DISCS")
+            options = options_of(settings, **geometry_fields(self.geometry))
         else:
             (source, from_setup), options = self.frame_source(context.scene), self.build_options(context.scene)
         if self.mode == "FUSED" and self.geometry != "POINTS":
