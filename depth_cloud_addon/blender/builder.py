@@ -329,13 +329,22 @@ def write_mesh_from(mesh, n: int, take, discs: bool = False) -> None:
         mesh.color_attributes.active_color = color
     for name, kind, key, array in ((ROTATION_ATTRIBUTE, "QUATERNION", "value", "disc_rotations"),
                                    (SCALE_ATTRIBUTE, "FLOAT_VECTOR", "vector", "disc_scales")):
-        attribute = mesh.attributes.get(name)
         if discs:
-            attribute = attribute or mesh.attributes.new(name, kind, "POINT")
-            attribute.data.foreach_set(key, _flat(take(array)))
-        elif attribute is not None:
-            mesh.attributes.remove(attribute)
+            _write_attribute(mesh, name, kind, key, _flat(take(array)))
+        elif name in mesh.attributes:
+            mesh.attributes.remove(mesh.attributes[name])
     mesh.update()
+
+
+def _write_attribute(mesh, name: str, kind: str, key: str, data: np.ndarray, domain: str = "POINT") -> None:
+    """``data`` into ``mesh``'s attribute ``name`` of type ``kind`` on ``domain`` (its ``foreach_set`` key ``key``),
+    made anew when missing or of another type or domain."""
+    existing = mesh.attributes.get(name)
+    if existing is not None and (existing.data_type != kind or existing.domain != domain):
+        mesh.attributes.remove(existing)
+        existing = None
+    attribute = existing or mesh.attributes.new(name, kind, domain)
+    attribute.data.foreach_set(key, data)
 
 
 def write_point_attributes(mesh, attributes: dict, domain: str = "POINT") -> None:
@@ -354,12 +363,7 @@ def write_point_attributes(mesh, attributes: dict, domain: str = "POINT") -> Non
             kind, key, data = "INT", "value", np.ascontiguousarray(values, np.int32)
         else:
             kind, key, data = "FLOAT", "value", np.ascontiguousarray(values, np.float32)
-        existing = mesh.attributes.get(name)
-        if existing is not None and (existing.data_type != kind or existing.domain != domain):
-            mesh.attributes.remove(existing)
-            existing = None
-        attribute = existing or mesh.attributes.new(name, kind, domain)
-        attribute.data.foreach_set(key, data)
+        _write_attribute(mesh, name, kind, key, data, domain)
 
 
 def set_legend(obj, legend: dict | None) -> None:
