@@ -37,7 +37,7 @@ from ..core.frames.export import (
 )
 from ..core.frames.files import FrameInputs, frame_camera, frame_files_of, frame_inputs
 from ..core.frames.fusion import PARTIAL_VERSION, Fusion, fuse_frames, partial_complete, write_partial
-from ..core.frames.loop import FrameOutcome, FrameReport, failure_message, run_frame, walk_frames
+from ..core.frames.loop import FrameOutcome, FrameReport, run_frame, walk_frames
 from ..core.frames.passes import ATTRIBUTES, EDGE_THRESHOLD, check_attributes
 from ..core.geometry.voxel import VoxelExtentError
 from .engine import Engine, add_engine
@@ -324,7 +324,7 @@ def _fused(args, settings: ConvertSettings, jobs: list[ConvertJob], fusion: Fusi
     try:
         check_writable(args.output)  # written at the end: a folder that refuses it stops the job before any work
     except OSError as exc:
-        raise CliError(failure_message(exc, args.output)) from None
+        raise bad_input(exc, args.output) from None
     progress, fused = Progress(len(jobs)), set()
     far = "" if settings.export.origin else "; far from the world origin, give --origin auto (or X,Y,Z)"
 
@@ -384,7 +384,7 @@ def _fused(args, settings: ConvertSettings, jobs: list[ConvertJob], fusion: Fusi
         if rounded:
             say("warning", [rounded])
     except (DepthCloudError, OSError) as exc:
-        raise CliError(failure_message(exc, args.output)) from None
+        raise bad_input(exc, args.output) from None
     note(f"fused {fusion.frames} of {len(jobs)} frame(s) into {n:,} points -> {args.output}")
     return status
 
@@ -401,7 +401,7 @@ def _one_file(args, settings: ConvertSettings, jobs: list[ConvertJob], report: F
         output = SequenceFile(args.output, settings.fmt, settings.export, fps=args.fps,
                               faces=args.geometry == "faces", job=one_job)
     except (DepthCloudError, OSError) as exc:
-        raise CliError(failure_message(exc, args.output)) from None
+        raise bad_input(exc, args.output) from None
     progress = Progress(len(jobs), shown=len(jobs) > 1)  # one frame: no progress line
 
     def add(job: ConvertJob) -> Converted:
@@ -419,7 +419,7 @@ def _one_file(args, settings: ConvertSettings, jobs: list[ConvertJob], report: F
     try:
         output.close()
     except (DepthCloudError, OSError) as exc:
-        raise CliError(failure_message(exc, args.output)) from None
+        raise bad_input(exc, args.output) from None
     layers = layer_note(o.value.view_layer for o in report.done)
     if settings.fmt.name == "usd":
         what = (f"{output.frames} of {len(jobs)} frame(s), {output.points:,} "

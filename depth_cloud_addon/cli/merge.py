@@ -61,7 +61,7 @@ def run(args) -> int:
         n = export_points(args.output, points, colors, radii, export, comments=[f"fused from {n_fused} frames"],
                           job=fused_job)
     except (DepthCloudError, OSError) as exc:
-        raise bad_input(exc) from None
+        raise bad_input(exc, args.output) from None
     failed = [frame for frame, fused, _, _ in entries if not fused]
     say("warning", warned_frames({"failed in their chunk, not in the cloud": failed} if failed else {}))
     note(f"merged {len(headers)} partial grid(s), {n_fused} frame(s), into {n:,} points -> {args.output}")

@@ -40,9 +40,10 @@ def stopped_message(exc: Stopped) -> str:
     return f"depth-cloud: stopped by {exc}: the outputs written so far are complete, none is half-written"
 
 
-def bad_input(exc: DepthCloudError | OSError, prefix: str = "") -> CliError:
-    """A core error (or an output that cannot be written) as the one line of exit status 2."""
-    return CliError(prefix + failure_message(exc))
+def bad_input(exc: DepthCloudError | OSError, output=None) -> CliError:
+    """A core error (or ``output`` that cannot be written: an ``OSError`` names it, not its temporary file) as the
+    one line of exit status 2."""
+    return CliError(failure_message(exc, output))
 
 
 def say(kind: str, lines, label: str = "") -> None:

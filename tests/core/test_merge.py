@@ -12,8 +12,10 @@
 
 from __future__ import annotations
 
+import errno
 import itertools
 import json
+import os
 import tracemalloc
 
 import numpy as np
@@ -385,3 +387,21 @@ def test_partial_without_fuse_is_refused(scene, capsys):
     assert run("convert", scene / "depth_0001.exr", "--partial", "-o", scene / "p.npz") == 2
     assert "--partial needs --fuse" in one_line_error(capsys, "--partial")
     assert not (scene / "p.npz").exists()
+
+
+def test_an_output_that_cannot_be_written_is_named_not_its_temporary_file(scene, capsys, monkeypatch):
+    """The disk fills while merge writes: the one line names the output, as convert's does (not the hidden
+    temporary file the error carries)."""
+    assert fuse(scene, "1-3", scene / "chunk.npz", "--partial") == 0
+    capsys.readouterr()
+    os_open = os.open
+
+    def full_disk(path, *args, **kwargs):
+        if str(path).endswith(".tmp"):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+        return os_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", full_disk)
+    assert run("merge", scene / "chunk.npz", "-o", scene / "merged.ply") == 2
+    line = one_line_error(capsys, f"{scene / 'merged.ply'}: cannot write: No space left on device")
+    assert ".tmp" not in line and not (scene / "merged.ply").exists()
