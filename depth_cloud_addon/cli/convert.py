@@ -41,7 +41,7 @@ from ..core.frames.loop import FrameOutcome, FrameReport, run_frame, walk_frames
 from ..core.frames.passes import ATTRIBUTES, EDGE_THRESHOLD, check_attributes
 from ..core.geometry.voxel import VoxelExtentError
 from .engine import Engine, add_engine
-from .frames import add_depth_kind, add_format, add_frames, at, frame_numbers, present_frames
+from .frames import add_depth_kind, add_format, add_frames, at, check_stride, frame_numbers, present_frames
 from .report import CliError, Progress, bad_input, finish, layer_note, note, say
 
 NO_CAMERA = ("no camera: give --camera CAMERA.json (the sidecar the Blender set-up writes) or --blend FILE.blend "
@@ -118,10 +118,7 @@ class ConvertSettings:
 
     @classmethod
     def from_args(cls, args) -> ConvertSettings:
-        if args.stride < 1:
-            raise CliError(f"--stride must be >= 1, got {args.stride}")
-        if args.jobs < 1:
-            raise CliError(f"--jobs must be >= 1, got {args.jobs}")
+        check_stride(args.stride)  # (--jobs: Engine.from_args)
         if args.fps is not None and not (math.isfinite(args.fps) and args.fps > 0):
             raise CliError(f"--fps must be a finite number > 0, got {args.fps}")
         if not (math.isfinite(args.edge_threshold) and args.edge_threshold > 0):
@@ -220,11 +217,6 @@ def run(args) -> int:
                             one_output_hint=" (or --fuse for one file of every frame, or a .usd file: one point cache)")
     if args.fuse and (numbers == [None] or "#" in args.output):
         raise CliError("--fuse writes one file from a sequence: give --frames and an output without #")
-    if args.fuse:
-        try:
-            Fusion(args.voxel)  # a bad size is bad input before any work (the fusion itself is made below)
-        except DepthCloudError as exc:
-            raise CliError(f"--voxel: {exc}") from None
     if engine.remote and (numbers == [None] or settings.fmt.one_file):
         raise CliError("--scheduler runs the frames of a sequence (--frames) into a file per frame or --fuse; "
                        f"{'one file' if numbers == [None] else settings.fmt.name.upper() + ' of every frame'} "

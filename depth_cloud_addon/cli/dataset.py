@@ -10,8 +10,17 @@ from ..core.frames.cloud import BuildOptions
 from ..core.frames.export import ExportOptions
 from .convert import ConvertJob, job_inputs
 from .engine import Engine, add_engine
-from .frames import add_depth_kind, add_frames, at, frame_numbers, present_frames, read_frames, sequence_end
-from .report import CliError, bad_input, note, say
+from .frames import (
+    add_depth_kind,
+    add_frames,
+    at,
+    check_stride,
+    frame_numbers,
+    present_frames,
+    read_frames,
+    sequence_end,
+)
+from .report import bad_input, note, say
 
 
 def run(args) -> int:
@@ -19,8 +28,7 @@ def run(args) -> int:
     the export before anything is written."""
     from ..core.frames.dataset import export_dataset  # only this command needs the dataset writers
 
-    if args.stride < 1:
-        raise CliError(f"--stride must be >= 1, got {args.stride}")
+    check_stride(args.stride)
     engine = Engine.from_args(args)
     args = engine.resolve(args, ("input", "color", "camera", "output"))
     numbers = frame_numbers(args.frames, {"input": args.input, "camera": args.camera, "color": args.color})

@@ -65,6 +65,12 @@ def at(pattern: str | None, frame: int | None) -> str | None:
     return frame_path(pattern, frame)
 
 
+def check_stride(stride: int) -> None:
+    """``--stride`` is a whole number >= 1 (bad input, exit 2, before any work)."""
+    if stride < 1:
+        raise CliError(f"--stride must be >= 1, got {stride}")
+
+
 def add_frames(parser) -> None:
     parser.add_argument("--frames", help="frame numbers for # patterns, e.g. 1-240")
 
