@@ -44,6 +44,7 @@ from .projection import (
     _check_space,
     camera_rays,
     covering_radius,
+    pinhole_ab,
     resolve_depth_kind,
     rotation_to_quaternion,
     rotation_to_quaternions,
@@ -171,9 +172,9 @@ class _Rays:
                     directions = directions / -directions[..., 2:3]
             self.table = [np.ascontiguousarray(directions[..., k], np.float32) for k in range(3)]
             return
-        fx, fy, cx, cy = camera.intrinsics_px()
-        self.a = ((cells_x - cx) / fx).astype(np.float32)[None, :]  # camera-frame X per unit planar depth
-        self.b = ((cy - cells_y) / fy).astype(np.float32)[:, None]
+        a, b = pinhole_ab(camera, cells_x, cells_y)  # camera-frame X, Y per unit planar depth
+        self.a, self.b = a.astype(np.float32)[None, :], b.astype(np.float32)[:, None]
+        fx, fy, _, _ = camera.intrinsics_px()
         self.da, self.db = np.float32(stride / fx), np.float32(-stride / fy)  # a's step per column, b's per row
         self.per_column, self.per_row = np.float32(fx / stride), np.float32(-fy / stride)
 

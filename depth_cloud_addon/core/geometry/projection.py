@@ -111,6 +111,15 @@ def pixel_centers(camera: CameraModel) -> np.ndarray:
     return np.stack([xs, ys], axis=-1)
 
 
+def pinhole_ab(camera: CameraModel, xs, ys) -> tuple[np.ndarray, np.ndarray]:
+    """Perspective and orthographic cameras: ``(a, b)`` of the pixel coordinates ``xs``, ``ys`` (rows top-down,
+    pixel centres at +0.5): ``a = (x - cx) / fx``, ``b = (cy - y) / fy``, the camera-frame X and Y per unit planar
+    depth (perspective) or on the image plane (orthographic), float64. The one pinhole rule: rays,
+    back-projections, pixel quads and surface discs all take it from here."""
+    fx, fy, cx, cy = camera.intrinsics_px()
+    return (np.asarray(xs, np.float64) - cx) / fx, (cy - np.asarray(ys, np.float64)) / fy
+
+
 def camera_rays(pixels, camera: CameraModel) -> tuple[np.ndarray, np.ndarray]:
     """Rays through continuous pixel coordinates, in the Blender camera frame.
 
@@ -128,9 +137,7 @@ def camera_rays(pixels, camera: CameraModel) -> tuple[np.ndarray, np.ndarray]:
 
         directions = pixel_to_direction(x, y, camera)
         return np.zeros_like(directions), directions
-    fx, fy, cx, cy = camera.intrinsics_px()
-    a = (x - cx) / fx
-    b = (cy - y) / fy
+    a, b = pinhole_ab(camera, x, y)
     if camera.projection == "PERSP":
         directions = np.stack([a, b, np.full_like(a, -1.0)], axis=-1)
         return np.zeros_like(directions), directions
@@ -374,9 +381,8 @@ def backproject_valid(depth, camera: CameraModel, *, depth_kind: str = "auto", s
     no_index = np.zeros(0, np.int32)
     rotation, translation = camera.cam2world[:3, :3], camera.cam2world[:3, 3]
     if camera.projection != "PANO":
-        fx, fy, cx, cy = camera.intrinsics_px()
-        col_x = (np.arange(camera.width_px) + 0.5 - cx) / fx   # camera-frame X per unit planar depth
-        row_y = (cy - (np.arange(camera.height_px) + 0.5)) / fy
+        col_x, row_y = pinhole_ab(camera, np.arange(camera.width_px) + 0.5, np.arange(camera.height_px) + 0.5)
+        fx, fy, _, _ = camera.intrinsics_px()
         pixel_size = 1.0 / np.sqrt(fx * fy)
         frame_rotation = rotation if space == "world" else np.eye(3)
         offset = translation if space == "world" else np.zeros(3)
@@ -610,7 +616,7 @@ def z_to_direction_quaternions(directions: np.ndarray) -> np.ndarray:
 __all__ = [
     "BACKGROUND_DEPTH", "BLOCK_PX", "DEPTH_BUFFER_FAR_MARGIN", "DEPTH_KINDS", "SPACES", "PixelSet", "ValidPoints",
     "backproject",
-    "backproject_valid", "camera_rays", "check_depth_shape", "convert_depth", "covering_radius",
+    "backproject_valid", "camera_rays", "pinhole_ab", "check_depth_shape", "convert_depth", "covering_radius",
     "depth_buffer_background", "pixel_centers", "pixel_footprint", "project", "resolve_depth_kind",
     "rotation_to_quaternion", "rotation_to_quaternions", "size_mismatch_message", "unproject_depths",
     "unproject_pixels", "valid_depth_mask", "z_to_direction_quaternions",

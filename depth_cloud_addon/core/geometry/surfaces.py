@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from .camera import CameraModel
-from .projection import _check_space, camera_rays, resolve_depth_kind
+from .projection import _check_space, camera_rays, pinhole_ab, resolve_depth_kind
 
 #: Corner offsets of a pixel, in an order that is counter-clockwise as the camera sees it (x right,
 #: y up in the camera frame), so quad normals face the camera: bottom-left, bottom-right, top-right,
@@ -73,10 +73,8 @@ def _separable_quads(out, depth_values, rows, cols, camera, rotation, translatio
     """Perspective with planar depth, or orthographic: ``X = a(x) * Z``, ``Y = b(y) * Z`` (``a``, ``b`` per
     corner column and row), so each output component is ``t + Z * (A[col] + B[row])`` (perspective) or
     ``t + A[col] + B[row] - R[:, 2] * Z`` (orthographic), from small per-column and per-row tables."""
-    fx, fy, cx, cy = camera.intrinsics_px()
-    corner_x = np.arange(0, camera.width_px + size, dtype=np.float64)
-    corner_y = np.arange(0, camera.height_px + size, dtype=np.float64)
-    a, b = (corner_x - cx) / fx, (cy - corner_y) / fy
+    a, b = pinhole_ab(camera, np.arange(0, camera.width_px + size, dtype=np.float64),
+                      np.arange(0, camera.height_px + size, dtype=np.float64))
     dx = CORNER_OFFSETS[:, 0].astype(np.intp) * size
     dy = CORNER_OFFSETS[:, 1].astype(np.intp) * size
     perspective = camera.projection == "PERSP"
