@@ -42,7 +42,7 @@ from ..core.frames.passes import ATTRIBUTES, EDGE_THRESHOLD, check_attributes
 from ..core.geometry.voxel import VoxelExtentError
 from .engine import Engine, add_engine
 from .frames import add_depth_kind, add_format, add_frames, at, check_stride, frame_numbers, present_frames
-from .report import CliError, Progress, bad_input, finish, layer_note, note, say
+from .report import CliError, Progress, bad_input, complete_already, finish, layer_note, note, say
 
 NO_CAMERA = ("no camera: give --camera CAMERA.json (the sidecar the Blender set-up writes) or --blend FILE.blend "
              "--camera-object NAME")
@@ -227,12 +227,15 @@ def run(args) -> int:
         settings = settings.with_origin(find_auto_origin(args, numbers, cameras))
         if settings.export.origin is not None:
             note(f"origin {', '.join(f'{v:g}' for v in settings.export.origin)} (auto: the first frame's camera)")
-    jobs, inputs = [], InputSet()
+    # Each frame's job description: --partial records them; other runs keep only their ids (memory flat over frames).
+    jobs, descriptions, inputs = [], [], InputSet()
     for frame in numbers:
         job = ConvertJob(frame, at(args.input, frame), at(args.color, frame), at(args.camera, frame),
                          cameras.get(frame), args.output if args.fuse else at(args.output, frame),
                          settings.build, settings.export)
         description = job_description(job)
+        if args.partial:
+            descriptions.append(description)
         inputs.add((path for path, _, _ in description["inputs"]), frame)
         jobs.append(dataclasses.replace(job, job_id=job_id(description)))
     _check_outputs(jobs, inputs, one_output=args.fuse or settings.fmt.one_file)
@@ -251,7 +254,7 @@ def run(args) -> int:
             fusion = Fusion(args.voxel, settings.export.origin, precise=settings.fmt.name == "las")
         except DepthCloudError as exc:
             raise CliError(f"--voxel: {exc}") from None
-        return _fused(args, settings, jobs, fusion, report, engine)
+        return _fused(args, settings, jobs, descriptions, fusion, report, engine)
     return _per_frame(args, settings, jobs, report, engine)
 
 
@@ -292,8 +295,8 @@ def _per_frame(args, settings: ConvertSettings, jobs: list[ConvertJob], report: 
                                   + (f", {skipped} already complete" if skipped else ""))
 
 
-def _fused(args, settings: ConvertSettings, jobs: list[ConvertJob], fusion: Fusion, report: FrameReport,
-           engine: Engine) -> int:
+def _fused(args, settings: ConvertSettings, jobs: list[ConvertJob], descriptions: list[dict], fusion: Fusion,
+           report: FrameReport, engine: Engine) -> int:
     """All frames' world-space points in one file, optionally one point per voxel (mean position/color),
     streamed through :class:`Fusion` a frame at a time. With ``--partial``, the voxel sums of these frames as a
     partial grid (:mod:`..core.frames.fusion`) that ``depth-cloud merge`` adds to the other chunks' exactly."""
@@ -303,31 +306,32 @@ def _fused(args, settings: ConvertSettings, jobs: list[ConvertJob], fusion: Fusi
         if settings.fmt.name != "npz":
             raise CliError(f"--partial writes a partial grid, a .npz file: not {args.output}")
         # Each frame's fingerprint without its export options: merge adds its own (see core.frames.fusion).
-        frame_jobs = [{k: v for k, v in job_description(job).items() if k != "export"} for job in jobs]
+        frame_jobs = [{k: v for k, v in description.items() if k != "export"} for description in descriptions]
         fused_job = job_id({"partial": frame_jobs, "voxel": args.voxel, "version": PARTIAL_VERSION,
                             **({"origin": settings.export.origin} if settings.export.origin else {})})
     else:
         fused_job = job_id({"fused": [job.job_id for job in jobs], "voxel": args.voxel})
-    remove_stale_temporaries(args.output)
-    if not args.overwrite and (partial_complete(args.output, fused_job) if args.partial
-                               else output_complete(args.output, settings.fmt.name, fused_job)):
-        note(f"{args.output} is complete already, from the same inputs and options (use --overwrite)")
+    if complete_already(args.output, args.overwrite,
+                        lambda: partial_complete(args.output, fused_job) if args.partial
+                        else output_complete(args.output, settings.fmt.name, fused_job)):
         return 0
     try:
         check_writable(args.output)  # written at the end: a folder that refuses it stops the job before any work
     except OSError as exc:
         raise bad_input(exc, args.output) from None
     progress, fused = Progress(len(jobs)), set()
-    far = "" if settings.export.origin else "; far from the world origin, give --origin auto (or X,Y,Z)"
+
+    def voxel_error(exc: DepthCloudError) -> CliError:
+        far = isinstance(exc, VoxelExtentError) and not settings.export.origin  # a grid too fine, or far away
+        return CliError(f"--voxel {args.voxel:g}: {exc}"
+                        + ("; far from the world origin, give --origin auto (or X,Y,Z)" if far else ""))
 
     def add(outcome: FrameOutcome) -> None:
         if outcome.ok:
             try:
                 fusion.add(outcome.value)
-            except VoxelExtentError as exc:  # a voxel grid too fine for the scene, or far from its origin
-                raise CliError(f"--voxel {args.voxel:g}: {exc}{far}") from None
             except DepthCloudError as exc:
-                raise CliError(f"--voxel {args.voxel:g}: {exc}") from None
+                raise voxel_error(exc) from None
             fused.add(outcome.frame)
         progress.update(len(outcome.value.points) if outcome.ok else 0)
 
@@ -346,10 +350,8 @@ def _fused(args, settings: ConvertSettings, jobs: list[ConvertJob], fusion: Fusi
                                           precise=fusion.precise, frame_of=lambda job: job.frame,
                                           executor=workers.executor, chunk_size=chunk, report=report,
                                           on_outcome=chunk_frame)
-                except VoxelExtentError as exc:  # a voxel grid too fine for the scene, or far from its origin
-                    raise CliError(f"--voxel {args.voxel:g}: {exc}{far}") from None
                 except DepthCloudError as exc:
-                    raise CliError(f"--voxel {args.voxel:g}: {exc}") from None
+                    raise voxel_error(exc) from None
                 fusion.merge(grid, len(fused))
             else:  # here, or every point kept: each frame's cloud comes here in turn
                 walk_frames(jobs, read_fused, frame_of=lambda job: job.frame, executor=workers.executor,
@@ -385,9 +387,7 @@ def _one_file(args, settings: ConvertSettings, jobs: list[ConvertJob], report: F
     """Every frame into one file: a USD point cache (time code = frame; fps from the sidecars, else --fps,
     else 24) or an E57 with one scan per frame (its camera as the scan's pose)."""
     one_job = job_id({"one file": [job.job_id for job in jobs], "fps": args.fps, "geometry": args.geometry})
-    remove_stale_temporaries(args.output)
-    if not args.overwrite and output_complete(args.output, settings.fmt.name, one_job):
-        note(f"{args.output} is complete already, from the same inputs and options (use --overwrite)")
+    if complete_already(args.output, args.overwrite, lambda: output_complete(args.output, settings.fmt.name, one_job)):
         return 0
     try:
         output = SequenceFile(args.output, settings.fmt, settings.export, fps=args.fps,

@@ -10,13 +10,12 @@ import json
 import numpy as np
 
 from ..core import DepthCloudError
-from ..core.atomic import remove_stale_temporaries
 from ..core.formats.outputs import output_format
 from ..core.frames.export import ExportOptions, check_output, export_points, job_id, output_complete
 from ..core.frames.fusion import check_partials, merge_partials, read_partial
 from ..core.frames.loop import warned_frames
 from .frames import add_format
-from .report import CliError, bad_input, note, say
+from .report import CliError, bad_input, complete_already, note, say
 
 
 def run(args) -> int:
@@ -46,9 +45,8 @@ def run(args) -> int:
     frame_ids = [job_id({**description, "export": dataclasses.asdict(export)}) for _, _, description, _ in entries]
     fused_job = job_id({"fused": frame_ids, "voxel": headers[0].voxel_size})
     n_fused = sum(fused for _, fused, _, _ in entries)
-    remove_stale_temporaries(args.output)
-    if not args.overwrite and output_complete(args.output, fmt.name, fused_job):
-        note(f"{args.output} is complete already, from the same partial grids and options (use --overwrite)")
+    if complete_already(args.output, args.overwrite, lambda: output_complete(args.output, fmt.name, fused_job),
+                        "partial grids and options"):
         return 0
     if n_fused == 0:
         raise CliError("no frame was fused in these partial grids; nothing to merge")

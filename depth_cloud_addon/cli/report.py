@@ -12,6 +12,7 @@ import sys
 import time
 
 from ..core import DepthCloudError
+from ..core.atomic import remove_stale_temporaries
 from ..core.frames.loop import FrameReport, failure_message
 
 EXIT_OK, EXIT_FAILED_FRAMES, EXIT_BAD_INPUT = 0, 1, 2
@@ -44,6 +45,16 @@ def bad_input(exc: DepthCloudError | OSError, output=None) -> CliError:
     """A core error (or ``output`` that cannot be written: an ``OSError`` names it, not its temporary file) as the
     one line of exit status 2."""
     return CliError(failure_message(exc, output))
+
+
+def complete_already(output, overwrite: bool, is_complete, made_from: str = "inputs and options") -> bool:
+    """Whether the one ``output`` of a run is there already, complete and of the same job (``is_complete()``), so
+    the run has nothing to do (said on stderr); never with ``overwrite``. What dead runs left of it goes first."""
+    remove_stale_temporaries(output)
+    if overwrite or not is_complete():
+        return False
+    note(f"{output} is complete already, from the same {made_from} (use --overwrite)")
+    return True
 
 
 def say(kind: str, lines, label: str = "") -> None:
