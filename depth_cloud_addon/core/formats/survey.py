@@ -381,6 +381,22 @@ def write_las(path, points_world, colors, *, comments=(), scale: float = LAS_SCA
     return count
 
 
+def _las_public_header(head: bytes) -> dict | None:
+    """The fields of a LAS public header both readers use, from its first bytes ``head`` (up to 375); None when it
+    is not a LAS header. ``count``: the legacy point count, or LAS 1.4's 64-bit one when that is 0."""
+    import struct
+
+    if len(head) < 227 or head[:4] != b"LASF":
+        return None
+    header_size, offset, records = struct.unpack_from("<HII", head, 94)
+    record_length, count = struct.unpack_from("<HI", head, 105)
+    version = (head[24], head[25])
+    if version >= (1, 4) and len(head) >= 255:
+        count = count or struct.unpack_from("<Q", head, 247)[0]
+    return {"version": version, "header_size": header_size, "offset": offset, "records": records,
+            "point_format": head[104], "record_length": record_length, "count": count}
+
+
 def las_header(path) -> dict | None:
     """A LAS/LAZ file's public header and its text-area comments, parsed here (no laspy): ``version``, ``count``,
     ``point_format``, ``compressed``, ``scale``, ``offset``, ``min``, ``max``, ``comments``; None when it is not a
@@ -390,16 +406,12 @@ def las_header(path) -> dict | None:
     try:
         with open(path, "rb") as f:
             head = f.read(375)
-            if len(head) < 227 or head[:4] != b"LASF":
+            public = _las_public_header(head)
+            if public is None:
                 return None
-            header_size, offset = struct.unpack_from("<HI", head, 94)
-            records = struct.unpack_from("<I", head, 100)[0]
-            count = struct.unpack_from("<I", head, 107)[0]
-            if (head[24], head[25]) >= (1, 4) and len(head) >= 255:
-                count = count or struct.unpack_from("<Q", head, 247)[0]
             comments: list[str] = []
-            f.seek(header_size)
-            for _ in range(min(records, 64)):
+            f.seek(public["header_size"])
+            for _ in range(min(public["records"], 64)):
                 record = f.read(54)
                 if len(record) < 54:
                     break
@@ -409,11 +421,18 @@ def las_header(path) -> dict | None:
                     comments = data.decode("utf-8", "replace").rstrip("\0").splitlines()[1:]
         scale, origin = struct.unpack_from("<3d", head, 131), struct.unpack_from("<3d", head, 155)
         bounds = struct.unpack_from("<6d", head, 179)  # max x, min x, max y, min y, max z, min z
-        return {"version": f"{head[24]}.{head[25]}", "count": count, "point_format": head[104] & 0x3F,
-                "compressed": bool(head[104] & 0xC0), "scale": scale, "offset": origin,
-                "min": bounds[1::2], "max": bounds[0::2], "comments": comments, "data_offset": offset}
+        major, minor = public["version"]
+        return {"version": f"{major}.{minor}", "count": public["count"], "point_format": public["point_format"] & 0x3F,
+                "compressed": bool(public["point_format"] & 0xC0), "scale": scale, "offset": origin,
+                "min": bounds[1::2], "max": bounds[0::2], "comments": comments, "data_offset": public["offset"]}
     except (OSError, struct.error):
         return None
+
+
+def las_comments(path) -> list[str]:
+    """The comment lines of a LAS/LAZ file written by :func:`write_las` (empty when unreadable). Never raises."""
+    header = las_header(path)
+    return header["comments"] if header is not None else []
 
 
 def las_is_complete(path) -> bool:
@@ -426,24 +445,18 @@ def las_is_complete(path) -> bool:
         with open(path, "rb") as f:
             head = f.read(375)
             size = os.fstat(f.fileno()).st_size
-        if len(head) < 227 or head[:4] != b"LASF":
+        public = _las_public_header(head)
+        if public is None or (public["version"] >= (1, 4) and len(head) < 375):
             return False
-        major, minor = head[24], head[25]
-        offset = struct.unpack_from("<I", head, 96)[0]
-        point_format, record_length = head[104], struct.unpack_from("<H", head, 105)[0]
-        count = struct.unpack_from("<I", head, 107)[0]
-        if (major, minor) >= (1, 4):
-            if len(head) < 375:
-                return False
-            count = count or struct.unpack_from("<Q", head, 247)[0]
-        if point_format & 0xC0:  # compressed (LAZ): decompress every point
+        count = public["count"]
+        if public["point_format"] & 0xC0:  # compressed (LAZ): decompress every point
             import laspy
 
             with laspy.open(os.fspath(path)) as reader:
                 read = sum(len(chunk) for chunk in reader.chunk_iterator(1 << 20))
             return read == reader.header.point_count == count
-        end = offset + count * record_length
-        if (major, minor) >= (1, 4):
+        end = public["offset"] + count * public["record_length"]
+        if public["version"] >= (1, 4):
             start, records = struct.unpack_from("<QI", head, 235)
             return size >= end and (records == 0 or size > start >= end)
         return size == end
@@ -476,18 +489,4 @@ def e57_is_complete(path, comment: str | None = None) -> bool:
         return False
 
 
-def las_comments(path) -> list[str]:
-    """The comment lines of a LAS/LAZ file written by :func:`write_las` (empty when unreadable). Never raises."""
-    try:
-        import laspy
-
-        with laspy.open(os.fspath(path)) as reader:
-            header = reader.header
-            if reader.header.point_count == 0:
-                return []
-        for vlr in header.vlrs:
-            if vlr.record_id == 3 and getattr(vlr, "user_id", "") == "LASF_Spec":
-                return vlr.record_data.decode("utf-8", "replace").splitlines()[1:]
-    except Exception:  # a truncated or foreign file, or no laspy
-        return []
     return []
