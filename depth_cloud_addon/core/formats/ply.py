@@ -23,8 +23,8 @@ from .._parallel import parallel_chunks
 from ..atomic import atomic_write
 from ..errors import NoValidDepthError
 
-__all__ = ["linear_to_srgb8", "npz_is_complete", "ply_comments", "ply_header", "ply_is_complete", "ply_properties",
-           "write_npz", "write_ply"]
+__all__ = ["linear_to_srgb8", "npz_is_complete", "npz_shapes", "ply_comments", "ply_header", "ply_is_complete",
+           "ply_properties", "write_npz", "write_ply"]
 
 _PLY_TYPES = {"<f4": "float", "u1": "uchar", "<i4": "int", "i1": "char"}
 _PLY_SIZES = {"float": 4, "float32": 4, "uchar": 1, "uint8": 1, "double": 8, "int": 4, "uint": 4,
@@ -216,18 +216,39 @@ def ply_properties(path) -> list[str]:
     return [] if text is None else re.findall(r"^property \w+ (\w+)$", text, re.MULTILINE)
 
 
+def npz_shapes(path) -> dict[str, tuple[tuple, np.dtype, bool]]:
+    """Each array of a ``.npz``: its shape, its dtype and whether its member holds exactly the bytes they make, from
+    the npy headers (no array is read). Raises what :mod:`zipfile` and numpy raise for what is not one."""
+    import zipfile
+
+    arrays = {}
+    with zipfile.ZipFile(path) as archive:
+        for info in archive.infolist():
+            if not info.filename.endswith(".npy"):
+                continue
+            with archive.open(info) as member:
+                version = np.lib.format.read_magic(member)
+                read = np.lib.format.read_array_header_1_0 if version == (1, 0) else \
+                    np.lib.format.read_array_header_2_0
+                shape, _, dtype = read(member)
+                whole = info.file_size == member.tell() + int(np.prod(shape)) * dtype.itemsize
+            arrays[info.filename[:-4]] = (shape, dtype, whole)
+    return arrays
+
+
 def npz_is_complete(path, rows_of: str = "points") -> bool:
     """True if ``path`` is a ``.npz`` whose every member is there and reads back (each one's CRC is checked: a
-    truncated or altered file is not complete) and whose ``rows_of`` array is (N, 3). Never raises."""
+    truncated or altered file is not complete) and whose ``rows_of`` array is (N, 3), all its bytes there (its npy
+    header read, not the array). Never raises."""
     import zipfile
 
     try:
         with zipfile.ZipFile(path) as archive:
             if archive.testzip() is not None:
                 return False
-        with np.load(path, allow_pickle=False) as data:
-            return rows_of in data.files and data[rows_of].ndim == 2 and data[rows_of].shape[1] == 3
-    except Exception:  # truncated, foreign, a folder ...
+        shape, _, whole = npz_shapes(path)[rows_of]
+        return whole and len(shape) == 2 and shape[1] == 3
+    except Exception:  # truncated, foreign, a folder, no such array ...
         return False
 
 

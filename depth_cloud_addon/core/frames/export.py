@@ -28,7 +28,15 @@ import numpy as np
 from ..atomic import check_writable, write_text
 from ..errors import DepthCloudError, NoValidDepthError, OutputError
 from ..formats.outputs import OUTPUT_FORMATS, OutputFormat, format_named
-from ..formats.ply import npz_is_complete, ply_comments, ply_is_complete, ply_properties, write_npz, write_ply
+from ..formats.ply import (
+    npz_is_complete,
+    npz_shapes,
+    ply_comments,
+    ply_is_complete,
+    ply_properties,
+    write_npz,
+    write_ply,
+)
 from ..formats.survey import E57Writer, e57_is_complete, las_comments, las_is_complete, write_las
 from ..formats.usd import UsdWriter, usd_is_complete
 from .cloud import BuildOptions, CloudArrays, camera_facing_normals, frame_input_paths, read_cloud
@@ -257,8 +265,7 @@ def _has_legend(path: str) -> bool:
 
 def _npz_has(path: str, name: str) -> bool:
     try:
-        with np.load(path, allow_pickle=False) as data:
-            return name in data.files
+        return name in npz_shapes(path)
     except Exception:  # unreadable: not complete anyway
         return False
 

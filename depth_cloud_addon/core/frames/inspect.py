@@ -54,7 +54,7 @@ from ..formats.exr import (
     read_exr,
     view_layers,
 )
-from ..formats.ply import ply_header, ply_is_complete
+from ..formats.ply import npz_shapes, ply_header, ply_is_complete
 from ..formats.survey import e57_is_complete, las_header, las_is_complete
 from ..formats.usd import usd_facts, usd_is_complete
 from ..geometry.camera import CameraModel
@@ -415,27 +415,9 @@ def _inspect_ply(path: str, report: _Report) -> None:
             report.warning("its object_id legend is not beside it: the ids cannot be named")
 
 
-def _npy_shapes(path: str) -> dict[str, tuple]:
-    """Each array of a ``.npz`` and its shape and dtype, from the npy headers (no array read)."""
-    import zipfile
-
-    shapes = {}
-    with zipfile.ZipFile(path) as archive:
-        for info in archive.infolist():
-            if not info.filename.endswith(".npy"):
-                continue
-            with archive.open(info) as member:
-                version = np.lib.format.read_magic(member)
-                read = np.lib.format.read_array_header_1_0 if version == (1, 0) else \
-                    np.lib.format.read_array_header_2_0
-                shape, _, dtype = read(member)
-            shapes[info.filename[:-4]] = (shape, dtype)
-    return shapes
-
-
 def _inspect_npz(path: str, report: _Report) -> None:
     try:
-        shapes = _npy_shapes(path)
+        shapes = npz_shapes(path)
     except Exception as exc:  # not a zip, a truncated one, a member that is not .npy
         report.title = "NPZ"
         report.problem(f"not a readable .npz: {type(exc).__name__}: {str(exc)[:200]}")
@@ -465,7 +447,7 @@ def _inspect_npz(path: str, report: _Report) -> None:
     if "points" not in shapes:
         report.problem(f"no points array (arrays: {', '.join(sorted(shapes)) or 'none'})")
         return
-    shape, dtype = shapes["points"]
+    shape, dtype, _ = shapes["points"]
     report.fact(f"{shape[0]:,} points ({dtype}); arrays: {', '.join(sorted(shapes))}")
     small = {}
     with contextlib.suppress(Exception), np.load(path, allow_pickle=False) as data:
