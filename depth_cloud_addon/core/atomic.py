@@ -23,6 +23,7 @@ import re
 import secrets
 import shutil
 import socket
+import stat
 import sys
 
 __all__ = ["FolderBusyError", "atomic_path", "atomic_write", "check_writable", "folder_lock", "library_path",
@@ -45,6 +46,19 @@ def temporary_prefix(path) -> str:
         digest = hashlib.sha1(base.encode("utf-8")).hexdigest()[:12]
         base = base.encode("utf-8")[:_MAX_BASE - 13].decode("utf-8", "ignore") + "~" + digest
     return f".{base}."
+
+
+def not_regular(path) -> str | None:
+    """What ``path`` is when it exists but is no regular file: "a folder", or "a device or a pipe" (``/dev/zero``, a
+    FIFO, a socket: reading it would never end or block); None for a regular file or nothing there. One ``stat``:
+    every reader asks before it opens."""
+    try:
+        mode = os.stat(path).st_mode
+    except (OSError, ValueError):
+        return None
+    if stat.S_ISREG(mode):
+        return None
+    return "a folder" if stat.S_ISDIR(mode) else "a device or a pipe"
 
 
 def _temporary_path(path: str, suffix: str = "") -> str:

@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..atomic import atomic_path, library_path
+from ..atomic import atomic_path, library_path, not_regular
 from ..errors import ExrReadError, MissingChannelError
 
 __all__ = ["DEPTH_KIND_ATTRIBUTE", "EXR_MAGIC", "ExrChannels", "ExrImage", "exr_window", "find_color_channels",
@@ -217,9 +217,9 @@ def _load(path: str) -> tuple[dict[str, np.ndarray], tuple[str, ...], dict[str, 
 def _check_magic(path: str) -> None:
     """:class:`ExrReadError` unless ``path`` is a regular file that starts as an OpenEXR file does (a device or a
     FIFO is not read at all)."""
-    if os.path.exists(path) and not os.path.isfile(path):
-        raise ExrReadError(f"{path}: not a regular file" + (" (a folder)" if os.path.isdir(path) else
-                                                            " (a device or a pipe)"))
+    what = not_regular(path)
+    if what is not None:
+        raise ExrReadError(f"{path}: not a regular file ({what})")
     try:
         with open(path, "rb") as fh:
             magic = fh.read(4)

@@ -25,7 +25,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ..atomic import write_text
+from ..atomic import not_regular, write_text
 from ..errors import CameraError, DepthCloudError, FrameSpecError, MissingFrameError
 from ..geometry.camera import CameraModel
 
@@ -342,14 +342,22 @@ def _optional_str(d: dict, name: str) -> str | None:
 MAX_SIDECAR_BYTES = 64 << 20
 
 
+def _not_a_file(path: str) -> str | None:
+    """"a folder" or "not a regular file (a device or a pipe)" when ``path`` exists and is not a regular file."""
+    what = not_regular(path)
+    if what is None or what == "a folder":
+        return what
+    return f"not a regular file ({what})"
+
+
 def read_small_text(path, limit: int, what: str) -> str:
     """The UTF-8 text of a regular file of at most ``limit`` bytes, read with at most ``limit + 1`` bytes from
     the file: a device (``/dev/zero``), a FIFO or a folder is :class:`DepthCloudError` before it is read, and so
     is a larger file. Raises ``OSError`` (``FileNotFoundError`` ...) and ``UnicodeDecodeError`` as ``open`` does."""
     path = os.fspath(path)
-    if os.path.exists(path) and not os.path.isfile(path):
-        raise DepthCloudError(f"{path}: cannot read the {what}: "
-                              + ("a folder" if os.path.isdir(path) else "not a regular file (a device or a pipe)"))
+    problem = _not_a_file(path)
+    if problem is not None:
+        raise DepthCloudError(f"{path}: cannot read the {what}: {problem}")
     with open(path, "rb") as f:
         size = os.fstat(f.fileno()).st_size  # read(n) allocates n bytes: ask for what is there
         data = f.read(min(size, limit) + 1)
@@ -418,9 +426,9 @@ def frame_files_of(depth_path, *, color_path=None, camera_path=None, passes_path
     """
     depth_path = os.fspath(depth_path)
     if not os.path.isfile(depth_path):
-        if os.path.exists(depth_path):
-            raise DepthCloudError(f"{depth_path}: not a depth file: " + ("a folder" if os.path.isdir(depth_path) else
-                                                                         "not a regular file (a device or a pipe)"))
+        problem = _not_a_file(depth_path)
+        if problem is not None:
+            raise DepthCloudError(f"{depth_path}: not a depth file: {problem}")
         raise MissingFrameError(f"{depth_path}: no such file")
     return FrameFiles(depth_path,
                       os.fspath(color_path) if color_path is not None else color_beside(depth_path),

@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..atomic import library_path
+from ..atomic import library_path, not_regular
 from ..errors import DepthCloudError
 from ..formats.exr import (
     DEPTH_KIND_ATTRIBUTE,
@@ -243,7 +243,7 @@ def _inspect(path: str, report: _Report) -> None:
     if os.path.isdir(path):
         report.problem("a folder, not a file")
         return
-    if os.path.exists(path) and not os.path.isfile(path):  # a device (/dev/zero), a FIFO, a socket: never read
+    if not_regular(path) is not None:  # a device (/dev/zero), a FIFO, a socket: never read
         report.problem("not a regular file (a device, a pipe or a socket): nothing was read from it")
         return
     try:
