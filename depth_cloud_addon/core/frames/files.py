@@ -19,7 +19,6 @@ Any other depth file ``NAME.exr`` takes ``NAME.json`` beside it as its camera si
 from __future__ import annotations
 
 import json
-import math
 import os
 import re
 from collections.abc import Callable
@@ -27,7 +26,7 @@ from dataclasses import dataclass, field
 
 from ..atomic import not_regular, write_text
 from ..errors import CameraError, DepthCloudError, FrameSpecError, MissingFrameError
-from ..geometry.camera import CameraModel
+from ..geometry.camera import CameraModel, finite_number
 
 __all__ = [
     "CAPTURE_FIELDS", "CaptureInfo", "FRAME_FILE_KINDS", "FrameCamera", "FrameFiles", "FrameInputs",
@@ -231,7 +230,7 @@ class CaptureInfo:
             raise CameraError(f"capture.fps must be a finite number > 0, got {fps!r}")
         for name in ("depth_of_field", "motion_blur"):
             for key, value in (d.get(name) or {}).items():
-                if value is not None and not isinstance(value, str) and _finite_number(value) is None:
+                if value is not None and not isinstance(value, str) and finite_number(value) is None:
                     raise CameraError(f"capture.{name}.{key} must be a finite number, got {value!r}")
         return cls(scene=_optional_str(d, "scene"), view_layer=_optional_str(d, "view_layer"), depth_files=dict(kinds),
                    depth_of_field=d.get("depth_of_field"), motion_blur=d.get("motion_blur"),
@@ -269,19 +268,8 @@ CAPTURE_FIELDS = ("scene", "view_layer", "depth_files", "depth_of_field", "motio
                   "samples", "passes", "objects")
 
 
-def _finite_number(value) -> float | None:
-    """``value`` as a float when it is a finite number (an int or a float, not a boolean), else None."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    try:
-        number = float(value)
-    except OverflowError:  # an integer too large for a float
-        return None
-    return number if math.isfinite(number) else None
-
-
 def _positive_number(value) -> bool:
-    number = _finite_number(value)
+    number = finite_number(value)
     return number is not None and number > 0
 
 
@@ -296,7 +284,7 @@ def _check_passes(value) -> tuple:
 def _check_matrix(value, what: str):
     if (not isinstance(value, list) or len(value) != 4
             or any(not isinstance(r, list) or len(r) != 4 for r in value)
-            or any(_finite_number(v) is None for r in value for v in r)):
+            or any(finite_number(v) is None for r in value for v in r)):
         raise CameraError(f"{what} must be a 4x4 list of finite numbers")
 
 

@@ -60,7 +60,7 @@ def _normalized_axes(matrix) -> np.ndarray:
     return m
 
 
-def _finite(value) -> float | None:
+def finite_number(value) -> float | None:
     """``value`` as a finite float when it is a real number (not a boolean), else None."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
         return None
@@ -78,7 +78,7 @@ def _whole(value) -> int | None:
         return None
     if isinstance(value, numbers.Integral):
         return int(value)
-    number = _finite(value)
+    number = finite_number(value)
     return int(number) if number is not None and number.is_integer() else None
 
 
@@ -204,12 +204,12 @@ class CameraModel:
             )
         for name in ("lens_mm", "sensor_width_mm", "sensor_height_mm", "pixel_aspect_x", "pixel_aspect_y",
                      "ortho_scale", "fisheye_fov", "fisheye_lens_mm"):
-            value = _finite(getattr(self, name))
+            value = finite_number(getattr(self, name))
             if value is None or not value > 0:
                 raise CameraError(f"{name} must be a positive number, got {getattr(self, name)!r}")
         for name in ("shift_x", "shift_y", "latitude_min", "latitude_max", "longitude_min", "longitude_max",
                      "clip_start", "clip_end"):
-            if _finite(getattr(self, name)) is None:
+            if finite_number(getattr(self, name)) is None:
                 raise CameraError(f"{name} must be a finite number, got {getattr(self, name)!r}")
         if self.frame is not None:
             frame = self.frame
