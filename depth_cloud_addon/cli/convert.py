@@ -22,6 +22,7 @@ from ..core.atomic import check_writable, remove_stale_temporaries
 from ..core.formats.outputs import OutputFormat, output_format
 from ..core.frames.cloud import BuildOptions, CloudArrays, frame_input_paths
 from ..core.frames.export import (
+    COLOR_MODES,
     ExportOptions,
     InputSet,
     SequenceFile,
@@ -39,6 +40,7 @@ from ..core.frames.files import FrameInputs, frame_camera, frame_files_of, frame
 from ..core.frames.fusion import PARTIAL_VERSION, Fusion, fuse_frames, partial_complete, write_partial
 from ..core.frames.loop import FrameOutcome, FrameReport, run_frame, walk_frames
 from ..core.frames.passes import ATTRIBUTES, EDGE_THRESHOLD, check_attributes
+from ..core.geometry.projection import SPACES
 from ..core.geometry.voxel import VoxelExtentError
 from .engine import Engine, add_engine
 from .frames import add_depth_kind, add_format, add_frames, at, check_stride, frame_numbers, present_frames
@@ -437,9 +439,9 @@ def add_parser(sub) -> None:
                                                          "the first in the file); a file without it is an error")
     add_depth_kind(convert)
     convert.add_argument("--stride", type=int, default=1, help="every k-th pixel in each direction")
-    convert.add_argument("--space", choices=("world", "camera"), default="world",
+    convert.add_argument("--space", choices=SPACES, default="world",
                          help="coordinates of the points: world (default) or Blender's camera frame (-Z forward)")
-    convert.add_argument("--colors", choices=("srgb", "linear", "none"), default="srgb",
+    convert.add_argument("--colors", choices=COLOR_MODES, default="srgb",
                          help="colors: sRGB-encoded uchar (default), linear float, or none")
     convert.add_argument("--normals", action="store_true",
                          help="add nx ny nz: the direction towards the camera (the surface's with --geometry discs)")

@@ -11,6 +11,7 @@ from ..core.frames.depth import write_depth_kinds
 from ..core.frames.export import check_output
 from ..core.frames.files import frame_files_of, read_sidecar
 from ..core.frames.loop import walk_frames
+from ..core.geometry.projection import DEPTH_KINDS
 from .frames import add_depth_kind, add_frames, add_layer, at, frame_numbers, present_frames, sequence_end
 from .report import CliError, say
 
@@ -47,7 +48,7 @@ def add_parser(sub) -> None:
     depth.add_argument("--camera", required=True, help="camera sidecar JSON (or a # pattern)")
     add_layer(depth)
     add_depth_kind(depth, "--from", dest="from_kind")
-    depth.add_argument("--to", dest="to_kind", choices=("planar", "distance"), required=True,
+    depth.add_argument("--to", dest="to_kind", choices=DEPTH_KINDS, required=True,
                        help="kind to write: planar Z (along the view axis) or ray distance (from the camera centre)")
     add_frames(depth)
     depth.add_argument("-o", "--output", required=True, help="output EXR (or a # pattern)")

@@ -9,9 +9,10 @@ from ..core import DepthCloudError
 from ..core.formats.outputs import OUTPUT_FORMATS
 from ..core.frames.files import existing_frames, frame_path, parse_frames
 from ..core.frames.loop import FrameReport, walk_frames
+from ..core.geometry.projection import DEPTH_KINDS as CORE_DEPTH_KINDS
 from .report import CliError, finish
 
-DEPTH_KINDS = ("auto", "planar", "distance")
+DEPTH_KINDS = ("auto", *CORE_DEPTH_KINDS)  # "auto": the file's record, else what Cycles writes for the camera
 
 
 def frame_numbers(spec: str | None, patterns: dict, *, output: str | None = None, one_output: bool = False,

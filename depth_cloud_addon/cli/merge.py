@@ -11,7 +11,7 @@ import numpy as np
 
 from ..core import DepthCloudError
 from ..core.formats.outputs import output_format
-from ..core.frames.export import ExportOptions, check_output, export_points, job_id, output_complete
+from ..core.frames.export import COLOR_MODES, ExportOptions, check_output, export_points, job_id, output_complete
 from ..core.frames.fusion import check_partials, merge_partials, read_partial
 from ..core.frames.loop import warned_frames
 from .frames import add_format
@@ -70,7 +70,7 @@ def add_parser(sub) -> None:
     merge = sub.add_parser("merge", help="partial voxel grids (convert --fuse --voxel S --partial) -> one fused "
                                          "cloud, exactly as one machine fusing every frame")
     merge.add_argument("partials", nargs="+", metavar="PARTIAL", help="partial grid .npz files, in any order")
-    merge.add_argument("--colors", choices=("srgb", "linear", "none"), default="srgb",
+    merge.add_argument("--colors", choices=COLOR_MODES, default="srgb",
                        help="colors: sRGB-encoded uchar (default), linear float, or none")
     merge.add_argument("--radius", action="store_true", help="add radius: the voxel's mean (at least S / sqrt(2), "
                                                                  "which covers a voxel's face)")
