@@ -167,13 +167,11 @@ class UsdWriter:
         geometry = self._define_geometry()
         colors = np.ascontiguousarray(cloud.colors[finite], np.float32)
         if self.faces:
-            if self.origin.any():  # in float64, then relative to the origin
-                corners = (pixel_quads(cloud.depths, cloud.rows, cloud.cols, cloud.camera, depth_kind=cloud.depth_kind,
-                                       space="world", size=cloud.stride, dtype=np.float64)
-                           - self.origin).astype(np.float32)
-            else:
-                corners = pixel_quads(cloud.depths, cloud.rows, cloud.cols, cloud.camera, depth_kind=cloud.depth_kind,
-                                      space="world", size=cloud.stride)
+            relative = bool(self.origin.any())  # then in float64, relative to the origin, before float32
+            corners = pixel_quads(cloud.depths, cloud.rows, cloud.cols, cloud.camera, depth_kind=cloud.depth_kind,
+                                  space="world", size=cloud.stride, dtype=np.float64 if relative else np.float32)
+            if relative:
+                corners = (corners - self.origin).astype(np.float32)
             n = len(corners)
             geometry.GetPointsAttr().Set(Vt.Vec3fArray.FromNumpy(np.ascontiguousarray(corners.reshape(-1, 3),
                                                                                      np.float32)), time)
