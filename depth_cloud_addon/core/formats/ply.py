@@ -23,8 +23,8 @@ from .._parallel import parallel_chunks
 from ..atomic import atomic_write
 from ..errors import NoValidDepthError
 
-__all__ = ["linear_to_srgb8", "npz_is_complete", "npz_shapes", "ply_comments", "ply_header", "ply_is_complete",
-           "ply_properties", "write_npz", "write_ply"]
+__all__ = ["binary_ply_header", "linear_to_srgb8", "npz_is_complete", "npz_shapes", "ply_comments", "ply_header",
+           "ply_is_complete", "ply_properties", "write_npz", "write_ply"]
 
 _PLY_TYPES = {"<f4": "float", "u1": "uchar", "<i4": "int", "i1": "char"}
 _PLY_SIZES = {"float": 4, "float32": 4, "uchar": 1, "uint8": 1, "double": 8, "int": 4, "uint": 4,
@@ -108,11 +108,8 @@ def write_ply(path, points, colors=None, *, linear_float: bool = False, normals=
     if count == 0:  # an empty cloud is never a success: nothing is written
         raise NoValidDepthError(f"{os.fspath(path)}: no point to write (none has finite coordinates: check the "
                                 "camera's values)")
-    header = ["ply", "format binary_little_endian 1.0", "comment written by depth-cloud"]
-    header += [f"comment {_comment_text(line)}" for line in comments]
-    header.append(f"element vertex {count}")
-    header += [f"property {_PLY_TYPES[t]} {name}" for name, t in fields]
-    header.append("end_header")
+    header = binary_ply_header(count, [(_PLY_TYPES[t], name) for name, t in fields], ["written by depth-cloud",
+                                                                                       *comments])
 
     def chunk_rows(start: int, stop: int) -> np.ndarray:
         """Input rows ``start:stop`` as interleaved PLY rows (the finite ones)."""
@@ -146,7 +143,7 @@ def write_ply(path, points, colors=None, *, linear_float: bool = False, normals=
         return data
 
     with atomic_write(path) as f, ThreadPoolExecutor(1, thread_name_prefix="depth-cloud-ply") as writer:
-        f.write(("\n".join(header) + "\n").encode("ascii"))
+        f.write(header)
         pending = None  # the previous chunk's write, under way while this chunk is converted (writes release the GIL)
         for start in range(0, n, CHUNK_ROWS):
             rows = chunk_rows(start, min(start + CHUNK_ROWS, n))
@@ -156,6 +153,14 @@ def write_ply(path, points, colors=None, *, linear_float: bool = False, normals=
         if pending is not None:
             pending.result()
     return count
+
+
+def binary_ply_header(count: int, properties, comments=()) -> bytes:
+    """The header of a binary little-endian PLY of ``count`` vertices with ``properties`` ``[(type, name)]`` (PLY
+    types: ``float``, ``uchar``, ...) and ``comments`` (each made one safe line)."""
+    lines = ["ply", "format binary_little_endian 1.0", *(f"comment {_comment_text(line)}" for line in comments),
+             f"element vertex {count}", *(f"property {kind} {name}" for kind, name in properties), "end_header"]
+    return ("\n".join(lines) + "\n").encode("ascii")
 
 
 def ply_is_complete(path) -> bool:

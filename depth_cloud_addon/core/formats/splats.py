@@ -15,6 +15,7 @@ import numpy as np
 
 from ..atomic import atomic_write
 from ..geometry.projection import z_to_direction_quaternions
+from .ply import binary_ply_header
 
 __all__ = ["SH_C0", "SH_DEGREE", "SPLAT_OPACITY", "SPLAT_PROPERTIES", "SPLAT_THICKNESS", "write_splats"]
 
@@ -41,13 +42,11 @@ def write_splats(path, points, srgb8, radii, directions) -> int:
     points = np.asarray(points)
     n = len(points)
     dtype = np.dtype([(name, "<f4") for name in SPLAT_PROPERTIES])
-    header = ["ply", "format binary_little_endian 1.0", "comment written by depth-cloud (3D Gaussian Splatting, "
-              f"SH degree {SH_DEGREE})", f"element vertex {n}"]
-    header += [f"property float {name}" for name in SPLAT_PROPERTIES]
-    header.append("end_header")
+    header = binary_ply_header(n, [("float", name) for name in SPLAT_PROPERTIES],
+                               [f"written by depth-cloud (3D Gaussian Splatting, SH degree {SH_DEGREE})"])
     opacity = math.log(SPLAT_OPACITY / (1.0 - SPLAT_OPACITY))
     with atomic_write(path) as f:
-        f.write(("\n".join(header) + "\n").encode("ascii"))
+        f.write(header)
         for a in range(0, n, _CHUNK_POINTS):
             b = min(a + _CHUNK_POINTS, n)
             rows = np.zeros(b - a, dtype)
